@@ -1,0 +1,29 @@
+"""multilevel: Bayesian multilevel regression from lme4/brms formulas.
+
+>>> import multilevel as ml
+>>> fit = ml.fit("y ~ x + (1 + x | g)", data=df)   # doctest: +SKIP
+>>> fit.summary()                                   # doctest: +SKIP
+"""
+
+import warnings as _warnings
+
+with _warnings.catch_warnings():
+    _warnings.filterwarnings("ignore", message=".*ArviZ is undergoing a major refactor.*")
+    import arviz as _arviz  # noqa: F401
+
+from . import datasets
+from .api import fit
+from .errors import DataError, FormulaError, MultilevelError, PriorError, SamplerError
+from .formula import parse_formula
+from .model.priors import (LKJ, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy, HalfNormal,
+                           HalfStudentT, InverseGamma, Normal, StudentT, Uniform)
+from .results import ConvergenceWarning, Fit, load
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "fit", "load", "Fit", "parse_formula", "datasets", "ConvergenceWarning",
+    "MultilevelError", "FormulaError", "DataError", "PriorError", "SamplerError",
+    "Normal", "StudentT", "Cauchy", "HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential",
+    "Gamma", "InverseGamma", "GammaPrecision", "Uniform", "LKJ",
+]

@@ -1,0 +1,128 @@
+"""``ml.fit``: formula and data in, a converged posterior out.
+
+The pipeline of DESIGN.md in one function: parse the formula, build the
+design, resolve the priors, pick and run a sampler, assemble the Fit.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Mapping
+
+import jax
+import numpy as np
+import pandas as pd
+
+from .design import build_design
+from .errors import SamplerError
+from .formula import parse_formula
+from .inference import SamplerOutput, choose_centering, sample_nuts
+from .model import Family, Layout, Prior, get_family, model_data, pointwise_log_likelihood, resolve_priors
+from .results.fit import Fit, FitInfo
+from .results.posterior import make_idata, posterior_dataset
+from .results.summary import warn_convergence
+
+SAMPLERS = ("auto", "nuts")
+
+#: Above this many (draws × rows) the pointwise log-likelihood is not stored.
+MAX_LOGLIK_VALUES = 50_000_000
+
+
+def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
+        priors: Mapping[str, Prior | str] | None = None, sampler: str = "auto", chains: int = 4,
+        draws: int = 1000, warmup: int = 1000, seed: int = 0, target_accept: float = 0.8,
+        max_treedepth: int = 10, centered: bool | Mapping[str, bool] | None = None,
+        na_action: str = "drop", progress: bool | None = None) -> Fit:
+    """Fit a Bayesian multilevel model.
+
+    Parameters
+    ----------
+    formula
+        lme4/brms syntax, e.g. ``"log(dnow) ~ diam*trt + (1 + diam || tree)"``.
+    data
+        A pandas DataFrame (never modified).
+    family
+        ``"gaussian"``.
+    priors
+        Priors keyed by parameter name (``"sd(diam|tree)"``), class and group
+        (``"sd|tree"``) or class (``"Intercept"``, ``"b"``, ``"sigma"``, ``"sd"``,
+        ``"cor"``); values are priors such as ``ml.Normal(0, 10)`` or strings
+        such as ``"normal(0, 10)"``. Unnamed parameters get the defaults of ``fit.priors``.
+    sampler
+        ``"auto"`` (the best sampler for the model, see ``fit.sampler_info``) or ``"nuts"``.
+    chains, draws, warmup
+        Number of chains, and of kept draws and warmup iterations per chain.
+    seed
+        Seed of every random choice: the same seed gives the same draws.
+    target_accept, max_treedepth
+        NUTS settings: target acceptance rate during warmup, maximum tree depth.
+    centered
+        Parameterisation of the group effects for NUTS: True (centred), False
+        (non-centred), a dict by grouping-factor name, or None to choose per term
+        from the data.
+    na_action
+        ``"drop"`` (rows with missing values in used columns, with a warning) or ``"error"``.
+    progress
+        Show progress bars (default: when standard error is a terminal).
+    """
+    _check_options(sampler, chains, draws, warmup, seed, target_accept, max_treedepth)
+    spec = parse_formula(formula)
+    family = get_family(family)
+    design = build_design(spec, data, na_action=na_action)
+    layout = Layout.of(design, family)
+    prior_set = resolve_priors(design, layout, priors)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    centering = _centering(centered, design)
+
+    with jax.enable_x64(True):
+        name, reason = "nuts", "NUTS on the full model"
+        output = sample_nuts(design, layout, family, prior_set, chains=chains, draws=draws,
+                             warmup=warmup, seed=seed, target_accept=target_accept,
+                             max_treedepth=max_treedepth, centered=centering, progress=progress)
+        loglik = None
+        if chains * draws * design.num_rows <= MAX_LOGLIK_VALUES:
+            loglik = pointwise_log_likelihood(output.b, output.aux, output.effects,
+                                              model_data(design, prior_set), family)
+
+    sampler_info = {"sampler": name, "reason": reason, "chains": chains, "draws": draws,
+                    "warmup": warmup, "seed": seed, "log_likelihood_stored": loglik is not None,
+                    **output.info}
+    fitted = _assemble(design, layout, family, prior_set, output, loglik, sampler_info)
+    warn_convergence(fitted.diagnostics())
+    return fitted
+
+
+def _assemble(design, layout, family, prior_set, output: SamplerOutput, loglik, sampler_info) -> Fit:
+    posterior = posterior_dataset(layout, output.b, output.aux, output.sd, output.chol, output.effects)
+    attrs = {"inference_library": "multilevel", "sampling_time": sampler_info["sampling_seconds"]}
+    idata = make_idata(layout, posterior, output.stats, loglik, design.y, attrs)
+    info = FitInfo(design.spec, design.encoders, layout, family, prior_set.table(), sampler_info,
+                   design.num_rows)
+    return Fit(idata, info)
+
+
+def _centering(centered, design) -> tuple[bool, ...]:
+    automatic = choose_centering(design)
+    if centered is None:
+        return automatic
+    if isinstance(centered, bool):
+        return (centered,) * len(design.groups)
+    names = [g.name for g in design.groups]
+    unknown = [k for k in centered if k not in names]
+    if unknown:
+        raise SamplerError(f"centered names unknown grouping factors {unknown}; the model has {names}")
+    return tuple(bool(centered.get(n, a)) for n, a in zip(names, automatic))
+
+
+def _check_options(sampler, chains, draws, warmup, seed, target_accept, max_treedepth) -> None:
+    if sampler not in SAMPLERS:
+        raise SamplerError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
+    for name, value, low in (("chains", chains, 1), ("draws", draws, 1), ("warmup", warmup, 0),
+                             ("max_treedepth", max_treedepth, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise SamplerError(f"{name} must be a whole number >= {low}, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SamplerError(f"seed must be a non-negative whole number, got {seed!r}")
+    if not 0 < target_accept < 1:
+        raise SamplerError(f"target_accept must be between 0 and 1, got {target_accept!r}")

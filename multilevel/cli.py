@@ -1,0 +1,133 @@
+"""The ``multilevel`` command: a thin argparse front end over the public API.
+
+    multilevel fit DATA.csv "FORMULA" [--family F] [--prior "sigma=exponential(rate=0.1)" ...]
+                   [--chains N --draws N --warmup N --seed N --sampler S] [--out fit.nc]
+    multilevel summary fit.nc
+    multilevel demo
+
+Errors print one line to standard error and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from . import api, datasets
+from .errors import MultilevelError
+from .results import load
+
+
+def _parse_prior(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=PRIOR such as 'sigma=exponential(rate=0.1)', got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _add_sampler_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
+    parser.add_argument("--draws", type=int, default=1000, help="draws kept per chain (default 1000)")
+    parser.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--sampler", default="auto", choices=api.SAMPLERS,
+                        help="sampler (default auto: the best one for the model)")
+    parser.add_argument("--target-accept", type=float, default=0.8, help="NUTS target acceptance (default 0.8)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show progress bars (default: when stderr is a terminal)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="multilevel", description="Bayesian multilevel regression "
+                                     "from lme4/brms formulas.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fit = commands.add_parser("fit", help="fit a model to a CSV file and print its summary",
+                              description="Fit a model to a CSV file and print its summary.")
+    fit.add_argument("data", type=Path, help="CSV file with a header row")
+    fit.add_argument("formula", help='model formula, e.g. "y ~ x + (1 + x | g)"')
+    fit.add_argument("--family", default="gaussian", help="response family (default gaussian)")
+    fit.add_argument("--prior", action="append", type=_parse_prior, default=[], metavar="KEY=PRIOR",
+                     help="a prior, e.g. 'sigma=exponential(rate=0.1)' or 'b=normal(0, 10)'; repeatable")
+    _add_sampler_options(fit)
+    fit.add_argument("--out", type=Path, help="write the fit to this netCDF file")
+    fit.add_argument("--no-group-effects", action="store_true", help="leave group effects out of the summary")
+
+    summary = commands.add_parser("summary", help="print the summary of a saved fit",
+                                  description="Print the summary of a fit saved with --out.")
+    summary.add_argument("fit", type=Path, help="netCDF file written by 'multilevel fit --out'")
+    summary.add_argument("--no-group-effects", action="store_true", help="leave group effects out")
+    summary.add_argument("--style", default="default", choices=("default", "coda"), help="table style")
+
+    demo = commands.add_parser("demo", help="fit the four cheese-style models to simulated ratings",
+                               description="Fit the four varying-intercept/slope models of the cheese "
+                               "analysis to simulated ratings (ml.datasets.simulate_ratings) and print them.")
+    _add_sampler_options(demo)
+    demo.set_defaults(draws=2000, warmup=1000)
+    return parser
+
+
+def _print_fit(fit, group_effects: bool) -> None:
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
+        print(fit.header())
+        print()
+        print(fit.summary(group_effects=group_effects).round(3).to_string())
+
+
+def _sampler_kwargs(args) -> dict:
+    return dict(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
+                sampler=args.sampler, target_accept=args.target_accept, progress=args.progress)
+
+
+def _run_fit(args) -> None:
+    if not args.data.exists():
+        raise MultilevelError(f"no data file at {args.data}")
+    data = pd.read_csv(args.data)
+    fit = api.fit(args.formula, data, family=args.family, priors=dict(args.prior), **_sampler_kwargs(args))
+    _print_fit(fit, not args.no_group_effects)
+    if args.out:
+        fit.save(args.out)
+        print(f"\nsaved to {args.out}")
+
+
+def _run_summary(args) -> None:
+    fit = load(args.fit)
+    if args.style == "coda":
+        print(fit.summary(style="coda", group_effects=not args.no_group_effects).round(4).to_string())
+    else:
+        _print_fit(fit, not args.no_group_effects)
+
+
+def _run_demo(args) -> None:
+    data = datasets.simulate_ratings(args.seed)
+    print(f"Simulated ratings: {len(data)} rows, 4 products x 20 raters (2 backgrounds) x 2 replicates\n")
+    for number, (title, formula) in datasets.CHEESE_MODELS.items():
+        print(f"=== Model {number}: {title} ===")
+        fit = api.fit(formula, data, priors=datasets.cheese_priors(data, number), **_sampler_kwargs(args))
+        _print_fit(fit, group_effects=False)
+        print()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"multilevel: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            {"fit": _run_fit, "summary": _run_summary, "demo": _run_demo}[args.command](args)
+    except MultilevelError as exc:
+        print(f"multilevel: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

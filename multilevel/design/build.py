@@ -1,0 +1,239 @@
+"""Build the :class:`Design` of a formula on a data frame.
+
+The fixed effects are a dense ``n × p`` matrix ``X`` (p is small). Each group
+term is stored as MixedModels.jl's ``ReMat``: ``refs`` (``int32[n]``, the level
+of each row) and a small dense ``z`` (``n × q``, the term's own columns), so
+that the random-effects part of the linear predictor is
+``sum_j z[i, j] * r[refs[i], j]`` and never a dense ``n × levels·q`` matrix.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, FormulaError
+from ..formula.spec import FormulaSpec, GroupTerm, Var
+from .coding import model_columns
+from .columns import Encoders, Evaluator, column, is_numeric, level_labels, sorted_levels
+
+
+@dataclass(frozen=True)
+class GroupData:
+    """One group term: ``(columns | name)`` with its per-row level and effect columns.
+
+    ``refs[i]`` is the index of row i's level in ``levels``. When new data are
+    encoded for prediction, a level not seen in fitting has the negative
+    ``refs[i] == -1 - k`` for ``new_levels[k]``.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    levels: tuple[str, ...]
+    correlated: bool
+    refs: np.ndarray
+    z: np.ndarray
+    new_levels: tuple[str, ...] = ()
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def q(self) -> int:
+        return len(self.columns)
+
+    def effect_names(self) -> tuple[str, ...]:
+        """Posterior variable names of the group effects: ``Intercept|tree``."""
+        return tuple(f"{c}|{self.name}" for c in self.columns)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything the model needs from the data, and what predict needs to redo it.
+
+    ``y`` is None when the design was built for prediction without a response.
+    Array fields are the pytree children; names and encoders are static.
+    """
+
+    spec: FormulaSpec
+    response: str
+    columns: tuple[str, ...]
+    groups: tuple[GroupData, ...]
+    encoders: Encoders
+    X: np.ndarray
+    y: np.ndarray | None
+    dropped_rows: int = 0
+    row_index: pd.Index | None = field(default=None, compare=False)
+
+    @property
+    def num_rows(self) -> int:
+        return self.X.shape[0]
+
+
+def _flatten_design(d: Design):
+    children = (d.X, d.y, tuple((g.refs, g.z) for g in d.groups))
+    meta = (d.spec, d.response, d.columns, tuple((g.name, g.columns, g.levels, g.correlated, g.new_levels) for g in d.groups),
+            d.encoders, d.dropped_rows, d.row_index)
+    return children, meta
+
+
+def _unflatten_design(meta, children) -> Design:
+    spec, response, columns, group_meta, encoders, dropped, index = meta
+    X, y, group_arrays = children
+    groups = tuple(GroupData(*gm[:4], *ga, gm[4]) for gm, ga in zip(group_meta, group_arrays))
+    return Design(spec, response, columns, groups, encoders, X, y, dropped, index)
+
+
+jax.tree_util.register_pytree_node(Design, _flatten_design, _unflatten_design)
+
+
+def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "drop",
+                 encoders: Encoders | None = None, with_response: bool = True) -> Design:
+    """Evaluate ``spec`` on ``data``.
+
+    Parameters
+    ----------
+    spec
+        The parsed formula.
+    data
+        The data frame; never modified.
+    na_action
+        ``"drop"`` drops rows with a missing value in any column the formula uses,
+        with a warning; ``"error"`` raises DataError instead.
+    encoders
+        None when fitting (levels and transform statistics are learned); the
+        fitted model's encoders when encoding new data for prediction, in which
+        case group levels never seen in fitting get ``refs == -1``.
+    with_response
+        Whether to evaluate the response (prediction data need not have it).
+    """
+    if not isinstance(data, pd.DataFrame):
+        try:
+            data = pd.DataFrame(data)
+        except Exception as exc:
+            raise DataError(f"data must be a pandas DataFrame or a dict of columns: {exc}") from None
+    if na_action not in ("drop", "error"):
+        raise DataError(f"na_action must be 'drop' or 'error', got {na_action!r}")
+    if len(data) == 0:
+        raise DataError("the data frame is empty: there is nothing to fit")
+    used = spec.variables(response=with_response)
+    for name in used:
+        column(data, name)
+    num_rows = len(data)
+    data = _drop_missing(data, used, na_action)
+    _check_finite_columns(data, used)
+
+    evaluator = Evaluator(data, encoders)
+    y = None
+    response = str(spec.response)
+    if with_response:
+        y = evaluator.evaluate(spec.response)
+        if isinstance(y, pd.Categorical):
+            raise DataError(f"the response {response} is not numeric; give a numeric column "
+                            "(code categories as numbers, e.g. 0/1)")
+        _check_finite(y, response, data.index)
+    X, columns = model_columns(spec.fixed, evaluator)
+    _check_finite_matrix(X, columns, data.index)
+    groups = tuple(_group_data(term, evaluator, encoders is None) for term in spec.groups)
+    _check_unique_effects(groups)
+    design = Design(spec, response, columns, groups, evaluator.encoders(), X, y,
+                    dropped_rows=num_rows - len(data), row_index=data.index)
+    if encoders is None:
+        _warn_rank_deficient(X, columns)
+    return design
+
+
+def _drop_missing(data: pd.DataFrame, used: tuple[str, ...], na_action: str) -> pd.DataFrame:
+    missing = data[list(used)].isna()
+    rows = missing.any(axis=1)
+    if not rows.any():
+        return data
+    counts = missing.sum()
+    where = ", ".join(f"{c} ({n})" for c, n in counts[counts > 0].items())
+    if na_action == "error":
+        raise DataError(f"{int(rows.sum())} rows have missing values in {where}; "
+                        "drop them first or use na_action='drop'")
+    kept = data.loc[~rows]
+    if len(kept) == 0:
+        raise DataError(f"every row has a missing value (in {where}): nothing is left to fit")
+    warnings.warn(f"dropped {int(rows.sum())} of {len(data)} rows with missing values in {where}",
+                  stacklevel=3)
+    return kept
+
+
+def _check_finite_columns(data: pd.DataFrame, used: tuple[str, ...]) -> None:
+    for name in used:
+        series = data[name]
+        if is_numeric(series):
+            _check_finite(series.to_numpy(dtype=np.float64), f"column {name!r}", data.index)
+
+
+def _check_finite(values: np.ndarray, what: str, index: pd.Index) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows = ", ".join(map(str, index[bad][:5]))
+        raise DataError(f"{what} has {int(bad.sum())} non-finite values (rows {rows}"
+                        f"{', ...' if bad.sum() > 5 else ''}); a transform such as log() of a "
+                        "value <= 0 gives these: fix or drop those rows")
+
+
+def _check_finite_matrix(X: np.ndarray, columns: tuple[str, ...], index: pd.Index) -> None:
+    for j, name in enumerate(columns):
+        _check_finite(X[:, j], f"predictor {name}", index)
+
+
+def _group_data(term: GroupTerm, evaluator: Evaluator, learn: bool) -> GroupData:
+    z, columns = model_columns(term.effects, evaluator)
+    _check_finite_matrix(z, columns, evaluator.data.index)
+    name = term.group_name
+    series = [column(evaluator.data, _group_column(factor)) for factor in term.group]
+    if len(series) == 1:
+        labels = level_labels(series[0])
+    else:
+        labels = pd.Series([":".join(v) for v in zip(*(level_labels(s) for s in series))],
+                           index=evaluator.data.index)
+    if learn:
+        levels = sorted_levels(series[0]) if len(series) == 1 else tuple(sorted(set(labels)))
+        if len(levels) < 2:
+            raise DataError(f"grouping factor {name!r} has a single level ({levels[0]!r}): "
+                            "group effects need at least two groups; drop the term")
+        evaluator.levels[name] = levels
+    levels = evaluator.levels[name]
+    lookup = {level: i for i, level in enumerate(levels)}
+    new_levels = tuple(dict.fromkeys(label for label in labels.unique() if label not in lookup))
+    lookup.update({label: -1 - k for k, label in enumerate(new_levels)})
+    refs = labels.map(lookup).to_numpy(dtype=np.int32)
+    return GroupData(name, columns, tuple(levels), term.correlated, refs, z, new_levels)
+
+
+def _group_column(factor) -> str:
+    """The column behind a grouping factor: ``g`` or ``C(g)``."""
+    return factor.name if isinstance(factor, Var) else factor.args[0].name
+
+
+def _check_unique_effects(groups: tuple[GroupData, ...]) -> None:
+    seen: set[str] = set()
+    for g in groups:
+        for name in g.effect_names():
+            if name in seen:
+                raise FormulaError(f"the effect {name} appears in two group terms; "
+                                   "give each effect once per grouping factor")
+            seen.add(name)
+
+
+def _warn_rank_deficient(X: np.ndarray, columns: tuple[str, ...]) -> None:
+    if X.shape[1] == 0:
+        return
+    scale = np.sqrt(np.maximum((X * X).sum(axis=0), 1e-300))
+    gram = (X.T @ X) / np.outer(scale, scale)
+    eig = np.linalg.eigvalsh(gram)
+    rank = int(np.sum(eig > eig.max() * 1e-10))
+    if rank < X.shape[1]:
+        warnings.warn(f"the fixed-effects design is rank deficient (rank {rank} < {X.shape[1]} "
+                      f"columns: {', '.join(columns)}); the posterior is identified by the priors "
+                      "alone along the redundant directions", stacklevel=3)

@@ -1,0 +1,162 @@
+"""Evaluate formula expressions on a data frame, with the fixed set of transforms.
+
+A value is either numeric (a float64 array) or categorical (a
+:class:`pandas.Categorical` whose categories are the levels, in order).
+Stateful transforms (``scale``, ``center``) and factor levels are learned from
+the fitting data into :class:`Encoders` and reapplied unchanged to new data,
+so ``predict`` sees the same columns as ``fit``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..formula.spec import BinOp, Call, Expr, Neg, Num, Var
+
+_UNARY = {
+    "log": np.log, "log1p": np.log1p, "log2": np.log2, "log10": np.log10,
+    "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs,
+}
+_BINARY = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power}
+
+
+@dataclass(frozen=True)
+class Encoders:
+    """What fitting learned about the data, needed to encode new data the same way.
+
+    Attributes
+    ----------
+    levels
+        Levels of each categorical factor, keyed by the factor's text (``"cheese"``,
+        ``"C(year)"``) and of each grouping factor (``"tree"``, ``"a:b"``).
+    stats
+        ``(mean, sd)`` of each ``scale()``/``center()`` argument, keyed by the call's text.
+    """
+
+    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    stats: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"levels": {k: list(v) for k, v in self.levels.items()},
+                "stats": {k: list(v) for k, v in self.stats.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Encoders":
+        return cls({k: tuple(v) for k, v in data["levels"].items()},
+                   {k: tuple(v) for k, v in data["stats"].items()})
+
+
+def is_numeric(series: pd.Series) -> bool:
+    """Numbers are numeric; strings, categories and booleans are categorical."""
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def level_labels(values: pd.Series) -> pd.Series:
+    """Values as level labels: ``1`` rather than ``1.0`` for whole numbers."""
+    if pd.api.types.is_float_dtype(values) and np.all(np.mod(values.dropna(), 1) == 0):
+        values = values.astype("int64")
+    return values.astype(str)
+
+
+def sorted_levels(values: pd.Series) -> tuple[str, ...]:
+    """Levels in R's order: a categorical's own order, else sorted values."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.dropna().astype(str))
+        return tuple(str(c) for c in values.cat.categories if str(c) in present)
+    unique = pd.Series(values.dropna().unique())
+    if is_numeric(unique) or pd.api.types.is_bool_dtype(unique):
+        unique = unique.sort_values()
+        return tuple(dict.fromkeys(level_labels(unique)))
+    return tuple(sorted(unique.astype(str)))
+
+
+def column(data: pd.DataFrame, name: str) -> pd.Series:
+    """The named column, or a DataError that suggests the closest names."""
+    if name not in data.columns:
+        close = difflib.get_close_matches(name, [str(c) for c in data.columns], n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
+            f"; the data has columns {', '.join(map(str, list(data.columns)[:20]))}"
+        raise DataError(f"column {name!r} named in the formula is not in the data{hint}")
+    return data[name]
+
+
+class Evaluator:
+    """Evaluates expressions on one data frame, learning or applying encoders.
+
+    With ``learn=True`` (fitting) new levels and transform statistics are
+    recorded in ``levels`` and ``stats``; with ``learn=False`` (prediction) the
+    stored ones are used and categories never seen in fitting raise DataError.
+    """
+
+    def __init__(self, data: pd.DataFrame, encoders: Encoders | None = None):
+        self.data = data
+        self.learn = encoders is None
+        self.levels = {} if encoders is None else dict(encoders.levels)
+        self.stats = {} if encoders is None else dict(encoders.stats)
+
+    def encoders(self) -> Encoders:
+        return Encoders(dict(self.levels), dict(self.stats))
+
+    def numeric(self, expr: Expr, context: str) -> np.ndarray:
+        value = self.evaluate(expr)
+        if isinstance(value, pd.Categorical):
+            raise DataError(f"{context} needs a numeric value, but {expr} is categorical")
+        return value
+
+    def evaluate(self, expr: Expr) -> np.ndarray | pd.Categorical:
+        if isinstance(expr, Num):
+            return np.full(len(self.data), expr.value)
+        if isinstance(expr, Var):
+            series = column(self.data, expr.name)
+            if is_numeric(series) and str(expr) not in self.levels:
+                return series.to_numpy(dtype=np.float64)
+            return self.categorical(str(expr), series)
+        if isinstance(expr, Neg):
+            return -self.numeric(expr.operand, "unary minus")
+        if isinstance(expr, BinOp):
+            with np.errstate(all="ignore"):
+                return _BINARY[expr.op](self.numeric(expr.left, f"'{expr.op}'"),
+                                        self.numeric(expr.right, f"'{expr.op}'"))
+        if isinstance(expr, Call):
+            return self.call(expr)
+        raise TypeError(f"not an expression: {expr!r}")
+
+    def call(self, expr: Call) -> np.ndarray | pd.Categorical:
+        arg = expr.args[0]
+        key = str(expr)
+        if expr.func == "C":
+            return self.categorical(key, column(self.data, arg.name))
+        if expr.func == "I":
+            return self.numeric(arg, "I()")
+        x = self.numeric(arg, f"{expr.func}()")
+        if expr.func in ("scale", "center"):
+            if key not in self.stats:
+                if not self.learn:
+                    raise DataError(f"{key} was not part of the fitted model")
+                mean = float(np.nanmean(x))
+                sd = float(np.nanstd(x, ddof=1)) if np.sum(np.isfinite(x)) > 1 else 1.0
+                self.stats[key] = (mean, sd if sd > 0 else 1.0)
+            mean, sd = self.stats[key]
+            return (x - mean) / sd if expr.func == "scale" else x - mean
+        with np.errstate(all="ignore"):
+            return _UNARY[expr.func](x)
+
+    def categorical(self, key: str, series: pd.Series) -> pd.Categorical:
+        labels = level_labels(series).where(series.notna())
+        if key not in self.levels:
+            if not self.learn:
+                raise DataError(f"{key} was numeric when the model was fitted but is categorical now")
+            self.levels[key] = sorted_levels(series)
+        levels = self.levels[key]
+        unseen = sorted(set(labels.dropna()) - set(levels))
+        if unseen:
+            shown = ", ".join(map(repr, unseen[:10]))
+            raise DataError(f"{key} has levels never seen in fitting: {shown}; "
+                            f"the fitted levels are {', '.join(map(repr, levels[:10]))}")
+        return pd.Categorical(labels, categories=list(levels))

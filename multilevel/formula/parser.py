@@ -1,0 +1,330 @@
+"""Parse lme4/brms formula strings into a frozen :class:`FormulaSpec`.
+
+Nothing in a formula is evaluated as Python: the parser accepts column names,
+numbers, the operators of formula algebra and the functions in ``FUNCTIONS``.
+
+Formula algebra (R's precedence, loosest first)::
+
+    a + b, a - b      sum and removal of terms; 0, 1, -1 set the intercept
+    a * b, a / b      a + b + a:b;   a + a:b (nesting)
+    a:b               interaction
+    (a + b)^2         all interactions up to order 2
+    (x | g), (x || g) group terms: correlated / independent effects of x by g
+
+Inside function arguments and ``I()``, ``+ - * / ^ **`` are arithmetic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import combinations
+
+from ..errors import FormulaError
+from .spec import BinOp, Call, Expr, FormulaSpec, GroupTerm, Neg, Num, Term, Terms, Var
+
+#: The functions a formula may call, with their number of arguments.
+FUNCTIONS = {
+    "log": 1, "log1p": 1, "log2": 1, "log10": 1, "exp": 1, "sqrt": 1, "abs": 1,
+    "scale": 1, "center": 1, "I": 1, "C": 1,
+}
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<number>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+    r"|(?P<name>[A-Za-z_.][A-Za-z0-9_.]*)"
+    r"|`(?P<quoted>[^`]+)`"
+    r"|(?P<op>\|\||\*\*|[~+\-*/:^|(),]))"
+)
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # "number", "name", "op", "end"
+    text: str
+    pos: int
+
+
+def _tokenize(formula: str) -> list[_Token]:
+    tokens, pos = [], 0
+    while pos < len(formula):
+        if formula[pos:].strip() == "":
+            break
+        match = _TOKEN.match(formula, pos)
+        if match is None or match.end() == pos:
+            bad = pos + len(formula[pos:]) - len(formula[pos:].lstrip())
+            raise FormulaError(f"unexpected character {formula[bad]!r}", formula, bad)
+        kind = match.lastgroup
+        start = match.start(kind)
+        text = match.group(kind)
+        tokens.append(_Token("name" if kind == "quoted" else kind, text, start))
+        pos = match.end()
+    tokens.append(_Token("end", "", len(formula)))
+    return tokens
+
+
+@dataclass
+class _Intercept:
+    """Marker for a literal 0 or 1 in a sum of terms."""
+
+    present: bool
+
+
+class _Parser:
+    def __init__(self, formula: str):
+        self.formula = formula
+        self.tokens = _tokenize(formula)
+        self.i = 0
+
+    # -- helpers --------------------------------------------------------------
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.i]
+
+    def error(self, message: str, token: _Token | None = None) -> FormulaError:
+        return FormulaError(message, self.formula, (token or self.tok).pos)
+
+    def accept(self, *ops: str) -> _Token | None:
+        if self.tok.kind == "op" and self.tok.text in ops:
+            self.i += 1
+            return self.tokens[self.i - 1]
+        return None
+
+    def expect(self, op: str, what: str) -> _Token:
+        token = self.accept(op)
+        if token is None:
+            found = repr(self.tok.text) if self.tok.kind != "end" else "the end of the formula"
+            raise self.error(f"expected {what}, found {found}")
+        return token
+
+    # -- whole formula ---------------------------------------------------------
+    def parse(self) -> FormulaSpec:
+        if self.tok.kind == "end":
+            raise self.error("the formula is empty; write it as 'response ~ predictors'")
+        if self.tok.kind == "op" and self.tok.text == "~":
+            raise self.error("the formula has no response before '~'")
+        response = self.arith()
+        self.expect("~", "'~' between the response and the predictors")
+        if self.tok.kind == "end":
+            raise self.error("nothing after '~'; write '1' for an intercept-only model")
+        fixed, groups = self.rhs(allow_groups=True)
+        if self.tok.kind != "end":
+            raise self.error(f"unexpected {self.tok.text!r}")
+        return FormulaSpec(self.formula, response, fixed, tuple(groups))
+
+    def rhs(self, allow_groups: bool) -> tuple[Terms, list[GroupTerm]]:
+        """A sum of terms with an implicit intercept, plus any group terms in it."""
+        intercept, terms, groups = True, [], []
+        sign = -1 if self.accept("-") is not None else +1
+        while True:
+            start = self.tok
+            item = self.product(allow_groups, groups)
+            if isinstance(item, _Intercept):
+                intercept = item.present if sign > 0 else not item.present
+            elif item is not None:
+                for term in item:
+                    if term == ():
+                        intercept = sign > 0
+                    elif sign > 0:
+                        if term not in terms:
+                            terms.append(term)
+                    elif term in terms:
+                        terms.remove(term)
+            elif sign < 0:
+                raise self.error("a group term cannot be removed with '-'", start)
+            op = self.accept("+", "-")
+            if op is None:
+                break
+            sign = +1 if op.text == "+" else -1
+        terms.sort(key=len)  # main effects first, then interactions, stable otherwise
+        return Terms(intercept, tuple(terms)), groups
+
+    # -- formula algebra ---------------------------------------------------------
+    def product(self, allow_groups: bool, groups: list[GroupTerm]):
+        left = self.interaction(allow_groups, groups)
+        while (op := self.accept("*", "/")) is not None:
+            right = self.interaction(False, groups)
+            if not isinstance(left, list) or not isinstance(right, list):
+                raise self.error(f"'{op.text}' needs predictors on both sides", op)
+            if op.text == "*":
+                left = _merge(left, right, _cross(left, right))
+            else:
+                outer = tuple(dict.fromkeys(f for t in left for f in t))
+                left = _merge(left, [_join(outer, t) for t in right])
+        return left
+
+    def interaction(self, allow_groups: bool, groups: list[GroupTerm]):
+        left = self.power(allow_groups, groups)
+        while (op := self.accept(":")) is not None:
+            right = self.power(False, groups)
+            if not isinstance(left, list) or not isinstance(right, list):
+                raise self.error("':' needs predictors on both sides", op)
+            left = _cross(left, right)
+        return left
+
+    def power(self, allow_groups: bool, groups: list[GroupTerm]):
+        base = self.atom(allow_groups, groups)
+        if (op := self.accept("^", "**")) is not None:
+            if self.tok.kind != "number" or not self.tok.text.isdigit() or int(self.tok.text) < 1:
+                raise self.error("'^' in a formula takes a positive whole number, as in (a + b)^2")
+            degree = int(self.tok.text)
+            self.i += 1
+            if not isinstance(base, list):
+                raise self.error("'^' needs predictors on its left", op)
+            result: list[Term] = []
+            for k in range(1, degree + 1):
+                for combo in combinations(base, k):
+                    term: Term = ()
+                    for t in combo:
+                        term = _join(term, t)
+                    if term not in result:
+                        result.append(term)
+            return result
+        return base
+
+    def atom(self, allow_groups: bool, groups: list[GroupTerm]):
+        tok = self.tok
+        if tok.kind == "number":
+            self.i += 1
+            if tok.text in ("0", "1"):
+                return _Intercept(tok.text == "1")
+            raise self.error(f"a number ({tok.text}) cannot be a term; wrap arithmetic in I(...)", tok)
+        if tok.kind == "op" and tok.text == "(":
+            if self._group_bar_ahead():
+                if not allow_groups:
+                    raise self.error("a group term (... | g) must stand on its own, added with '+'", tok)
+                groups.extend(self.group_term())
+                return None
+            self.i += 1
+            inner, inner_groups = self.rhs(allow_groups=False)
+            self.expect(")", "')'")
+            return list(inner.terms)
+        if tok.kind == "name":
+            return [(self.factor(),)]
+        if tok.kind == "end":
+            raise self.error("the formula ends where a predictor was expected")
+        raise self.error(f"expected a predictor, found {tok.text!r}")
+
+    def _group_bar_ahead(self) -> bool:
+        """Whether the parenthesis at the current token contains a top-level '|'."""
+        depth = 0
+        for tok in self.tokens[self.i:]:
+            if tok.kind != "op":
+                continue
+            if tok.text == "(":
+                depth += 1
+            elif tok.text == ")":
+                depth -= 1
+                if depth == 0:
+                    return False
+            elif tok.text in ("|", "||") and depth == 1:
+                return True
+        return False
+
+    def group_term(self) -> list[GroupTerm]:
+        open_tok = self.expect("(", "'('")
+        effects, nested = self.rhs(allow_groups=False)
+        bar = self.accept("|", "||")
+        if bar is None:
+            raise self.error("expected '|' or '||' in the group term")
+        if not effects.intercept and not effects.terms:
+            raise self.error("the group term has no effects before the bar", open_tok)
+        if self.tok.kind == "op" and self.tok.text == ")":
+            raise self.error("expected a grouping factor after the bar")
+        group_start = self.tok
+        group_terms = self.product(False, [])
+        self.expect(")", "')' to close the group term")
+        if not isinstance(group_terms, list) or any(t == () for t in group_terms):
+            raise self.error("the grouping factor must be a column, a:b or a/b", group_start)
+        for term in group_terms:
+            for factor in term:
+                if not isinstance(factor, Var) and not (isinstance(factor, Call) and factor.func == "C"):
+                    raise self.error(f"cannot group by {factor}: name a column", group_start)
+        correlated = bar.text == "|"
+        return [GroupTerm(effects, term, correlated) for term in group_terms]
+
+    # -- factors and arithmetic ---------------------------------------------------
+    def factor(self) -> Expr:
+        """A single predictor: a column name or a function call."""
+        tok = self.tok
+        self.i += 1
+        if self.accept("(") is None:
+            return Var(tok.text)
+        return self.call_rest(tok)
+
+    def call_rest(self, name: _Token) -> Call:
+        if name.text not in FUNCTIONS:
+            allowed = ", ".join(sorted(FUNCTIONS))
+            raise self.error(f"unknown function {name.text!r}; formulas may use {allowed}", name)
+        args = [self.arith()]
+        while self.accept(",") is not None:
+            args.append(self.arith())
+        self.expect(")", f"')' to close {name.text}(")
+        if len(args) != FUNCTIONS[name.text]:
+            raise self.error(f"{name.text}() takes {FUNCTIONS[name.text]} argument(s), got {len(args)}", name)
+        if name.text == "C" and not isinstance(args[0], Var):
+            raise self.error("C() takes a column name", name)
+        return Call(name.text, tuple(args))
+
+    def arith(self) -> Expr:
+        left = self.arith_term()
+        while (op := self.accept("+", "-")) is not None:
+            left = BinOp(op.text, left, self.arith_term())
+        return left
+
+    def arith_term(self) -> Expr:
+        left = self.arith_unary()
+        while (op := self.accept("*", "/")) is not None:
+            left = BinOp(op.text, left, self.arith_unary())
+        return left
+
+    def arith_unary(self) -> Expr:
+        if self.accept("-") is not None:
+            return Neg(self.arith_unary())
+        base = self.arith_atom()
+        if self.accept("^", "**") is not None:
+            return BinOp("^", base, self.arith_unary())
+        return base
+
+    def arith_atom(self) -> Expr:
+        tok = self.tok
+        if tok.kind == "number":
+            self.i += 1
+            return Num(float(tok.text))
+        if tok.kind == "name":
+            return self.factor()
+        if self.accept("(") is not None:
+            inner = self.arith()
+            self.expect(")", "')'")
+            return inner
+        found = repr(tok.text) if tok.kind != "end" else "the end of the formula"
+        raise self.error(f"expected a value, found {found}")
+
+
+def _join(a: Term, b: Term) -> Term:
+    return tuple(dict.fromkeys(a + b))
+
+
+def _cross(left: list[Term], right: list[Term]) -> list[Term]:
+    return _merge([], [_join(a, b) for a in left for b in right])
+
+
+def _merge(*lists: list[Term]) -> list[Term]:
+    out: list[Term] = []
+    for terms in lists:
+        for term in terms:
+            if term not in out:
+                out.append(term)
+    return out
+
+
+def parse_formula(formula: str) -> FormulaSpec:
+    """Parse a formula such as ``"log(dnow) ~ diam*trt + (1 + diam || tree)"``.
+
+    Raises
+    ------
+    FormulaError
+        With the formula and a caret under the position at fault.
+    """
+    if not isinstance(formula, str):
+        raise FormulaError(f"the formula must be a string, got {type(formula).__name__}")
+    return _Parser(formula).parse()

@@ -1,0 +1,186 @@
+"""The frozen result of parsing a formula.
+
+A formula ``y ~ a*b + (1 + x | g)`` becomes a :class:`FormulaSpec`:
+
+* ``response``: an expression tree (:class:`Var`, :class:`Num`, :class:`Call`,
+  :class:`BinOp`, :class:`Neg`) evaluated on the data;
+* ``fixed``: :class:`Terms`, an intercept flag and a tuple of terms, each term a
+  tuple of factor expressions multiplied together (``a:b`` is ``(Var('a'), Var('b'))``);
+* ``groups``: one :class:`GroupTerm` per ``( ... | g)`` after expanding nesting
+  (``a/b`` gives a term for ``a`` and one for ``a:b``).
+
+Expressions print back canonically (``str(expr)``); that text names design
+columns and keys the stateful transforms (``scale``, ``center``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Union
+
+#: Binding strength of arithmetic operators, for printing with minimal parentheses.
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4}
+
+
+@dataclass(frozen=True)
+class Var:
+    """A column of the data."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Num:
+    """A numeric literal."""
+
+    value: float
+
+    def __str__(self) -> str:
+        return f"{self.value:g}"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One of the fixed set of functions a formula may use (see ``FUNCTIONS``)."""
+
+    func: str
+    args: tuple["Expr", ...]
+
+    def __str__(self) -> str:
+        return f"{self.func}({', '.join(str(a) for a in self.args)})"
+
+
+@dataclass(frozen=True)
+class BinOp:
+    """Arithmetic inside ``I()`` or a function argument: ``+ - * / ^``."""
+
+    op: str
+    left: "Expr"
+    right: "Expr"
+
+    def __str__(self) -> str:
+        prec = _PRECEDENCE[self.op]
+        left, right = str(self.left), str(self.right)
+        if isinstance(self.left, (BinOp, Neg)) and _prec(self.left) < prec + (self.op == "^"):
+            left = f"({left})"
+        if isinstance(self.right, (BinOp, Neg)) and _prec(self.right) < prec + (self.op in "-/"):
+            right = f"({right})"
+        return f"{left}{self.op}{right}"
+
+
+@dataclass(frozen=True)
+class Neg:
+    """Unary minus."""
+
+    operand: "Expr"
+
+    def __str__(self) -> str:
+        inner = str(self.operand)
+        return f"-({inner})" if isinstance(self.operand, BinOp) else f"-{inner}"
+
+
+Expr = Union[Var, Num, Call, BinOp, Neg]
+Term = tuple[Expr, ...]
+
+
+def _prec(expr: Expr) -> int:
+    return 3 if isinstance(expr, Neg) else _PRECEDENCE[expr.op]
+
+
+def term_name(term: Term) -> str:
+    """``"Intercept"`` for the empty term, else the factors joined by ``:``."""
+    return ":".join(str(f) for f in term) if term else "Intercept"
+
+
+@dataclass(frozen=True)
+class Terms:
+    """A sum of terms with an intercept flag: the right-hand side of a formula."""
+
+    intercept: bool
+    terms: tuple[Term, ...]
+
+    def __str__(self) -> str:
+        parts = ["1" if self.intercept else "0"] + [term_name(t) for t in self.terms]
+        return " + ".join(parts)
+
+
+@dataclass(frozen=True)
+class GroupTerm:
+    """``(effects | group)``: effects varying over the levels of a grouping factor.
+
+    ``group`` is a tuple of factor expressions whose interaction defines the
+    levels (``(1 | a:b)`` has ``group == (Var('a'), Var('b'))``). ``correlated``
+    is False for ``||``: every effect then gets its own sd and no correlation.
+    """
+
+    effects: Terms
+    group: Term
+    correlated: bool
+
+    @property
+    def group_name(self) -> str:
+        return ":".join(str(g) for g in self.group)
+
+    def __str__(self) -> str:
+        bar = "|" if self.correlated else "||"
+        return f"({self.effects} {bar} {self.group_name})"
+
+
+@dataclass(frozen=True)
+class FormulaSpec:
+    """A parsed formula: what ``parse_formula`` returns and ``build_design`` consumes."""
+
+    formula: str
+    response: Expr
+    fixed: Terms
+    groups: tuple[GroupTerm, ...]
+
+    def variables(self, response: bool = True) -> tuple[str, ...]:
+        """Every data column the formula reads, in order of first use.
+
+        With ``response=False``, only the columns of the right-hand side.
+        """
+        seen: dict[str, None] = {}
+
+        def visit(node: Any) -> None:
+            if isinstance(node, Var):
+                seen.setdefault(node.name, None)
+            elif isinstance(node, (tuple, list)):
+                for item in node:
+                    visit(item)
+            elif hasattr(node, "__dataclass_fields__"):
+                for f in fields(node):
+                    visit(getattr(node, f.name))
+
+        if response:
+            visit(self.response)
+        visit(self.fixed)
+        visit(self.groups)
+        return tuple(seen)
+
+
+_NODE_TYPES = {cls.__name__: cls for cls in (Var, Num, Call, BinOp, Neg, Terms, GroupTerm, FormulaSpec)}
+
+
+def spec_to_dict(node: Any) -> Any:
+    """Serialise a spec (or any node of it) to JSON-compatible data."""
+    if isinstance(node, tuple):
+        return [spec_to_dict(item) for item in node]
+    if type(node).__name__ in _NODE_TYPES:
+        out = {"node": type(node).__name__}
+        out.update({f.name: spec_to_dict(getattr(node, f.name)) for f in fields(node)})
+        return out
+    return node
+
+
+def spec_from_dict(data: Any) -> Any:
+    """Inverse of :func:`spec_to_dict`."""
+    if isinstance(data, list):
+        return tuple(spec_from_dict(item) for item in data)
+    if isinstance(data, dict):
+        cls = _NODE_TYPES[data["node"]]
+        return cls(**{k: spec_from_dict(v) for k, v in data.items() if k != "node"})
+    return data

@@ -1,0 +1,9 @@
+"""Stage 4: samplers as pure init/step kernels, and the driver that runs chains."""
+
+from .driver import ChainRun, run_chains
+from .driver import Kernel
+from .nuts import NutsConfig, choose_centering, nuts_kernel, sample_nuts
+from .output import SamplerOutput
+
+__all__ = ["ChainRun", "run_chains", "Kernel", "NutsConfig", "choose_centering", "nuts_kernel",
+           "sample_nuts", "SamplerOutput"]

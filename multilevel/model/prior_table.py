@@ -1,0 +1,169 @@
+"""Default priors and the resolution of user priors onto parameters.
+
+Defaults are proper, weakly informative and scaled to the data (``s_y`` is the
+sd of the response, ``m_y`` its mean, ``s_x`` the sd of a design column; a
+constant column counts as ``s_x = 1``):
+
+===================  ==================================  =========================
+parameter            default                             why
+===================  ==================================  =========================
+``Intercept``        StudentT(3, m_y, 2.5 s_y)           centred on the data
+``b`` (column x)     Normal(0, 2.5 s_y / s_x)            as bambi: 2.5 sd of y per sd of x
+``sigma``            HalfStudentT(3, s_y)                as brms, on the sd scale
+``sd(x|g)``          HalfStudentT(3, s_y / s_x)          same units as the effect
+``cor|g``            LKJ(1)                              uniform over correlations
+===================  ==================================  =========================
+
+User priors are keyed by parameter name (``"sd(diam|tree)"``), by class and
+group (``"sd|tree"``, ``"cor|tree"``) or by class (``"Intercept"``, ``"b"``,
+``"sigma"``, ``"sd"``, ``"cor"``); the most specific key wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..design import Design
+from ..errors import PriorError
+from .layout import Layout
+from .priors import LKJ, HalfStudentT, Normal, Prior, StudentT, prior_from_string
+
+
+@dataclass(frozen=True)
+class ParamPrior:
+    """The prior of one parameter (or one correlation matrix) and where it came from."""
+
+    name: str
+    cls: str
+    group: str | None
+    prior: Prior
+    source: str  # "default" or the user key that set it
+
+
+@dataclass(frozen=True)
+class PriorSet:
+    """Resolved priors, in the layout's order, grouped as the log density reads them."""
+
+    fixed: tuple[ParamPrior, ...]
+    aux: tuple[ParamPrior, ...]
+    sd: tuple[tuple[ParamPrior, ...], ...]
+    cor: tuple[ParamPrior | None, ...]
+
+    def all(self) -> list[ParamPrior]:
+        out = list(self.fixed) + list(self.aux)
+        for sds, cor in zip(self.sd, self.cor):
+            out += list(sds) + ([cor] if cor is not None else [])
+        return out
+
+    def table(self) -> pd.DataFrame:
+        """One row per parameter: name, class, group, prior, source."""
+        rows = [(p.name, p.cls, p.group or "", str(p.prior), p.source) for p in self.all()]
+        return pd.DataFrame(rows, columns=["parameter", "class", "group", "prior", "source"])
+
+    def values(self):
+        """The prior objects as a pytree for the log density."""
+        return (tuple(p.prior for p in self.fixed), tuple(p.prior for p in self.aux),
+                tuple(tuple(p.prior for p in sds) for sds in self.sd),
+                tuple(None if c is None else c.prior for c in self.cor))
+
+
+def _scale(values: np.ndarray) -> float:
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return sd if np.isfinite(sd) and sd > 0 else 1.0
+
+
+def default_priors(design: Design, layout: Layout) -> dict[str, Prior]:
+    """Default prior of every parameter name (``cor|g`` for correlation matrices)."""
+    y = design.y
+    s_y, m_y = _scale(y), float(np.mean(y))
+    out: dict[str, Prior] = {}
+    for j, name in enumerate(layout.fixed):
+        if name == "Intercept":
+            out[name] = StudentT(3.0, m_y, 2.5 * s_y)
+        else:
+            out[name] = Normal(0.0, 2.5 * s_y / _scale(design.X[:, j]))
+    for name in layout.aux:
+        out[name] = HalfStudentT(3.0, s_y)
+    for g, data in zip(layout.groups, design.groups):
+        for j, sd_name in enumerate(g.sd_names):
+            column = data.z[:, j]
+            s_x = 1.0 if np.ptp(column) == 0 else _scale(column)
+            out[sd_name] = HalfStudentT(3.0, s_y / s_x)
+        if g.has_cor:
+            out[f"cor|{g.name}"] = LKJ(1.0)
+    return out
+
+
+def _entries(layout: Layout):
+    """(name, class, group) of every prior-carrying parameter, in order."""
+    for name in layout.fixed:
+        yield name, "Intercept" if name == "Intercept" else "b", None
+    for name in layout.aux:
+        yield name, name, None
+    for g in layout.groups:
+        for name in g.sd_names:
+            yield name, "sd", g.name
+        if g.has_cor:
+            yield f"cor|{g.name}", "cor", g.name
+
+
+def resolve_priors(design: Design, layout: Layout,
+                   user: Mapping[str, Prior | str] | None = None) -> PriorSet:
+    """Apply user priors over the defaults; the most specific key wins.
+
+    Raises
+    ------
+    PriorError
+        For a key that matches no parameter (listing the valid keys), or a
+        prior whose support does not fit the parameter.
+    """
+    user = dict(user or {})
+    for key, value in list(user.items()):
+        if isinstance(value, str):
+            user[key] = prior_from_string(value)
+        elif not isinstance(value, Prior):
+            raise PriorError(f"the prior for {key!r} must be a prior such as ml.Normal(0, 1), "
+                             f"got {type(value).__name__}")
+    entries = list(_entries(layout))
+    valid = []
+    for name, cls, group in entries:
+        valid += [name, cls] + ([f"{cls}|{group}"] if group else [])
+    valid = list(dict.fromkeys(valid))
+    unknown = [k for k in user if k not in valid]
+    if unknown:
+        raise PriorError(f"no parameter matches the prior key(s) {', '.join(map(repr, unknown))}; "
+                         f"valid keys are {', '.join(valid)}")
+    defaults = default_priors(design, layout)
+    resolved: dict[str, ParamPrior] = {}
+    for name, cls, group in entries:
+        for key in (name, f"{cls}|{group}" if group else None, cls):
+            if key is not None and key in user:
+                prior, source = user[key], key
+                break
+        else:
+            prior, source = defaults[name], "default"
+        _check_support(name, cls, prior)
+        resolved[name] = ParamPrior(name, cls, group, prior, source)
+    return PriorSet(
+        fixed=tuple(resolved[n] for n in layout.fixed),
+        aux=tuple(resolved[n] for n in layout.aux),
+        sd=tuple(tuple(resolved[n] for n in g.sd_names) for g in layout.groups),
+        cor=tuple(resolved[f"cor|{g.name}"] if g.has_cor else None for g in layout.groups),
+    )
+
+
+def _check_support(name: str, cls: str, prior: Prior) -> None:
+    if cls == "cor":
+        if not isinstance(prior, LKJ):
+            raise PriorError(f"{name}: a correlation matrix takes an LKJ(eta) prior, got {prior}")
+    elif isinstance(prior, LKJ):
+        raise PriorError(f"{name}: LKJ is a prior for correlations (key 'cor'), not for {cls}")
+    elif cls in ("Intercept", "b") and prior.support != "real":
+        raise PriorError(f"{name}: a fixed effect takes a prior on the whole real line "
+                         f"(Normal, StudentT, Cauchy), got {prior}")
+    elif prior.support == "interval" and getattr(prior, "high", 1.0) <= 0:
+        raise PriorError(f"{name} is positive, but {prior} puts no mass above 0")

@@ -1,0 +1,280 @@
+"""Prior distributions, with explicit parameter names.
+
+Each prior is a frozen dataclass whose numeric fields are JAX pytree leaves, so
+that fits differing only in prior values reuse one compiled log density. Log
+densities come from :mod:`numpyro.distributions`; two are the product's own:
+``HalfStudentT`` (a folded Student-t) and ``GammaPrecision``, a prior on an sd
+``s`` written on its precision as JAGS users do:
+
+.. math:: 1/s^2 \\sim \\mathrm{Gamma}(a, b), \\qquad
+          \\log p(s) = \\log \\mathrm{Gamma}(s^{-2}; a, b) + \\log 2 - 3 \\log s.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, fields
+
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
+
+from ..errors import PriorError
+
+
+class Prior:
+    """Base class: ``log_prob`` on the constrained scale and the support."""
+
+    #: "real", "positive", "interval" or "correlation"
+    support = "real"
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise PriorError(f"{type(self).__name__}: {f.name} must be a finite number, got {value!r}")
+        self.check()
+
+    def check(self) -> None:
+        """Raise PriorError on invalid parameter values."""
+
+    def _positive(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) <= 0:
+                raise PriorError(f"{type(self).__name__}: {name} must be > 0, got {getattr(self, name)}")
+
+    def log_prob(self, x):
+        raise NotImplementedError
+
+    def to_positive(self, u):
+        """Map an unconstrained ``u`` to a positive parameter; return ``(x, log|dx/du|)``."""
+        return jnp.exp(u), u
+
+    def from_positive(self, x):
+        """Inverse of :meth:`to_positive` (for initial values), clipped inside the support."""
+        return jnp.log(x)
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{f.name}={getattr(self, f.name):.4g}" for f in fields(self))
+        return f"{type(self).__name__}({args})"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__.lower()] = cls
+
+
+_REGISTRY: dict[str, type[Prior]] = {}
+
+
+def _prior(cls):
+    """Make a prior class a frozen dataclass and a pytree whose leaves are its parameters.
+
+    Unflattening bypasses ``__post_init__`` so that traced values are not validated.
+    """
+    cls = dataclass(frozen=True)(cls)
+    names = [f.name for f in fields(cls)]
+
+    def unflatten(_, children):
+        obj = object.__new__(cls)
+        for name, value in zip(names, children):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    jax.tree_util.register_pytree_node(cls, lambda p: (tuple(getattr(p, n) for n in names), None), unflatten)
+    return cls
+
+
+@_prior
+class Normal(Prior):
+    mean: float = 0.0
+    sd: float = 1.0
+
+    def check(self):
+        self._positive("sd")
+
+    def log_prob(self, x):
+        return dist.Normal(self.mean, self.sd).log_prob(x)
+
+
+@_prior
+class StudentT(Prior):
+    df: float = 3.0
+    mean: float = 0.0
+    sd: float = 1.0
+
+    def check(self):
+        self._positive("df", "sd")
+
+    def log_prob(self, x):
+        return dist.StudentT(self.df, self.mean, self.sd).log_prob(x)
+
+
+@_prior
+class Cauchy(Prior):
+    location: float = 0.0
+    scale: float = 1.0
+
+    def check(self):
+        self._positive("scale")
+
+    def log_prob(self, x):
+        return dist.Cauchy(self.location, self.scale).log_prob(x)
+
+
+@_prior
+class HalfNormal(Prior):
+    sd: float = 1.0
+    support = "positive"
+
+    def check(self):
+        self._positive("sd")
+
+    def log_prob(self, x):
+        return dist.HalfNormal(self.sd).log_prob(x)
+
+
+@_prior
+class HalfCauchy(Prior):
+    scale: float = 1.0
+    support = "positive"
+
+    def check(self):
+        self._positive("scale")
+
+    def log_prob(self, x):
+        return dist.HalfCauchy(self.scale).log_prob(x)
+
+
+@_prior
+class HalfStudentT(Prior):
+    df: float = 3.0
+    scale: float = 1.0
+    support = "positive"
+
+    def check(self):
+        self._positive("df", "scale")
+
+    def log_prob(self, x):
+        return jnp.log(2.0) + dist.StudentT(self.df, 0.0, self.scale).log_prob(x)
+
+
+@_prior
+class Exponential(Prior):
+    rate: float = 1.0
+    support = "positive"
+
+    def check(self):
+        self._positive("rate")
+
+    def log_prob(self, x):
+        return dist.Exponential(self.rate).log_prob(x)
+
+
+@_prior
+class Gamma(Prior):
+    shape: float = 2.0
+    rate: float = 1.0
+    support = "positive"
+
+    def check(self):
+        self._positive("shape", "rate")
+
+    def log_prob(self, x):
+        return dist.Gamma(self.shape, self.rate).log_prob(x)
+
+
+@_prior
+class InverseGamma(Prior):
+    shape: float = 1.0
+    scale: float = 1.0
+    support = "positive"
+
+    def check(self):
+        self._positive("shape", "scale")
+
+    def log_prob(self, x):
+        return dist.InverseGamma(self.shape, self.scale).log_prob(x)
+
+
+@_prior
+class GammaPrecision(Prior):
+    """Prior on an sd ``s`` through its precision: ``1/s² ~ Gamma(shape, rate)``."""
+
+    shape: float = 0.001
+    rate: float = 0.001
+    support = "positive"
+
+    def check(self):
+        self._positive("shape", "rate")
+
+    def log_prob(self, x):
+        return dist.Gamma(self.shape, self.rate).log_prob(x ** -2.0) + jnp.log(2.0) - 3.0 * jnp.log(x)
+
+
+@_prior
+class Uniform(Prior):
+    low: float = 0.0
+    high: float = 1.0
+    support = "interval"
+
+    def check(self):
+        if self.high <= self.low:
+            raise PriorError(f"Uniform: high must exceed low, got low={self.low}, high={self.high}")
+
+    def log_prob(self, x):
+        return jnp.where((x >= self.low) & (x <= self.high), -jnp.log(self.high - self.low), -jnp.inf)
+
+    def to_positive(self, u):
+        low = jnp.maximum(self.low, 0.0)
+        width = self.high - low
+        x = low + width * jax.nn.sigmoid(u)
+        return x, jnp.log(width) + jax.nn.log_sigmoid(u) + jax.nn.log_sigmoid(-u)
+
+    def from_positive(self, x):
+        low = jnp.maximum(self.low, 0.0)
+        frac = jnp.clip((x - low) / (self.high - low), 0.05, 0.95)
+        return jnp.log(frac) - jnp.log1p(-frac)
+
+
+@_prior
+class LKJ(Prior):
+    """LKJ prior on a correlation matrix, applied to its Cholesky factor."""
+
+    eta: float = 1.0
+    support = "correlation"
+
+    def check(self):
+        self._positive("eta")
+
+    def log_prob(self, cholesky):
+        return dist.LKJCholesky(cholesky.shape[-1], self.eta).log_prob(cholesky)
+
+
+def prior_from_string(text: str) -> Prior:
+    """Parse ``"exponential(rate=0.1)"`` or ``"normal(0, 10)"`` (case-insensitive).
+
+    Only a distribution name with numeric arguments is accepted: nothing is evaluated.
+    """
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        node = None
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+        raise PriorError(f"cannot read the prior {text!r}; write it as name(arguments), "
+                         f"e.g. normal(0, 10) or exponential(rate=0.1)")
+    name = node.func.id.lower().replace("_", "")
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise PriorError(f"unknown prior {node.func.id!r}; choose from {', '.join(c.__name__ for c in _REGISTRY.values())}")
+
+    def number(arg) -> float:
+        try:
+            return float(ast.literal_eval(arg))
+        except (ValueError, SyntaxError, TypeError):
+            raise PriorError(f"prior {text!r}: arguments must be numbers") from None
+
+    try:
+        return cls(*[number(a) for a in node.args], **{k.arg: number(k.value) for k in node.keywords})
+    except TypeError as exc:
+        raise PriorError(f"prior {text!r}: {exc}") from None

@@ -1,0 +1,204 @@
+"""The Fit: an ArviZ InferenceData plus what is needed to summarise and predict.
+
+Everything a Fit knows is in ``fit.idata``; the rest (formula spec, encoders,
+parameter layout, family, priors used, sampler information) is stored as JSON
+in the posterior's attributes, so ``save``/``load`` round-trips a fit that can
+summarise and predict without the original data frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from ..design import Encoders
+from ..errors import MultilevelError
+from ..formula.spec import FormulaSpec, spec_from_dict, spec_to_dict
+from ..model.family import Family, get_family
+from ..model.layout import GroupLayout, Layout
+from .predict import predict_draws, summarise_predictions
+from .summary import coda_table, convergence_messages, summary_table
+
+META_KEY = "multilevel"
+
+
+@dataclass(frozen=True)
+class FitInfo:
+    """What a Fit needs besides the draws; serialised with the InferenceData."""
+
+    spec: FormulaSpec
+    encoders: Encoders
+    layout: Layout
+    family: Family
+    priors: pd.DataFrame
+    sampler_info: dict
+    num_rows: int
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "spec": spec_to_dict(self.spec),
+            "encoders": self.encoders.to_dict(),
+            "layout": {"fixed": list(self.layout.fixed), "aux": list(self.layout.aux),
+                       "groups": [asdict(g) for g in self.layout.groups]},
+            "family": self.family.name,
+            "priors": self.priors.to_dict(orient="records"),
+            "sampler_info": self.sampler_info,
+            "num_rows": self.num_rows,
+        })
+
+    @classmethod
+    def from_json(cls, text: str) -> "FitInfo":
+        data = json.loads(text)
+        layout = Layout(tuple(data["layout"]["fixed"]), tuple(data["layout"]["aux"]),
+                        tuple(GroupLayout(g["name"], tuple(g["columns"]), tuple(g["levels"]),
+                                          g["correlated"]) for g in data["layout"]["groups"]))
+        return cls(spec_from_dict(data["spec"]), Encoders.from_dict(data["encoders"]), layout,
+                   get_family(data["family"]), pd.DataFrame.from_records(data["priors"]),
+                   data["sampler_info"], data["num_rows"])
+
+
+class Fit:
+    """A fitted multilevel model.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        ``posterior`` (named parameters, group effects with level coordinates),
+        ``sample_stats``, ``log_likelihood`` and ``observed_data``.
+    priors : pandas.DataFrame
+        The prior of every parameter and where it came from (default or user key).
+    sampler_info : dict
+        Which sampler ran and why, its settings and timings.
+    """
+
+    def __init__(self, idata: az.InferenceData, info: FitInfo):
+        self.idata = idata
+        self.info = info
+        self.idata.posterior.attrs[META_KEY] = info.to_json()
+
+    # -- descriptive ------------------------------------------------------------
+    @property
+    def formula(self) -> str:
+        return self.info.spec.formula
+
+    @property
+    def priors(self) -> pd.DataFrame:
+        return self.info.priors.copy()
+
+    @property
+    def sampler_info(self) -> dict:
+        return dict(self.info.sampler_info)
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of all warmup and sampling iterations (compilation excluded)."""
+        return float(self.info.sampler_info.get("sampling_seconds", np.nan))
+
+    @property
+    def num_divergent(self) -> int:
+        stats = self.idata.sample_stats
+        return int(stats["diverging"].sum()) if "diverging" in stats else 0
+
+    def summary(self, prob: float = 0.95, group_effects: bool = True,
+                style: str = "default") -> pd.DataFrame:
+        """The posterior summary, one row per parameter (per level for group effects).
+
+        Parameters
+        ----------
+        prob
+            Probability of the central interval (columns ``q2.5`` and ``q97.5`` for 0.95).
+        group_effects
+            Include the group effects (``Intercept|tree[1]`` ...).
+        style
+            ``"default"`` for the columns in the README, ``"coda"`` for coda's
+            Mean, SD, Naive SE, Time-series SE and five quantiles.
+        """
+        if style == "coda":
+            return coda_table(self.idata.posterior, self.info.layout, group_effects)
+        if style != "default":
+            raise MultilevelError(f"style must be 'default' or 'coda', got {style!r}")
+        return summary_table(self.idata.posterior, self.info.layout, self.seconds, prob, group_effects)
+
+    def diagnostics(self) -> list[str]:
+        """Convergence problems, each with a remedy (empty when all is well)."""
+        posterior = self.idata.posterior
+        num_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+        return convergence_messages(self.summary(), self.num_divergent, num_draws)
+
+    def header(self) -> str:
+        info = self.info.sampler_info
+        posterior = self.idata.posterior
+        lines = [
+            f"Formula: {self.formula}",
+            f"Family: {self.info.family.name} ({self.info.family.link} link); "
+            f"{self.info.num_rows} observations",
+            f"Sampler: {info.get('sampler')} ({info.get('reason', '')})",
+            f"Draws: {posterior.sizes['chain']} chains x {posterior.sizes['draw']} draws "
+            f"after {info.get('warmup', 0)} warmup; sampling {self.seconds:.1f} s, "
+            f"compilation {info.get('compile_seconds', float('nan')):.1f} s; "
+            f"{self.num_divergent} divergent transitions",
+        ]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            table = self.summary(group_effects=False).round(3)
+            return f"{self.header()}\n\n{table.to_string()}"
+
+    # -- prediction --------------------------------------------------------------
+    def predict(self, new_data: pd.DataFrame, kind: str = "mean", new_groups: str = "population",
+                summary: bool = True, prob: float = 0.95, seed: int = 0):
+        """Predict for new data.
+
+        Parameters
+        ----------
+        new_data
+            Rows to predict for; needs the predictor and grouping columns, not the response.
+        kind
+            ``"linear"`` (linear predictor), ``"mean"`` (expected response) or
+            ``"posterior_predictive"`` (new responses).
+        new_groups
+            For levels not seen in fitting: ``"population"`` draws new effects from the
+            fitted distribution, ``"zero"`` sets them to zero, ``"error"`` raises DataError.
+        summary
+            True: a copy of ``new_data`` with ``mean``, ``sd`` and interval columns.
+            False: the draws, an array of shape ``(chains * draws, rows)``.
+        """
+        draws = predict_draws(self.idata.posterior, self.info.spec, self.info.encoders,
+                              self.info.layout, self.info.family, new_data, kind=kind,
+                              new_groups=new_groups, seed=seed)
+        return summarise_predictions(draws, pd.DataFrame(new_data), prob) if summary else draws
+
+    # -- persistence ---------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fit to netCDF atomically (a temporary file, then a rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            self.idata.to_netcdf(tmp, engine="h5netcdf")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+
+def load(path: str | os.PathLike) -> Fit:
+    """Restore a fit written by :meth:`Fit.save`."""
+    path = Path(path)
+    if not path.exists():
+        raise MultilevelError(f"no fit at {path}")
+    idata = az.from_netcdf(path, engine="h5netcdf")
+    idata.load()
+    if META_KEY not in idata.posterior.attrs:
+        raise MultilevelError(f"{path} is not a multilevel fit (no {META_KEY!r} attribute)")
+    return Fit(idata, FitInfo.from_json(idata.posterior.attrs[META_KEY]))

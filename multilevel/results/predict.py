@@ -1,0 +1,97 @@
+"""Predictions for new data from posterior draws.
+
+For draw s and new row i, with fixed effects ``b_s`` and group effects
+``r_{t,s}``:
+
+* ``kind="linear"``: ``eta_{s,i} = x_i b_s + sum_t z_{t,i} r_{t,s}[level_t(i)]``;
+* ``kind="mean"``: the family's mean on the data scale, ``E[y | eta]``;
+* ``kind="posterior_predictive"``: a new response drawn from the family.
+
+A level of a grouping factor not seen in fitting gets, with ``new_groups=``:
+``"population"``, an effect drawn per draw from ``N(0, diag(sd) R diag(sd))``
+(what a new group could be); ``"zero"``, the population mean (no effect); or
+``"error"``, a DataError naming the unseen levels.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..design import Encoders, build_design
+from ..errors import DataError
+from ..formula.spec import FormulaSpec
+from ..model.family import Family
+from ..model.layout import Layout
+from .posterior import stack_draws
+
+KINDS = ("linear", "mean", "posterior_predictive")
+NEW_GROUPS = ("population", "zero", "error")
+
+
+def predict_draws(posterior: xr.Dataset, spec: FormulaSpec, encoders: Encoders, layout: Layout,
+                  family: Family, new_data: pd.DataFrame, *, kind: str = "mean",
+                  new_groups: str = "population", seed: int = 0) -> np.ndarray:
+    """Draws of predictions, shape ``(chain*draw, rows of new_data)``."""
+    if kind not in KINDS:
+        raise DataError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if new_groups not in NEW_GROUPS:
+        raise DataError(f"new_groups must be one of {', '.join(NEW_GROUPS)}, got {new_groups!r}")
+    design = build_design(spec, new_data, na_action="error", encoders=encoders, with_response=False)
+    rng = np.random.default_rng(seed)
+    b = np.stack([stack_draws(posterior, n) for n in layout.fixed], axis=-1)
+    eta = b @ design.X.T
+    for g, data in zip(layout.groups, design.groups):
+        effects = np.stack([stack_draws(posterior, n) for n in g.effect_names], axis=-1)  # (S, L, q)
+        refs = data.refs
+        if data.new_levels:
+            if new_groups == "error":
+                raise DataError(f"grouping factor {g.name!r} has levels not seen in fitting: "
+                                f"{', '.join(map(repr, data.new_levels[:10]))}; use "
+                                "new_groups='population' or 'zero' to predict for new groups")
+            if new_groups == "population":
+                extra = _population_draws(posterior, g, len(data.new_levels), rng)
+                refs = np.where(refs < 0, len(g.levels) - 1 - refs, refs)
+            else:
+                extra = np.zeros_like(effects[:, :1])
+                refs = np.where(refs < 0, len(g.levels), refs)
+            effects = np.concatenate([effects, extra], axis=1)
+        eta = eta + np.einsum("siq,iq->si", effects[:, refs, :], data.z)
+    if kind == "linear":
+        return eta
+    aux = np.stack([stack_draws(posterior, n) for n in layout.aux], axis=-1)[:, None, :] \
+        if layout.aux else np.zeros((eta.shape[0], 1, 0))
+    aux_t = tuple(aux[..., j] for j in range(aux.shape[-1]))
+    if kind == "mean":
+        return np.asarray(family.mean(eta, aux_t))
+    key = jax.random.PRNGKey(seed)
+    return np.asarray(family.sample(key, eta, aux_t))
+
+
+def _population_draws(posterior: xr.Dataset, g, num_new: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw effects for ``num_new`` new levels from the fitted population, per draw."""
+    sds = np.stack([stack_draws(posterior, n) for n in g.sd_names], axis=-1)  # (S, q)
+    num_draws = sds.shape[0]
+    normal = rng.standard_normal((num_draws, num_new, g.q))
+    if g.has_cor:
+        corr = np.broadcast_to(np.eye(g.q), (num_draws, g.q, g.q)).copy()
+        pairs = [(i, j) for i in range(g.q) for j in range(i)]
+        for name, (i, j) in zip(g.cor_names, pairs):
+            corr[:, i, j] = corr[:, j, i] = stack_draws(posterior, name)
+        chol = np.linalg.cholesky(corr + 1e-12 * np.eye(g.q))
+        normal = np.einsum("sij,snj->sni", chol, normal)
+    return normal * sds[:, None, :]
+
+
+def summarise_predictions(draws: np.ndarray, new_data: pd.DataFrame, prob: float) -> pd.DataFrame:
+    """The new data with ``mean``, ``sd`` and interval columns added (a copy)."""
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    out = new_data.copy()
+    quantiles = np.quantile(draws, [lo, hi], axis=0)
+    out["mean"] = draws.mean(axis=0)
+    out["sd"] = draws.std(axis=0, ddof=1)
+    out[f"q{100 * lo:g}"] = quantiles[0]
+    out[f"q{100 * hi:g}"] = quantiles[1]
+    return out
