@@ -16,13 +16,11 @@ import pandas as pd
 from .design import build_design
 from .errors import SamplerError
 from .formula import parse_formula
-from .inference import SamplerOutput, choose_centering, sample_nuts
+from .inference import SAMPLERS, SamplerOutput, choose_centering, choose_sampler, sample_collapsed, sample_nuts
 from .model import Family, Layout, Prior, get_family, model_data, pointwise_log_likelihood, resolve_priors
 from .results.fit import Fit, FitInfo
 from .results.posterior import make_idata, posterior_dataset
 from .results.summary import warn_convergence
-
-SAMPLERS = ("auto", "nuts")
 
 #: Above this many (draws × rows) the pointwise log-likelihood is not stored.
 MAX_LOGLIK_VALUES = 50_000_000
@@ -49,7 +47,10 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
         ``"cor"``); values are priors such as ``ml.Normal(0, 10)`` or strings
         such as ``"normal(0, 10)"``. Unnamed parameters get the defaults of ``fit.priors``.
     sampler
-        ``"auto"`` (the best sampler for the model, see ``fit.sampler_info``) or ``"nuts"``.
+        ``"auto"`` (the best sampler for the model, see ``fit.sampler_info``), ``"collapsed"``
+        (Gaussian models with one grouping factor: variance parameters by NUTS on the
+        exact marginal posterior, then exact draws of the effects) or ``"nuts"``
+        (the full model).
     chains, draws, warmup
         Number of chains, and of kept draws and warmup iterations per chain.
     seed
@@ -65,7 +66,7 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     progress
         Show progress bars (default: when standard error is a terminal).
     """
-    _check_options(sampler, chains, draws, warmup, seed, target_accept, max_treedepth)
+    _check_options(chains, draws, warmup, seed, target_accept, max_treedepth)
     spec = parse_formula(formula)
     family = get_family(family)
     design = build_design(spec, data, na_action=na_action)
@@ -73,13 +74,16 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     prior_set = resolve_priors(design, layout, priors)
     if progress is None:
         progress = sys.stderr.isatty()
-    centering = _centering(centered, design)
+    name, reason = choose_sampler(sampler, design, family)
+    options = dict(chains=chains, draws=draws, warmup=warmup, seed=seed, target_accept=target_accept,
+                   max_treedepth=max_treedepth, progress=progress)
 
     with jax.enable_x64(True):
-        name, reason = "nuts", "NUTS on the full model"
-        output = sample_nuts(design, layout, family, prior_set, chains=chains, draws=draws,
-                             warmup=warmup, seed=seed, target_accept=target_accept,
-                             max_treedepth=max_treedepth, centered=centering, progress=progress)
+        if name == "collapsed":
+            output = sample_collapsed(design, layout, family, prior_set, **options)
+        else:
+            output = sample_nuts(design, layout, family, prior_set,
+                                 centered=_centering(centered, design), **options)
         loglik = None
         if chains * draws * design.num_rows <= MAX_LOGLIK_VALUES:
             loglik = pointwise_log_likelihood(output.b, output.aux, output.effects,
@@ -115,9 +119,7 @@ def _centering(centered, design) -> tuple[bool, ...]:
     return tuple(bool(centered.get(n, a)) for n, a in zip(names, automatic))
 
 
-def _check_options(sampler, chains, draws, warmup, seed, target_accept, max_treedepth) -> None:
-    if sampler not in SAMPLERS:
-        raise SamplerError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
+def _check_options(chains, draws, warmup, seed, target_accept, max_treedepth) -> None:
     for name, value, low in (("chains", chains, 1), ("draws", draws, 1), ("warmup", warmup, 0),
                              ("max_treedepth", max_treedepth, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:

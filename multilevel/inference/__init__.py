@@ -3,7 +3,9 @@
 from .driver import ChainRun, run_chains
 from .driver import Kernel
 from .nuts import NutsConfig, choose_centering, nuts_kernel, sample_nuts
+from .collapsed import sample_collapsed
 from .output import SamplerOutput
+from .select import SAMPLERS, choose_sampler
 
 __all__ = ["ChainRun", "run_chains", "Kernel", "NutsConfig", "choose_centering", "nuts_kernel",
-           "sample_nuts", "SamplerOutput"]
+           "sample_nuts", "SamplerOutput", "sample_collapsed", "SAMPLERS", "choose_sampler"]

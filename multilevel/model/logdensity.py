@@ -89,11 +89,14 @@ class Params(NamedTuple):
     effects: tuple[jax.Array, ...]  # (levels, q) per term
 
 
-def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Params, jax.Array, jax.Array]:
-    """Constrained parameters, the log prior density and the log-Jacobian."""
-    fixed_priors, aux_priors, sd_priors, cor_priors = data.priors
-    b = position["b"]
-    log_prior = sum((p.log_prob(b[j]) for j, p in enumerate(fixed_priors)), jnp.zeros(()))
+def constrain_scales(position: dict, priors: tuple, terms) -> tuple:
+    """Auxiliary parameters, group sds and correlation factors from a position.
+
+    Returns ``(aux, sds, chols, log_prior, log_jac)``; ``terms`` gives ``(q, has_cor, ...)``
+    per group term, ``priors`` the pytree of :meth:`PriorSet.values`.
+    """
+    _, aux_priors, sd_priors, cor_priors = priors
+    log_prior = jnp.zeros(())
     log_jac = jnp.zeros(())
     aux = []
     for j, p in enumerate(aux_priors):
@@ -101,21 +104,38 @@ def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Param
         aux.append(value)
         log_prior += p.log_prob(value)
         log_jac += jac
-    sds, chols, effects = [], [], []
-    for t, (q, has_cor, centered) in enumerate(struct.terms):
+    sds, chols = [], []
+    for t, (q, has_cor, *_) in enumerate(terms):
         sd = []
         for j, p in enumerate(sd_priors[t]):
             value, jac = p.to_positive(position[f"sd{t}"][j])
             sd.append(value)
             log_prior += p.log_prob(value)
             log_jac += jac
-        sd = jnp.stack(sd)
         chol = None
         if has_cor:
             u = position[f"cor{t}"]
             chol = _CORR(u)
             log_jac += _CORR.log_abs_det_jacobian(u, chol)
             log_prior += cor_priors[t].log_prob(chol)
+        sds.append(jnp.stack(sd))
+        chols.append(chol)
+    aux = jnp.stack(aux) if aux else jnp.zeros(0)
+    return aux, tuple(sds), tuple(chols), log_prior, log_jac
+
+
+def fixed_log_prior(b: jax.Array, priors: tuple) -> jax.Array:
+    """Sum of the fixed effects' prior log densities."""
+    return sum((p.log_prob(b[j]) for j, p in enumerate(priors[0])), jnp.zeros(()))
+
+
+def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Params, jax.Array, jax.Array]:
+    """Constrained parameters, the log prior density and the log-Jacobian."""
+    aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms)
+    b = position["b"]
+    log_prior += fixed_log_prior(b, data.priors)
+    effects = []
+    for t, ((q, has_cor, centered), sd, chol) in enumerate(zip(struct.terms, sds, chols)):
         if centered:
             r = position[f"z{t}"]
             z = r / sd
@@ -127,11 +147,8 @@ def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Param
             z = position[f"z{t}"]
             r = (z @ chol.T) * sd if has_cor else z * sd
         log_prior += -0.5 * jnp.sum(z * z)
-        sds.append(sd)
-        chols.append(chol)
         effects.append(r)
-    return Params(b, jnp.stack(aux) if aux else jnp.zeros(0), tuple(sds), tuple(chols),
-                  tuple(effects)), log_prior, log_jac
+    return Params(b, aux, sds, chols, tuple(effects)), log_prior, log_jac
 
 
 def linear_predictor(b, effects, X, refs, z) -> jax.Array:

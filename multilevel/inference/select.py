@@ -1,0 +1,44 @@
+"""Which sampler fits a model best, and why.
+
+``auto`` picks the collapsed sampler for every Gaussian model whose group terms
+share one grouping factor (exact, row-count-independent, no funnel), and NUTS
+on the full model otherwise.
+"""
+
+from __future__ import annotations
+
+from ..design import Design
+from ..design.suffstats import grouping_factors
+from ..errors import SamplerError
+from ..model.family import Family
+
+SAMPLERS = ("auto", "nuts", "collapsed")
+
+
+def collapsible(design: Design, family: Family) -> str | None:
+    """None if the collapsed sampler covers the model, else the reason it does not."""
+    if family.name != "gaussian":
+        return f"the {family.name} family has no closed-form marginal likelihood"
+    factors = grouping_factors(design)
+    if len(factors) > 1:
+        return f"several grouping factors ({', '.join(factors)}) are not collapsed yet"
+    return None
+
+
+def choose_sampler(requested: str, design: Design, family: Family) -> tuple[str, str]:
+    """``(sampler, reason)`` for a requested sampler name."""
+    if requested not in SAMPLERS:
+        raise SamplerError(f"unknown sampler {requested!r}; choose from {', '.join(SAMPLERS)}")
+    why_not = collapsible(design, family)
+    if requested == "collapsed":
+        if why_not:
+            raise SamplerError(f"sampler='collapsed' cannot fit this model: {why_not}; "
+                               "use sampler='nuts'")
+        return "collapsed", "requested"
+    if requested == "nuts":
+        return "nuts", "requested"
+    if why_not is None:
+        factor = grouping_factors(design)
+        where = f"one grouping factor ({factor[0]})" if factor else "no group terms"
+        return "collapsed", f"Gaussian with {where}: effects integrated out exactly"
+    return "nuts", f"NUTS on the full model: {why_not}"
