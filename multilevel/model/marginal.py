@@ -74,16 +74,27 @@ class _Reduced(NamedTuple):
     R: jax.Array  # (levels, Q, Q) Cholesky factors of B_l
 
 
+def _t_products(stats: SuffStats, T: jax.Array):
+    """``Tᵀ G_l T``, ``Tᵀ c_l`` and ``Tᵀ D_l`` for every level, each as one plain matrix
+    product on reshaped arrays (batched tiny matmuls are slow on CPU)."""
+    L, q, p = stats.D.shape
+    TGT = (stats.G.reshape(L, q * q) @ jnp.kron(T, T)).reshape(L, q, q)
+    Tc = stats.c @ T
+    TD = jnp.swapaxes((jnp.swapaxes(stats.D, 1, 2).reshape(L * p, q) @ T).reshape(L, p, q), 1, 2)
+    return TGT, Tc, TD
+
+
 def _reduce(stats: SuffStats, sigma: jax.Array, T: jax.Array) -> _Reduced:
     s2 = sigma * sigma
-    TGT = jnp.einsum("ji,ljk,km->lim", T, stats.G, T)
-    B = jnp.eye(T.shape[0]) + TGT / s2
-    R = linalg.cholesky(B)
-    w = linalg.solve_lower(R, stats.c @ T)  # Tᵀ c_l = c_l @ T
-    W = linalg.solve_lower(R, jnp.einsum("ji,ljp->lip", T, stats.D))
+    TGT, Tc, TD = _t_products(stats, T)
+    R = linalg.cholesky(jnp.eye(T.shape[0]) + TGT / s2)
+    w = linalg.solve_lower(R, Tc)
+    W = linalg.solve_lower(R, TD)
+    L, q, p = W.shape
+    W_flat = W.reshape(L * q, p)
     log_det_v = stats.n * jnp.log(s2) + jnp.sum(linalg.log_det_from_cholesky(R))
-    A = stats.XtX / s2 - jnp.einsum("liq,lip->qp", W, W) / (s2 * s2)
-    g = stats.Xty / s2 - jnp.einsum("liq,li->q", W, w) / (s2 * s2)
+    A = stats.XtX / s2 - (W_flat.T @ W_flat) / (s2 * s2)
+    g = stats.Xty / s2 - (W_flat.T @ w.reshape(L * q)) / (s2 * s2)
     k = stats.yty / s2 - jnp.sum(w * w) / (s2 * s2)
     return _Reduced(log_det_v, A, g, k, R)
 

@@ -1,0 +1,339 @@
+"""Benchmark the four cheese models: multilevel against the same models hand-written in NumPyro.
+
+For each model of ``ml.datasets.CHEESE_MODELS`` both sides fit the same
+posterior twice in one process. The first call's wall time includes JIT
+compilation; the second, identical call shows the cost once everything is
+compiled. Efficiency is the minimum bulk ESS over the fixed effects, sigma,
+the group-level sds (and correlations) divided by the whole wall time of the
+call. The script prints one table per model as it goes, then all tables again
+as Markdown for ``benchmarks/RESULTS.md``.
+
+Run ``python benchmarks/bench_cheese.py`` (``make bench``) on a quiet machine;
+``--quick`` is a short smoke test whose numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pandas as pd
+from numpyro.infer import MCMC, NUTS
+
+import multilevel as ml
+from multilevel.datasets import CHEESE_MODELS, cheese_priors, simulate_ratings
+
+REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cheese.csv"
+CHEESES = ("cheese_A", "cheese_B", "cheese_C", "cheese_D")
+GROUP = "background"
+
+#: Columns of the group term of each model (``Intercept`` is the column of ones).
+GROUP_COLUMNS = {1: ("Intercept",), 2: CHEESES, 3: ("Intercept", *CHEESES), 4: ("Intercept", *CHEESES)}
+#: Models with fixed cheese coefficients, and the one with correlated group effects.
+FIXED_CHEESES = (1, 4)
+CORRELATED = (4,)
+
+#: Two parameters' posterior means disagree when they differ by more than this many combined MCSEs.
+AGREEMENT_MCSE = 4.0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Chains, warmup and kept draws per chain, and the seed of both sides."""
+
+    chains: int
+    warmup: int
+    draws: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One fit: wall time, divergences and the summary of the benchmarked parameters.
+
+    ``table`` has one row per parameter (fixed effects, sigma, sds, correlations)
+    and columns ``mean``, ``mcse_mean``, ``ess_bulk`` and ``r_hat``.
+    """
+
+    seconds: float
+    divergences: int
+    table: pd.DataFrame
+
+    @property
+    def min_ess(self) -> float:
+        return float(self.table["ess_bulk"].min())
+
+    @property
+    def max_rhat(self) -> float:
+        return float(self.table["r_hat"].max())
+
+    @property
+    def ess_per_sec(self) -> float:
+        return self.min_ess / self.seconds
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """Both calls of both sides for one model."""
+
+    number: int
+    ours_sampler: str
+    ours: tuple[CallResult, CallResult]
+    peer: tuple[CallResult, CallResult]
+
+
+# -- data ---------------------------------------------------------------------------
+
+def load_data(choice: str | None) -> tuple[pd.DataFrame, str]:
+    """The cheese ratings and a line saying where they came from.
+
+    ``choice`` is ``"real"``, ``"simulated"`` or None (real when the file exists).
+    """
+    if choice == "real" or (choice is None and REAL_DATA.exists()):
+        if not REAL_DATA.exists():
+            raise SystemExit(f"--data real: {REAL_DATA} not found; use --data simulated")
+        data = pd.read_csv(REAL_DATA)
+        for column in CHEESES:
+            data[column] = (data["cheese"] == column[-1]).astype(float)
+        return data, f"real: {REAL_DATA}"
+    note = "simulated: simulate_ratings(seed=0)"
+    if choice is None:
+        note += f" ({REAL_DATA} not found)"
+    return simulate_ratings(seed=0), note
+
+
+# -- ours ---------------------------------------------------------------------------
+
+def fit_ours(data: pd.DataFrame, number: int, config: RunConfig) -> tuple[CallResult, str]:
+    """Fit model ``number`` with ``ml.fit`` and its default sampler; return the result and sampler name."""
+    formula = CHEESE_MODELS[number][1]
+    start = time.perf_counter()
+    fit = ml.fit(formula, data, priors=cheese_priors(data, number), chains=config.chains,
+                 draws=config.draws, warmup=config.warmup, seed=config.seed, progress=False)
+    seconds = time.perf_counter() - start
+    table = fit.summary(group_effects=False)[["mean", "mcse_mean", "ess_bulk", "r_hat"]]
+    return CallResult(seconds, fit.num_divergent, table), fit.sampler_info["sampler"]
+
+
+# -- peer: the same models by hand in NumPyro -------------------------------------------
+
+def peer_model(number: int, ybar: float, s_y: float):
+    """The NumPyro model of cheese model ``number``, with the priors of ``cheese_priors``.
+
+    Group effects are non-centred deviations added to the linear predictor:
+    ``r_j = diag(sd) L z_j`` with ``z_j ~ N(0, I)`` per level ``j`` (``L = I``
+    for independent effects).
+    """
+    fixed_cheeses = number in FIXED_CHEESES
+    correlated = number in CORRELATED
+    q = len(GROUP_COLUMNS[number])
+
+    def model(x, z, refs, num_levels, y):
+        mu = numpyro.sample("Intercept", dist.Normal(ybar, 2.5 * s_y))
+        if fixed_cheeses:
+            b = numpyro.sample("b", dist.Normal(0.0, 2.0).expand([x.shape[1]]).to_event(1))
+            mu = mu + x @ b
+        sigma = numpyro.sample("sigma", dist.Exponential(1.0 / s_y))
+        sd = numpyro.sample("sd", dist.HalfCauchy(2.0).expand([q]).to_event(1))
+        std_effects = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([num_levels, q]).to_event(2))
+        if correlated:
+            chol = numpyro.sample("L", dist.LKJCholesky(q, 2.0))
+            effects = std_effects @ (sd[:, None] * chol).T
+        else:
+            effects = std_effects * sd
+        mu = mu + jnp.sum(z * effects[refs], axis=1)
+        numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
+
+    return model
+
+
+def peer_arguments(data: pd.DataFrame, number: int) -> tuple:
+    """The model's arguments: cheese indicators, group design, level index, number of levels, y."""
+    x = jnp.asarray(data[list(CHEESES)].to_numpy(dtype=np.float64))
+    columns = [np.ones(len(data)) if c == "Intercept" else data[c].to_numpy(dtype=np.float64)
+               for c in GROUP_COLUMNS[number]]
+    codes, levels = pd.factorize(data[GROUP], sort=True)
+    return (x, jnp.asarray(np.column_stack(columns)), jnp.asarray(codes, dtype=jnp.int32), len(levels),
+            jnp.asarray(data["y"].to_numpy(dtype=np.float64)))
+
+
+def peer_posterior(samples: dict, number: int) -> dict[str, np.ndarray]:
+    """The benchmarked parameters of the NumPyro draws, named as in ``fit.summary()``."""
+    columns = GROUP_COLUMNS[number]
+    posterior = {"Intercept": samples["Intercept"]}
+    if number in FIXED_CHEESES:
+        posterior.update({c: samples["b"][..., k] for k, c in enumerate(CHEESES)})
+    posterior["sigma"] = samples["sigma"]
+    posterior.update({f"sd({c}|{GROUP})": samples["sd"][..., k] for k, c in enumerate(columns)})
+    if number in CORRELATED:
+        chol = samples["L"]
+        corr = chol @ np.swapaxes(chol, -1, -2)
+        for j in range(len(columns)):
+            for i in range(j):
+                posterior[f"cor({columns[i]},{columns[j]}|{GROUP})"] = corr[..., i, j]
+    return {name: np.asarray(values) for name, values in posterior.items()}
+
+
+def run_peer(mcmc: MCMC, args: tuple, number: int, seed: int) -> CallResult:
+    """Run the NumPyro MCMC once (reusing its compiled functions after the first run)."""
+    start = time.perf_counter()
+    mcmc.run(jax.random.PRNGKey(seed), *args)
+    samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
+    seconds = time.perf_counter() - start
+    posterior = peer_posterior(samples, number)
+    diagnostics = az.summary(az.from_dict(posterior=posterior), kind="diagnostics", round_to="none")
+    table = pd.DataFrame({"mean": {k: v.mean() for k, v in posterior.items()}})
+    table = table.join(diagnostics[["mcse_mean", "ess_bulk", "r_hat"]])
+    divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
+    return CallResult(seconds, divergences, table)
+
+
+def fit_peer_twice(data: pd.DataFrame, number: int, config: RunConfig) -> tuple[CallResult, CallResult]:
+    """Build the NumPyro MCMC for model ``number`` and run it twice, in float64."""
+    ybar, s_y = float(data["y"].mean()), float(data["y"].std())
+    with jax.enable_x64(True):
+        args = peer_arguments(data, number)
+        mcmc = MCMC(NUTS(peer_model(number, ybar, s_y)), num_warmup=config.warmup,
+                    num_samples=config.draws, num_chains=config.chains, chain_method="sequential",
+                    progress_bar=False)
+        return tuple(run_peer(mcmc, args, number, config.seed) for _ in range(2))
+
+
+# -- one model, both sides ------------------------------------------------------------
+
+def bench_model(data: pd.DataFrame, number: int, config: RunConfig) -> ModelResult:
+    """Fit model ``number`` twice with multilevel and twice with the NumPyro peer."""
+    with warnings.catch_warnings():
+        # Convergence and rank warnings are reported in the table instead.
+        warnings.simplefilter("ignore")
+        first, sampler = fit_ours(data, number, config)
+        second, _ = fit_ours(data, number, config)
+        peer = fit_peer_twice(data, number, config)
+    return ModelResult(number, sampler, (first, second), peer)
+
+
+def result_rows(result: ModelResult) -> list[list[str]]:
+    """The rows of one model's table: each side's first and second call."""
+    rows = []
+    for side, sampler, calls in (("ours", result.ours_sampler, result.ours), ("peer", "numpyro NUTS", result.peer)):
+        for label, call in zip(("first", "second"), calls):
+            rows.append([side, sampler, label, f"{call.seconds:.1f}", str(call.divergences),
+                         f"{call.min_ess:.0f}", f"{call.max_rhat:.3f}", f"{call.ess_per_sec:.1f}"])
+    return rows
+
+
+HEADER = ["side", "sampler", "call", "wall s", "divergent", "min bulk ESS", "max R-hat", "min ESS/s"]
+
+
+def ratio_line(result: ModelResult) -> str:
+    """The ratio ours/peer of min bulk ESS per second, first and second call."""
+    first, second = (o.ess_per_sec / p.ess_per_sec for o, p in zip(result.ours, result.peer))
+    return f"ratio ours/peer of min ESS/s: first call {first:.2f}, second call {second:.2f}"
+
+
+def agreement_line(result: ModelResult) -> str:
+    """Posterior means of both sides (first calls) that differ by more than AGREEMENT_MCSE MCSEs."""
+    ours, peer = result.ours[0].table, result.peer[0].table
+    names = [n for n in ours.index if n in peer.index]
+    z = (ours.loc[names, "mean"] - peer.loc[names, "mean"]) / np.hypot(
+        ours.loc[names, "mcse_mean"], peer.loc[names, "mcse_mean"])
+    far = z[z.abs() > AGREEMENT_MCSE]
+    if far.empty:
+        return f"posterior means agree within {AGREEMENT_MCSE:g} MCSE (max |z| = {z.abs().max():.1f})"
+    listed = ", ".join(f"{n} (ours {ours.loc[n, 'mean']:.2f}, peer {peer.loc[n, 'mean']:.2f}, z = {v:.1f})"
+                       for n, v in far.items())
+    return f"posterior means differ by more than {AGREEMENT_MCSE:g} MCSE: {listed}"
+
+
+def text_table(rows: list[list[str]]) -> str:
+    """Rows as a fixed-width text table under HEADER."""
+    widths = [max(len(r[k]) for r in [HEADER, *rows]) for k in range(len(HEADER))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [HEADER, *rows])
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    """Rows as a Markdown table under HEADER."""
+    lines = [HEADER, ["---"] * len(HEADER), *rows]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def model_heading(number: int) -> str:
+    title, formula = CHEESE_MODELS[number]
+    return f"Model {number}: {title} — `{formula}`"
+
+
+# -- report ---------------------------------------------------------------------------
+
+def machine_info() -> list[str]:
+    """Date, platform, CPUs, load and library versions."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return [
+        f"date: {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}",
+        f"platform: {platform.platform()} ({platform.machine()})",
+        f"CPUs: {os.cpu_count()}; load average at start: {load}",
+        f"python {platform.python_version()}, jax {jax.__version__}, numpyro {numpyro.__version__}, "
+        f"arviz {az.__version__}, multilevel {ml.__version__}",
+    ]
+
+
+def markdown_report(results: list[ModelResult], config: RunConfig, info: list[str], data_note: str) -> str:
+    """All models' tables as Markdown for benchmarks/RESULTS.md."""
+    lines = ["## Cheese models: multilevel vs NumPyro", ""]
+    lines += [f"- {line}" for line in info]
+    lines += [f"- data: {data_note}",
+              f"- {config.chains} chains × {config.draws} draws after {config.warmup} warmup, seed {config.seed}; "
+              "float64 on both sides; NumPyro chains run sequentially",
+              "- min bulk ESS and max R-hat over fixed effects, sigma, sds (and correlations); "
+              "min ESS/s divides by the whole wall time of the call (first call includes compilation)", ""]
+    for result in results:
+        lines += [f"### {model_heading(result.number)}", "", markdown_table(result_rows(result)), "",
+                  f"{ratio_line(result)}; {agreement_line(result)}.", ""]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: 2 chains, 200 warmup, 200 draws (numbers mean nothing)")
+    parser.add_argument("--data", choices=("real", "simulated"), default=None,
+                        help=f"real ({REAL_DATA}) or simulated ratings; default real if the file exists")
+    parser.add_argument("--models", type=int, nargs="+", choices=sorted(CHEESE_MODELS),
+                        default=sorted(CHEESE_MODELS), help="which cheese models to run (default all)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of both sides (default 1)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    config = (RunConfig(chains=2, warmup=200, draws=200, seed=args.seed) if args.quick
+              else RunConfig(chains=4, warmup=1000, draws=2000, seed=args.seed))
+    data, data_note = load_data(args.data)
+    info = machine_info()
+    print("\n".join(info), f"data: {data_note}",
+          f"{config.chains} chains x {config.draws} draws after {config.warmup} warmup, seed {config.seed}"
+          + (" (--quick: smoke test, not a benchmark)" if args.quick else ""), sep="\n", flush=True)
+    results = []
+    for number in args.models:
+        result = bench_model(data, number, config)
+        results.append(result)
+        print(f"\n{model_heading(number)}\n{text_table(result_rows(result))}\n{ratio_line(result)}\n"
+              f"{agreement_line(result)}", flush=True)
+    print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
+    print(markdown_report(results, config, info, data_note))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
