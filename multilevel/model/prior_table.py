@@ -7,12 +7,18 @@ constant column counts as ``s_x = 1``):
 ===================  ==================================  =========================
 parameter            default                             why
 ===================  ==================================  =========================
-``Intercept``        StudentT(3, m_y, 2.5 s_y)           centred on the data
+``Intercept``        Normal(m_y, s_0)                    as bambi (below)
 ``b`` (column x)     Normal(0, 2.5 s_y / s_x)            as bambi: 2.5 sd of y per sd of x
 ``sigma``            HalfStudentT(3, s_y)                as brms, on the sd scale
 ``sd(x|g)``          HalfStudentT(3, s_y / s_x)          same units as the effect
 ``cor|g``            LKJ(1)                              uniform over correlations
 ===================  ==================================  =========================
+
+The intercept is the mean response where every predictor is 0, which may be far
+from the data when predictors are not centred: with ``m_x`` the column means,
+``s_0² = (2.5 s_y)² + Σ_x (2.5 s_y m_x / s_x)²`` is the prior variance of
+``m_y - Σ_x b_x m_x`` under the slopes' priors. Normal priors on every fixed
+effect let the collapsed sampler integrate them out.
 
 User priors are keyed by parameter name (``"sd(diam|tree)"``), by class and
 group (``"sd|tree"``, ``"cor|tree"``) or by class (``"Intercept"``, ``"b"``,
@@ -30,7 +36,7 @@ import pandas as pd
 from ..design import Design
 from ..errors import PriorError
 from .layout import Layout
-from .priors import LKJ, HalfStudentT, Normal, Prior, StudentT, prior_from_string
+from .priors import LKJ, HalfStudentT, Normal, Prior, prior_from_string
 
 
 @dataclass(frozen=True)
@@ -81,11 +87,14 @@ def default_priors(design: Design, layout: Layout) -> dict[str, Prior]:
     y = design.y
     s_y, m_y = _scale(y), float(np.mean(y))
     out: dict[str, Prior] = {}
+    intercept_var = (2.5 * s_y) ** 2
     for j, name in enumerate(layout.fixed):
-        if name == "Intercept":
-            out[name] = StudentT(3.0, m_y, 2.5 * s_y)
-        else:
-            out[name] = Normal(0.0, 2.5 * s_y / _scale(design.X[:, j]))
+        if name != "Intercept":
+            s_x = _scale(design.X[:, j])
+            out[name] = Normal(0.0, 2.5 * s_y / s_x)
+            intercept_var += (2.5 * s_y * float(np.mean(design.X[:, j])) / s_x) ** 2
+    if "Intercept" in layout.fixed:
+        out["Intercept"] = Normal(m_y, float(np.sqrt(intercept_var)))
     for name in layout.aux:
         out[name] = HalfStudentT(3.0, s_y)
     for g, data in zip(layout.groups, design.groups):
