@@ -3,10 +3,13 @@
 A numeric factor contributes its values; a categorical factor contributes
 indicator columns. Within a term, a categorical factor is coded against its
 first level (treatment contrasts, ``x[level]`` for the other levels) when the
-term without that factor is already in the model (the intercept counts as the
-empty term); otherwise it gets one indicator per level. So ``y ~ cheese`` has
-``Intercept, cheese[B], cheese[C], cheese[D]`` and ``y ~ 0 + cheese`` has
-``cheese[A], ..., cheese[D]``: both full rank.
+rest of the term is empty or part of an earlier term; otherwise it gets one
+indicator per level. Without an intercept, the first categorical factor of the
+first term that has one gets one indicator per level instead. These are R's
+rules (``model.matrix``), so ``y ~ cheese`` has ``Intercept, cheese[B],
+cheese[C], cheese[D]``, ``y ~ 0 + cheese`` has ``cheese[A], ..., cheese[D]``
+and ``y ~ 0 + a + b`` has ``a[...]`` for every level of ``a`` but not of ``b``:
+all full rank.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
 from ..formula.spec import Term, Terms
 from .columns import Evaluator
 
@@ -23,27 +27,33 @@ from .columns import Evaluator
 def model_columns(terms: Terms, evaluator: Evaluator) -> tuple[np.ndarray, tuple[str, ...]]:
     """The ``n × p`` matrix and column names of ``terms`` on the evaluator's data."""
     n = len(evaluator.data)
-    present = set(terms.terms) | ({()} if terms.intercept else set())
     blocks, names = [], []
     if terms.intercept:
         blocks.append(np.ones((n, 1)))
         names.append("Intercept")
-    for term in terms.terms:
-        block, block_names = _term_columns(term, present, evaluator)
+    full_first = not terms.intercept
+    for k, term in enumerate(terms.terms):
+        block, block_names, full_first = _term_columns(term, terms.terms[:k], full_first, evaluator)
         blocks.append(block)
         names.extend(block_names)
     matrix = np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0))
     return matrix, tuple(names)
 
 
-def _term_columns(term: Term, present: set[Term], evaluator: Evaluator):
-    """Columns of one term: the product of its factors' codings."""
+def _term_columns(term: Term, earlier: tuple[Term, ...], full_first: bool, evaluator: Evaluator):
+    """Columns of one term (the product of its factors' codings), and whether the
+    next categorical factor still has to be coded in full (``full_first``)."""
     parts: list[list[tuple[str, np.ndarray]]] = []
     for factor in term:
         value = evaluator.evaluate(factor)
         if isinstance(value, pd.Categorical):
-            reduced = tuple(f for f in term if f != factor) in present
-            levels = list(value.categories)[1:] if reduced else list(value.categories)
+            if len(value.categories) < 2:
+                raise DataError(f"{factor} has a single level ({value.categories[0]!r}) in the data, "
+                                "so it has no effect to estimate; drop it from the formula")
+            rest = set(term) - {factor}
+            contrasts = not full_first and (not rest or any(rest <= set(t) for t in earlier))
+            full_first = False
+            levels = list(value.categories)[1:] if contrasts else list(value.categories)
             codes = value.codes
             parts.append([(f"{factor}[{level}]", (codes == value.categories.get_loc(level)).astype(float))
                           for level in levels])
@@ -53,7 +63,8 @@ def _term_columns(term: Term, present: set[Term], evaluator: Evaluator):
     for combo in product(*parts):
         names.append(":".join(name for name, _ in combo))
         col = combo[0][1]
-        for _, values in combo[1:]:
-            col = col * values
+        with np.errstate(all="ignore"):  # non-finite products are reported by build_design
+            for _, values in combo[1:]:
+                col = col * values
         columns.append(col)
-    return np.stack(columns, axis=1), names
+    return np.stack(columns, axis=1), names, full_first

@@ -58,10 +58,16 @@ def is_numeric(series: pd.Series) -> bool:
 
 
 def level_labels(values: pd.Series) -> pd.Series:
-    """Values as level labels: ``1`` rather than ``1.0`` for whole numbers."""
-    if pd.api.types.is_float_dtype(values) and np.all(np.mod(values.dropna(), 1) == 0):
-        values = values.astype("int64")
-    return values.astype(str)
+    """Values as level labels: ``1`` rather than ``1.0`` for whole numbers.
+
+    Each value's label depends on that value alone, so fitting and new data agree;
+    floats print as integers only where that is exact (below 2**53 in magnitude).
+    """
+    labels = values.astype(str)
+    if pd.api.types.is_float_dtype(values):
+        whole = values.notna() & (np.mod(values, 1) == 0) & (np.abs(values) < 2.0 ** 53)
+        labels[whole] = values[whole].astype("int64").astype(str)
+    return labels
 
 
 def sorted_levels(values: pd.Series) -> tuple[str, ...]:

@@ -39,20 +39,27 @@ _TOKEN = re.compile(
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str  # "number", "name", "op", "end"
+    kind: str  # "number", "name", "op", "end", or "bad" for a character no token starts with
     text: str
     pos: int
 
 
 def _tokenize(formula: str) -> list[_Token]:
+    """The tokens of ``formula``, closed by an "end" token.
+
+    An unreadable character closes the list as a "bad" token instead, so that the
+    parser reports the first error in reading order: in ``y ~ f('a')`` the unknown
+    function ``f``, not the quote.
+    """
     tokens, pos = [], 0
     while pos < len(formula):
         if formula[pos:].strip() == "":
             break
         match = _TOKEN.match(formula, pos)
-        if match is None or match.end() == pos:
+        if match is None:
             bad = pos + len(formula[pos:]) - len(formula[pos:].lstrip())
-            raise FormulaError(f"unexpected character {formula[bad]!r}", formula, bad)
+            tokens.append(_Token("bad", formula[bad], bad))
+            return tokens
         kind = match.lastgroup
         start = match.start(kind)
         text = match.group(kind)
@@ -81,7 +88,10 @@ class _Parser:
         return self.tokens[self.i]
 
     def error(self, message: str, token: _Token | None = None) -> FormulaError:
-        return FormulaError(message, self.formula, (token or self.tok).pos)
+        token = token or self.tok
+        if token.kind == "bad":
+            message = f"unexpected character {token.text!r}"
+        return FormulaError(message, self.formula, token.pos)
 
     def accept(self, *ops: str) -> _Token | None:
         if self.tok.kind == "op" and self.tok.text in ops:
@@ -125,16 +135,17 @@ class _Parser:
                     if term == ():
                         intercept = sign > 0
                     elif sign > 0:
-                        if term not in terms:
-                            terms.append(term)
-                    elif term in terms:
-                        terms.remove(term)
+                        terms = _merge(terms, [term])
+                    else:
+                        terms = [t for t in terms if set(t) != set(term)]
             elif sign < 0:
                 raise self.error("a group term cannot be removed with '-'", start)
             op = self.accept("+", "-")
             if op is None:
                 break
             sign = +1 if op.text == "+" else -1
+            if self.accept("-") is not None:  # as in R, "x + -1" is "x - 1"
+                sign = -sign
         terms.sort(key=len)  # main effects first, then interactions, stable otherwise
         return Terms(intercept, tuple(terms)), groups
 
@@ -176,8 +187,7 @@ class _Parser:
                     term: Term = ()
                     for t in combo:
                         term = _join(term, t)
-                    if term not in result:
-                        result.append(term)
+                    result = _merge(result, [term])
             return result
         return base
 
@@ -309,12 +319,12 @@ def _cross(left: list[Term], right: list[Term]) -> list[Term]:
 
 
 def _merge(*lists: list[Term]) -> list[Term]:
-    out: list[Term] = []
+    """The terms of all lists in order, each once: ``a:b`` and ``b:a`` are one term."""
+    out: dict[frozenset, Term] = {}
     for terms in lists:
         for term in terms:
-            if term not in out:
-                out.append(term)
-    return out
+            out.setdefault(frozenset(term), term)
+    return list(out.values())
 
 
 def parse_formula(formula: str) -> FormulaSpec:

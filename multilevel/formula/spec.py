@@ -39,7 +39,9 @@ class Num:
     value: float
 
     def __str__(self) -> str:
-        return f"{self.value:g}"
+        """The shortest text that reads back as the same number (``2``, not ``2.0``)."""
+        text = repr(self.value)
+        return text[:-2] if text.endswith(".0") else text
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import math
+import numbers
 from dataclasses import dataclass, fields
 
 import jax
@@ -32,8 +33,9 @@ class Prior:
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise PriorError(f"{type(self).__name__}: {f.name} must be a finite number, got {value!r}")
+            object.__setattr__(self, f.name, float(value))
         self.check()
 
     def check(self) -> None:
