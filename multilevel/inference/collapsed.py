@@ -71,15 +71,22 @@ def sample_collapsed(design: Design, layout: Layout, family: Family, priors: Pri
 
 
 @partial(jax.jit, static_argnums=3)
-def _draw_all(keys, flat_positions, data, struct):
-    return jax.lax.map(lambda args: draw_effects(args[0], args[1], data, struct),
-                       (keys, flat_positions), batch_size=DRAW_BATCH)
+def _draw_batch(keys, positions, data, struct):
+    return jax.vmap(lambda key, position: draw_effects(key, position, data, struct))(keys, positions)
 
 
 def _exact_draws(key, positions: dict, data: CollapsedData, struct: CollapsedStructure):
+    """Exact (b, r) draws for every position, in fixed-size batches: one compiled
+    shape whatever the number of draws (the last batch is padded and trimmed)."""
     num_chains, num_draws = next(iter(positions.values())).shape[:2]
-    flat = {k: v.reshape((num_chains * num_draws,) + v.shape[2:]) for k, v in positions.items()}
-    keys = jax.random.split(key, num_chains * num_draws)
-    out = jax.device_get(_draw_all(keys, flat, data, struct))
+    total = num_chains * num_draws
+    flat = {k: v.reshape((total,) + v.shape[2:]) for k, v in positions.items()}
+    keys = jax.random.split(key, total)
+    batches = []
+    for start in range(0, total, DRAW_BATCH):
+        stop = min(start + DRAW_BATCH, total)
+        index = np.minimum(np.arange(start, start + DRAW_BATCH), total - 1)
+        out = _draw_batch(keys[index], {k: v[index] for k, v in flat.items()}, data, struct)
+        batches.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[:stop - start], jax.device_get(out)))
     return jax.tree_util.tree_map(
-        lambda a: np.asarray(a).reshape((num_chains, num_draws) + np.shape(a)[1:]), out)
+        lambda *parts: np.concatenate(parts).reshape((num_chains, num_draws) + parts[0].shape[1:]), *batches)

@@ -1,21 +1,22 @@
 """The summary table and the convergence check that follows every fit.
 
 Columns: ``mean, sd, q{lo}, q50, q{hi}, mcse_mean, mcse_sd, ess_bulk, ess_tail,
-r_hat, ess_per_sec``. Diagnostics are ArviZ's (rank-normalised split R-hat,
-bulk and tail ESS, Vehtari et al. 2021); ``ess_per_sec`` divides bulk ESS by the
-wall time of all warmup and sampling iterations (compilation excluded).
+r_hat, ess_per_sec``. Diagnostics are ArviZ's definitions (rank-normalised split
+R-hat, bulk and tail ESS, Vehtari et al. 2021), computed for all parameters at
+once by :mod:`.diagnostics`; ``ess_per_sec`` divides bulk ESS by the wall time
+of all warmup and sampling iterations (compilation excluded).
 """
 
 from __future__ import annotations
 
 import warnings
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from ..model.layout import Layout
+from .diagnostics import diagnostics
 
 #: Thresholds of the convergence warning (Vehtari et al. 2021).
 RHAT_MAX = 1.01
@@ -30,34 +31,35 @@ def _label(q: float) -> str:
     return f"q{100 * q:g}"
 
 
+def stacked_draws(posterior: xr.Dataset, layout: Layout, group_effects: bool) -> tuple[np.ndarray, list[str]]:
+    """All parameters as one ``(chain, draw, K)`` array, with a row label for each of the K."""
+    names = [n for n in layout.scalar_names() if n in posterior]
+    if group_effects:
+        names += [n for g in layout.groups for n in g.effect_names]
+    columns, labels = [], []
+    for name in names:
+        values = posterior[name].values
+        columns.append(values.reshape(values.shape[0], values.shape[1], -1))
+        if values.ndim == 2:
+            labels.append(name)
+        else:
+            dim = posterior[name].dims[2]
+            labels.extend(f"{name}[{level}]" for level in posterior[name].coords[dim].values)
+    return np.concatenate(columns, axis=2), labels
+
+
 def summary_table(posterior: xr.Dataset, layout: Layout, seconds: float, prob: float = 0.95,
                   group_effects: bool = True) -> pd.DataFrame:
     """One row per parameter (per level for group effects), in layout order."""
     if not 0 < prob < 1:
         raise ValueError(f"prob must be between 0 and 1, got {prob}")
-    names = [n for n in layout.scalar_names() if n in posterior]
-    if group_effects:
-        names += [n for g in layout.groups for n in g.effect_names]
-    if not names:
-        return pd.DataFrame()
-    subset = posterior[names]
-    diag = az.summary(subset, kind="diagnostics", round_to="none")
+    values, labels = stacked_draws(posterior, layout, group_effects)
+    flat = values.reshape(-1, values.shape[2])
     lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-    rows = []
-    for name in names:
-        values = subset[name].values
-        flat = values.reshape(-1, *values.shape[2:])
-        quantiles = np.quantile(flat, [lo, 0.5, hi], axis=0)
-        means, sds = flat.mean(axis=0), flat.std(axis=0, ddof=1)
-        if flat.ndim == 1:
-            rows.append((name, means, sds, *quantiles))
-        else:
-            levels = subset[name].coords[subset[name].dims[2]].values
-            for i, level in enumerate(levels):
-                rows.append((f"{name}[{level}]", means[i], sds[i], *quantiles[:, i]))
-    table = pd.DataFrame(rows, columns=["name", "mean", "sd", _label(lo), "q50", _label(hi)]).set_index("name")
-    table.index.name = None
-    table = table.join(diag[["mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"]])
+    quantiles = np.quantile(flat, [lo, 0.5, hi], axis=0)
+    table = pd.DataFrame({"mean": flat.mean(axis=0), "sd": flat.std(axis=0, ddof=1),
+                          _label(lo): quantiles[0], "q50": quantiles[1], _label(hi): quantiles[2],
+                          **diagnostics(values)}, index=labels)
     table["ess_per_sec"] = table["ess_bulk"] / seconds if seconds > 0 else np.nan
     return table
 
@@ -67,21 +69,15 @@ def coda_table(posterior: xr.Dataset, layout: Layout, group_effects: bool = Fals
 
     Time-series SE is the MCSE of the mean from the effective sample size.
     """
-    table = summary_table(posterior, layout, 1.0, 0.95, group_effects)
-    names = [n for n in layout.scalar_names() if n in posterior]
-    if group_effects:
-        names += [n for g in layout.groups for n in g.effect_names]
-    n = posterior.sizes["chain"] * posterior.sizes["draw"]
-    quant = []
-    for name in names:
-        flat = posterior[name].values.reshape(n, -1)
-        quant.extend(np.quantile(flat, [0.025, 0.25, 0.5, 0.75, 0.975], axis=0).T)
-    out = pd.DataFrame({
-        "Mean": table["mean"], "SD": table["sd"], "Naive SE": table["sd"] / np.sqrt(n),
-        "Time-series SE": table["mcse_mean"],
-    }, index=table.index)
-    out[["2.5%", "25%", "50%", "75%", "97.5%"]] = np.array(quant)
-    return out
+    values, labels = stacked_draws(posterior, layout, group_effects)
+    flat = values.reshape(-1, values.shape[2])
+    sd = flat.std(axis=0, ddof=1)
+    table = pd.DataFrame({"Mean": flat.mean(axis=0), "SD": sd, "Naive SE": sd / np.sqrt(len(flat)),
+                          "Time-series SE": diagnostics(values)["mcse_mean"]}, index=labels)
+    probs = (0.025, 0.25, 0.5, 0.75, 0.975)
+    for p, q in zip(probs, np.quantile(flat, probs, axis=0)):
+        table[f"{100 * p:g}%"] = q
+    return table
 
 
 def convergence_messages(table: pd.DataFrame, divergences: int, num_draws: int) -> list[str]:
