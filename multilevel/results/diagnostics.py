@@ -19,7 +19,7 @@ follow ArviZ's ``summary`` exactly, and a test checks agreement with it:
 from __future__ import annotations
 
 import numpy as np
-from scipy.fft import next_fast_len
+from scipy import fft
 from scipy.stats import norm, rankdata
 
 #: Parameters processed together (bounds the memory of the FFT).
@@ -35,65 +35,68 @@ def diagnostics(values: np.ndarray) -> dict[str, np.ndarray]:
         return out
     with np.errstate(invalid="ignore", divide="ignore"):
         for start in range(0, num_params, BLOCK):
-            for name, result in _block(values[:, :, start:start + BLOCK]).items():
+            block = np.ascontiguousarray(np.moveaxis(values[:, :, start:start + BLOCK], 2, 0))
+            for name, result in _block(block).items():
                 out[name][start:start + BLOCK] = result
     return out
 
 
 def _block(x: np.ndarray) -> dict[str, np.ndarray]:
-    num_chains = x.shape[0]
+    """Diagnostics of a ``(K, chain, draw)`` block (draws contiguous, for speed)."""
+    num_params, num_chains = x.shape[:2]
+    flat = x.reshape(num_params, -1)
     z_split = _z_scale(_split(x))
-    q05, q95 = np.quantile(x, [0.05, 0.95], axis=(0, 1))
+    q05, q95 = np.quantile(flat, [0.05, 0.95], axis=1)[..., None, None]
     ess_tail = np.minimum(_ess(_split((x <= q05).astype(float))), _ess(_split((x <= q95).astype(float))))
     if num_chains > 1:
-        folded = np.abs(x - np.median(x, axis=(0, 1)))
+        folded = np.abs(x - np.median(flat, axis=1)[:, None, None])
         r_hat = np.maximum(_rhat(z_split), _rhat(_z_scale(_split(folded))))
     else:
-        r_hat = np.full(x.shape[2], np.nan)
-    size = x.shape[0] * x.shape[1]
-    centred2 = (x - x.mean(axis=(0, 1))) ** 2
-    mcse_mean = np.sqrt(centred2.sum(axis=(0, 1)) / (size - 1) / _ess(_split(x)))
-    evar = centred2.mean(axis=(0, 1))
-    varvar = ((centred2 ** 2).mean(axis=(0, 1)) - evar ** 2) / _ess(_split(centred2))
+        r_hat = np.full(num_params, np.nan)
+    size = flat.shape[1]
+    centred2 = (x - flat.mean(axis=1)[:, None, None]) ** 2
+    mcse_mean = np.sqrt(centred2.sum(axis=(1, 2)) / (size - 1) / _ess(_split(x)))
+    evar = centred2.mean(axis=(1, 2))
+    varvar = ((centred2 ** 2).mean(axis=(1, 2)) - evar ** 2) / _ess(_split(centred2))
     return {"mcse_mean": mcse_mean, "mcse_sd": np.sqrt(varvar / evar / 4), "ess_bulk": _ess(z_split),
             "ess_tail": ess_tail, "r_hat": r_hat}
 
 
 def _split(x: np.ndarray) -> np.ndarray:
-    half = x.shape[1] // 2
-    return np.concatenate([x[:, :half], x[:, -half:]], axis=0)
+    half = x.shape[2] // 2
+    return np.concatenate([x[:, :, :half], x[:, :, -half:]], axis=1)
 
 
 def _z_scale(x: np.ndarray) -> np.ndarray:
-    flat = x.reshape(-1, x.shape[2])
-    ranks = rankdata(flat, method="average", axis=0)
-    return norm.ppf((ranks - 3 / 8) / (flat.shape[0] + 1 / 4)).reshape(x.shape)
+    flat = x.reshape(x.shape[0], -1)
+    ranks = rankdata(flat, method="average", axis=1)
+    return norm.ppf((ranks - 3 / 8) / (flat.shape[1] + 1 / 4)).reshape(x.shape)
 
 
 def _rhat(x: np.ndarray) -> np.ndarray:
-    num_draws = x.shape[1]
-    between = num_draws * np.var(x.mean(axis=1), axis=0, ddof=1)
-    within = np.mean(np.var(x, axis=1, ddof=1), axis=0)
+    num_draws = x.shape[2]
+    between = num_draws * np.var(x.mean(axis=2), axis=1, ddof=1)
+    within = np.mean(np.var(x, axis=2, ddof=1), axis=1)
     return np.sqrt((between / within + num_draws - 1) / num_draws)
 
 
 def _autocov(x: np.ndarray) -> np.ndarray:
-    n = x.shape[1]
-    centred = x - x.mean(axis=1, keepdims=True)
-    spectrum = np.fft.rfft(centred, n=next_fast_len(2 * n), axis=1)
-    return np.fft.irfft(spectrum * np.conjugate(spectrum), axis=1)[:, :n] / n
+    n = x.shape[2]
+    centred = x - x.mean(axis=2, keepdims=True)
+    spectrum = fft.rfft(centred, n=fft.next_fast_len(2 * n), axis=2, workers=-1)
+    return fft.irfft(spectrum * np.conjugate(spectrum), axis=2, workers=-1)[:, :, :n] / n
 
 
 def _ess(x: np.ndarray) -> np.ndarray:
-    """ESS of (chain, draw, K) draws: Geyer's initial monotone sequence estimator."""
-    num_chains, n, num_params = x.shape
+    """ESS of (K, chain, draw) draws: Geyer's initial monotone sequence estimator."""
+    num_params, num_chains, n = x.shape
     acov = _autocov(x)
-    mean_var = acov[:, 0].mean(axis=0) * n / (n - 1.0)
+    mean_var = acov[:, :, 0].mean(axis=1) * n / (n - 1.0)
     var_plus = mean_var * (n - 1.0) / n
     if num_chains > 1:
-        var_plus = var_plus + np.var(x.mean(axis=1), axis=0, ddof=1)
+        var_plus = var_plus + np.var(x.mean(axis=2), axis=1, ddof=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rho = 1.0 - (mean_var - acov.mean(axis=0)) / var_plus  # (n, K)
+        rho = (1.0 - (mean_var[:, None] - acov.mean(axis=1)) / var_plus[:, None]).T  # (n, K)
     rho[0] = 1.0
     cols = np.arange(num_params)
 
@@ -131,5 +134,5 @@ def _ess(x: np.ndarray) -> np.ndarray:
     size = num_chains * n
     ess = size / np.maximum(tau, 1.0 / np.log10(size))
     ess = np.where(np.isnan(rho_t).any(axis=0), np.nan, ess)
-    constant = (x.max(axis=(0, 1)) - x.min(axis=(0, 1))) < np.finfo(float).resolution
+    constant = (x.max(axis=(1, 2)) - x.min(axis=(1, 2))) < np.finfo(float).resolution
     return np.where(constant, float(size), ess)
