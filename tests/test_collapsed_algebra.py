@@ -3,7 +3,8 @@
 * The unrolled small-matrix Cholesky and triangular solves equal numpy's on
   random positive-definite batches (property tests).
 * The marginal likelihood from sufficient statistics equals the dense
-  multivariate-normal density of y with b and r integrated out.
+  multivariate-normal density of y with b and r integrated out, for one
+  grouping factor and for an inner factor nested in an outer one.
 * The exact draws of (b, r) have the mean and covariance of the dense Gaussian
   conditional posterior (tolerances from the Monte Carlo standard error).
 """
@@ -46,69 +47,94 @@ def test_small_cholesky_and_solves_match_numpy(q, batch, seed):
                                    np.linalg.slogdet(A)[1], rtol=1e-9)
 
 
-def problem(seed=0, levels=5, p=3, q=2):
-    """A small Gaussian model with one grouping factor, and its dense matrices."""
+def dense_z(refs, z, levels):
+    Z = np.zeros((len(refs), levels * z.shape[1]))
+    for i, level in enumerate(refs):
+        Z[i, level * z.shape[1]:(level + 1) * z.shape[1]] = z[i]
+    return Z
+
+
+def problem(seed=0, levels=5, p=3, q=2, inner_per_level=0, q_inner=1):
+    """A small Gaussian model with one grouping factor (and optionally an inner factor
+    nested in it, ``inner_per_level`` inner levels per outer level), and its dense matrices."""
     rng = np.random.default_rng(seed)
-    refs = np.repeat(np.arange(levels), rng.integers(2, 6, levels))
+    if inner_per_level:
+        inner = np.repeat(np.arange(levels * inner_per_level), rng.integers(2, 5, levels * inner_per_level))
+        refs = inner // inner_per_level
+    else:
+        refs = np.repeat(np.arange(levels), rng.integers(2, 6, levels))
     n = refs.size
     X = np.column_stack([np.ones(n), rng.normal(size=(n, p - 1))])
     z = np.column_stack([np.ones(n), rng.normal(size=(n, q - 1))])
     y = rng.normal(size=n) * 2 + 1
-    Zdense = np.zeros((n, levels * q))
-    for i, level in enumerate(refs):
-        Zdense[i, level * q:(level + 1) * q] = z[i]
     T = np.tril(rng.normal(size=(q, q))) + 2 * np.eye(q)
-    return dict(refs=refs, X=X, z=z, y=y, Zdense=Zdense, T=T, sigma=0.8, levels=levels,
+    factors = [(refs, z, levels)]
+    Zdense, Sigma, Ts = dense_z(refs, z, levels), np.kron(np.eye(levels), T @ T.T), [T]
+    if inner_per_level:
+        z_inner = np.column_stack([np.ones(n), rng.normal(size=(n, q_inner - 1))])
+        T_inner = np.tril(rng.normal(size=(q_inner, q_inner))) + np.eye(q_inner)
+        num_inner = levels * inner_per_level
+        factors.append((inner, z_inner, num_inner))
+        Zdense = np.hstack([Zdense, dense_z(inner, z_inner, num_inner)])
+        Sigma = np.block([[Sigma, np.zeros((Sigma.shape[0], num_inner * q_inner))],
+                          [np.zeros((num_inner * q_inner, Sigma.shape[0])),
+                           np.kron(np.eye(num_inner), T_inner @ T_inner.T)]])
+        Ts.append(T_inner)
+    return dict(factors=factors, X=X, y=y, Zdense=Zdense, Sigma=Sigma, Ts=Ts, sigma=0.8,
                 m0=rng.normal(size=p), v0=rng.uniform(0.5, 4, p) ** 2)
 
 
-def test_marginal_likelihood_equals_dense_normal_density():
-    pb = problem()
-    stats = sufficient_statistics(pb["X"], pb["y"], pb["refs"], pb["z"], pb["levels"])
-    Sigma = np.kron(np.eye(pb["levels"]), pb["T"] @ pb["T"].T)
-    V = pb["sigma"] ** 2 * np.eye(len(pb["y"])) + pb["Zdense"] @ Sigma @ pb["Zdense"].T
+@pytest.mark.parametrize("nested", [0, 3], ids=["one factor", "nested factors"])
+def test_marginal_likelihood_equals_dense_normal_density(nested):
+    pb = problem(inner_per_level=nested, q_inner=2)
+    stats = sufficient_statistics(pb["X"], pb["y"], pb["factors"])
+    V = pb["sigma"] ** 2 * np.eye(len(pb["y"])) + pb["Zdense"] @ pb["Sigma"] @ pb["Zdense"].T
     b = np.array([0.3, -1.0, 2.0])
     expected_conditional = multivariate_normal(pb["X"] @ b, V).logpdf(pb["y"])
     expected_marginal = multivariate_normal(pb["X"] @ pb["m0"], V + pb["X"] @ np.diag(pb["v0"]) @ pb["X"].T).logpdf(pb["y"])
     priors = tuple(Normal(m, np.sqrt(v)) for m, v in zip(pb["m0"], pb["v0"]))
     with jax.enable_x64(True):
         stats_j = jax.tree_util.tree_map(jnp.asarray, stats)
-        got_conditional = float(log_conditional(stats_j, pb["sigma"], jnp.asarray(pb["T"]), jnp.asarray(b)))
-        got_marginal = float(log_marginal(stats_j, pb["sigma"], jnp.asarray(pb["T"]), priors))
+        Ts = [jnp.asarray(T) for T in pb["Ts"]]
+        got_conditional = float(log_conditional(stats_j, pb["sigma"], Ts, jnp.asarray(b)))
+        got_marginal = float(log_marginal(stats_j, pb["sigma"], Ts, priors))
     assert got_conditional == pytest.approx(expected_conditional, rel=1e-10)
     assert got_marginal == pytest.approx(expected_marginal, rel=1e-10)
 
 
-def test_exact_draws_have_the_dense_conditional_posterior():
-    pb = problem(seed=3, levels=4, p=2, q=2)
-    q, p, L = 2, 2, pb["levels"]
-    stats = sufficient_statistics(pb["X"], pb["y"], pb["refs"], pb["z"], L)
+@pytest.mark.parametrize("nested", [0, 2], ids=["one factor", "nested factors"])
+def test_exact_draws_have_the_dense_conditional_posterior(nested):
+    p, q = 2, 2
+    pb = problem(seed=3, levels=3, p=p, q=q, inner_per_level=nested, q_inner=1)
+    stats = sufficient_statistics(pb["X"], pb["y"], pb["factors"])
     # Dense posterior of (b, r) given sigma and Sigma.
     W = np.hstack([pb["X"], pb["Zdense"]])
-    prior_prec = np.zeros((p + L * q,) * 2)
-    prior_prec[:p, :p] = np.diag(1 / pb["v0"][:p])
-    prior_prec[p:, p:] = np.kron(np.eye(L), np.linalg.inv(pb["T"] @ pb["T"].T))
-    prec = prior_prec + W.T @ W / pb["sigma"] ** 2
-    cov = np.linalg.inv(prec)
-    rhs = np.concatenate([pb["m0"][:p] / pb["v0"][:p], np.zeros(L * q)]) + W.T @ pb["y"] / pb["sigma"] ** 2
-    mean = cov @ rhs
+    prior_prec = np.zeros((W.shape[1],) * 2)
+    prior_prec[:p, :p] = np.diag(1 / pb["v0"])
+    prior_prec[p:, p:] = np.linalg.inv(pb["Sigma"])
+    cov = np.linalg.inv(prior_prec + W.T @ W / pb["sigma"] ** 2)
+    mean = cov @ (np.concatenate([pb["m0"] / pb["v0"], np.zeros(W.shape[1] - p)]) + W.T @ pb["y"] / pb["sigma"] ** 2)
 
-    # The position that reproduces sigma and T: log sigma, log sds, and the correlation factor.
-    sds = np.sqrt(np.sum(pb["T"] ** 2, axis=1))
-    chol_corr = pb["T"] / sds[:, None]
+    # The position that reproduces sigma and each T: log sigma, log sds, the correlation factor.
     from numpyro.distributions.transforms import CorrCholeskyTransform
     from multilevel.model import HalfNormal, LKJ
+    T = pb["Ts"][0]
+    sds = np.sqrt(np.sum(T ** 2, axis=1))
+    terms = [(q, True)] + [(1, False)] * (len(pb["Ts"]) - 1)
     with jax.enable_x64(True):
-        u = CorrCholeskyTransform().inv(jnp.asarray(chol_corr))
-        position = {"aux": jnp.log(jnp.array([pb["sigma"]])), "sd0": jnp.log(jnp.asarray(sds)), "cor0": u}
-        priors = (tuple(Normal(m, np.sqrt(v)) for m, v in zip(pb["m0"][:p], pb["v0"][:p])),
-                  (HalfNormal(1.0),), ((HalfNormal(1.0), HalfNormal(1.0)),), (LKJ(1.0),))
+        position = {"aux": jnp.log(jnp.array([pb["sigma"]])), "sd0": jnp.log(jnp.asarray(sds)),
+                    "cor0": CorrCholeskyTransform().inv(jnp.asarray(T / sds[:, None]))}
+        if nested:
+            position["sd1"] = jnp.log(jnp.abs(jnp.asarray(pb["Ts"][1][0])))
+        priors = (tuple(Normal(m, np.sqrt(v)) for m, v in zip(pb["m0"], pb["v0"])), (HalfNormal(1.0),),
+                  tuple(tuple(HalfNormal(1.0) for _ in range(t[0])) for t in terms),
+                  tuple(LKJ(1.0) if t[1] else None for t in terms))
         data = CollapsedData(jax.tree_util.tree_map(jnp.asarray, stats),
                              jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), priors))
-        struct = CollapsedStructure(((q, True),), True)
+        struct = CollapsedStructure(tuple(terms), tuple(range(len(terms))), True)
         keys = jax.random.split(jax.random.PRNGKey(0), 20000)
         b, _, _, _, r = jax.vmap(lambda k: draw_effects(k, position, data, struct))(keys)
-    draws = np.hstack([np.asarray(b), np.asarray(r).reshape(len(keys), -1)])
+    draws = np.hstack([np.asarray(b)] + [np.asarray(e).reshape(len(keys), -1) for e in r])
     se = np.sqrt(np.diag(cov) / len(keys))
     assert np.all(np.abs(draws.mean(axis=0) - mean) < 4.5 * se)
-    np.testing.assert_allclose(np.cov(draws.T), cov, atol=0.05 * np.sqrt(np.outer(np.diag(cov), np.diag(cov))).max())
+    np.testing.assert_allclose(np.cov(draws.T), cov, atol=0.05 * np.diag(cov).max())

@@ -5,7 +5,8 @@ group sds and correlations, and every group effect) the two posterior means
 differ by less than 4 combined Monte Carlo standard errors,
 ``4 sqrt(mcse_collapsed² + mcse_nuts²)``, and so do the posterior sds (with
 ArviZ's ``mcse_sd``); with fixed seeds the comparison is deterministic. Models: cheese model 1 (real data), sleepstudy with correlated
-intercept and slope (real data), and a FACE-like tree-growth simulation.
+intercept and slope (real data), a FACE-like tree-growth simulation, and
+students in classes nested in schools.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import multilevel as ml
@@ -56,3 +58,19 @@ def test_face_like_growth_simulation():
     data = data[data["tree"] <= 120]
     priors = {"b": ml.Normal(0, 10), "Intercept": ml.Normal(0, 10)}
     assert_agree(*fit_both("log(dnow) ~ diam*trt + (1 + diam || tree)", data, priors))
+
+
+def nested_data(seed: int = 0) -> pd.DataFrame:
+    """Students in classes in schools: y = 2 + 0.5 x + school + class + noise."""
+    rng = np.random.default_rng(seed)
+    school = np.repeat(np.arange(8), 30)
+    klass = np.repeat(np.arange(48), 5)
+    x = rng.normal(size=school.size)
+    y = 2 + 0.5 * x + rng.normal(0, 1.0, 8)[school] + rng.normal(0, 0.5, 48)[klass] + rng.normal(0, 0.8, school.size)
+    return pd.DataFrame({"y": y, "x": x, "school": school, "class": klass % 6})
+
+
+def test_nested_grouping_factors():
+    a, b = fit_both("y ~ x + (1 + x | school) + (1 | school:class)", nested_data())
+    assert a.sampler_info["sampler"] == "collapsed" and b.sampler_info["sampler"] == "nuts"
+    assert_agree(a, b)

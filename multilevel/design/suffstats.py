@@ -1,15 +1,18 @@
-"""Per-level sufficient statistics of a Gaussian model with one grouping factor.
+"""Per-level sufficient statistics of a Gaussian model with one grouping factor,
+or with an inner factor nested in an outer one (``(1 | a/b)``).
 
-For rows i with level l(i), fixed-effect row x_i (p), group-effect row z_i (Q:
-the columns of every group term of that factor side by side) and response y_i:
+For a factor with levels l, rows i with level l(i), fixed-effect row x_i (p),
+group-effect row z_i (q: the columns of every group term of that factor side
+by side) and response y_i:
 
 .. math::
    G_l = \\sum_{i \\in l} z_i z_i^T, \\quad D_l = \\sum_{i \\in l} z_i x_i^T, \\quad
    c_l = \\sum_{i \\in l} z_i y_i,
 
-and the global X^T X, X^T y, y^T y and n. After this one pass, the Gaussian
-marginal likelihood costs O(levels · Q² · p) whatever the number of rows, and
-the statistics take O(levels · Q · (Q + p)) memory.
+and, for an inner factor, the cross-products with its parent's columns
+``H_l = sum_{i in l} z_i (z^{parent}_i)^T`` and the parent level of each level;
+plus the global X^T X, X^T y, y^T y and n. After this one pass, the Gaussian
+marginal likelihood costs O(levels · q² · p) whatever the number of rows.
 """
 
 from __future__ import annotations
@@ -21,19 +24,27 @@ import numpy as np
 from .build import Design
 
 
+class LevelStats(NamedTuple):
+    """Sums over the rows of each level of one grouping factor.
+
+    ``H`` and ``parent`` are None for the outermost factor.
+    """
+
+    G: np.ndarray  # (levels, q, q)
+    D: np.ndarray  # (levels, q, p)
+    c: np.ndarray  # (levels, q)
+    H: np.ndarray | None = None  # (levels, q, q_parent)
+    parent: np.ndarray | None = None  # (levels,) index of the parent level
+
+
 class SuffStats(NamedTuple):
-    """Sums over rows: global (``n, yty, Xty, XtX``) and per level (``G, D, c``)."""
+    """Global sums and per-level sums for each factor, outermost first."""
 
     n: np.ndarray
     yty: np.ndarray
     Xty: np.ndarray
     XtX: np.ndarray
-    G: np.ndarray  # (levels, Q, Q)
-    D: np.ndarray  # (levels, Q, p)
-    c: np.ndarray  # (levels, Q)
-
-    def __add__(self, other: "SuffStats") -> "SuffStats":  # partial sums combine by addition
-        return SuffStats(*(a + b for a, b in zip(self, other)))
+    levels: tuple[LevelStats, ...]
 
 
 def grouping_factors(design: Design) -> tuple[str, ...]:
@@ -41,32 +52,56 @@ def grouping_factors(design: Design) -> tuple[str, ...]:
     return tuple(dict.fromkeys(g.name for g in design.groups))
 
 
-def stacked_z(design: Design) -> tuple[np.ndarray, np.ndarray]:
-    """``refs`` and the side-by-side ``z`` of a design whose group terms share one factor."""
-    if len(grouping_factors(design)) != 1:
-        raise ValueError("sufficient statistics need exactly one grouping factor")
-    return design.groups[0].refs, np.concatenate([g.z for g in design.groups], axis=1)
+def factor_columns(design: Design, factor: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """``refs``, the side-by-side ``z`` of every term of ``factor``, and its number of levels."""
+    terms = [g for g in design.groups if g.name == factor]
+    return terms[0].refs, np.concatenate([g.z for g in terms], axis=1), terms[0].num_levels
 
 
-def sufficient_statistics(X: np.ndarray, y: np.ndarray, refs: np.ndarray, z: np.ndarray,
-                          num_levels: int) -> SuffStats:
-    """One vectorised pass: weighted bincounts, never a dense rows × levels matrix."""
-    p, q = X.shape[1], z.shape[1]
-
-    def per_level(weights: np.ndarray) -> np.ndarray:
-        return np.bincount(refs, weights=weights, minlength=num_levels)
-
-    G = np.empty((num_levels, q, q))
-    for j in range(q):
-        for k in range(j + 1):
-            G[:, j, k] = G[:, k, j] = per_level(z[:, j] * z[:, k])
-    D = np.stack([np.stack([per_level(z[:, j] * X[:, k]) for k in range(p)], axis=-1)
-                  for j in range(q)], axis=1) if p else np.zeros((num_levels, q, 0))
-    c = np.stack([per_level(z[:, j] * y) for j in range(q)], axis=-1)
-    return SuffStats(np.asarray(float(len(y))), np.asarray(float(y @ y)), X.T @ y, X.T @ X, G, D, c)
+def nesting_order(design: Design) -> tuple[str, ...] | None:
+    """The grouping factors from outermost to innermost if they form a nested chain
+    (every level of each inner factor lies within one level of the factor outside it),
+    else None. One factor is a chain of one; none is the empty chain."""
+    factors = sorted(grouping_factors(design), key=lambda f: factor_columns(design, f)[2])
+    for outer, inner in zip(factors, factors[1:]):
+        outer_refs, inner_refs = factor_columns(design, outer)[0], factor_columns(design, inner)[0]
+        pairs = np.unique(np.stack([inner_refs, outer_refs], axis=1), axis=0)
+        if len(pairs) != len(np.unique(inner_refs)):
+            return None
+    return tuple(factors)
 
 
-def design_statistics(design: Design) -> SuffStats:
-    """Sufficient statistics of an in-memory design with one grouping factor."""
-    refs, z = stacked_z(design)
-    return sufficient_statistics(design.X, design.y, refs, z, design.groups[0].num_levels)
+def _per_level(refs: np.ndarray, num_levels: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``out[l, j, k] = sum_{i in l} a[i, j] b[i, k]`` by weighted bincounts."""
+    out = np.empty((num_levels, a.shape[1], b.shape[1]))
+    for j in range(a.shape[1]):
+        for k in range(b.shape[1]):
+            out[:, j, k] = np.bincount(refs, weights=a[:, j] * b[:, k], minlength=num_levels)
+    return out
+
+
+def sufficient_statistics(X: np.ndarray, y: np.ndarray,
+                          factors: list[tuple[np.ndarray, np.ndarray, int]]) -> SuffStats:
+    """One vectorised pass over the rows: weighted bincounts, never a rows × levels matrix.
+
+    ``factors`` holds ``(refs, z, num_levels)`` per factor, outermost first; each
+    inner factor must be nested in the one before it.
+    """
+    levels = []
+    for k, (refs, z, num_levels) in enumerate(factors):
+        G = _per_level(refs, num_levels, z, z)
+        D = _per_level(refs, num_levels, z, X)
+        c = _per_level(refs, num_levels, z, y[:, None])[:, :, 0]
+        H = parent = None
+        if k > 0:
+            parent_refs, parent_z, _ = factors[k - 1]
+            H = _per_level(refs, num_levels, z, parent_z)
+            parent = np.zeros(num_levels, dtype=np.int32)
+            parent[refs] = parent_refs
+        levels.append(LevelStats(G, D, c, H, parent))
+    return SuffStats(np.asarray(float(len(y))), np.asarray(float(y @ y)), X.T @ y, X.T @ X, tuple(levels))
+
+
+def design_statistics(design: Design, order: tuple[str, ...]) -> SuffStats:
+    """Sufficient statistics of an in-memory design, factors in nesting ``order``."""
+    return sufficient_statistics(design.X, design.y, [factor_columns(design, f) for f in order])

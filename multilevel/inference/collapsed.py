@@ -1,4 +1,4 @@
-"""Exact collapsed sampling of Gaussian models with one grouping factor.
+"""Exact collapsed sampling of Gaussian models with one grouping factor or two nested ones.
 
 NUTS explores only the variance parameters (σ, the group sds and correlations,
 and the fixed effects when a non-Normal prior keeps them from being integrated
@@ -17,12 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..design import Design
-from ..design.suffstats import SuffStats, design_statistics
+from ..design.suffstats import design_statistics, nesting_order
 from ..model.family import Family
 from ..model.layout import Layout
 from ..model.logdensity import initial_position
 from ..model.marginal import (CollapsedData, CollapsedStructure, draw_effects, gaussian_fixed_priors,
-                              make_collapsed_logdensity, split_effects)
+                              make_collapsed_logdensity)
 from ..model.prior_table import PriorSet
 from .driver import run_chains
 from .nuts import NutsConfig, nuts_kernel
@@ -32,22 +32,21 @@ from .output import SamplerOutput
 DRAW_BATCH = 256
 
 
-def collapsed_structure(layout: Layout, priors: PriorSet) -> CollapsedStructure:
+def collapsed_structure(layout: Layout, priors: PriorSet, order: tuple[str, ...]) -> CollapsedStructure:
+    """The static structure for group factors in nesting ``order`` (outermost first)."""
     return CollapsedStructure(tuple((g.q, g.has_cor) for g in layout.groups),
+                              tuple(order.index(g.name) for g in layout.groups),
                               bool(layout.fixed) and gaussian_fixed_priors(priors.values()))
 
 
 def sample_collapsed(design: Design, layout: Layout, family: Family, priors: PriorSet, *,
                      chains: int, draws: int, warmup: int, seed: int, target_accept: float,
-                     max_treedepth: int, progress: bool, stats: SuffStats | None = None) -> SamplerOutput:
-    """Sample a Gaussian model with one grouping factor exactly, by collapsing.
-
-    ``stats`` may be given precomputed (e.g. by Dask); otherwise they are computed
-    from ``design``.
-    """
-    struct = collapsed_structure(layout, priors)
-    stats = design_statistics(design) if stats is None else stats
-    data = CollapsedData(jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), stats),
+                     max_treedepth: int, progress: bool) -> SamplerOutput:
+    """Sample a Gaussian model with one grouping factor, or two nested ones, exactly."""
+    order = nesting_order(design)
+    struct = collapsed_structure(layout, priors, order)
+    stats = design_statistics(design, order)
+    data = CollapsedData(jax.tree_util.tree_map(_float64_unless_index, stats),
                          jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), priors.values()))
     logdensity = make_collapsed_logdensity(struct)
     rng = np.random.default_rng(seed)
@@ -62,12 +61,16 @@ def sample_collapsed(design: Design, layout: Layout, family: Family, priors: Pri
                      num_draws=draws, key=key_run, progress=progress)
     b, aux, sds, chols, r = _exact_draws(key_draws, run.positions, data, struct)
     return SamplerOutput(
-        b=b, aux=aux, sd=list(sds), chol=list(chols), effects=split_effects(r, struct.terms),
+        b=b, aux=aux, sd=list(sds), chol=list(chols), effects=list(r),
         stats=run.stats,
         info={"compile_seconds": run.compile_seconds, "sampling_seconds": run.sampling_seconds,
               "fixed_effects": "integrated out" if struct.integrate_fixed else "sampled by NUTS",
               "target_accept": target_accept, "max_treedepth": max_treedepth},
     )
+
+
+def _float64_unless_index(a: np.ndarray) -> jax.Array:
+    return jnp.asarray(a) if np.issubdtype(np.asarray(a).dtype, np.integer) else jnp.asarray(a, jnp.float64)
 
 
 @partial(jax.jit, static_argnums=3)

@@ -1,14 +1,14 @@
 """Which sampler fits a model best, and why.
 
 ``auto`` picks the collapsed sampler for every Gaussian model whose group terms
-share one grouping factor (exact, row-count-independent, no funnel), and NUTS
-on the full model otherwise.
+share one grouping factor, or sit on two nested factors (exact,
+row-count-independent, no funnel), and NUTS on the full model otherwise.
 """
 
 from __future__ import annotations
 
 from ..design import Design
-from ..design.suffstats import grouping_factors
+from ..design.suffstats import grouping_factors, nesting_order
 from ..errors import SamplerError
 from ..model.family import Family
 
@@ -20,8 +20,10 @@ def collapsible(design: Design, family: Family) -> str | None:
     if family.name != "gaussian":
         return f"the {family.name} family has no closed-form marginal likelihood"
     factors = grouping_factors(design)
-    if len(factors) > 1:
-        return f"several grouping factors ({', '.join(factors)}) are not collapsed yet"
+    if len(factors) > 2:
+        return f"more than two grouping factors ({', '.join(factors)}) are not collapsed yet"
+    if len(factors) == 2 and nesting_order(design) is None:
+        return f"the grouping factors {' and '.join(factors)} are crossed, not nested"
     return None
 
 
@@ -38,7 +40,8 @@ def choose_sampler(requested: str, design: Design, family: Family) -> tuple[str,
     if requested == "nuts":
         return "nuts", "requested"
     if why_not is None:
-        factor = grouping_factors(design)
-        where = f"one grouping factor ({factor[0]})" if factor else "no group terms"
+        order = nesting_order(design)
+        where = {0: "no group terms", 1: f"one grouping factor ({order[0]})"}.get(
+            len(order), f"nested grouping factors ({' within '.join(reversed(order))})")
         return "collapsed", f"Gaussian with {where}: effects integrated out exactly"
     return "nuts", f"NUTS on the full model: {why_not}"

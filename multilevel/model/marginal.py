@@ -1,27 +1,33 @@
-"""The Gaussian marginal likelihood from per-level sufficient statistics.
+r"""The Gaussian marginal likelihood from per-level sufficient statistics.
 
-Model: ``y = X b + Z r + e`` with ``e ~ N(0, σ² I)``, one grouping factor with
-levels l, ``r_l ~ N(0, Σ)`` and ``Σ = T Tᵀ`` (T block-diagonal over the group
-terms, each block ``diag(sd) L``). Integrating the group effects out level by
-level (Woodbury), with ``B_l = I + σ⁻² Tᵀ G_l T`` and ``B_l = R_l R_lᵀ``:
-
-.. math::
-   \\log|V_l| = n_l \\log σ² + \\log|B_l|, \\qquad
-   (y-Xb)ᵀ V^{-1} (y-Xb) = bᵀ A b - 2 bᵀ g + k,
-
-   A = σ⁻² XᵀX - σ⁻⁴ \\sum_l W_lᵀ W_l, \\quad g = σ⁻² Xᵀy - σ⁻⁴ \\sum_l W_lᵀ w_l, \\quad
-   k = σ⁻² yᵀy - σ⁻⁴ \\sum_l w_lᵀ w_l,
-
-where ``w_l = R_l⁻¹ Tᵀ c_l`` and ``W_l = R_l⁻¹ Tᵀ D_l``. ``B_l ≥ I`` keeps this
-stable as the sds go to zero. With Normal priors ``b ~ N(m₀, diag(v₀))`` the
-fixed effects integrate out too: ``P = A + diag(1/v₀)``, ``h = g + m₀/v₀`` and
+Model: ``y = X b + Z r + e`` with ``e ~ N(0, σ² I)``; group effects on one
+grouping factor, or on an inner factor nested in an outer one. For a factor,
+``r_l ~ N(0, Σ)`` with ``Σ = T Tᵀ`` (T block-diagonal over its terms, each block
+``diag(sd) L``). The effects integrate out level by level (Woodbury), innermost
+factor first. For one level with data precision ``E``, linear term ``f`` and
+cross term ``F`` to the coefficients β that remain (b, and the parent level's
+effects for an inner factor), with ``B = I + Tᵀ E T = R Rᵀ``,
+``w = R⁻¹ Tᵀ f`` and ``W = R⁻¹ Tᵀ F``:
 
 .. math::
-   \\log p(y | σ, Σ) = -\\tfrac12 [n \\log 2π + \\sum_l \\log|V_l| + \\sum \\log v₀
-       + \\log|P| + k + \\sum m₀²/v₀ - hᵀ P^{-1} h].
+   \log|V| \mathrel{+}= \log|B|, \qquad
+   Q(β) \mathrel{-}= \|w - W β\|^2 .
 
-Given (σ, Σ), ``b ~ N(P⁻¹h, P⁻¹)`` and ``r_l | b ~ N(T B_l⁻¹ Tᵀ (c_l - D_l b)/σ², T B_l⁻¹ Tᵀ)``
-exactly; :func:`draw_effects` draws them.
+For a single factor ``E = G/σ², f = c/σ², F = D/σ²``; starting from
+``Q(b) = (yᵀy - 2bᵀXᵀy + bᵀXᵀXb)/σ²`` this leaves ``Q(b) = bᵀAb - 2bᵀg + k`` and
+``log|V| = n log σ² + Σ log|B_l|``. An inner level has ``F = [D, H]/σ²`` (H the
+cross-products with its parent's columns), and its terms in the parent's
+effects are subtracted from the parent level's ``E, f, F`` before the parent is
+integrated. ``B ≥ I`` keeps this stable as the sds go to zero. With Normal priors
+``b ~ N(m₀, diag(v₀))`` the fixed effects integrate out too: ``P = A + diag(1/v₀)``,
+``h = g + m₀/v₀`` and
+
+.. math::
+   \log p(y | σ, Σ) = -\tfrac12 [n \log 2π + \log|V| + \sum \log v₀
+       + \log|P| + k + \sum m₀²/v₀ - hᵀ P^{-1} h].
+
+Given (σ, Σ): ``b ~ N(P⁻¹h, P⁻¹)``, then, outermost factor first, each level's
+``r = T u`` with ``u ~ N(B⁻¹ Tᵀ (f - F β), B⁻¹)``, exactly; :func:`draw_effects`.
 """
 
 from __future__ import annotations
@@ -47,9 +53,11 @@ class CollapsedData(NamedTuple):
 
 
 class CollapsedStructure(NamedTuple):
-    """Static shape: ``(q, has_cor)`` per group term, and whether b is integrated out."""
+    """Static shape: ``(q, has_cor)`` per group term, the index (in nesting order,
+    outermost first) of each term's factor, and whether b is integrated out."""
 
     terms: tuple[tuple[int, bool], ...]
+    factor_of_term: tuple[int, ...]
     integrate_fixed: bool
 
 
@@ -58,45 +66,82 @@ def gaussian_fixed_priors(priors: tuple) -> bool:
     return all(isinstance(p, Normal) for p in priors[0])
 
 
-def joint_factor(sds, chols) -> jax.Array:
-    """``T`` with ``Σ = T Tᵀ``: block-diagonal over terms, each block ``diag(sd) L``."""
+def factor_scales(sds, chols, struct: CollapsedStructure) -> list[jax.Array]:
+    """``T`` per factor, with ``Σ = T Tᵀ``: block-diagonal over the factor's terms, each
+    block ``diag(sd) L``."""
     blocks = [sd[:, None] * chol if chol is not None else jnp.diag(sd) for sd, chol in zip(sds, chols)]
-    return jax.scipy.linalg.block_diag(*blocks)
+    num_factors = max(struct.factor_of_term, default=-1) + 1
+    return [jax.scipy.linalg.block_diag(*[b for b, f in zip(blocks, struct.factor_of_term) if f == k])
+            for k in range(num_factors)]
+
+
+class _Level(NamedTuple):
+    """One factor after integration: Cholesky factors of B and the effective f, F (b part)."""
+
+    R: jax.Array  # (levels, q, q)
+    f: jax.Array  # (levels, q)
+    F: jax.Array  # (levels, q, p)
 
 
 class _Reduced(NamedTuple):
-    """The pieces of the quadratic form in b, after integrating out r."""
+    """The quadratic form in b left after integrating out every group effect."""
 
     log_det_v: jax.Array
     A: jax.Array
     g: jax.Array
     k: jax.Array
-    R: jax.Array  # (levels, Q, Q) Cholesky factors of B_l
+    levels: tuple[_Level, ...]
 
 
-def _t_products(stats: SuffStats, T: jax.Array):
-    """``Tᵀ G_l T``, ``Tᵀ c_l`` and ``Tᵀ D_l`` for every level, each as one plain matrix
+def _t_products(T: jax.Array, E: jax.Array, f: jax.Array, F: jax.Array):
+    """``Tᵀ E_l T``, ``Tᵀ f_l`` and ``Tᵀ F_l`` for every level, each as one plain matrix
     product on reshaped arrays (batched tiny matmuls are slow on CPU)."""
-    L, q, p = stats.D.shape
-    TGT = (stats.G.reshape(L, q * q) @ jnp.kron(T, T)).reshape(L, q, q)
-    Tc = stats.c @ T
-    TD = jnp.swapaxes((jnp.swapaxes(stats.D, 1, 2).reshape(L * p, q) @ T).reshape(L, p, q), 1, 2)
-    return TGT, Tc, TD
+    L, q, m = F.shape
+    TET = (E.reshape(L, q * q) @ jnp.kron(T, T)).reshape(L, q, q)
+    TF = jnp.swapaxes((jnp.swapaxes(F, 1, 2).reshape(L * m, q) @ T).reshape(L, m, q), 1, 2)
+    return TET, f @ T, TF
 
 
-def _reduce(stats: SuffStats, sigma: jax.Array, T: jax.Array) -> _Reduced:
+def _cross(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``aᵀ b`` per level for (levels, q, m) arrays, by broadcasting (no batched matmul)."""
+    return jnp.sum(a[:, :, :, None] * b[:, :, None, :], axis=1)
+
+
+def _segment(values: jax.Array, parent: jax.Array, num_parents: int) -> jax.Array:
+    return jax.ops.segment_sum(values, parent, num_segments=num_parents)
+
+
+def _reduce(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array]) -> _Reduced:
     s2 = sigma * sigma
-    TGT, Tc, TD = _t_products(stats, T)
-    R = linalg.cholesky(jnp.eye(T.shape[0]) + TGT / s2)
-    w = linalg.solve_lower(R, Tc)
-    W = linalg.solve_lower(R, TD)
-    L, q, p = W.shape
-    W_flat = W.reshape(L * q, p)
-    log_det_v = stats.n * jnp.log(s2) + jnp.sum(linalg.log_det_from_cholesky(R))
-    A = stats.XtX / s2 - (W_flat.T @ W_flat) / (s2 * s2)
-    g = stats.Xty / s2 - (W_flat.T @ w.reshape(L * q)) / (s2 * s2)
-    k = stats.yty / s2 - jnp.sum(w * w) / (s2 * s2)
-    return _Reduced(log_det_v, A, g, k, R)
+    p = stats.Xty.shape[0]
+    A, g, k = stats.XtX / s2, stats.Xty / s2, stats.yty / s2
+    log_det_v = stats.n * jnp.log(s2)
+    carry = None
+    levels = [None] * len(stats.levels)
+    for depth in reversed(range(len(stats.levels))):
+        lv, T = stats.levels[depth], Ts[depth]
+        E, f, F = lv.G / s2, lv.c / s2, lv.D / s2
+        if carry is not None:
+            E, f, F = E - carry[0], f - carry[1], F - carry[2]
+        F_all = F if lv.H is None else jnp.concatenate([F, lv.H / s2], axis=2)
+        TET, Tf, TF = _t_products(T, E, f, F_all)
+        R = linalg.cholesky(jnp.eye(T.shape[0]) + TET)
+        w = linalg.solve_lower(R, Tf)
+        W = linalg.solve_lower(R, TF)
+        num_levels, q = w.shape
+        W_b = W[..., :p].reshape(num_levels * q, p)
+        A = A - W_b.T @ W_b
+        g = g - W_b.T @ w.reshape(num_levels * q)
+        k = k - jnp.sum(w * w)
+        log_det_v = log_det_v + jnp.sum(linalg.log_det_from_cholesky(R))
+        if lv.H is not None:
+            W_r = W[..., p:]
+            num_parents = stats.levels[depth - 1].c.shape[0]
+            carry = (_segment(_cross(W_r, W_r), lv.parent, num_parents),
+                     _segment(_cross(W_r, w[..., None])[..., 0], lv.parent, num_parents),
+                     _segment(_cross(W_r, W[..., :p]), lv.parent, num_parents))
+        levels[depth] = _Level(R, f, F)
+    return _Reduced(log_det_v, A, g, k, tuple(levels))
 
 
 def _fixed_posterior(red: _Reduced, fixed_priors: tuple):
@@ -110,17 +155,17 @@ def _fixed_posterior(red: _Reduced, fixed_priors: tuple):
     return m0, v0, chol_p, h, mean
 
 
-def log_marginal(stats: SuffStats, sigma: jax.Array, T: jax.Array, fixed_priors: tuple) -> jax.Array:
-    """``log p(y | σ, Σ)`` with r and b integrated out (Normal priors on b)."""
-    red = _reduce(stats, sigma, T)
+def log_marginal(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array], fixed_priors: tuple) -> jax.Array:
+    """``log p(y | σ, Σ)`` with r and b integrated out (Normal priors on b); ``Ts`` per factor."""
+    red = _reduce(stats, sigma, Ts)
     m0, v0, chol_p, h, mean = _fixed_posterior(red, fixed_priors)
     return -0.5 * (stats.n * jnp.log(2 * jnp.pi) + red.log_det_v + jnp.sum(jnp.log(v0))
                    + linalg.log_det_from_cholesky(chol_p) + red.k + jnp.sum(m0 * m0 / v0) - h @ mean)
 
 
-def log_conditional(stats: SuffStats, sigma: jax.Array, T: jax.Array, b: jax.Array) -> jax.Array:
-    """``log p(y | b, σ, Σ)`` with r integrated out."""
-    red = _reduce(stats, sigma, T)
+def log_conditional(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array], b: jax.Array) -> jax.Array:
+    """``log p(y | b, σ, Σ)`` with r integrated out; ``Ts`` per factor."""
+    red = _reduce(stats, sigma, Ts)
     return -0.5 * (stats.n * jnp.log(2 * jnp.pi) + red.log_det_v + b @ red.A @ b - 2 * b @ red.g + red.k)
 
 
@@ -130,7 +175,7 @@ def make_collapsed_logdensity(struct: CollapsedStructure):
 
     def logdensity(position: dict, data: CollapsedData) -> jax.Array:
         aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms)
-        T = joint_factor(sds, chols)
+        T = factor_scales(sds, chols, struct)
         if struct.integrate_fixed:
             loglik = log_marginal(data.stats, aux[0], T, data.priors[0])
         else:
@@ -145,28 +190,35 @@ def make_collapsed_logdensity(struct: CollapsedStructure):
 def draw_effects(key: jax.Array, position: dict, data: CollapsedData, struct: CollapsedStructure):
     """One exact draw of (b, r) given a position of the variance parameters.
 
-    Returns ``(b, aux, sds, chols, r)`` with ``r`` of shape (levels, Q).
+    Returns ``(b, aux, sds, chols, r)`` with ``r`` a list, per group term, of (levels, q).
     """
     aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
-    T = joint_factor(sds, chols)
+    Ts = factor_scales(sds, chols, struct)
     s2 = aux[0] ** 2
-    red = _reduce(data.stats, aux[0], T)
-    key_b, key_r = jax.random.split(key)
+    red = _reduce(data.stats, aux[0], Ts)
+    keys = jax.random.split(key, len(Ts) + 1)
     if struct.integrate_fixed:
         _, _, chol_p, _, mean = _fixed_posterior(red, data.priors[0])
-        eps = jax.random.normal(key_b, mean.shape)
+        eps = jax.random.normal(keys[0], mean.shape)
         b = mean + jax.scipy.linalg.solve_triangular(chol_p.T, eps, lower=False)
     else:
         b = position["b"]
-    resid = (data.stats.c - data.stats.D @ b) @ T  # Tᵀ (c_l - D_l b), (levels, Q)
-    mean_u = linalg.solve_upper_t(red.R, linalg.solve_lower(red.R, resid)) / s2  # B_l⁻¹ Tᵀ(...)/σ²
-    eps = jax.random.normal(key_r, mean_u.shape)
-    u = mean_u + linalg.solve_upper_t(red.R, eps)
-    r = u @ T.T
-    return b, aux, sds, chols, r
+    by_factor, parent_r = [], None
+    for depth, (level, stats, T) in enumerate(zip(red.levels, data.stats.levels, Ts)):
+        linear = level.f - level.F @ b
+        if stats.H is not None:
+            linear = linear - jnp.sum(stats.H * parent_r[stats.parent][:, None, :], axis=2) / s2
+        mean_u = linalg.solve_upper_t(level.R, linalg.solve_lower(level.R, linear @ T))
+        u = mean_u + linalg.solve_upper_t(level.R, jax.random.normal(keys[depth + 1], mean_u.shape))
+        parent_r = u @ T.T
+        by_factor.append(parent_r)
+    return b, aux, sds, chols, split_effects(by_factor, struct)
 
 
-def split_effects(r: np.ndarray, terms) -> list[np.ndarray]:
-    """Split side-by-side effects ``(..., levels, Q)`` into one array per group term."""
-    edges = np.cumsum([q for q, *_ in terms])[:-1]
-    return np.split(r, edges, axis=-1)
+def split_effects(by_factor: list, struct: CollapsedStructure) -> list:
+    """Per group term, the columns of its factor's side-by-side effects ``(..., levels, Q)``."""
+    out, offsets = [], [0] * len(by_factor)
+    for (q, _), factor in zip(struct.terms, struct.factor_of_term):
+        out.append(by_factor[factor][..., offsets[factor]:offsets[factor] + q])
+        offsets[factor] += q
+    return out
