@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from .design import build_design
+from .design.summary import summarise
+from .design.suffstats import design_statistics, nesting_order
 from .errors import SamplerError
 from .formula import parse_formula
 from .inference import SAMPLERS, SamplerOutput, choose_centering, choose_sampler, sample_collapsed, sample_nuts
@@ -80,7 +82,9 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
 
     with jax.enable_x64(True):
         if name == "collapsed":
-            output = sample_collapsed(design, layout, family, prior_set, **options)
+            order = nesting_order(design)
+            output = sample_collapsed(design_statistics(design, order), summarise(design), order, layout,
+                                      prior_set, **options)
         else:
             output = sample_nuts(design, layout, family, prior_set,
                                  centered=_centering(centered, design), **options)

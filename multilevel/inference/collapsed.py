@@ -16,9 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..design import Design
-from ..design.suffstats import design_statistics, nesting_order
-from ..model.family import Family
+from ..design.summary import DataSummary
+from ..design.suffstats import SuffStats
 from ..model.layout import Layout
 from ..model.logdensity import initial_position
 from ..model.marginal import (CollapsedData, CollapsedStructure, draw_effects, gaussian_fixed_priors,
@@ -39,20 +38,22 @@ def collapsed_structure(layout: Layout, priors: PriorSet, order: tuple[str, ...]
                               bool(layout.fixed) and gaussian_fixed_priors(priors.values()))
 
 
-def sample_collapsed(design: Design, layout: Layout, family: Family, priors: PriorSet, *,
-                     chains: int, draws: int, warmup: int, seed: int, target_accept: float,
-                     max_treedepth: int, progress: bool) -> SamplerOutput:
-    """Sample a Gaussian model with one grouping factor, or two nested ones, exactly."""
-    order = nesting_order(design)
+def sample_collapsed(stats: SuffStats, summary: DataSummary, order: tuple[str, ...], layout: Layout,
+                     priors: PriorSet, *, chains: int, draws: int, warmup: int, seed: int,
+                     target_accept: float, max_treedepth: int, progress: bool) -> SamplerOutput:
+    """Sample a Gaussian model with one grouping factor, or two nested ones, exactly.
+
+    Only sums over rows are needed: the sufficient statistics ``stats`` of the
+    factors in nesting ``order`` (outermost first) and the data ``summary``.
+    """
     struct = collapsed_structure(layout, priors, order)
-    stats = design_statistics(design, order)
     data = CollapsedData(jax.tree_util.tree_map(_float64_unless_index, stats),
                          jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), priors.values()))
     logdensity = make_collapsed_logdensity(struct)
     rng = np.random.default_rng(seed)
     starts = []
     for _ in range(chains):
-        start = {k: v for k, v in initial_position(rng, design, layout, priors).items()
+        start = {k: v for k, v in initial_position(rng, summary, layout, priors).items()
                  if not k.startswith("z") and (k != "b" or not struct.integrate_fixed)}
         starts.append(start)
     config = NutsConfig(warmup, target_accept, max_treedepth, tuple(starts[0]))

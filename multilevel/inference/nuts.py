@@ -21,6 +21,7 @@ import numpy as np
 from numpyro.infer.hmc import hmc
 
 from ..design import Design
+from ..design.summary import summarise
 from ..model.family import Family
 from ..model.layout import Layout
 from ..model.logdensity import (Params, constrain, initial_position, make_logdensity, model_data,
@@ -103,7 +104,8 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
     dense_keys = tuple(k for k in position_shapes(layout) if not k.startswith("z"))
     kernel = nuts_kernel(logdensity, NutsConfig(warmup, target_accept, max_treedepth, dense_keys))
     rng = np.random.default_rng(seed)
-    starts = [initial_position(rng, design, layout, priors, centered) for _ in range(chains)]
+    summary = summarise(design)
+    starts = [initial_position(rng, summary, layout, priors, centered) for _ in range(chains)]
     run = run_chains(kernel, starts, data, num_warmup=warmup, num_draws=draws,
                      key=jax.random.PRNGKey(seed), progress=progress)
     params = _constrained_draws(run.positions, data, struct)

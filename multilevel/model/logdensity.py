@@ -28,9 +28,10 @@ import numpy as np
 from numpyro.distributions.transforms import CorrCholeskyTransform
 
 from ..design import Design
+from ..design.summary import DataSummary
 from .family import Family
 from .layout import Layout
-from .prior_table import PriorSet
+from .prior_table import PriorSet, column_scale
 
 _CORR = CorrCholeskyTransform()
 
@@ -176,26 +177,27 @@ def make_logdensity(struct: Structure):
     return logdensity
 
 
-def initial_position(rng: np.random.Generator, design: Design, layout: Layout, priors: PriorSet,
+def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Layout, priors: PriorSet,
                      centered: tuple[bool, ...] | None = None) -> dict[str, np.ndarray]:
     """A starting point near the data: ridge fixed effects, residual sd, small effects.
 
-    Jittered so that chains start apart (R-hat needs overdispersed starts).
+    Computed from the data summary alone (no rows needed), and jittered so that
+    chains start apart (R-hat needs overdispersed starts).
     """
     centered = centered or (False,) * len(layout.groups)
-    X, y = design.X, design.y
-    p = X.shape[1]
-    scale = np.array([np.sqrt(np.mean(X[:, j] ** 2)) or 1.0 for j in range(p)])
-    Xs = X / scale
-    b = np.linalg.solve(Xs.T @ Xs + 1e-3 * len(y) * np.eye(p), Xs.T @ y) / scale if p else np.zeros(0)
-    resid_sd = float(np.std(y - X @ b)) or 1.0
+    p = len(layout.fixed)
+    scale = np.sqrt(np.maximum(np.diag(summary.XtX) / summary.n, 1e-12))
+    gram = summary.XtX / np.outer(scale, scale)
+    b = np.linalg.solve(gram + 1e-3 * summary.n * np.eye(p), summary.Xty / scale) / scale if p else np.zeros(0)
+    resid_ss = summary.y_sumsq - 2 * b @ summary.Xty + b @ summary.XtX @ b
+    resid_sd = float(np.sqrt(max(resid_ss / summary.n, 1e-12)))
     position = {
         "b": b + rng.normal(0, 0.1, p) * resid_sd / scale,
         "aux": np.array([float(pp.prior.from_positive(resid_sd)) for pp in priors.aux])
         + rng.uniform(-0.5, 0.5, len(priors.aux)),
     }
     for t, g in enumerate(layout.groups):
-        sd = 0.5 * resid_sd / np.array([_col_scale(design.groups[t].z[:, j]) for j in range(g.q)])
+        sd = 0.5 * resid_sd / np.array([column_scale(s) for s in summary.z_sd(t)])
         sd = sd * np.exp(rng.uniform(-1, 1, g.q))
         position[f"sd{t}"] = np.array([float(pp.prior.from_positive(s)) for pp, s in zip(priors.sd[t], sd)])
         if g.has_cor:
@@ -203,11 +205,6 @@ def initial_position(rng: np.random.Generator, design: Design, layout: Layout, p
         z = rng.uniform(-1, 1, (len(g.levels), g.q))
         position[f"z{t}"] = z * sd if centered[t] else z
     return position
-
-
-def _col_scale(column: np.ndarray) -> float:
-    sd = float(np.std(column))
-    return 1.0 if np.ptp(column) == 0 or sd == 0 else sd
 
 
 @partial(jax.jit, static_argnums=4)

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..design import Design
+from ..design.summary import DataSummary, summarise
 from ..errors import PriorError
 from .layout import Layout
 from .priors import LKJ, HalfStudentT, Normal, Prior, prior_from_string
@@ -77,31 +78,29 @@ class PriorSet:
                 tuple(None if c is None else c.prior for c in self.cor))
 
 
-def _scale(values: np.ndarray) -> float:
-    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return sd if np.isfinite(sd) and sd > 0 else 1.0
+def column_scale(sd: float) -> float:
+    """A column's sd as a scale: 1 for a constant column (the intercept)."""
+    sd = float(sd)
+    return sd if np.isfinite(sd) and sd > 1e-12 else 1.0
 
 
-def default_priors(design: Design, layout: Layout) -> dict[str, Prior]:
+def default_priors(summary: DataSummary, layout: Layout) -> dict[str, Prior]:
     """Default prior of every parameter name (``cor|g`` for correlation matrices)."""
-    y = design.y
-    s_y, m_y = _scale(y), float(np.mean(y))
+    s_y, m_y = column_scale(summary.y_sd), float(summary.y_mean)
     out: dict[str, Prior] = {}
     intercept_var = (2.5 * s_y) ** 2
     for j, name in enumerate(layout.fixed):
         if name != "Intercept":
-            s_x = _scale(design.X[:, j])
+            s_x = column_scale(summary.X_sd[j])
             out[name] = Normal(0.0, 2.5 * s_y / s_x)
-            intercept_var += (2.5 * s_y * float(np.mean(design.X[:, j])) / s_x) ** 2
+            intercept_var += (2.5 * s_y * float(summary.X_mean[j]) / s_x) ** 2
     if "Intercept" in layout.fixed:
         out["Intercept"] = Normal(m_y, float(np.sqrt(intercept_var)))
     for name in layout.aux:
         out[name] = HalfStudentT(3.0, s_y)
-    for g, data in zip(layout.groups, design.groups):
+    for t, g in enumerate(layout.groups):
         for j, sd_name in enumerate(g.sd_names):
-            column = data.z[:, j]
-            s_x = 1.0 if np.ptp(column) == 0 else _scale(column)
-            out[sd_name] = HalfStudentT(3.0, s_y / s_x)
+            out[sd_name] = HalfStudentT(3.0, s_y / column_scale(summary.z_sd(t)[j]))
         if g.has_cor:
             out[f"cor|{g.name}"] = LKJ(1.0)
     return out
@@ -120,9 +119,10 @@ def _entries(layout: Layout):
             yield f"cor|{g.name}", "cor", g.name
 
 
-def resolve_priors(design: Design, layout: Layout,
+def resolve_priors(data: Design | DataSummary, layout: Layout,
                    user: Mapping[str, Prior | str] | None = None) -> PriorSet:
-    """Apply user priors over the defaults; the most specific key wins.
+    """Apply user priors over the defaults (scaled to ``data``, a design or its
+    summary); the most specific key wins.
 
     Raises
     ------
@@ -146,7 +146,7 @@ def resolve_priors(design: Design, layout: Layout,
     if unknown:
         raise PriorError(f"no parameter matches the prior key(s) {', '.join(map(repr, unknown))}; "
                          f"valid keys are {', '.join(valid)}")
-    defaults = default_priors(design, layout)
+    defaults = default_priors(data if isinstance(data, DataSummary) else summarise(data), layout)
     resolved: dict[str, ParamPrior] = {}
     for name, cls, group in entries:
         for key in (name, f"{cls}|{group}" if group else None, cls):
