@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 
 from .design import build_design
+from .design.distributed import distributed_statistics, is_dask_frame
 from .design.summary import summarise
 from .design.suffstats import design_statistics, nesting_order
 from .errors import SamplerError
 from .formula import parse_formula
 from .inference import SAMPLERS, SamplerOutput, choose_centering, choose_sampler, sample_collapsed, sample_nuts
-from .model import Family, Layout, Prior, get_family, model_data, pointwise_log_likelihood, resolve_priors
+from .model import Family, GroupLayout, Layout, Prior, get_family, model_data, pointwise_log_likelihood, resolve_priors
 from .results.fit import Fit, FitInfo
 from .results.posterior import make_idata, posterior_dataset
 from .results.summary import warn_convergence
@@ -40,7 +41,10 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     formula
         lme4/brms syntax, e.g. ``"log(dnow) ~ diam*trt + (1 + diam || tree)"``.
     data
-        A pandas DataFrame (never modified).
+        A pandas DataFrame (never modified), or a Dask DataFrame: then the sufficient
+        statistics of a Gaussian model are computed by Dask where the data live,
+        partition by partition, and the collapsed sampler fits from them (no
+        pointwise log-likelihood is stored).
     family
         ``"gaussian"``.
     priors
@@ -71,14 +75,16 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     _check_options(chains, draws, warmup, seed, target_accept, max_treedepth)
     spec = parse_formula(formula)
     family = get_family(family)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    options = dict(chains=chains, draws=draws, warmup=warmup, seed=seed, target_accept=target_accept,
+                   max_treedepth=max_treedepth, progress=progress)
+    if is_dask_frame(data):
+        return _fit_distributed(spec, data, family, priors, sampler, na_action, options)
     design = build_design(spec, data, na_action=na_action)
     layout = Layout.of(design, family)
     prior_set = resolve_priors(design, layout, priors)
-    if progress is None:
-        progress = sys.stderr.isatty()
     name, reason = choose_sampler(sampler, design, family)
-    options = dict(chains=chains, draws=draws, warmup=warmup, seed=seed, target_accept=target_accept,
-                   max_treedepth=max_treedepth, progress=progress)
 
     with jax.enable_x64(True):
         if name == "collapsed":
@@ -96,18 +102,42 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     sampler_info = {"sampler": name, "reason": reason, "chains": chains, "draws": draws,
                     "warmup": warmup, "seed": seed, "log_likelihood_stored": loglik is not None,
                     **output.info}
-    fitted = _assemble(design, layout, family, prior_set, output, loglik, sampler_info)
+    info = FitInfo(spec, design.encoders, layout, family, prior_set.table(), sampler_info, design.num_rows)
+    return _assemble(info, prior_set, output, loglik, design.y)
+
+
+def _fit_distributed(spec, frame, family, priors, sampler, na_action, options) -> Fit:
+    """Fit a Dask DataFrame: sufficient statistics by Dask, then the collapsed sampler."""
+    if family.name != "gaussian" or sampler not in ("auto", "collapsed"):
+        raise SamplerError("a Dask DataFrame is fitted by the collapsed sampler, from sufficient statistics "
+                           "computed where the data live: use a Gaussian family and sampler='auto'")
+    distributed = distributed_statistics(spec, frame, na_action)
+    if len(distributed.order) > 2:
+        raise SamplerError(f"more than two grouping factors ({', '.join(distributed.order)}) cannot be "
+                           "collapsed yet; compute a pandas DataFrame and use sampler='nuts'")
+    layout = Layout(distributed.columns, family.aux, tuple(
+        GroupLayout(name, columns, distributed.encoders.levels[name], correlated)
+        for name, columns, correlated in distributed.group_terms))
+    prior_set = resolve_priors(distributed.summary, layout, priors)
+    with jax.enable_x64(True):
+        output = sample_collapsed(distributed.stats, distributed.summary, distributed.order, layout,
+                                  prior_set, **options)
+    reason = (f"Dask DataFrame ({distributed.num_partitions} partitions): sufficient statistics computed "
+              "by Dask, effects integrated out exactly")
+    sampler_info = {"sampler": "collapsed", "reason": reason, "chains": options["chains"],
+                    "draws": options["draws"], "warmup": options["warmup"], "seed": options["seed"],
+                    "log_likelihood_stored": False, **output.info}
+    info = FitInfo(spec, distributed.encoders, layout, family, prior_set.table(), sampler_info,
+                   int(distributed.summary.n))
+    return _assemble(info, prior_set, output, None, None)
+
+
+def _assemble(info: FitInfo, prior_set, output: SamplerOutput, loglik, y) -> Fit:
+    posterior = posterior_dataset(info.layout, output.b, output.aux, output.sd, output.chol, output.effects)
+    attrs = {"inference_library": "multilevel", "sampling_time": info.sampler_info["sampling_seconds"]}
+    fitted = Fit(make_idata(info.layout, posterior, output.stats, loglik, y, attrs), info)
     warn_convergence(fitted.diagnostics())
     return fitted
-
-
-def _assemble(design, layout, family, prior_set, output: SamplerOutput, loglik, sampler_info) -> Fit:
-    posterior = posterior_dataset(layout, output.b, output.aux, output.sd, output.chol, output.effects)
-    attrs = {"inference_library": "multilevel", "sampling_time": sampler_info["sampling_seconds"]}
-    idata = make_idata(layout, posterior, output.stats, loglik, design.y, attrs)
-    info = FitInfo(design.spec, design.encoders, layout, family, prior_set.table(), sampler_info,
-                   design.num_rows)
-    return Fit(idata, info)
 
 
 def _centering(centered, design) -> tuple[bool, ...]:

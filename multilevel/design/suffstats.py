@@ -96,7 +96,7 @@ def sufficient_statistics(X: np.ndarray, y: np.ndarray,
         if k > 0:
             parent_refs, parent_z, _ = factors[k - 1]
             H = _per_level(refs, num_levels, z, parent_z)
-            parent = np.zeros(num_levels, dtype=np.int32)
+            parent = np.full(num_levels, -1, dtype=np.int32)  # -1: no rows (in this partition)
             parent[refs] = parent_refs
         levels.append(LevelStats(G, D, c, H, parent))
     return SuffStats(np.asarray(float(len(y))), np.asarray(float(y @ y)), X.T @ y, X.T @ X, tuple(levels))
