@@ -19,6 +19,7 @@ import numpy as np
 from ..design.summary import DataSummary
 from ..design.suffstats import SuffStats
 from ..model.layout import Layout
+from ..model.batching import map_batches
 from ..model.logdensity import initial_position
 from ..model.marginal import (CollapsedData, CollapsedStructure, draw_effects, gaussian_fixed_priors,
                               make_collapsed_logdensity)
@@ -26,10 +27,6 @@ from ..model.prior_table import PriorSet
 from .driver import run_chains
 from .nuts import NutsConfig, nuts_kernel
 from .output import SamplerOutput
-
-#: Draws of (b, r) computed per batch (bounds the memory of the exact draws).
-DRAW_BATCH = 256
-
 
 def collapsed_structure(layout: Layout, priors: PriorSet, order: tuple[str, ...]) -> CollapsedStructure:
     """The static structure for group factors in nesting ``order`` (outermost first)."""
@@ -74,23 +71,16 @@ def _float64_unless_index(a: np.ndarray) -> jax.Array:
     return jnp.asarray(a) if np.issubdtype(np.asarray(a).dtype, np.integer) else jnp.asarray(a, jnp.float64)
 
 
-@partial(jax.jit, static_argnums=3)
-def _draw_batch(keys, positions, data, struct):
+@partial(jax.jit, static_argnums=2)
+def _draw_batch(inputs, data, struct):
+    keys, positions = inputs
     return jax.vmap(lambda key, position: draw_effects(key, position, data, struct))(keys, positions)
 
 
 def _exact_draws(key, positions: dict, data: CollapsedData, struct: CollapsedStructure):
-    """Exact (b, r) draws for every position, in fixed-size batches: one compiled
-    shape whatever the number of draws (the last batch is padded and trimmed)."""
+    """Exact (b, r) draws for every position, shaped ``(chain, draw, ...)``."""
     num_chains, num_draws = next(iter(positions.values())).shape[:2]
     total = num_chains * num_draws
     flat = {k: v.reshape((total,) + v.shape[2:]) for k, v in positions.items()}
-    keys = jax.random.split(key, total)
-    batches = []
-    for start in range(0, total, DRAW_BATCH):
-        stop = min(start + DRAW_BATCH, total)
-        index = np.minimum(np.arange(start, start + DRAW_BATCH), total - 1)
-        out = _draw_batch(keys[index], {k: v[index] for k, v in flat.items()}, data, struct)
-        batches.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[:stop - start], jax.device_get(out)))
-    return jax.tree_util.tree_map(
-        lambda *parts: np.concatenate(parts).reshape((num_chains, num_draws) + parts[0].shape[1:]), *batches)
+    out = map_batches(_draw_batch, (jax.random.split(key, total), flat), data, struct)
+    return jax.tree_util.tree_map(lambda a: a.reshape((num_chains, num_draws) + a.shape[1:]), out)

@@ -22,6 +22,7 @@ from numpyro.infer.hmc import hmc
 
 from ..design import Design
 from ..design.summary import summarise
+from ..model.batching import map_batches
 from ..model.family import Family
 from ..model.layout import Layout
 from ..model.logdensity import (Params, constrain, initial_position, make_logdensity, model_data,
@@ -127,6 +128,6 @@ def _constrained_draws(positions: dict, data, struct) -> Params:
     """Map every draw's unconstrained position to its parameters."""
     num_chains, num_draws = next(iter(positions.values())).shape[:2]
     flat = {k: v.reshape((num_chains * num_draws,) + v.shape[2:]) for k, v in positions.items()}
-    params = jax.device_get(_constrain_all(flat, data, struct))
+    params = map_batches(_constrain_all, flat, data, struct)
     return jax.tree_util.tree_map(lambda a: np.asarray(a).reshape((num_chains, num_draws) + a.shape[1:]),
                                   params)

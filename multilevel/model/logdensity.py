@@ -31,6 +31,7 @@ from ..design import Design
 from ..design.summary import DataSummary
 from .family import Family
 from .layout import Layout
+from .batching import BATCH, map_batches
 from .prior_table import PriorSet, column_scale
 
 _CORR = CorrCholeskyTransform()
@@ -207,13 +208,13 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
     return position
 
 
-@partial(jax.jit, static_argnums=4)
-def _pointwise(b, aux, effects, data: ModelData, family: Family):
+@partial(jax.jit, static_argnums=2)
+def _pointwise(draws, data: ModelData, family: Family):
     def one(b_s, aux_s, effects_s):
         eta = linear_predictor(b_s, effects_s, data.X, data.refs, data.z)
         return family.log_likelihood(data.y, eta, tuple(aux_s[j] for j in range(aux_s.shape[0])))
 
-    return jax.lax.map(lambda args: one(*args), (b, aux, effects))
+    return jax.vmap(one)(*draws)
 
 
 def pointwise_log_likelihood(b: np.ndarray, aux: np.ndarray, effects: list[np.ndarray],
@@ -221,5 +222,6 @@ def pointwise_log_likelihood(b: np.ndarray, aux: np.ndarray, effects: list[np.nd
     """``log p(y_i | theta_s)`` for every draw s and row i: shape ``(chain, draw, n)``."""
     shape = b.shape[:2]
     flat = lambda a: a.reshape((-1,) + a.shape[2:])  # noqa: E731
-    values = _pointwise(flat(b), flat(aux), tuple(flat(e) for e in effects), data, family)
-    return np.asarray(values).reshape(shape + (-1,))
+    values = map_batches(_pointwise, (flat(b), flat(aux), tuple(flat(e) for e in effects)), data, family,
+                         batch=max(1, min(BATCH, 2_000_000 // max(data.y.shape[0], 1))))
+    return values.reshape(shape + (-1,))
