@@ -127,10 +127,17 @@ class Fit:
         return summary_table(self.idata.posterior, self.info.layout, self.seconds, prob, group_effects)
 
     def diagnostics(self) -> list[str]:
-        """Convergence problems, each with a remedy (empty when all is well)."""
+        """Convergence problems, each with a remedy (empty when all is well).
+
+        Every parameter is checked, except the group effects of a collapsed fit:
+        those are exact draws from their conditional given the sampled variance
+        parameters, so they mix exactly as well as the parameters checked (and
+        there may be tens of thousands of them).
+        """
         posterior = self.idata.posterior
         num_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-        return convergence_messages(self.summary(), self.num_divergent, num_draws)
+        exact_effects = self.info.sampler_info.get("sampler") == "collapsed"
+        return convergence_messages(self.summary(group_effects=not exact_effects), self.num_divergent, num_draws)
 
     def header(self) -> str:
         info = self.info.sampler_info
