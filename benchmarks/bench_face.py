@@ -1,0 +1,309 @@
+"""Benchmark the Gaussian fast path on FACE-like tree growth: multilevel against NumPyro NUTS.
+
+Data: ``ml.datasets.simulate_growth(seed)`` (696 trees, about 9 yearly records
+each). Model: ``log(dnow) ~ diam*trt + (1 + diam || tree)``, a random intercept
+and diameter slope per tree. Ours is ``ml.fit`` with its default sampler (the
+collapsed one), once with JAGS-style vague priors (every coefficient
+Normal(0, 1000), ``1/sigma² ~ Gamma(0.001, 0.001)``, ``1/sd² ~ Gamma(0.001,
+0.001)``) and once with the library's default priors. The peer is the full
+non-centred model written by hand in NumPyro with the same vague priors (it
+samples the precisions and transforms them to sds, which gives the sds the same
+density as ``ml.GammaPrecision``), float64.
+
+Efficiency is the minimum bulk ESS over the fixed effects, sigma and the tree
+sds, divided by the wall time of a fresh process that runs only that fit: the
+imports of this script (timed from the first line) plus the fit itself, JIT
+compilation included. The script also prints each fit's own wall time and the
+wall time of the whole process so far, the ratio ours/peer (the issue's target
+is at least 300), and whether both posteriors' means agree within 4 combined
+Monte Carlo standard errors.
+
+Run ``python benchmarks/bench_face.py`` on a quiet machine; ``--quick`` is a
+short smoke test whose numbers mean nothing.
+"""
+
+# ruff: noqa: E402  (the imports follow the process-start time on purpose)
+from __future__ import annotations
+
+import time
+
+PROCESS_START = time.perf_counter()  # before the heavy imports, so that they count
+
+import argparse
+import sys
+import warnings
+from dataclasses import dataclass
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pandas as pd
+from numpyro.infer import MCMC, NUTS
+
+import multilevel as ml
+from bench_cheese import machine_info
+
+IMPORT_SECONDS = time.perf_counter() - PROCESS_START
+
+FORMULA = "log(dnow) ~ diam*trt + (1 + diam || tree)"
+GROUP = "tree"
+#: Fixed-effect columns as ``ml.fit`` names them, and the tree-level columns.
+FIXED_COLUMNS = ("Intercept", "diam", "trt", "diam:trt")
+TREE_COLUMNS = ("Intercept", "diam")
+#: The JAGS-style vague priors: sd of every coefficient, Gamma(shape, rate) of every precision.
+VAGUE_SD = 1000.0
+PRECISION_SHAPE = PRECISION_RATE = 0.001
+#: Two posterior means disagree when they differ by more than this many combined MCSEs.
+AGREEMENT_MCSE = 4.0
+TARGET_RATIO = 300.0
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    """Chains, warmup iterations and kept draws per chain of one side."""
+
+    chains: int
+    warmup: int
+    draws: int
+
+    def __str__(self) -> str:
+        return f"{self.chains}×{self.draws} (+{self.warmup} warmup)"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One fit: its timings, divergences and the summary of the benchmarked parameters.
+
+    ``table`` has one row per parameter (fixed effects, sigma, sds) and columns
+    ``mean``, ``mcse_mean``, ``ess_bulk`` and ``r_hat``. ``fit_seconds`` is the
+    wall time of the fit (compilation included), ``process_seconds`` the time
+    since the process started, at the end of the fit.
+    """
+
+    label: str
+    sampler: str
+    config: ChainConfig
+    fit_seconds: float
+    process_seconds: float
+    divergences: int
+    table: pd.DataFrame
+
+    @property
+    def alone_seconds(self) -> float:
+        """Wall time of a fresh process running only this fit: the imports plus the fit."""
+        return IMPORT_SECONDS + self.fit_seconds
+
+    @property
+    def min_ess(self) -> float:
+        return float(self.table["ess_bulk"].min())
+
+    @property
+    def max_rhat(self) -> float:
+        return float(self.table["r_hat"].max())
+
+    @property
+    def ess_per_sec(self) -> float:
+        return self.min_ess / self.alone_seconds
+
+
+def vague_priors() -> dict:
+    """The JAGS-style vague priors of the FACE analysis, as ``ml.fit`` takes them."""
+    precision = ml.GammaPrecision(PRECISION_SHAPE, PRECISION_RATE)
+    return {"Intercept": ml.Normal(0.0, VAGUE_SD), "b": ml.Normal(0.0, VAGUE_SD),
+            "sigma": precision, "sd": precision}
+
+
+# -- ours ---------------------------------------------------------------------------
+
+def fit_ours(data: pd.DataFrame, priors: dict | None, label: str, config: ChainConfig, seed: int) -> RunResult:
+    """Fit the model with ``ml.fit`` and its default sampler."""
+    start = time.perf_counter()
+    fit = ml.fit(FORMULA, data, priors=priors, chains=config.chains, draws=config.draws,
+                 warmup=config.warmup, seed=seed, progress=False)
+    end = time.perf_counter()
+    table = fit.summary(group_effects=False)[["mean", "mcse_mean", "ess_bulk", "r_hat"]]
+    return RunResult(label, fit.sampler_info["sampler"], config, end - start, end - PROCESS_START,
+                     fit.num_divergent, table)
+
+
+# -- peer: the full model by hand in NumPyro ------------------------------------------
+
+def peer_model(X, diam, refs, num_trees, y):
+    """The FACE model, non-centred, with the vague priors written on the precisions.
+
+    ``tau ~ Gamma(0.001, 0.001)`` is the precision ``1/sigma²`` and ``tau_tree``
+    the precisions ``1/sd²`` of the tree intercepts and slopes; the tree effects are
+    ``r_k = z_k / sqrt(tau_tree)`` with ``z_k ~ N(0, I)``.
+    """
+    b = numpyro.sample("b", dist.Normal(0.0, VAGUE_SD).expand([X.shape[1]]).to_event(1))
+    tau = numpyro.sample("tau", dist.Gamma(PRECISION_SHAPE, PRECISION_RATE))
+    tau_tree = numpyro.sample("tau_tree", dist.Gamma(PRECISION_SHAPE, PRECISION_RATE)
+                              .expand([len(TREE_COLUMNS)]).to_event(1))
+    z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([num_trees, len(TREE_COLUMNS)]).to_event(2))
+    effects = z / jnp.sqrt(tau_tree)
+    mu = X @ b + effects[refs, 0] + effects[refs, 1] * diam
+    numpyro.sample("y", dist.Normal(mu, 1.0 / jnp.sqrt(tau)), obs=y)
+
+
+def peer_arguments(data: pd.DataFrame) -> tuple:
+    """The model's arguments, built from the data frame independently of ``ml``."""
+    diam = data["diam"].to_numpy(dtype=np.float64)
+    trt = data["trt"].to_numpy(dtype=np.float64)
+    X = np.column_stack([np.ones(len(data)), diam, trt, diam * trt])
+    codes, levels = pd.factorize(data[GROUP], sort=True)
+    return (jnp.asarray(X), jnp.asarray(diam), jnp.asarray(codes, dtype=jnp.int32), len(levels),
+            jnp.asarray(np.log(data["dnow"].to_numpy(dtype=np.float64))))
+
+
+def peer_posterior(samples: dict) -> dict[str, np.ndarray]:
+    """The benchmarked parameters of the NumPyro draws, named as in ``fit.summary()``."""
+    posterior = {name: samples["b"][..., k] for k, name in enumerate(FIXED_COLUMNS)}
+    posterior["sigma"] = samples["tau"] ** -0.5
+    posterior.update({f"sd({c}|{GROUP})": samples["tau_tree"][..., k] ** -0.5
+                      for k, c in enumerate(TREE_COLUMNS)})
+    return {name: np.asarray(values) for name, values in posterior.items()}
+
+
+def fit_peer(data: pd.DataFrame, config: ChainConfig, seed: int) -> RunResult:
+    """Run NumPyro NUTS on the full model in float64, chains one after another."""
+    with jax.enable_x64(True):
+        start = time.perf_counter()
+        mcmc = MCMC(NUTS(peer_model), num_warmup=config.warmup, num_samples=config.draws,
+                    num_chains=config.chains, chain_method="sequential", progress_bar=False)
+        mcmc.run(jax.random.PRNGKey(seed), *peer_arguments(data))
+        samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
+        end = time.perf_counter()
+        divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
+    posterior = peer_posterior(samples)
+    diagnostics = az.summary(az.from_dict(posterior=posterior), kind="diagnostics", round_to="none")
+    table = pd.DataFrame({"mean": {k: v.mean() for k, v in posterior.items()}})
+    table = table.join(diagnostics[["mcse_mean", "ess_bulk", "r_hat"]])
+    return RunResult("peer, vague priors", "numpyro NUTS", config, end - start, end - PROCESS_START,
+                     divergences, table)
+
+
+# -- report ---------------------------------------------------------------------------
+
+HEADER = ["run", "sampler", "chains×draws", "fit s", "process s", "imports+fit s", "divergent",
+          "min bulk ESS", "max R-hat", "min ESS/s"]
+
+
+def result_row(result: RunResult) -> list[str]:
+    return [result.label, result.sampler, str(result.config), f"{result.fit_seconds:.1f}",
+            f"{result.process_seconds:.1f}", f"{result.alone_seconds:.1f}", str(result.divergences),
+            f"{result.min_ess:.0f}", f"{result.max_rhat:.3f}", f"{result.ess_per_sec:.2f}"]
+
+
+def ratio_line(ours: RunResult, peer: RunResult) -> str:
+    """Ours/peer of min ESS/s, with the imports counted (headline) and without."""
+    ratio = ours.ess_per_sec / peer.ess_per_sec
+    fit_only = (ours.min_ess / ours.fit_seconds) / (peer.min_ess / peer.fit_seconds)
+    verdict = "met" if ratio >= TARGET_RATIO else "not met"
+    return (f"{ours.label} vs {peer.label}: ratio ours/peer of min ESS/s {ratio:.1f} (target >= {TARGET_RATIO:g}: {verdict}); "
+            f"fit wall only, imports excluded: {fit_only:.1f}")
+
+
+def agreement_line(ours: RunResult, peer: RunResult) -> str:
+    """The largest |z| of the difference of posterior means, and the parameters beyond AGREEMENT_MCSE."""
+    names = [n for n in ours.table.index if n in peer.table.index]
+    a, b = ours.table.loc[names], peer.table.loc[names]
+    z = (a["mean"] - b["mean"]) / np.hypot(a["mcse_mean"], b["mcse_mean"])
+    far = z[z.abs() > AGREEMENT_MCSE]
+    head = f"{ours.label} vs {peer.label}: max |z| = {z.abs().max():.1f} over {len(names)} parameters"
+    if far.empty:
+        return f"{head}; posterior means agree within {AGREEMENT_MCSE:g} MCSE"
+    listed = ", ".join(f"{n} (ours {a.loc[n, 'mean']:.4g}, peer {b.loc[n, 'mean']:.4g}, z = {v:.1f})"
+                       for n, v in far.items())
+    return f"{head}; differ by more than {AGREEMENT_MCSE:g} MCSE: {listed}"
+
+
+def text_table(rows: list[list[str]]) -> str:
+    """Rows as a fixed-width text table under HEADER."""
+    widths = [max(len(r[k]) for r in [HEADER, *rows]) for k in range(len(HEADER))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [HEADER, *rows])
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    """Rows as a Markdown table under HEADER."""
+    return "\n".join("| " + " | ".join(line) + " |" for line in [HEADER, ["---"] * len(HEADER), *rows])
+
+
+def comparison_lines(ours: list[RunResult], peer: RunResult | None) -> list[str]:
+    """Ratio lines for every fit of ours, and the agreement of the first (vague priors: the peer's posterior)."""
+    if peer is None or not ours:
+        return []
+    return [ratio_line(o, peer) for o in ours] + [agreement_line(ours[0], peer)]
+
+
+def markdown_report(ours: list[RunResult], peer: RunResult | None, info: list[str], data_note: str) -> str:
+    """The table and comparisons as Markdown for benchmarks/RESULTS.md."""
+    results = ours + ([peer] if peer else [])
+    lines = ["## FACE-like tree growth: multilevel vs NumPyro", ""]
+    lines += [f"- {line}" for line in info]
+    lines += [f"- data: {data_note}; model `{FORMULA}`",
+              "- vague priors: every coefficient Normal(0, 1000), 1/sigma² and 1/sd² ~ Gamma(0.001, 0.001); "
+              "the peer (NumPyro NUTS, full non-centred model, float64, chains sequential) uses them too",
+              f"- imports of the script: {IMPORT_SECONDS:.1f} s; min ESS/s = min bulk ESS over fixed effects, "
+              "sigma and sds / (imports + fit wall, compilation included)", "",
+              markdown_table([result_row(r) for r in results]), ""]
+    lines += [f"- {line}" for line in comparison_lines(ours, peer)]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: 2 chains, 200 warmup, 200 draws on both sides (numbers mean nothing)")
+    parser.add_argument("--only", choices=("ours", "peer"), default=None, help="run one side only")
+    parser.add_argument("--chains", type=int, help="our chains (default 4)")
+    parser.add_argument("--draws", type=int, help="our kept draws per chain (default 1000)")
+    parser.add_argument("--warmup", type=int, help="our warmup iterations per chain (default 1000)")
+    parser.add_argument("--peer-chains", type=int, help="NumPyro chains (default 2)")
+    parser.add_argument("--peer-draws", type=int, help="NumPyro kept draws per chain (default 2000)")
+    parser.add_argument("--peer-warmup", type=int, help="NumPyro warmup iterations per chain (default 1000)")
+    parser.add_argument("--data-seed", type=int, default=0, help="seed of simulate_growth (default 0)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of both samplers (default 1)")
+    return parser.parse_args(argv)
+
+
+def chain_configs(args: argparse.Namespace) -> tuple[ChainConfig, ChainConfig]:
+    """Ours and the peer's chain settings: the defaults (or --quick's), overridden by the options."""
+    ours, peer = ((2, 200, 200), (2, 200, 200)) if args.quick else ((4, 1000, 1000), (2, 1000, 2000))
+    pick = lambda given, default: default if given is None else given  # noqa: E731
+    return (ChainConfig(pick(args.chains, ours[0]), pick(args.warmup, ours[1]), pick(args.draws, ours[2])),
+            ChainConfig(pick(args.peer_chains, peer[0]), pick(args.peer_warmup, peer[1]),
+                        pick(args.peer_draws, peer[2])))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    ours_config, peer_config = chain_configs(args)
+    data = ml.datasets.simulate_growth(args.data_seed)
+    data_note = (f"simulate_growth(seed={args.data_seed}): {len(data)} rows, "
+                 f"{data[GROUP].nunique()} trees")
+    info = machine_info()
+    print("\n".join(info), f"data: {data_note}", f"imports: {IMPORT_SECONDS:.1f} s",
+          f"ours {ours_config}, peer {peer_config}, seed {args.seed}"
+          + (" (--quick: smoke test, not a benchmark)" if args.quick else ""), sep="\n", flush=True)
+    ours, peer = [], None
+    with warnings.catch_warnings():
+        # Convergence warnings are reported in the table instead.
+        warnings.simplefilter("ignore")
+        if args.only != "peer":
+            for priors, label in ((vague_priors(), "ours, vague priors"), (None, "ours, default priors")):
+                ours.append(fit_ours(data, priors, label, ours_config, args.seed))
+                print(text_table([result_row(ours[-1])]), flush=True)
+        if args.only != "ours":
+            peer = fit_peer(data, peer_config, args.seed)
+            print(text_table([result_row(peer)]), flush=True)
+    rows = [result_row(r) for r in ours + ([peer] if peer else [])]
+    print(f"\n{text_table(rows)}", *comparison_lines(ours, peer), sep="\n")
+    print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
+    print(markdown_report(ours, peer, info, data_note))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
