@@ -1,0 +1,200 @@
+"""Reference test on the sleepstudy data: the library against an independent NumPyro run.
+
+What is compared
+----------------
+``Reaction ~ Days + (Days | Subject)`` on the real sleepstudy data (18 subjects ×
+10 days) with explicit proper priors: Intercept ~ Normal(250, 100), Days ~
+Normal(0, 50), sigma and both group sds ~ HalfStudentT(3, 50) (a Student-t with 3
+degrees of freedom folded at 0), and the 2 × 2 correlation ~ LKJ(2). The same
+model is written by hand in NumPyro below (non-centred: ``u_j = diag(sd) L z_j``
+with ``z_j ~ N(0, I)`` and ``L ~ LKJCholesky(2, 2)``, the Cholesky factor whose
+correlation matrix ``L Lᵀ`` is LKJ(2)) and sampled by NumPyro's NUTS in float64;
+nothing of the library is used for it. Every scalar parameter (Intercept, Days,
+sigma, both sds, the correlation) and every group effect (``Intercept|Subject``
+and ``Days|Subject``, deviations from the fixed effects, one per subject) is
+compared.
+
+Tolerance
+---------
+Both posterior means are Monte Carlo estimates of the same number, so
+
+    |mean_ours − mean_ref| <= 4 · sqrt(mcse_ours² + mcse_ref²),
+
+with ``mcse_ours`` the fit summary's ``mcse_mean`` and ``mcse_ref`` from
+``arviz.mcse`` on the reference draws: a correct sampler fails a given
+parameter with probability ~6e-5. The MCSEs are only meaningful for converged
+chains, so both runs must first pass R-hat <= 1.01 and bulk ESS >= 400 on every
+compared quantity, and the reference must be essentially free of divergences.
+
+Run lengths
+-----------
+The library fits 4 chains × 2000 draws. The reference is 4 chains × 2000 draws
+(1000 warmup) in the default tier, about a minute on 2 cores, ~40 s of it
+NumPyro's compilation, with bulk ESS >= ~1900 on every quantity; because its MCSE enters the tolerance, a
+shorter reference only makes the comparison less sensitive (by about
+sqrt(1 + mcse_ref² / mcse_ours²)), never flaky. The slow tier repeats the
+comparison against 4 chains × 5000 draws.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pandas as pd
+import pytest
+from numpyro.infer import MCMC, NUTS
+
+import multilevel as ml
+
+FORMULA = "Reaction ~ Days + (Days | Subject)"
+PRIORS = {"Intercept": ml.Normal(250.0, 100.0), "b": ml.Normal(0.0, 50.0),
+          "sigma": ml.HalfStudentT(3.0, 50.0), "sd": ml.HalfStudentT(3.0, 50.0), "cor": ml.LKJ(2.0)}
+CHAINS, DRAWS, WARMUP, SEED = 4, 2000, 1000, 2
+
+REF_WARMUP, REF_SEED = 1000, 0
+REF_DRAWS = [pytest.param(2000, id="ref2000"),
+             pytest.param(5000, id="ref5000", marks=pytest.mark.slow)]
+
+MEAN_MCSE = 4.0
+RHAT_MAX, ESS_BULK_MIN = 1.01, 400
+#: At most this share of divergent reference draws (isolated ones in a non-centred model).
+REF_DIVERGENT_MAX = 1e-3
+
+#: Library name -> reference variable name (and, for group effects, column of u).
+SCALARS = {"Intercept": "Intercept", "Days": "Days", "sigma": "sigma",
+           "sd(Intercept|Subject)": "sd_Intercept", "sd(Days|Subject)": "sd_Days",
+           "cor(Intercept,Days|Subject)": "cor"}
+GROUP_TERMS = {"Intercept|Subject": 0, "Days|Subject": 1}
+
+
+def subject_levels(data: pd.DataFrame) -> list[str]:
+    return sorted(data["Subject"].astype(str).unique())
+
+
+def compared_names(data: pd.DataFrame) -> list[str]:
+    return [*SCALARS, *(f"{term}[{level}]" for term in GROUP_TERMS for level in subject_levels(data))]
+
+
+# --------------------------------------------------------------------------------------
+# The independent reference: the model written by hand in NumPyro
+
+
+def _half_student_t():
+    return dist.FoldedDistribution(dist.StudentT(3.0, 0.0, 50.0))
+
+
+def sleepstudy_model(days, subject, num_subjects, reaction=None):
+    intercept = numpyro.sample("Intercept", dist.Normal(250.0, 100.0))
+    slope = numpyro.sample("Days", dist.Normal(0.0, 50.0))
+    sigma = numpyro.sample("sigma", _half_student_t())
+    sd_intercept = numpyro.sample("sd_Intercept", _half_student_t())
+    sd_days = numpyro.sample("sd_Days", _half_student_t())
+    chol = numpyro.sample("L", dist.LKJCholesky(2, 2.0))
+    z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([num_subjects, 2]).to_event(2))
+    u = (z @ chol.T) * jnp.stack([sd_intercept, sd_days])      # row j: diag(sd) L z_j
+    numpyro.deterministic("u", u)
+    numpyro.deterministic("cor", chol[1, 0])                     # (L Lᵀ)[0, 1], as L[0, 0] = 1
+    mu = intercept + u[subject, 0] + (slope + u[subject, 1]) * days
+    numpyro.sample("Reaction", dist.Normal(mu, sigma), obs=reaction)
+
+
+def run_reference(data: pd.DataFrame, draws: int) -> tuple[pd.DataFrame, int, float]:
+    """Sample the NumPyro model; return ``(table, divergent, seconds)``.
+
+    ``table`` has one row per compared name (library naming) with the reference
+    ``mean``, ``mcse_mean`` (``arviz.mcse``), ``ess_bulk`` and ``r_hat``.
+    """
+    levels = subject_levels(data)
+    subject = np.searchsorted(levels, data["Subject"].astype(str).to_numpy())
+    with jax.enable_x64(True):
+        start = time.perf_counter()
+        mcmc = MCMC(NUTS(sleepstudy_model, target_accept_prob=0.9), num_warmup=REF_WARMUP,
+                    num_samples=draws, num_chains=CHAINS, chain_method="vectorized", progress_bar=False)
+        mcmc.run(jax.random.PRNGKey(REF_SEED), jnp.asarray(data["Days"].to_numpy(float)),
+                 jnp.asarray(subject), len(levels), jnp.asarray(data["Reaction"].to_numpy(float)))
+        seconds = time.perf_counter() - start
+        samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+        divergent = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
+    by_name = {name: samples[ref] for name, ref in SCALARS.items()}
+    for term, column in GROUP_TERMS.items():
+        for j, level in enumerate(levels):
+            by_name[f"{term}[{level}]"] = samples["u"][:, :, j, column]
+    table = pd.DataFrame.from_dict(
+        {name: {"mean": x.mean(), "mcse_mean": float(az.mcse(x)),
+                "ess_bulk": float(az.ess(x, method="bulk")), "r_hat": float(az.rhat(x))}
+         for name, x in by_name.items()}, orient="index")
+    return table, divergent, seconds
+
+
+@pytest.fixture(scope="session")
+def reference(sleepstudy):
+    """``reference(draws)``: the NumPyro run of 4 chains × ``draws``, run once per session."""
+    cache: dict = {}
+
+    def get(draws: int):
+        if draws not in cache:
+            cache[draws] = run_reference(sleepstudy, draws)
+        return cache[draws]
+
+    return get
+
+
+# --------------------------------------------------------------------------------------
+# The library's fit
+
+
+@pytest.fixture(scope="module")
+def ours(sleepstudy):
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.ConvergenceWarning)    # judged by the tests below
+        fit = ml.fit(FORMULA, sleepstudy, priors=PRIORS, chains=CHAINS, draws=DRAWS, warmup=WARMUP,
+                     seed=SEED, progress=False)
+    return fit, time.perf_counter() - start
+
+
+def test_group_effects_are_named_by_subject(ours, sleepstudy):
+    fit, _ = ours
+    for term in GROUP_TERMS:
+        assert list(fit.idata.posterior[term].coords["Subject"].values) == subject_levels(sleepstudy)
+
+
+def test_our_fit_is_converged(ours, sleepstudy):
+    fit, seconds = ours
+    table = fit.summary().loc[compared_names(sleepstudy)]
+    bad = table[(table["r_hat"] > RHAT_MAX) | (table["ess_bulk"] < ESS_BULK_MIN)]
+    assert bad.empty, (f"{fit.num_divergent} divergences, {seconds:.0f} s;\n"
+                       f"{bad[['mean', 'ess_bulk', 'r_hat']].to_string()}")
+
+
+@pytest.mark.parametrize("ref_draws", REF_DRAWS)
+def test_reference_run_is_converged(reference, ref_draws):
+    table, divergent, seconds = reference(ref_draws)
+    assert divergent <= REF_DIVERGENT_MAX * CHAINS * ref_draws, f"{divergent} divergent reference draws"
+    bad = table[(table["r_hat"] > RHAT_MAX) | (table["ess_bulk"] < ESS_BULK_MIN)]
+    assert bad.empty, f"reference ({seconds:.0f} s) not converged:\n{bad.to_string()}"
+
+
+@pytest.mark.parametrize("ref_draws", REF_DRAWS)
+@pytest.mark.parametrize("name", [*SCALARS, *GROUP_TERMS])
+def test_posterior_means_match_the_reference_within_4_mcse(ours, reference, sleepstudy, ref_draws, name):
+    """One test per scalar parameter, and one per group term covering all its subjects."""
+    fit, _ = ours
+    ref, _, _ = reference(ref_draws)
+    names = [name] if name in SCALARS else [f"{name}[{level}]" for level in subject_levels(sleepstudy)]
+    table = fit.summary().loc[names]
+    error = (table["mean"] - ref.loc[names, "mean"]).abs()
+    scale = np.sqrt(table["mcse_mean"] ** 2 + ref.loc[names, "mcse_mean"] ** 2)
+    z = error / scale
+    report = pd.DataFrame({"ours": table["mean"], "reference": ref.loc[names, "mean"],
+                           "mcse_ours": table["mcse_mean"], "mcse_ref": ref.loc[names, "mcse_mean"],
+                           "z": z})
+    assert (z <= MEAN_MCSE).all(), f"differences beyond {MEAN_MCSE} combined MCSE:\n" \
+                                    f"{report[z > MEAN_MCSE].to_string()}"
