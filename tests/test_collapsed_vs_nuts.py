@@ -61,12 +61,13 @@ def test_face_like_growth_simulation():
 
 
 def nested_data(seed: int = 0) -> pd.DataFrame:
-    """Students in classes in schools: y = 2 + 0.5 x + school + class + noise."""
+    """Students in classes in schools: school intercepts and slopes, class intercepts."""
     rng = np.random.default_rng(seed)
     school = np.repeat(np.arange(8), 30)
     klass = np.repeat(np.arange(48), 5)
     x = rng.normal(size=school.size)
-    y = 2 + 0.5 * x + rng.normal(0, 1.0, 8)[school] + rng.normal(0, 0.5, 48)[klass] + rng.normal(0, 0.8, school.size)
+    y = (2 + 0.5 * x + rng.normal(0, 1.0, 8)[school] + rng.normal(0, 0.4, 8)[school] * x
+         + rng.normal(0, 0.5, 48)[klass] + rng.normal(0, 0.8, school.size))
     return pd.DataFrame({"y": y, "x": x, "school": school, "class": klass % 6})
 
 
