@@ -28,20 +28,21 @@ def cholesky(A: jax.Array) -> jax.Array:
     q = A.shape[-1]
     if q > UNROLL_MAX:
         return jnp.linalg.cholesky(A)
+    A = _elements_first(A)
     L = [[None] * q for _ in range(q)]
     for j in range(q):
-        s = A[..., j, j]
+        s = A[j, j]
         for k in range(j):
             s = s - L[j][k] ** 2
         L[j][j] = jnp.sqrt(s)
         for i in range(j + 1, q):
-            s = A[..., i, j]
+            s = A[i, j]
             for k in range(j):
                 s = s - L[i][k] * L[j][k]
             L[i][j] = s / L[j][j]
-    zero = jnp.zeros_like(A[..., 0, 0])
-    return jnp.stack([jnp.stack([L[i][j] if j <= i else zero for j in range(q)], axis=-1)
-                      for i in range(q)], axis=-2)
+    zero = jnp.zeros_like(A[0, 0])
+    return _elements_last(jnp.stack([jnp.stack([L[i][j] if j <= i else zero for j in range(q)])
+                                     for i in range(q)]))
 
 
 def solve_lower(L: jax.Array, b: jax.Array) -> jax.Array:
@@ -53,12 +54,13 @@ def solve_lower(L: jax.Array, b: jax.Array) -> jax.Array:
     if q > UNROLL_MAX:
         x = jax.scipy.linalg.solve_triangular(L, b, lower=True)
     else:
+        Lt, bt = _elements_first(L), jnp.moveaxis(b, -2, 0)
         rows = []
         for i in range(q):
-            s = b[..., i, :]
+            s = bt[i]
             for k in range(i):
-                s = s - L[..., i, k, None] * rows[k]
-            rows.append(s / L[..., i, i, None])
+                s = s - Lt[i, k][..., None] * rows[k]
+            rows.append(s / Lt[i, i][..., None])
         x = jnp.stack(rows, axis=-2)
     return x[..., 0] if vector else x
 
@@ -72,14 +74,24 @@ def solve_upper_t(L: jax.Array, b: jax.Array) -> jax.Array:
     if q > UNROLL_MAX:
         x = jax.scipy.linalg.solve_triangular(jnp.swapaxes(L, -1, -2), b, lower=False)
     else:
+        Lt, bt = _elements_first(L), jnp.moveaxis(b, -2, 0)
         rows = [None] * q
         for i in reversed(range(q)):
-            s = b[..., i, :]
+            s = bt[i]
             for k in range(i + 1, q):
-                s = s - L[..., k, i, None] * rows[k]
-            rows[i] = s / L[..., i, i, None]
+                s = s - Lt[k, i][..., None] * rows[k]
+            rows[i] = s / Lt[i, i][..., None]
         x = jnp.stack(rows, axis=-2)
     return x[..., 0] if vector else x
+
+
+def _elements_first(A: jax.Array) -> jax.Array:
+    """``(..., q, q)`` as ``(q, q, ...)``: each element a contiguous batch (cheap slices)."""
+    return jnp.moveaxis(A, (-2, -1), (0, 1))
+
+
+def _elements_last(A: jax.Array) -> jax.Array:
+    return jnp.moveaxis(A, (0, 1), (-2, -1))
 
 
 def log_det_from_cholesky(L: jax.Array) -> jax.Array:
