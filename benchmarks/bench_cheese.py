@@ -15,9 +15,6 @@ Run ``python benchmarks/bench_cheese.py`` (``make bench``) on a quiet machine;
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import sys
 import time
 import warnings
@@ -34,6 +31,7 @@ import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
+from common import machine_info, markdown_table, text_table
 from multilevel.datasets import CHEESE_MODELS, cheese_priors, simulate_ratings
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cheese.csv"
@@ -258,16 +256,8 @@ def agreement_line(result: ModelResult) -> str:
     return f"posterior means differ by more than {AGREEMENT_MCSE:g} MCSE: {listed}"
 
 
-def text_table(rows: list[list[str]]) -> str:
-    """Rows as a fixed-width text table under HEADER."""
-    widths = [max(len(r[k]) for r in [HEADER, *rows]) for k in range(len(HEADER))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [HEADER, *rows])
 
 
-def markdown_table(rows: list[list[str]]) -> str:
-    """Rows as a Markdown table under HEADER."""
-    lines = [HEADER, ["---"] * len(HEADER), *rows]
-    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
 def model_heading(number: int) -> str:
@@ -277,16 +267,6 @@ def model_heading(number: int) -> str:
 
 # -- report ---------------------------------------------------------------------------
 
-def machine_info() -> list[str]:
-    """Date, platform, CPUs, load and library versions."""
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return [
-        f"date: {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}",
-        f"platform: {platform.platform()} ({platform.machine()})",
-        f"CPUs: {os.cpu_count()}; load average at start: {load}",
-        f"python {platform.python_version()}, jax {jax.__version__}, numpyro {numpyro.__version__}, "
-        f"arviz {az.__version__}, multilevel {ml.__version__}",
-    ]
 
 
 def markdown_report(results: list[ModelResult], config: RunConfig, info: list[str], data_note: str) -> str:
@@ -299,7 +279,7 @@ def markdown_report(results: list[ModelResult], config: RunConfig, info: list[st
               "- min bulk ESS and max R-hat over fixed effects, sigma, sds (and correlations); "
               "min ESS/s divides by the whole wall time of the call (first call includes compilation)", ""]
     for result in results:
-        lines += [f"### {model_heading(result.number)}", "", markdown_table(result_rows(result)), "",
+        lines += [f"### {model_heading(result.number)}", "", markdown_table(HEADER, result_rows(result)), "",
                   f"{ratio_line(result)}; {agreement_line(result)}.", ""]
     return "\n".join(lines)
 
@@ -329,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     for number in args.models:
         result = bench_model(data, number, config)
         results.append(result)
-        print(f"\n{model_heading(number)}\n{text_table(result_rows(result))}\n{ratio_line(result)}\n"
+        print(f"\n{model_heading(number)}\n{text_table(HEADER, result_rows(result))}\n{ratio_line(result)}\n"
               f"{agreement_line(result)}", flush=True)
     print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
     print(markdown_report(results, config, info, data_note))

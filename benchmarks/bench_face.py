@@ -44,7 +44,7 @@ import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
-from bench_cheese import machine_info
+from common import machine_info, markdown_table, text_table
 
 IMPORT_SECONDS = time.perf_counter() - PROCESS_START
 
@@ -220,15 +220,8 @@ def agreement_line(ours: RunResult, peer: RunResult) -> str:
     return f"{head}; differ by more than {AGREEMENT_MCSE:g} MCSE: {listed}"
 
 
-def text_table(rows: list[list[str]]) -> str:
-    """Rows as a fixed-width text table under HEADER."""
-    widths = [max(len(r[k]) for r in [HEADER, *rows]) for k in range(len(HEADER))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [HEADER, *rows])
 
 
-def markdown_table(rows: list[list[str]]) -> str:
-    """Rows as a Markdown table under HEADER."""
-    return "\n".join("| " + " | ".join(line) + " |" for line in [HEADER, ["---"] * len(HEADER), *rows])
 
 
 def comparison_lines(ours: list[RunResult], peer: RunResult | None) -> list[str]:
@@ -248,7 +241,7 @@ def markdown_report(ours: list[RunResult], peer: RunResult | None, info: list[st
               "the peer (NumPyro NUTS, full non-centred model, float64, chains sequential) uses them too",
               f"- imports of the script: {IMPORT_SECONDS:.1f} s; min ESS/s = min bulk ESS over fixed effects, "
               "sigma and sds / (imports + fit wall, compilation included)", "",
-              markdown_table([result_row(r) for r in results]), ""]
+              markdown_table(HEADER, [result_row(r) for r in results]), ""]
     lines += [f"- {line}" for line in comparison_lines(ours, peer)]
     return "\n".join(lines)
 
@@ -259,7 +252,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="smoke test: 2 chains, 200 warmup, 200 draws on both sides (numbers mean nothing)")
     parser.add_argument("--only", choices=("ours", "peer"), default=None, help="run one side only")
     parser.add_argument("--chains", type=int, help="our chains (default 4)")
-    parser.add_argument("--draws", type=int, help="our kept draws per chain (default 1000)")
+    parser.add_argument("--draws", type=int, help="our kept draws per chain (default 6000)")
     parser.add_argument("--warmup", type=int, help="our warmup iterations per chain (default 1000)")
     parser.add_argument("--peer-chains", type=int, help="NumPyro chains (default 2)")
     parser.add_argument("--peer-draws", type=int, help="NumPyro kept draws per chain (default 2000)")
@@ -271,7 +264,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def chain_configs(args: argparse.Namespace) -> tuple[ChainConfig, ChainConfig]:
     """Ours and the peer's chain settings: the defaults (or --quick's), overridden by the options."""
-    ours, peer = ((2, 200, 200), (2, 200, 200)) if args.quick else ((4, 1000, 1000), (2, 1000, 2000))
+    # Ours: 4 chains x 6000 draws, the issue's prototype row; the peer as its users run it.
+    ours, peer = ((2, 200, 200), (2, 200, 200)) if args.quick else ((4, 1000, 6000), (2, 1000, 2000))
     pick = lambda given, default: default if given is None else given  # noqa: E731
     return (ChainConfig(pick(args.chains, ours[0]), pick(args.warmup, ours[1]), pick(args.draws, ours[2])),
             ChainConfig(pick(args.peer_chains, peer[0]), pick(args.peer_warmup, peer[1]),
@@ -295,12 +289,12 @@ def main(argv: list[str] | None = None) -> None:
         if args.only != "peer":
             for priors, label in ((vague_priors(), "ours, vague priors"), (None, "ours, default priors")):
                 ours.append(fit_ours(data, priors, label, ours_config, args.seed))
-                print(text_table([result_row(ours[-1])]), flush=True)
+                print(text_table(HEADER, [result_row(ours[-1])]), flush=True)
         if args.only != "ours":
             peer = fit_peer(data, peer_config, args.seed)
-            print(text_table([result_row(peer)]), flush=True)
+            print(text_table(HEADER, [result_row(peer)]), flush=True)
     rows = [result_row(r) for r in ours + ([peer] if peer else [])]
-    print(f"\n{text_table(rows)}", *comparison_lines(ours, peer), sep="\n")
+    print(f"\n{text_table(HEADER, rows)}", *comparison_lines(ours, peer), sep="\n")
     print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
     print(markdown_report(ours, peer, info, data_note))
 

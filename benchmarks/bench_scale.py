@@ -40,7 +40,7 @@ import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
-from bench_cheese import machine_info
+from common import machine_info, markdown_table, text_table
 from multilevel.design import build_design
 from multilevel.design.suffstats import design_statistics, nesting_order
 from multilevel.formula import parse_formula
@@ -307,15 +307,8 @@ def gradient_line(results: list[tuple[Size, dict]]) -> str:
             f"(target <= {TARGET_GRADIENT_RATIO}: {verdict}); position {', '.join(a['position'])}")
 
 
-def text_table(header: list[str], rows: list[list[str]]) -> str:
-    """Rows as a fixed-width text table under ``header``."""
-    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in [header, *rows])
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """Rows as a Markdown table under ``header``."""
-    return "\n".join("| " + " | ".join(line) + " |" for line in [header, ["---"] * len(header), *rows])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -19,7 +19,7 @@ from .design.summary import summarise
 from .design.suffstats import design_statistics, nesting_order
 from .errors import SamplerError
 from .formula import parse_formula
-from .inference import SAMPLERS, SamplerOutput, choose_centering, choose_sampler, sample_collapsed, sample_nuts
+from .inference import SamplerOutput, choose_centering, choose_sampler, sample_collapsed, sample_nuts
 from .model import Family, GroupLayout, Layout, Prior, get_family, model_data, pointwise_log_likelihood, resolve_priors
 from .results.fit import Fit, FitInfo
 from .results.posterior import make_idata, posterior_dataset
@@ -99,11 +99,9 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
             loglik = pointwise_log_likelihood(output.b, output.aux, output.effects,
                                               model_data(design, prior_set), family)
 
-    sampler_info = {"sampler": name, "reason": reason, "chains": chains, "draws": draws,
-                    "warmup": warmup, "seed": seed, "log_likelihood_stored": loglik is not None,
-                    **output.info}
-    info = FitInfo(spec, design.encoders, layout, family, prior_set.table(), sampler_info, design.num_rows)
-    return _assemble(info, prior_set, output, loglik, design.y)
+    info = FitInfo(spec, design.encoders, layout, family, prior_set.table(),
+                   _sampler_info(name, reason, options, output, loglik is not None), design.num_rows)
+    return _assemble(info, output, loglik, design.y)
 
 
 def _fit_distributed(spec, frame, family, priors, sampler, na_action, options) -> Fit:
@@ -124,15 +122,18 @@ def _fit_distributed(spec, frame, family, priors, sampler, na_action, options) -
                                   prior_set, **options)
     reason = (f"Dask DataFrame ({distributed.num_partitions} partitions): sufficient statistics computed "
               "by Dask, effects integrated out exactly")
-    sampler_info = {"sampler": "collapsed", "reason": reason, "chains": options["chains"],
-                    "draws": options["draws"], "warmup": options["warmup"], "seed": options["seed"],
-                    "log_likelihood_stored": False, **output.info}
-    info = FitInfo(spec, distributed.encoders, layout, family, prior_set.table(), sampler_info,
-                   int(distributed.summary.n))
-    return _assemble(info, prior_set, output, None, None)
+    info = FitInfo(spec, distributed.encoders, layout, family, prior_set.table(),
+                   _sampler_info("collapsed", reason, options, output, False), int(distributed.summary.n))
+    return _assemble(info, output, None, None)
 
 
-def _assemble(info: FitInfo, prior_set, output: SamplerOutput, loglik, y) -> Fit:
+def _sampler_info(name: str, reason: str, options: dict, output: SamplerOutput, loglik_stored: bool) -> dict:
+    """What ``fit.sampler_info`` reports: which sampler, why, its settings and timings."""
+    settings = {k: options[k] for k in ("chains", "draws", "warmup", "seed")}
+    return {"sampler": name, "reason": reason, **settings, "log_likelihood_stored": loglik_stored, **output.info}
+
+
+def _assemble(info: FitInfo, output: SamplerOutput, loglik, y) -> Fit:
     posterior = posterior_dataset(info.layout, output.b, output.aux, output.sd, output.chol, output.effects)
     attrs = {"inference_library": "multilevel", "sampling_time": info.sampler_info["sampling_seconds"]}
     fitted = Fit(make_idata(info.layout, posterior, output.stats, loglik, y, attrs), info)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import api, datasets
 from .errors import MultilevelError
+from .inference import SAMPLERS
 from .results import load
 
 
@@ -39,7 +40,7 @@ def _add_sampler_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--draws", type=int, default=1000, help="draws kept per chain (default 1000)")
     parser.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--sampler", default="auto", choices=api.SAMPLERS,
+    parser.add_argument("--sampler", default="auto", choices=SAMPLERS,
                         help="sampler (default auto: the best one for the model)")
     parser.add_argument("--target-accept", type=float, default=0.8, help="NUTS target acceptance (default 0.8)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
