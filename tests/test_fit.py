@@ -105,3 +105,13 @@ def test_bad_sampler_options_raise_sampler_error(option, value, match):
 def test_convergence_warning_names_the_parameters():
     with pytest.warns(ml.ConvergenceWarning, match=r"R-hat > 1.01 or bulk ESS < 400: .*sd\(Intercept\|g\)"):
         ml.fit("y ~ x + (1 | g)", small_data(), chains=2, draws=10, warmup=10, progress=False)
+
+
+def test_save_and_load_keep_names_with_slashes(tmp_path):
+    data = small_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.fit("y ~ I(x/2) + (1 | g)", data, chains=1, draws=20, warmup=20, progress=False)
+    restored = ml.load(fit.save(tmp_path / "fit.nc"))
+    assert "I(x/2)" in restored.idata.posterior
+    pd.testing.assert_frame_equal(restored.summary(), fit.summary())

@@ -191,12 +191,28 @@ class Fit:
         handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(handle)
         try:
-            self.idata.to_netcdf(tmp, engine="h5netcdf")
+            _renamed(self.idata, _escape).to_netcdf(tmp, engine="h5netcdf")
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         return path
+
+
+def _escape(name: str) -> str:
+    """netCDF (HDF5) names cannot hold '/', which parameter names such as ``I(x/2)`` can."""
+    return name.replace("%", "%25").replace("/", "%2F")
+
+
+def _unescape(name: str) -> str:
+    return name.replace("%2F", "/").replace("%25", "%")
+
+
+def _renamed(idata: az.InferenceData, rename) -> az.InferenceData:
+    """A copy of ``idata`` with every variable and dimension name passed through ``rename``."""
+    names = {n for group in idata.groups() for n in [*idata[group].data_vars, *idata[group].dims]}
+    mapping = {n: rename(n) for n in names if rename(n) != n}
+    return idata.rename(mapping) if mapping else idata
 
 
 def load(path: str | os.PathLike) -> Fit:
@@ -206,6 +222,7 @@ def load(path: str | os.PathLike) -> Fit:
         raise MultilevelError(f"no fit at {path}")
     idata = az.from_netcdf(path, engine="h5netcdf")
     idata.load()
+    idata = _renamed(idata, _unescape)
     if META_KEY not in idata.posterior.attrs:
         raise MultilevelError(f"{path} is not a multilevel fit (no {META_KEY!r} attribute)")
     return Fit(idata, FitInfo.from_json(idata.posterior.attrs[META_KEY]))
