@@ -31,7 +31,7 @@ import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
-from common import machine_info, markdown_table, text_table
+from common import TableMetrics, machine_info, markdown_table, text_table
 from multilevel.datasets import CHEESE_MODELS, cheese_priors, simulate_ratings
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cheese.csv"
@@ -59,7 +59,7 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
-class CallResult:
+class CallResult(TableMetrics):
     """One fit: wall time, divergences and the summary of the benchmarked parameters.
 
     ``table`` has one row per parameter (fixed effects, sigma, sds, correlations)
@@ -69,14 +69,6 @@ class CallResult:
     seconds: float
     divergences: int
     table: pd.DataFrame
-
-    @property
-    def min_ess(self) -> float:
-        return float(self.table["ess_bulk"].min())
-
-    @property
-    def max_rhat(self) -> float:
-        return float(self.table["r_hat"].max())
 
     @property
     def ess_per_sec(self) -> float:

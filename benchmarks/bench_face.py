@@ -44,7 +44,7 @@ import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
-from common import machine_info, markdown_table, text_table
+from common import TableMetrics, machine_info, markdown_table, text_table
 
 IMPORT_SECONDS = time.perf_counter() - PROCESS_START
 
@@ -74,7 +74,7 @@ class ChainConfig:
 
 
 @dataclass(frozen=True)
-class RunResult:
+class RunResult(TableMetrics):
     """One fit: its timings, divergences and the summary of the benchmarked parameters.
 
     ``table`` has one row per parameter (fixed effects, sigma, sds) and columns
@@ -95,14 +95,6 @@ class RunResult:
     def alone_seconds(self) -> float:
         """Wall time of a fresh process running only this fit: the imports plus the fit."""
         return IMPORT_SECONDS + self.fit_seconds
-
-    @property
-    def min_ess(self) -> float:
-        return float(self.table["ess_bulk"].min())
-
-    @property
-    def max_rhat(self) -> float:
-        return float(self.table["r_hat"].max())
 
     @property
     def ess_per_sec(self) -> float:

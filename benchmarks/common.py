@@ -13,6 +13,18 @@ import numpyro
 import multilevel as ml
 
 
+class TableMetrics:
+    """``min_ess`` and ``max_rhat`` of a result whose ``table`` has ArviZ's ``ess_bulk``, ``r_hat``."""
+
+    @property
+    def min_ess(self) -> float:
+        return float(self.table["ess_bulk"].min())
+
+    @property
+    def max_rhat(self) -> float:
+        return float(self.table["r_hat"].max())
+
+
 def machine_info() -> list[str]:
     """Date, platform, CPUs, load and library versions."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -205,7 +205,7 @@ class _Parser:
                 groups.extend(self.group_term())
                 return None
             self.i += 1
-            inner, inner_groups = self.rhs(allow_groups=False)
+            inner, _ = self.rhs(allow_groups=False)  # no group terms inside parentheses
             self.expect(")", "')'")
             return list(inner.terms)
         if tok.kind == "name":
@@ -232,7 +232,7 @@ class _Parser:
 
     def group_term(self) -> list[GroupTerm]:
         open_tok = self.expect("(", "'('")
-        effects, nested = self.rhs(allow_groups=False)
+        effects, _ = self.rhs(allow_groups=False)  # a group term cannot hold another
         bar = self.accept("|", "||")
         if bar is None:
             raise self.error("expected '|' or '||' in the group term")
