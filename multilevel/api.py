@@ -16,7 +16,7 @@ import pandas as pd
 from .design import build_design
 from .design.distributed import distributed_statistics, is_dask_frame
 from .design.summary import summarise
-from .design.suffstats import design_statistics, nesting_order
+from .design.suffstats import design_statistics, grouping_factors, nesting_order
 from .errors import SamplerError
 from .formula import parse_formula
 from .inference import SamplerOutput, choose_centering, choose_sampler, sample_collapsed, sample_nuts
@@ -84,11 +84,11 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     design = build_design(spec, data, na_action=na_action)
     layout = Layout.of(design, family)
     prior_set = resolve_priors(design, layout, priors)
-    name, reason = choose_sampler(sampler, design, family)
+    order = nesting_order(design)
+    name, reason = choose_sampler(sampler, family, grouping_factors(design), order)
 
     with jax.enable_x64(True):
         if name == "collapsed":
-            order = nesting_order(design)
             output = sample_collapsed(design_statistics(design, order), summarise(design), order, layout,
                                       prior_set, **options)
         else:

@@ -62,13 +62,16 @@ def nesting_order(design: Design) -> tuple[str, ...] | None:
     """The grouping factors from outermost to innermost if they form a nested chain
     (every level of each inner factor lies within one level of the factor outside it),
     else None. One factor is a chain of one; none is the empty chain."""
-    factors = sorted(grouping_factors(design), key=lambda f: factor_columns(design, f)[2])
+    first_term = {}
+    for g in design.groups:
+        first_term.setdefault(g.name, g)
+    factors = sorted(first_term.values(), key=lambda g: g.num_levels)
     for outer, inner in zip(factors, factors[1:]):
-        outer_refs, inner_refs = factor_columns(design, outer)[0], factor_columns(design, inner)[0]
-        pairs = np.unique(np.stack([inner_refs, outer_refs], axis=1), axis=0)
-        if len(pairs) != len(np.unique(inner_refs)):
+        parent = np.empty(inner.num_levels, dtype=outer.refs.dtype)
+        parent[inner.refs] = outer.refs
+        if not np.array_equal(parent[inner.refs], outer.refs):
             return None
-    return tuple(factors)
+    return tuple(g.name for g in factors)
 
 
 def _per_level(refs: np.ndarray, num_levels: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
