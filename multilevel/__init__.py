@@ -16,14 +16,16 @@ from .api import fit
 from .errors import DataError, FormulaError, MultilevelError, PriorError, SamplerError
 from .formula import parse_formula
 from .model.priors import (LKJ, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy, HalfNormal,
-                           HalfStudentT, InverseGamma, Normal, StudentT, Uniform)
-from .results import ConvergenceWarning, Fit, load
+                           HalfStudentT, InverseGamma, InverseGammaVariance, InverseWishart, Normal,
+                           StudentT, Uniform)
+from .results import DIC, ConvergenceWarning, Fit, compare, load
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "fit", "load", "Fit", "parse_formula", "datasets", "ConvergenceWarning",
+    "fit", "load", "compare", "Fit", "DIC", "parse_formula", "datasets", "ConvergenceWarning",
     "MultilevelError", "FormulaError", "DataError", "PriorError", "SamplerError",
     "Normal", "StudentT", "Cauchy", "HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential",
-    "Gamma", "InverseGamma", "GammaPrecision", "Uniform", "LKJ",
+    "Gamma", "InverseGamma", "InverseGammaVariance", "InverseWishart", "GammaPrecision", "Uniform",
+    "LKJ",
 ]

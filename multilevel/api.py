@@ -19,8 +19,10 @@ from .design.summary import summarise
 from .design.suffstats import design_statistics, grouping_factors, nesting_order
 from .errors import SamplerError
 from .formula import parse_formula
-from .inference import SamplerOutput, choose_centering, choose_sampler, sample_collapsed, sample_nuts
-from .model import Family, GroupLayout, Layout, Prior, get_family, model_data, pointwise_log_likelihood, resolve_priors
+from .inference import (SamplerOutput, choose_centering, choose_sampler, gibbs_problem, sample_collapsed,
+                        sample_gibbs, sample_nuts)
+from .model import (Family, GroupLayout, Layout, Prior, deviance, get_family, model_data, pointwise_log_likelihood,
+                    resolve_priors)
 from .results.fit import Fit, FitInfo
 from .results.posterior import make_idata, posterior_dataset
 from .results.summary import warn_convergence
@@ -54,9 +56,11 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
         such as ``"normal(0, 10)"``. Unnamed parameters get the defaults of ``fit.priors``.
     sampler
         ``"auto"`` (the best sampler for the model, see ``fit.sampler_info``), ``"collapsed"``
-        (Gaussian models with one grouping factor: variance parameters by NUTS on the
-        exact marginal posterior, then exact draws of the effects) or ``"nuts"``
-        (the full model).
+        (Gaussian models with one grouping factor or two nested ones: variance parameters
+        by NUTS on the exact marginal posterior, then exact draws of the effects),
+        ``"gibbs"`` (Gaussian models with Normal priors on the fixed effects and
+        InverseWishart priors on correlated blocks: blocked Gibbs sampling, as in JAGS;
+        the default for crossed grouping factors) or ``"nuts"`` (the full model).
     chains, draws, warmup
         Number of chains, and of kept draws and warmup iterations per chain.
     seed
@@ -85,23 +89,41 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     layout = Layout.of(design, family)
     prior_set = resolve_priors(design, layout, priors)
     order = nesting_order(design)
-    name, reason = choose_sampler(sampler, family, grouping_factors(design), order)
+    name, reason = choose_sampler(sampler, family, grouping_factors(design), order,
+                                  gibbs_problem(layout, prior_set))
 
     with jax.enable_x64(True):
         if name == "collapsed":
             output = sample_collapsed(design_statistics(design, order), summarise(design), order, layout,
                                       prior_set, **options)
+        elif name == "gibbs":
+            output = sample_gibbs(design, layout, prior_set, **options)
         else:
             output = sample_nuts(design, layout, family, prior_set,
                                  centered=_centering(centered, design), **options)
+        data_arrays = model_data(design, prior_set)
         loglik = None
         if chains * draws * design.num_rows <= MAX_LOGLIK_VALUES:
-            loglik = pointwise_log_likelihood(output.b, output.aux, output.effects,
-                                              model_data(design, prior_set), family)
+            loglik = pointwise_log_likelihood(output.b, output.aux, output.effects, data_arrays, family)
+        deviances = _deviances(output, loglik, data_arrays, family)
 
     info = FitInfo(spec, design.encoders, layout, family, prior_set.table(),
-                   _sampler_info(name, reason, options, output, loglik is not None), design.num_rows)
-    return _assemble(info, output, loglik, design.y)
+                   {**_sampler_info(name, reason, options, output, loglik is not None),
+                    "deviance_at_posterior_mean": deviances[1]}, design.num_rows)
+    return _assemble(info, output.with_stats(deviance=deviances[0]), loglik, design.y)
+
+
+def _deviances(output: SamplerOutput, loglik, data, family) -> tuple[np.ndarray, float]:
+    """The deviance of every draw, and at the posterior mean of all parameters (for DIC)."""
+    if loglik is not None:
+        per_draw = -2.0 * loglik.sum(axis=-1)
+    elif "deviance" in output.stats:
+        per_draw = output.stats["deviance"]
+    else:
+        per_draw = deviance(output.b, output.aux, output.effects, data, family)
+    mean = lambda a: a.mean(axis=(0, 1))[None, None]  # noqa: E731
+    at_mean = deviance(mean(output.b), mean(output.aux), [mean(e) for e in output.effects], data, family)
+    return per_draw, float(at_mean[0, 0])
 
 
 def _fit_distributed(spec, frame, family, priors, sampler, na_action, options) -> Fit:

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .build import Design
+from .build import Design, GroupData
 
 
 class LevelStats(NamedTuple):
@@ -66,12 +66,40 @@ def nesting_order(design: Design) -> tuple[str, ...] | None:
     for g in design.groups:
         first_term.setdefault(g.name, g)
     factors = sorted(first_term.values(), key=lambda g: g.num_levels)
-    for outer, inner in zip(factors, factors[1:]):
-        parent = np.empty(inner.num_levels, dtype=outer.refs.dtype)
-        parent[inner.refs] = outer.refs
-        if not np.array_equal(parent[inner.refs], outer.refs):
-            return None
+    if not all(nested_in(inner, outer) for outer, inner in zip(factors, factors[1:])):
+        return None
     return tuple(g.name for g in factors)
+
+
+def nested_in(inner: GroupData, outer: GroupData) -> bool:
+    """Whether every level of ``inner`` lies within one level of ``outer`` (O(rows))."""
+    parent = np.empty(inner.num_levels, dtype=outer.refs.dtype)
+    parent[inner.refs] = outer.refs
+    return bool(np.array_equal(parent[inner.refs], outer.refs))
+
+
+def nested_blocks(design: Design) -> tuple[tuple[str, ...], ...]:
+    """The grouping factors in blocks: an inner factor paired with a factor it is nested
+    in (outer first), every other factor alone. Blocks are what the Gibbs sampler
+    draws jointly; for lecturers nested in departments, crossed with students,
+    ``((dept, lecturer), (student,))``."""
+    first_term = {}
+    for g in design.groups:
+        first_term.setdefault(g.name, g)
+    factors = sorted(first_term.values(), key=lambda g: -g.num_levels)
+    blocks, taken = [], set()
+    for inner in factors:
+        if inner.name in taken:
+            continue
+        taken.add(inner.name)
+        outer = next((g for g in reversed(factors) if g.name not in taken and g.num_levels < inner.num_levels
+                      and nested_in(inner, g)), None)
+        if outer is None:
+            blocks.append((inner.name,))
+        else:
+            taken.add(outer.name)
+            blocks.append((outer.name, inner.name))
+    return tuple(blocks)
 
 
 def _per_level(refs: np.ndarray, num_levels: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,3 +24,7 @@ class SamplerOutput:
     effects: list[np.ndarray]
     stats: dict[str, np.ndarray]
     info: dict = field(default_factory=dict)
+
+    def with_stats(self, **stats: np.ndarray) -> "SamplerOutput":
+        """A copy with these per-draw statistics added to ``stats``."""
+        return replace(self, stats={**self.stats, **stats})

@@ -1,8 +1,11 @@
 """Which sampler fits a model best, and why.
 
-``auto`` picks the collapsed sampler for every Gaussian model whose group terms
-share one grouping factor, or sit on two nested factors (exact,
-row-count-independent, no funnel), and NUTS on the full model otherwise.
+``auto`` picks, for a Gaussian model, the collapsed sampler when its group terms
+share one grouping factor or sit on two nested factors (exact,
+row-count-independent, no funnel), and the blocked Gibbs sampler when its
+factors are crossed (what NUTS mixes worst on, and what Gibbs with the fixed
+effects moved along each factor handles in seconds); NUTS on the full model
+otherwise.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from ..errors import SamplerError
 from ..model.family import Family
 
-SAMPLERS = ("auto", "nuts", "collapsed")
+SAMPLERS = ("auto", "nuts", "collapsed", "gibbs")
 
 
 def collapsible(family: Family, factors: tuple[str, ...], order: tuple[str, ...] | None) -> str | None:
@@ -28,20 +31,35 @@ def collapsible(family: Family, factors: tuple[str, ...], order: tuple[str, ...]
 
 
 def choose_sampler(requested: str, family: Family, factors: tuple[str, ...],
-                   order: tuple[str, ...] | None) -> tuple[str, str]:
-    """``(sampler, reason)`` for a requested sampler name (see :func:`collapsible`)."""
+                   order: tuple[str, ...] | None, gibbs_problem: str | None = None) -> tuple[str, str]:
+    """``(sampler, reason)`` for a requested sampler name (see :func:`collapsible`);
+    ``gibbs_problem`` says why the priors rule out the Gibbs sampler (None if they do not)."""
     if requested not in SAMPLERS:
         raise SamplerError(f"unknown sampler {requested!r}; choose from {', '.join(SAMPLERS)}")
     why_not = collapsible(family, factors, order)
     if requested == "collapsed":
         if why_not:
             raise SamplerError(f"sampler='collapsed' cannot fit this model: {why_not}; "
-                               "use sampler='nuts'")
+                               "use sampler='gibbs' or 'nuts'")
         return "collapsed", "requested"
+    if requested == "gibbs":
+        if family.name != "gaussian":
+            raise SamplerError(f"sampler='gibbs' fits Gaussian models; the {family.name} family has no "
+                               "conjugate updates: use sampler='nuts'")
+        return "gibbs", "requested"
     if requested == "nuts":
         return "nuts", "requested"
     if why_not is None:
-        where = {0: "no group terms", 1: f"one grouping factor ({order[0]})"}.get(
-            len(order), f"nested grouping factors ({' within '.join(reversed(order))})")
+        if not order:
+            where = "no group terms"
+        elif len(order) == 1:
+            where = f"one grouping factor ({order[0]})"
+        else:
+            where = f"nested grouping factors ({' within '.join(reversed(order))})"
         return "collapsed", f"Gaussian with {where}: effects integrated out exactly"
+    if family.name == "gaussian" and gibbs_problem is None:
+        return "gibbs", (f"Gaussian with {why_not}: blocked Gibbs, fixed effects drawn jointly with "
+                         "each factor's effects")
+    if family.name == "gaussian":
+        return "nuts", f"NUTS on the full model: {why_not}, and Gibbs cannot: {gibbs_problem}"
     return "nuts", f"NUTS on the full model: {why_not}"

@@ -2,18 +2,19 @@
 
 from .family import FAMILIES, Family, Gaussian, get_family
 from .layout import GroupLayout, Layout
-from .logdensity import (ModelData, Params, Structure, constrain, initial_position, linear_predictor,
+from .logdensity import (ModelData, Params, Structure, constrain, deviance, initial_position, linear_predictor,
                          make_logdensity, model_data, pointwise_log_likelihood, position_shapes,
                          structure)
 from .prior_table import ParamPrior, PriorSet, default_priors, resolve_priors
 from .priors import (LKJ, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy, HalfNormal,
-                     HalfStudentT, InverseGamma, Normal, Prior, StudentT, Uniform, prior_from_string)
+                     HalfStudentT, InverseGamma, InverseGammaVariance, InverseWishart, Normal, Prior,
+                     StudentT, Uniform, prior_from_string)
 
 __all__ = [
     "FAMILIES", "Family", "Gaussian", "get_family", "GroupLayout", "Layout", "ModelData", "Params",
-    "Structure", "constrain", "initial_position", "linear_predictor", "make_logdensity",
+    "Structure", "constrain", "deviance", "initial_position", "linear_predictor", "make_logdensity",
     "model_data", "pointwise_log_likelihood", "position_shapes", "structure", "ParamPrior", "PriorSet", "default_priors",
     "resolve_priors", "LKJ", "Cauchy", "Exponential", "Gamma", "GammaPrecision", "HalfCauchy",
-    "HalfNormal", "HalfStudentT", "InverseGamma", "Normal", "Prior", "StudentT", "Uniform",
-    "prior_from_string",
+    "HalfNormal", "HalfStudentT", "InverseGamma", "InverseGammaVariance", "InverseWishart", "Normal",
+    "Prior", "StudentT", "Uniform", "prior_from_string",
 ]

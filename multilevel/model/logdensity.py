@@ -33,6 +33,7 @@ from .family import Family
 from .layout import Layout
 from .batching import BATCH, map_batches
 from .prior_table import PriorSet, column_scale
+from .priors import InverseWishart
 
 _CORR = CorrCholeskyTransform()
 
@@ -95,7 +96,8 @@ def constrain_scales(position: dict, priors: tuple, terms) -> tuple:
     """Auxiliary parameters, group sds and correlation factors from a position.
 
     Returns ``(aux, sds, chols, log_prior, log_jac)``; ``terms`` gives ``(q, has_cor, ...)``
-    per group term, ``priors`` the pytree of :meth:`PriorSet.values`.
+    per group term, ``priors`` the pytree of :meth:`PriorSet.values`. A term whose
+    covariance has an InverseWishart prior takes it on (sds, correlation factor) jointly.
     """
     _, aux_priors, sd_priors, cor_priors = priors
     log_prior = jnp.zeros(())
@@ -108,19 +110,23 @@ def constrain_scales(position: dict, priors: tuple, terms) -> tuple:
         log_jac += jac
     sds, chols = [], []
     for t, (q, has_cor, *_) in enumerate(terms):
+        covariance_prior = isinstance(cor_priors[t], InverseWishart)
         sd = []
         for j, p in enumerate(sd_priors[t]):
             value, jac = p.to_positive(position[f"sd{t}"][j])
             sd.append(value)
-            log_prior += p.log_prob(value)
+            if not covariance_prior:
+                log_prior += p.log_prob(value)
             log_jac += jac
+        sd = jnp.stack(sd)
         chol = None
         if has_cor:
             u = position[f"cor{t}"]
             chol = _CORR(u)
             log_jac += _CORR.log_abs_det_jacobian(u, chol)
-            log_prior += cor_priors[t].log_prob(chol)
-        sds.append(jnp.stack(sd))
+            log_prior += (cor_priors[t].log_prob_scales(sd, chol) if covariance_prior
+                          else cor_priors[t].log_prob(chol))
+        sds.append(sd)
         chols.append(chol)
     aux = jnp.stack(aux) if aux else jnp.zeros(0)
     return aux, tuple(sds), tuple(chols), log_prior, log_jac
@@ -215,6 +221,30 @@ def _pointwise(draws, data: ModelData, family: Family):
         return family.log_likelihood(data.y, eta, tuple(aux_s[j] for j in range(aux_s.shape[0])))
 
     return jax.vmap(one)(*draws)
+
+
+@partial(jax.jit, static_argnums=2)
+def _deviance(draws, data: ModelData, family: Family):
+    def one(b_s, aux_s, effects_s):
+        eta = linear_predictor(b_s, effects_s, data.X, data.refs, data.z)
+        aux = tuple(aux_s[j] for j in range(aux_s.shape[0]))
+        return -2.0 * jnp.sum(family.log_likelihood(data.y, eta, aux))
+
+    return jax.vmap(one)(*draws)
+
+
+def deviance(b: np.ndarray, aux: np.ndarray, effects: list[np.ndarray], data: ModelData,
+             family: Family) -> np.ndarray:
+    """``D(θ_s) = -2 Σ_i log p(y_i | θ_s)`` for every draw: shape ``(chain, draw)``.
+
+    Memory O(batch × rows), whatever the number of draws (the pointwise values
+    are summed, not kept).
+    """
+    shape = b.shape[:2]
+    flat = lambda a: a.reshape((-1,) + a.shape[2:])  # noqa: E731
+    values = map_batches(_deviance, (flat(b), flat(aux), tuple(flat(e) for e in effects)), data, family,
+                         batch=max(1, min(BATCH, 2_000_000 // max(data.y.shape[0], 1))))
+    return values.reshape(shape)
 
 
 def pointwise_log_likelihood(b: np.ndarray, aux: np.ndarray, effects: list[np.ndarray],

@@ -193,25 +193,33 @@ def draw_effects(key: jax.Array, position: dict, data: CollapsedData, struct: Co
     """
     aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
     Ts = factor_scales(sds, chols, struct)
-    s2 = aux[0] ** 2
-    red = _reduce(data.stats, aux[0], Ts)
+    b = None if struct.integrate_fixed else position["b"]
+    b, by_factor = draw_conditional(key, data.stats, aux[0], Ts, data.priors[0], b)
+    return b, aux, sds, chols, split_effects(by_factor, struct)
+
+
+def draw_conditional(key: jax.Array, stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array],
+                     fixed_priors: tuple, b: jax.Array | None = None):
+    """An exact draw of b (unless given) and of every factor's effects (levels, Q) given
+    σ and the scales ``Ts``: b from its marginal over the effects, then the effects
+    given b, outermost factor first."""
+    s2 = sigma ** 2
+    red = _reduce(stats, sigma, Ts)
     keys = jax.random.split(key, len(Ts) + 1)
-    if struct.integrate_fixed:
-        _, _, chol_p, _, mean = _fixed_posterior(red, data.priors[0])
+    if b is None:
+        _, _, chol_p, _, mean = _fixed_posterior(red, fixed_priors)
         eps = jax.random.normal(keys[0], mean.shape)
         b = mean + jax.scipy.linalg.solve_triangular(chol_p.T, eps, lower=False)
-    else:
-        b = position["b"]
     by_factor, parent_r = [], None
-    for depth, (level, stats, T) in enumerate(zip(red.levels, data.stats.levels, Ts)):
+    for depth, (level, level_stats, T) in enumerate(zip(red.levels, stats.levels, Ts)):
         linear = level.f - level.F @ b
-        if stats.H is not None:
-            linear = linear - jnp.sum(stats.H * parent_r[stats.parent][:, None, :], axis=2) / s2
+        if level_stats.H is not None:
+            linear = linear - jnp.sum(level_stats.H * parent_r[level_stats.parent][:, None, :], axis=2) / s2
         mean_u = linalg.solve_upper_t(level.R, linalg.solve_lower(level.R, linear @ T))
         u = mean_u + linalg.solve_upper_t(level.R, jax.random.normal(keys[depth + 1], mean_u.shape))
         parent_r = u @ T.T
         by_factor.append(parent_r)
-    return b, aux, sds, chols, split_effects(by_factor, struct)
+    return b, by_factor
 
 
 def split_effects(by_factor: list, struct: CollapsedStructure) -> list:

@@ -22,7 +22,9 @@ effect let the collapsed sampler integrate them out.
 
 User priors are keyed by parameter name (``"sd(diam|tree)"``), by class and
 group (``"sd|tree"``, ``"cor|tree"``) or by class (``"Intercept"``, ``"b"``,
-``"sigma"``, ``"sd"``, ``"cor"``); the most specific key wins.
+``"sigma"``, ``"sd"``, ``"cor"``); the most specific key wins. The covariance
+of a correlated term can instead take an InverseWishart prior (``"cov|tree"``
+or ``"cov"``), which then sets its sds and correlations together.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ..design import Design
 from ..design.summary import DataSummary, summarise
 from ..errors import PriorError
 from .layout import Layout
-from .priors import LKJ, HalfStudentT, Normal, Prior, prior_from_string
+from .priors import LKJ, HalfStudentT, InverseWishart, Normal, Prior, prior_from_string
 
 
 @dataclass(frozen=True)
@@ -141,14 +143,20 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
     valid = []
     for name, cls, group in entries:
         valid += [name, cls] + ([f"{cls}|{group}"] if group else [])
+        if cls == "cor":
+            valid += [f"cov|{group}", "cov"]
     valid = list(dict.fromkeys(valid))
     unknown = [k for k in user if k not in valid]
     if unknown:
         raise PriorError(f"no parameter matches the prior key(s) {', '.join(map(repr, unknown))}; "
                          f"valid keys are {', '.join(valid)}")
     defaults = default_priors(data if isinstance(data, DataSummary) else summarise(data), layout)
+    covariance = _covariance_priors(layout, user)
     resolved: dict[str, ParamPrior] = {}
     for name, cls, group in entries:
+        if group in covariance:
+            resolved[name] = _from_covariance(name, cls, group, covariance[group], user)
+            continue
         for key in (name, f"{cls}|{group}" if group else None, cls):
             if key is not None and key in user:
                 prior, source = user[key], key
@@ -165,7 +173,42 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
     )
 
 
+def _covariance_priors(layout: Layout, user: dict) -> dict[str, tuple[InverseWishart, str]]:
+    """``{group: (prior, key)}`` for the correlated terms whose covariance has an
+    InverseWishart prior: the first of ``cov|g``, ``cor|g``, ``cov``, ``cor`` given decides."""
+    out = {}
+    for g in layout.groups:
+        if not g.has_cor:
+            continue
+        key = next((k for k in (f"cov|{g.name}", f"cor|{g.name}", "cov", "cor") if k in user), None)
+        if key is None or not key.startswith("cov"):
+            continue
+        prior = user[key]
+        if not isinstance(prior, InverseWishart):
+            raise PriorError(f"{key}: the covariance of a correlated term takes an InverseWishart(df, scale) "
+                             f"prior, got {prior}")
+        prior.check_dimension(g.q, key)
+        out[g.name] = (prior, key)
+    return out
+
+
+def _from_covariance(name: str, cls: str, group: str, covariance: tuple[InverseWishart, str],
+                     user: dict) -> ParamPrior:
+    """The sds and correlations of a term whose covariance has an InverseWishart prior."""
+    prior, key = covariance
+    if cls == "cor":
+        return ParamPrior(f"cov|{group}", "cov", group, prior, key)
+    clash = next((k for k in (name, f"sd|{group}") if k in user), None)
+    if clash:
+        raise PriorError(f"{clash}: the sds of the term on {group!r} are set by the InverseWishart "
+                         f"prior on {key}; drop one of the two")
+    return ParamPrior(name, cls, group, prior, key)
+
+
 def _check_support(name: str, cls: str, prior: Prior) -> None:
+    if isinstance(prior, InverseWishart):
+        raise PriorError(f"{name}: InverseWishart is a prior on the covariance of a correlated term "
+                         f"(key 'cov' or 'cov|group'), not on {cls}")
     if cls == "cor":
         if not isinstance(prior, LKJ):
             raise PriorError(f"{name}: a correlation matrix takes an LKJ(eta) prior, got {prior}")

@@ -23,6 +23,7 @@ from ..errors import MultilevelError
 from ..formula.spec import FormulaSpec, spec_from_dict, spec_to_dict
 from ..model.family import Family, get_family
 from ..model.layout import GroupLayout, Layout
+from . import criteria
 from .predict import predict_draws, summarise_predictions
 from .summary import coda_table, convergence_messages, summary_table
 
@@ -158,6 +159,21 @@ class Fit:
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             table = self.summary(group_effects=False).round(3)
             return f"{self.header()}\n\n{table.to_string()}"
+
+    # -- information criteria --------------------------------------------------------
+    def dic(self) -> criteria.DIC:
+        """DIC = D(θ̄) + 2 p_D with p_D = D̄ - D(θ̄), the deviance conditional on the
+        group effects (as JAGS computes it); ``.dic``, ``.p_d``, ``.d_bar``, ``.d_hat``."""
+        return criteria.dic(self.idata, self.info.sampler_info)
+
+    def waic(self):
+        """WAIC by ArviZ from the pointwise log-likelihood (``elpd_waic``, ``p_waic``, ``se``)."""
+        return criteria.waic(self.idata)
+
+    def loo(self):
+        """PSIS-LOO by ArviZ (``elpd_loo``, ``p_loo``, ``se``, Pareto k per row, with a warning
+        when some k exceed 0.7)."""
+        return criteria.loo(self.idata)
 
     # -- prediction --------------------------------------------------------------
     def predict(self, new_data: pd.DataFrame, kind: str = "mean", new_groups: str = "population",

@@ -1,0 +1,293 @@
+r"""Blocked Gibbs sampling of Gaussian multilevel models (the JAGS workflow, converged).
+
+Model: ``y = X b + Σ_k Z_k r_k + e``, ``e ~ N(0, σ² I)``, ``r_{k,l} ~ N(0, Σ_k)``,
+``b ~ N(m₀, diag(v₀))``. One sweep:
+
+1. For each block of grouping factors (a factor alone, or paired with a factor
+   it is nested in: :func:`multilevel.design.suffstats.nested_blocks`), draw the fixed effects and
+   the block's group effects *jointly* given the other factors' effects: with
+   the partial residual ``ỹ = y - Σ_{k ∉ block} Z_k r_k``, b is drawn from its
+   conditional with the block's effects integrated out, then the effects given
+   b (:func:`multilevel.model.marginal.draw_conditional`, on per-level sums of
+   ``ỹ``; ``Zᵀ Z`` and ``Zᵀ X`` per level are computed once). Moving b with
+   each factor's effects is what makes crossed designs mix (the collapsed
+   Gibbs sampler of Papaspiliopoulos, Roberts & Zanella 2020).
+   Before that draw, each independent sd of the block's terms is slice-updated
+   from its conditional with the block's effects and b integrated out (a
+   partially collapsed Gibbs step), which mixes as the collapsed sampler does.
+2. ``σ`` given the residual sum of squares, and each correlated block's
+   covariance given its effects (:mod:`.conditionals`: conjugate draws for a
+   Gamma-precision prior on σ and Inverse-Wishart priors on covariances, a
+   slice update for any other prior on σ).
+
+A sweep costs O(rows · factors) for the residuals and per-level sums plus
+O(levels · q³); all chains of a thread advance together in one vmapped scan.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..design import Design
+from ..design.summary import summarise
+from ..design.suffstats import LevelStats, SuffStats, factor_columns, nested_blocks, sufficient_statistics
+from ..errors import PriorError
+from ..model.layout import Layout
+from ..model.logdensity import constrain_scales, initial_position
+from ..model.marginal import (CollapsedStructure, draw_conditional, factor_scales, log_conditional, log_marginal,
+                              split_effects)
+from ..model.prior_table import PriorSet
+from ..model.priors import InverseWishart, Normal
+from .conditionals import (conjugate_scale, conjugate_shape, draw_covariance, is_conjugate_scale, slice_sample,
+                           slice_scale, wishart_shapes)
+from .driver import Kernel, run_chains
+from .output import SamplerOutput
+
+
+class GibbsData(NamedTuple):
+    """The rows, the per-level sums that do not involve y, and the priors."""
+
+    y: jax.Array
+    X: jax.Array
+    XtX: jax.Array
+    refs: tuple[jax.Array, ...]  # per factor (rows,)
+    z: tuple[jax.Array, ...]  # per factor (rows, Q): the columns of all its terms side by side
+    blocks: tuple[tuple[LevelStats, ...], ...]  # per block, its factors' G, D (H, parent); c unused
+    priors: tuple
+
+
+class GibbsStructure(NamedTuple):
+    """Static shape: ``(q, has_cor)`` per term, each term's factor, the blocks of factors."""
+
+    terms: tuple[tuple[int, bool], ...]
+    factor_of_term: tuple[int, ...]
+    blocks: tuple[tuple[int, ...], ...]
+
+
+class GibbsState(NamedTuple):
+    b: jax.Array
+    sigma: jax.Array
+    sds: tuple[jax.Array, ...]
+    chols: tuple[jax.Array | None, ...]
+    effects: tuple[jax.Array, ...]  # per factor (levels, Q)
+
+
+def gibbs_problem(layout: Layout, priors: PriorSet) -> str | None:
+    """None if the Gibbs sampler covers these priors, else which prior it cannot take and why."""
+    for p in priors.fixed:
+        if not isinstance(p.prior, Normal):
+            return (f"the fixed effect {p.name} has the prior {p.prior}, but Gibbs draws fixed effects "
+                    "from their Normal conditional: give it a Normal prior")
+    for g, cor in zip(layout.groups, priors.cor):
+        if cor is not None and not isinstance(cor.prior, InverseWishart):
+            return (f"the correlations of the term on {g.name!r} have the prior {cor.prior}, but Gibbs "
+                    f"updates a correlated block through its covariance: give 'cov|{g.name}' an "
+                    "InverseWishart(df, scale) prior")
+    return None
+
+
+def check_gibbs(layout: Layout, priors: PriorSet) -> None:
+    """Raise PriorError naming the prior the Gibbs sampler cannot take."""
+    problem = gibbs_problem(layout, priors)
+    if problem:
+        raise PriorError(f"sampler='gibbs': {problem}, or use sampler='nuts'")
+
+
+def gibbs_blocks(layout: Layout, design: Design) -> tuple[tuple[str, ...], GibbsStructure]:
+    """The grouping factors, block by block, and the sampler's static structure."""
+    blocks = nested_blocks(design)
+    factors = tuple(f for block in blocks for f in block)
+    struct = GibbsStructure(tuple((g.q, g.has_cor) for g in layout.groups),
+                            tuple(factors.index(g.name) for g in layout.groups),
+                            tuple(tuple(factors.index(f) for f in block) for block in blocks))
+    return factors, struct
+
+
+def gibbs_data(design: Design, factors: tuple[str, ...], struct: GibbsStructure, priors: PriorSet) -> GibbsData:
+    """Float64 arrays of the design and the per-level sums ``Zᵀ Z``, ``Zᵀ X`` of each block."""
+    columns = [factor_columns(design, f) for f in factors]
+    blocks = tuple(sufficient_statistics(design.X, design.y, [columns[k] for k in block]).levels
+                   for block in struct.blocks)
+    as_float = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
+    blocks = tuple(tuple(LevelStats(as_float(lv.G), as_float(lv.D), as_float(lv.c),
+                                    None if lv.H is None else as_float(lv.H),
+                                    None if lv.parent is None else jnp.asarray(lv.parent))
+                         for lv in block) for block in blocks)
+    return GibbsData(as_float(design.y), as_float(design.X), as_float(design.X.T @ design.X),
+                     tuple(jnp.asarray(refs) for refs, _, _ in columns),
+                     tuple(as_float(z) for _, z, _ in columns), blocks,
+                     jax.tree_util.tree_map(as_float, priors.values()))
+
+
+def _contribution(data: GibbsData, k: int, effects: jax.Array) -> jax.Array:
+    """``Z_k r_k``: each row's group contribution from factor k (a gather, no dense Z)."""
+    return jnp.sum(data.z[k] * effects[data.refs[k]], axis=1)
+
+
+def _block_stats(data: GibbsData, block: tuple[int, ...], level_stats: tuple, resid: jax.Array) -> SuffStats:
+    """The block's sufficient statistics for the partial residual ``resid``: its per-level
+    ``Zᵀ ỹ`` by segment sums; ``Zᵀ Z``, ``Zᵀ X`` and ``Xᵀ X`` were computed once."""
+    levels = tuple(lv._replace(c=jax.ops.segment_sum(data.z[k] * resid[:, None], data.refs[k],
+                                                     num_segments=lv.G.shape[0]))
+                   for lv, k in zip(level_stats, block))
+    return SuffStats(jnp.asarray(resid.shape[0], jnp.float64), resid @ resid, data.X.T @ resid, data.XtX,
+                     levels)
+
+
+def _update_block_sds(key: jax.Array, stats: SuffStats, block: tuple[int, ...], sds: list, chols: tuple,
+                      sigma: jax.Array, b: jax.Array, data: GibbsData, struct: GibbsStructure) -> list:
+    """Slice-update each independent sd of the block's terms from its conditional with the
+    block's effects (and b, under its Normal prior) integrated out: partially collapsed
+    Gibbs (van Dyk & Park 2008), valid because the next draw, of (b, r_block), conditions
+    on neither. Mixes as the collapsed sampler does, where updating an sd given its
+    effects would crawl (few levels, or effects the data barely inform)."""
+    collapsed = CollapsedStructure(struct.terms, struct.factor_of_term, False)
+    terms = [t for t, f in enumerate(struct.factor_of_term) if f in block and not struct.terms[t][1]]
+    keys = iter(jax.random.split(key, sum(struct.terms[t][0] for t in terms) or 1))
+    for t in terms:
+        for j, prior in enumerate(data.priors[2][t]):
+            def log_density(u, t=t, j=j, prior=prior):
+                s, log_jac = prior.to_positive(u)
+                trial = sds[:t] + [sds[t].at[j].set(s)] + sds[t + 1:]
+                Ts = factor_scales(trial, chols, collapsed)
+                Ts = [Ts[k] for k in block]
+                loglik = (log_marginal(stats, sigma, Ts, data.priors[0]) if b.shape[0]
+                          else log_conditional(stats, sigma, Ts, b))
+                return loglik + prior.log_prob(s) + log_jac
+
+            # about twice the posterior sd of log s, for levels that inform it well
+            width = 2.0 / stats.levels[block.index(struct.factor_of_term[t])].G.shape[0] ** 0.5
+            u = slice_sample(next(keys), log_density, prior.from_positive(sds[t][j]), width)
+            sds[t] = sds[t].at[j].set(prior.to_positive(u)[0])
+    return sds
+
+
+def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: GibbsStructure):
+    """One sweep; returns the new state and the draw (with its deviance)."""
+    blocks, block_stats = (struct.blocks, data.blocks) if struct.blocks else (((),), ((),))
+    keys = jax.random.split(key, 2 * len(blocks) + 1)
+    collapsed = CollapsedStructure(struct.terms, struct.factor_of_term, False)
+    sds = list(state.sds)
+    effects = list(state.effects)
+    contributions = [_contribution(data, k, r) for k, r in enumerate(effects)]
+    total = sum(contributions, jnp.zeros_like(data.y))
+    b = state.b
+    for i, (block, level_stats) in enumerate(zip(blocks, block_stats)):
+        resid = data.y - total + sum((contributions[k] for k in block), jnp.zeros_like(data.y))
+        stats = _block_stats(data, block, level_stats, resid)
+        sds = _update_block_sds(keys[2 * i], stats, block, sds, state.chols, state.sigma, b, data, struct)
+        Ts = factor_scales(sds, state.chols, collapsed)
+        b, drawn = draw_conditional(keys[2 * i + 1], stats, state.sigma, [Ts[k] for k in block],
+                                    data.priors[0], None if b.shape[0] else b)
+        for k, r in zip(block, drawn):
+            new = _contribution(data, k, r)
+            total = total + new - contributions[k]
+            effects[k], contributions[k] = r, new
+    resid = data.y - data.X @ b - total
+    rss = resid @ resid
+    n = data.y.shape[0]
+    by_term = split_effects(effects, collapsed)
+    sigma, sds, chols = _draw_scales(keys[-1], state.sigma, tuple(sds), state.chols, data.priors, struct, n,
+                                     rss, by_term)
+    new = GibbsState(b, sigma, sds, chols, tuple(effects))
+    deviance = n * jnp.log(2 * jnp.pi * sigma ** 2) + rss / sigma ** 2
+    draw = {"b": b, "aux": sigma[None], **{f"sd{t}": sd for t, sd in enumerate(sds)},
+            **{f"chol{t}": c for t, c in enumerate(chols) if c is not None},
+            **{f"r{t}": r for t, r in enumerate(by_term)}}
+    return new, {"position": draw, "deviance": deviance}
+
+
+def _draw_scales(key: jax.Array, sigma: jax.Array, sds: tuple, chols: tuple, priors: tuple,
+                 struct: GibbsStructure, n: int, rss: jax.Array, by_term: list[jax.Array]):
+    """σ given the residuals, and each correlated block's covariance given its effects
+    (conditionally independent). The Gamma variates of the conjugate draws are drawn
+    in one call: each call site of ``jax.random.gamma`` costs seconds of compilation."""
+    _, (sigma_prior,), _, cor_priors = priors
+    correlated = [(t, r) for t, ((q, has_cor), r) in enumerate(zip(struct.terms, by_term)) if has_cor]
+    shapes = [jnp.atleast_1d(conjugate_shape(sigma_prior, n))] if is_conjugate_scale(sigma_prior) else []
+    shapes += [wishart_shapes(cor_priors[t], r.shape[0], r.shape[1]) for t, r in correlated]
+    k_gamma, k_sigma, k_cov = jax.random.split(key, 3)
+    variates = jax.random.gamma(k_gamma, jnp.concatenate(shapes)) if shapes else jnp.zeros(0)
+    if is_conjugate_scale(sigma_prior):
+        sigma, variates = conjugate_scale(sigma_prior, rss, variates[0]), variates[1:]
+    else:
+        sigma = slice_scale(k_sigma, sigma_prior, n, rss, sigma)
+    sds, chols = list(sds), list(chols)
+    for (t, r), k in zip(correlated, jax.random.split(k_cov, len(correlated) or 1)):
+        q = r.shape[1]
+        sds[t], chols[t] = draw_covariance(k, cor_priors[t], r, variates[:q])
+        variates = variates[q:]
+    return sigma, tuple(sds), tuple(chols)
+
+
+@lru_cache(maxsize=None)
+def gibbs_kernel(struct: GibbsStructure) -> Kernel:
+    """The Gibbs kernel over a batch of chains: states stacked on a leading axis, all
+    chains of the batch advanced together (vmapped)."""
+
+    def init(key, state, data):
+        return state
+
+    def step(key, state, data):
+        keys = jax.random.split(key, state.sigma.shape[0])
+        return jax.vmap(gibbs_step, in_axes=(0, 0, None, None))(keys, state, data, struct)
+
+    return Kernel(init, step)
+
+
+def sample_gibbs(design: Design, layout: Layout, priors: PriorSet, *,
+                 chains: int, draws: int, warmup: int, seed: int, progress: bool, **_) -> SamplerOutput:
+    """Sample a Gaussian model with conjugate-or-slice scale priors by blocked Gibbs.
+
+    Chains start from jittered points near the data (as for NUTS); the first
+    ``warmup`` sweeps are discarded (Gibbs needs no adaptation). Options of the
+    other samplers (``target_accept``, ``max_treedepth``) are accepted and ignored.
+    """
+    check_gibbs(layout, priors)
+    factors, struct = gibbs_blocks(layout, design)
+    data = gibbs_data(design, factors, struct, priors)
+    rng = np.random.default_rng(seed)
+    summary = summarise(design)
+    starts = [_initial_state(initial_position(rng, summary, layout, priors), data, struct, layout)
+              for _ in range(chains)]
+    batches = _batches(chains)
+    size = chains // batches
+    stacked = [jax.tree_util.tree_map(lambda *a: jnp.stack(a), *starts[i * size:(i + 1) * size])
+               for i in range(batches)]
+    run = run_chains(gibbs_kernel(struct), stacked, data, num_warmup=warmup, num_draws=draws,
+                     key=jax.random.PRNGKey(seed), progress=progress)
+    # (batch, draw, chain-in-batch, ...) -> (chain, draw, ...)
+    unbatch = lambda a: np.swapaxes(a, 1, 2).reshape((chains, draws) + a.shape[3:])  # noqa: E731
+    pos = {k: unbatch(v) for k, v in run.positions.items()}
+    stats = {k: unbatch(v) for k, v in run.stats.items()}
+    return SamplerOutput(
+        b=pos["b"], aux=pos["aux"], sd=[pos[f"sd{t}"] for t in range(len(layout.groups))],
+        chol=[pos.get(f"chol{t}") for t in range(len(layout.groups))],
+        effects=[pos[f"r{t}"] for t in range(len(layout.groups))], stats=stats,
+        info={"compile_seconds": run.compile_seconds, "sampling_seconds": run.sampling_seconds,
+              "blocks": [[factors[k] for k in block] for block in struct.blocks],
+              "chains_per_thread": size})
+
+
+def _batches(chains: int) -> int:
+    """How many threads to run the chains in: as many as cores when they divide the
+    chains (each thread advancing its chains together), else one per chain."""
+    cores = os.cpu_count() or 1
+    return cores if chains % cores == 0 else chains
+
+
+def _initial_state(position: dict, data: GibbsData, struct: GibbsStructure, layout: Layout) -> GibbsState:
+    """A chain's start from an unconstrained NUTS-style position: b, σ, sds and
+    correlations as given, effects at zero (the first sweep draws them)."""
+    aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
+    effects = []
+    for k in range(len(data.z)):
+        terms = [t for t, f in enumerate(struct.factor_of_term) if f == k]
+        effects.append(jnp.zeros((len(layout.groups[terms[0]].levels), sum(struct.terms[t][0] for t in terms))))
+    return GibbsState(jnp.asarray(position["b"], jnp.float64), aux[0], sds, chols, tuple(effects))
