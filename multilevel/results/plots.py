@@ -24,6 +24,7 @@ from matplotlib.patheffects import withStroke
 from matplotlib.ticker import MaxNLocator
 
 from ..design import build_design
+from ..design.columns import is_numeric
 from ..errors import MultilevelError
 from ..formula.spec import FormulaSpec, Terms, Var
 from ..model.layout import GroupLayout, Layout
@@ -259,7 +260,7 @@ def _check_column(data: pd.DataFrame, name: str, argument: str, numeric: bool) -
     if name not in data.columns:
         raise MultilevelError(f"{argument}={name!r} is not a column the formula uses; "
                               f"the fit keeps {', '.join(data.columns)}")
-    if numeric and not np.issubdtype(data[name].dtype, np.number):
+    if numeric and not is_numeric(data[name]):
         raise MultilevelError(f"{argument}={name!r} is not numeric: give a numeric column for the x axis")
 
 
