@@ -228,7 +228,7 @@ def plot_lines(posterior: xr.Dataset, info: "FitInfo", data: pd.DataFrame, y: np
         ranges = pd.Series(xs).groupby(refs).agg(["min", "max"]).loc[present].to_numpy()
         grid_x, fitted = _lines(mean, info, data.iloc[first], x, ranges)
         lines = LineCollection(np.stack([grid_x, fitted], axis=-1), colors=[palette[c] for c in codes[first]],
-                               linewidths=0.7, alpha=0.45, gid="group lines")
+                               linewidths=0.7, alpha=0.4, gid="group lines")
         ax.add_collection(lines)
     population = _population_rows(spec, data, codes, len(levels))
     ranges = np.array([[xs[codes == c].min(), xs[codes == c].max()] for c in range(len(levels))])
@@ -365,5 +365,6 @@ def plot_ppc(posterior: xr.Dataset, info: "FitInfo", data: pd.DataFrame, y: np.n
     ax.set_ylabel("density")
     ax.set_yticks([])
     ax.set_title("Posterior predictive check")
-    ax.legend(loc="upper right")
+    ax.set_ylim(0, 1.15 * max(observed.max(), ax.get_ylim()[1] / 1.05))
+    ax.legend(loc="best")
     return figure
