@@ -24,7 +24,7 @@ from .inference import (SamplerOutput, choose_centering, choose_sampler, gibbs_p
 from .model import (Family, GroupLayout, Layout, Prior, deviance, get_family, model_data, pointwise_log_likelihood,
                     resolve_priors)
 from .results.fit import Fit, FitInfo
-from .results.posterior import make_idata, posterior_dataset
+from .results.posterior import fitted_columns, make_idata, posterior_dataset
 from .results.summary import warn_convergence
 
 #: Above this many (draws × rows) the pointwise log-likelihood is not stored.
@@ -110,7 +110,8 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     info = FitInfo(spec, design.encoders, layout, family, prior_set.table(),
                    {**_sampler_info(name, reason, options, output, loglik is not None),
                     "deviance_at_posterior_mean": deviances[1]}, design.num_rows)
-    return _assemble(info, output.with_stats(deviance=deviances[0]), loglik, design.y)
+    return _assemble(info, output.with_stats(deviance=deviances[0]), loglik, design.y,
+                     fitted_columns(spec, data))
 
 
 def _deviances(output: SamplerOutput, loglik, data, family) -> tuple[np.ndarray, float]:
@@ -155,10 +156,10 @@ def _sampler_info(name: str, reason: str, options: dict, output: SamplerOutput, 
     return {"sampler": name, "reason": reason, **settings, "log_likelihood_stored": loglik_stored, **output.info}
 
 
-def _assemble(info: FitInfo, output: SamplerOutput, loglik, y) -> Fit:
+def _assemble(info: FitInfo, output: SamplerOutput, loglik, y, constant_data=None) -> Fit:
     posterior = posterior_dataset(info.layout, output.b, output.aux, output.sd, output.chol, output.effects)
     attrs = {"inference_library": "multilevel", "sampling_time": info.sampler_info["sampling_seconds"]}
-    fitted = Fit(make_idata(info.layout, posterior, output.stats, loglik, y, attrs), info)
+    fitted = Fit(make_idata(info.layout, posterior, output.stats, loglik, y, attrs, constant_data), info)
     warn_convergence(fitted.diagnostics())
     return fitted
 

@@ -2,6 +2,7 @@
 
     multilevel fit DATA.csv "FORMULA" [--family F] [--prior "sigma=exponential(rate=0.1)" ...]
                    [--chains N --draws N --warmup N --seed N --sampler S] [--out fit.nc]
+                   [--plots DIR [--lines-x COL [--lines-color COL]]]
     multilevel summary fit.nc
     multilevel demo
 
@@ -26,6 +27,7 @@ from . import api, datasets
 from .errors import MultilevelError
 from .inference import SAMPLERS
 from .results import load
+from .results.plots import write_plots
 
 
 def _parse_prior(text: str) -> tuple[str, str]:
@@ -62,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampler_options(fit)
     fit.add_argument("--out", type=Path, help="write the fit to this netCDF file")
     fit.add_argument("--no-group-effects", action="store_true", help="leave group effects out of the summary")
+    fit.add_argument("--plots", type=Path, metavar="DIR", help="write trace.png, effects.png (models with "
+                     "group terms), ppc.png and, with --lines-x, lines.png into DIR")
+    fit.add_argument("--lines-x", metavar="COL", help="with --plots: x column of the fitted-lines plot")
+    fit.add_argument("--lines-color", metavar="COL", help="with --lines-x: colour lines by this column")
 
     summary = commands.add_parser("summary", help="print the summary of a saved fit",
                                   description="Print the summary of a fit saved with --out.")
@@ -92,12 +98,22 @@ def _sampler_kwargs(args) -> dict:
 def _run_fit(args) -> None:
     if not args.data.exists():
         raise MultilevelError(f"no data file at {args.data}")
+    if (args.lines_x or args.lines_color) and not args.plots:
+        raise MultilevelError("--lines-x and --lines-color need --plots DIR")
+    if args.lines_color and not args.lines_x:
+        raise MultilevelError("--lines-color needs --lines-x COL")
     data = pd.read_csv(args.data)
+    missing = [c for c in (args.lines_x, args.lines_color) if c and c not in data.columns]
+    if missing:
+        raise MultilevelError(f"{args.data} has no column {missing[0]!r} (named by --lines-x/--lines-color)")
     fit = api.fit(args.formula, data, family=args.family, priors=dict(args.prior), **_sampler_kwargs(args))
     _print_fit(fit, not args.no_group_effects)
     if args.out:
         fit.save(args.out)
         print(f"\nsaved to {args.out}")
+    if args.plots:
+        paths = write_plots(fit, args.plots, lines_x=args.lines_x, lines_color=args.lines_color)
+        print("\nplots written: " + ", ".join(map(str, paths)))
 
 
 def _run_summary(args) -> None:

@@ -23,7 +23,7 @@ from ..errors import MultilevelError
 from ..formula.spec import FormulaSpec, spec_from_dict, spec_to_dict
 from ..model.family import Family, get_family
 from ..model.layout import GroupLayout, Layout
-from . import criteria
+from . import criteria, plots
 from .predict import predict_draws, summarise_predictions
 from .summary import coda_table, convergence_messages, summary_table
 
@@ -198,6 +198,31 @@ class Fit:
                               self.info.layout, self.info.family, new_data, kind=kind,
                               new_groups=new_groups, seed=seed)
         return summarise_predictions(draws, pd.DataFrame(new_data), prob) if summary else draws
+
+    # -- plots (each returns a matplotlib Figure; see multilevel.results.plots) ---------
+    def plot_trace(self, var_names: list[str] | None = None):
+        """Density and trace of each parameter, chains coloured.
+
+        ``var_names`` defaults to the fixed effects, auxiliary parameters, group sds and
+        correlations; group effects can be named as in the summary (``Intercept|tree[3]``).
+        """
+        names = self.info.layout.scalar_names() if var_names is None else var_names
+        return plots.plot_trace(self.idata.posterior, names)
+
+    def plot_lines(self, x: str, color: str | None = None, group: str | None = None):
+        """The data against ``x``, each group's fitted line over its own range of ``x`` (by
+        default of the first grouping factor) and the population line of each ``color`` level."""
+        data, y = plots.fitted_data(self.idata, self.info.spec, "plot_lines")
+        return plots.plot_lines(self.idata.posterior, self.info, data, y, x, color=color, group=group)
+
+    def plot_effects(self, group: str | None = None, column: str | None = None):
+        """Caterpillar plot of the group effects (sorted posterior means, 95% intervals)."""
+        return plots.plot_effects(self.idata.posterior, self.info.layout, group=group, column=column)
+
+    def plot_ppc(self, num_draws: int = 50, seed: int = 0):
+        """Densities of ``num_draws`` posterior predictive replicates of y over the observed y's."""
+        data, y = plots.fitted_data(self.idata, self.info.spec, "plot_ppc")
+        return plots.plot_ppc(self.idata.posterior, self.info, data, y, num_draws=num_draws, seed=seed)
 
     # -- persistence ---------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import xarray as xr
 
+from ..design.columns import is_numeric
+from ..formula.spec import FormulaSpec
 from ..model.layout import Layout
 
 
@@ -40,9 +43,31 @@ def posterior_dataset(layout: Layout, b: np.ndarray, aux: np.ndarray, sds: list[
     return out
 
 
+def fitted_columns(spec: FormulaSpec, data: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The data columns ``spec`` reads, for the rows fitted (those without a missing value).
+
+    Numeric columns as float64, the others as strings; only the columns the formula
+    uses are kept, so the cost is that of a few more copies of ``y``.
+    """
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    used = list(spec.variables())
+    kept = frame[used].notna().all(axis=1).to_numpy()
+    out = {}
+    for name in used:
+        series = frame[name][kept]
+        out[name] = series.to_numpy(dtype=np.float64) if is_numeric(series) else series.to_numpy(dtype=str)
+    return out
+
+
 def make_idata(layout: Layout, posterior: dict[str, np.ndarray], sample_stats: dict[str, np.ndarray],
-               log_likelihood: np.ndarray | None, y: np.ndarray | None, attrs: dict) -> az.InferenceData:
-    """Assemble the InferenceData: posterior, sample_stats, log_likelihood, observed_data."""
+               log_likelihood: np.ndarray | None, y: np.ndarray | None, attrs: dict,
+               constant_data: dict[str, np.ndarray] | None = None) -> az.InferenceData:
+    """Assemble the InferenceData: posterior, sample_stats, log_likelihood, observed_data.
+
+    ``constant_data``, when given, holds the data columns the formula reads for the
+    rows fitted (dimension ``obs``), for the plots that need the data. It is added as
+    its own group, so a column may share its name with a parameter (``sigma``).
+    """
     coords = {g.dim: list(g.levels) for g in layout.groups}
     dims = {name: [g.dim] for g in layout.groups for name in g.effect_names}
     groups = {"posterior": posterior, "sample_stats": sample_stats}
@@ -55,6 +80,8 @@ def make_idata(layout: Layout, posterior: dict[str, np.ndarray], sample_stats: d
     idata = az.from_dict(**groups, coords=coords, dims=dims, attrs=attrs)
     for name in ("posterior", "sample_stats"):
         getattr(idata, name).attrs.update(attrs)
+    if constant_data is not None:
+        idata.add_groups(constant_data=xr.Dataset({k: ("obs", v) for k, v in constant_data.items()}))
     return idata
 
 
