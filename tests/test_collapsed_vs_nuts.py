@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 import multilevel as ml
+from agreement import assert_agree
 
 
 def fit_both(formula, data, priors=None, draws=1000, seed=0):
@@ -27,18 +28,6 @@ def fit_both(formula, data, priors=None, draws=1000, seed=0):
             fits[sampler] = ml.fit(formula, data, priors=priors, sampler=sampler, chains=4,
                                    draws=draws, warmup=1000, seed=seed, progress=False)
     return fits["collapsed"], fits["nuts"]
-
-
-def assert_agree(a: ml.Fit, b: ml.Fit) -> None:
-    sa, sb = a.summary(), b.summary()
-    assert list(sa.index) == list(sb.index)
-    assert sb["r_hat"].max() <= 1.01 and sa["r_hat"].max() <= 1.01
-    bound = 4 * np.sqrt(sa["mcse_mean"] ** 2 + sb["mcse_mean"] ** 2)
-    gap = (sa["mean"] - sb["mean"]).abs()
-    assert (gap <= bound).all(), f"means differ beyond 4 MCSE:\n{(gap / bound)[gap > bound]}"
-    sd_bound = 4 * np.sqrt(sa["mcse_sd"] ** 2 + sb["mcse_sd"] ** 2)
-    sd_gap = (sa["sd"] - sb["sd"]).abs()
-    assert (sd_gap <= sd_bound).all(), f"sds differ beyond 4 MCSE:\n{(sd_gap / sd_bound)[sd_gap > sd_bound]}"
 
 
 def test_cheese_model_1(cheese):

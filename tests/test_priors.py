@@ -327,3 +327,26 @@ def test_default_scales_follow_the_units_of_the_data():
     # A slope's prior is in units of y per unit of x.
     assert x10.fixed[1].prior.sd == pytest.approx(base.fixed[1].prior.sd / 10)
     assert x10.sd[0][1].prior.scale == pytest.approx(base.sd[0][1].prior.scale / 10)
+
+
+# -- InverseWishart on the covariance of a correlated term ------------------------------------
+
+def test_inverse_wishart_sets_the_sds_and_correlations_of_its_term():
+    table = resolve({"cov|g": ml.InverseWishart(df=4, scale=2), "sd": HalfNormal(1)}).table().set_index("parameter")
+    assert table.loc["cov|g", "class"] == "cov"
+    assert table.loc["sd(Intercept|g)", "source"] == "cov|g"
+    assert table.loc["sd(x|g)", "prior"] == "InverseWishart(df=4, scale=2)"
+    assert table.loc["sd(Intercept|h)", "source"] == "sd"  # the class key still reaches other terms
+    assert "cor|g" not in table.index
+
+
+@pytest.mark.parametrize("user, message", [
+    ({"cov|g": LKJ(2)}, "takes an InverseWishart"),
+    ({"sd": ml.InverseWishart(4, 1)}, "prior on the covariance"),
+    ({"cor": ml.InverseWishart(4, 1)}, "prior on the covariance"),
+    ({"cov|g": ml.InverseWishart(4, 1), "sd(x|g)": HalfNormal(1)}, "set by the InverseWishart"),
+    ({"cov": ml.InverseWishart(0.5, 1)}, "df > q - 1"),
+])
+def test_inverse_wishart_misuse_is_a_prior_error(user, message):
+    with pytest.raises(ml.PriorError, match=message):
+        resolve(user)
