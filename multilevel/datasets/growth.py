@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..model.priors import GammaPrecision, Normal
+
 #: Trees per ring in the real study; rings 2, 3 and 4 had elevated CO2.
 TREES_PER_RING = (105, 74, 122, 121, 107, 167)
 ELEVATED_RINGS = (2, 3, 4)
@@ -55,3 +57,20 @@ def simulate_growth(seed: int = 0, num_years: int = 11) -> pd.DataFrame:
                 rows.append((tree, ring, i, t, diam, dnow, trt, nfert))
                 diam += rng.uniform(0.1, 0.6)
     return pd.DataFrame(rows, columns=["tree", "j", "i", "t", "diam", "dnow", "trt", "nfert"])
+
+
+#: The models of the FACE analysis: fixed effects only, random intercept and diameter
+#: slope per tree, and the same with nitrogen fertilisation added.
+FACE_MODELS = {
+    "fixed": "log(dnow) ~ diam*trt",
+    "random": "log(dnow) ~ diam*trt + (1 + diam || tree)",
+    "nfert": "log(dnow) ~ diam*trt + nfert + (1 + diam || tree)",
+}
+
+
+def face_priors(model: str = "random") -> dict:
+    """The vague priors of the JAGS analysis for one of :data:`FACE_MODELS`: every
+    coefficient Normal(0, sd 1000), and the residual and (but for the fixed-effects
+    model) each tree-level precision Gamma(0.001, 0.001)."""
+    priors = {"Intercept": Normal(0, 1000), "b": Normal(0, 1000), "sigma": GammaPrecision(0.001, 0.001)}
+    return priors if model == "fixed" else {**priors, "sd": GammaPrecision(0.001, 0.001)}
