@@ -3,8 +3,9 @@
 Both target the same posterior, so for every parameter (fixed effects, sigma,
 group sds and correlations, and every group effect) the two posterior means
 differ by less than 4 combined Monte Carlo standard errors,
-``4 sqrt(mcse_collapsed² + mcse_nuts²)``, and so do the posterior sds (with
-ArviZ's ``mcse_sd``); with fixed seeds the comparison is deterministic. Models: cheese model 1 (real data), sleepstudy with correlated
+``4 sqrt(mcse_collapsed² + mcse_nuts²)`` (a Bonferroni bound for many parameters:
+see ``agreement.assert_agree``), and so do the posterior sds (with ArviZ's
+``mcse_sd``); with fixed seeds the comparison is deterministic. Models: cheese model 1 (real data), sleepstudy with correlated
 intercept and slope (real data), a FACE-like tree-growth simulation, and
 students in classes nested in schools.
 """
