@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import fft
-from scipy.stats import norm, rankdata
+from scipy.special import ndtri
+from scipy.stats import rankdata
 
 #: Parameters processed together (bounds the memory of the FFT).
 BLOCK = 1024
@@ -69,8 +70,20 @@ def _split(x: np.ndarray) -> np.ndarray:
 
 def _z_scale(x: np.ndarray) -> np.ndarray:
     flat = x.reshape(x.shape[0], -1)
-    ranks = rankdata(flat, method="average", axis=1)
-    return norm.ppf((ranks - 3 / 8) / (flat.shape[1] + 1 / 4)).reshape(x.shape)
+    return ndtri((_ranks(flat) - 3 / 8) / (flat.shape[1] + 1 / 4)).reshape(x.shape)
+
+
+def _ranks(flat: np.ndarray) -> np.ndarray:
+    """Ranks along each row, ties averaged (``rankdata(method="average")``): by one
+    argsort, with ``rankdata`` only for the rows that have ties (rare in draws of
+    continuous parameters, and 5x slower)."""
+    order = np.argsort(flat, axis=1)
+    ranks = np.empty(flat.shape)
+    np.put_along_axis(ranks, order, np.arange(1.0, flat.shape[1] + 1.0)[None, :], axis=1)
+    tied = (np.diff(np.take_along_axis(flat, order, axis=1), axis=1) == 0).any(axis=1)
+    if tied.any():
+        ranks[tied] = rankdata(flat[tied], method="average", axis=1)
+    return ranks
 
 
 def _rhat(x: np.ndarray) -> np.ndarray:
