@@ -27,6 +27,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_cheese.py
 	$(BIN)/python benchmarks/bench_face.py
 	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python benchmarks/bench_insteval.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
