@@ -71,6 +71,8 @@ class GibbsStructure(NamedTuple):
 
 
 class GibbsState(NamedTuple):
+    """One chain's current values, on the constrained scale."""
+
     b: jax.Array
     sigma: jax.Array
     sds: tuple[jax.Array, ...]
