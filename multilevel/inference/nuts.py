@@ -11,7 +11,7 @@ there) and diagonal over the group effects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 from typing import Callable
 
@@ -105,8 +105,9 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
     dense_keys = tuple(k for k in position_shapes(layout) if not k.startswith("z"))
     kernel = nuts_kernel(logdensity, NutsConfig(warmup, target_accept, max_treedepth, dense_keys))
     rng = np.random.default_rng(seed)
-    summary = summarise(design)
-    starts = [initial_position(rng, summary, layout, priors, centered) for _ in range(chains)]
+    summary = summarise(_working_design(design, family))
+    aux_start = family.initial_aux(float(np.sqrt(max(summary.y_sumsq / summary.n - summary.y_mean ** 2, 1e-12))))
+    starts = [initial_position(rng, summary, layout, priors, centered, aux_start) for _ in range(chains)]
     run = run_chains(kernel, starts, data, num_warmup=warmup, num_draws=draws,
                      key=jax.random.PRNGKey(seed), progress=progress)
     params = _constrained_draws(run.positions, data, struct)
@@ -117,6 +118,14 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
               "centered": {g.name: c for g, c in zip(layout.groups, centered)},
               "target_accept": target_accept, "max_treedepth": max_treedepth},
     )
+
+
+def _working_design(design: Design, family: Family) -> Design:
+    """The design with the response on the link scale, less the offset, for starting values."""
+    y = family.working_response(design.y, design.trials)
+    if design.offset is not None:
+        y = y - design.offset
+    return replace(design, y=np.asarray(y, dtype=float))
 
 
 @partial(jax.jit, static_argnums=2)
