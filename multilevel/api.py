@@ -115,7 +115,7 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
             output = sample_gibbs(design, layout, prior_set, **options)
         else:
             output = sample_nuts(design, layout, family, prior_set,
-                                 centered=_centering(centered, design), **options)
+                                 centered=_centering(centered, design, family), **options)
         data_arrays = model_data(design, prior_set)
         loglik = None
         if chains * draws * design.num_rows <= MAX_LOGLIK_VALUES:
@@ -185,8 +185,8 @@ def _assemble(info: FitInfo, output: SamplerOutput, loglik, y, constant_data=Non
     return fitted
 
 
-def _centering(centered, design) -> tuple[bool, ...]:
-    automatic = choose_centering(design)
+def _centering(centered, design, family) -> tuple[bool, ...]:
+    automatic = choose_centering(design, family)
     if centered is None:
         return automatic
     if isinstance(centered, bool):

@@ -91,6 +91,11 @@ class Family:
         """The response on the link scale, smoothed to stay finite (for starting values)."""
         return np.asarray(y, dtype=float)
 
+    def information(self, y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
+        """Roughly the Fisher information of each row about the linear predictor, in
+        units of a Gaussian row (1): a heuristic weight for choosing the parameterisation."""
+        return np.ones(np.shape(y))
+
     def initial_aux(self, resid_sd: float) -> tuple[float, ...]:
         """Starting values of the auxiliary parameters."""
         return tuple(resid_sd for _ in self.aux)
@@ -209,6 +214,10 @@ class Bernoulli(Family):
     def working_response(self, y, trials):
         return _link_np(self.link, (y + 0.5) / 2.0)
 
+    def information(self, y, trials):
+        p = float(np.clip(np.mean(y), 0.01, 0.99))
+        return np.full(np.shape(y), p * (1 - p))
+
 
 @dataclass(frozen=True)
 class Binomial(Family):
@@ -244,6 +253,10 @@ class Binomial(Family):
     def working_response(self, y, trials):
         return _link_np(self.link, (y + 0.5) / (trials + 1.0))
 
+    def information(self, y, trials):
+        p = float(np.clip(np.sum(y) / max(np.sum(trials), 1.0), 0.01, 0.99))
+        return trials * p * (1 - p)
+
 
 @dataclass(frozen=True)
 class Poisson(Family):
@@ -267,6 +280,9 @@ class Poisson(Family):
 
     def working_response(self, y, trials):
         return np.log(y + 0.5)
+
+    def information(self, y, trials):
+        return np.full(np.shape(y), float(np.mean(y)))
 
 
 @dataclass(frozen=True)
@@ -299,6 +315,10 @@ class NegBinomial(Family):
 
     def working_response(self, y, trials):
         return np.log(y + 0.5)
+
+    def information(self, y, trials):
+        mean = float(np.mean(y))     # mu / (1 + mu / shape), with a shape of 2 for want of the fitted one
+        return np.full(np.shape(y), mean / (1 + mean / 2))
 
     def initial_aux(self, resid_sd):
         return (5.0,)
