@@ -279,7 +279,9 @@ def test_information_criteria_work_from_the_family_log_likelihood():
     fit, data, _ = fitted("binomial")
     assert fit.idata.log_likelihood["y"].shape == (2, 500, len(data))
     assert np.isfinite(fit.dic().dic)
-    assert np.isfinite(fit.waic().elpd_waic)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # ArviZ: some pointwise variances > 0.4 with 300 rows
+        assert np.isfinite(fit.waic().elpd_waic)
 
 
 # -- predictions ----------------------------------------------------------------------------------
