@@ -11,7 +11,7 @@ with _warnings.catch_warnings():
     _warnings.filterwarnings("ignore", message=".*ArviZ is undergoing a major refactor.*")
     import arviz as _arviz  # noqa: F401
 
-from . import datasets
+from . import datasets, families
 from .api import fit
 from .errors import DataError, FormulaError, MultilevelError, PriorError, SamplerError
 from .formula import parse_formula
@@ -23,7 +23,7 @@ from .results import DIC, ConvergenceWarning, Fit, compare, load
 __version__ = "0.1.0"
 
 __all__ = [
-    "fit", "load", "compare", "Fit", "DIC", "parse_formula", "datasets", "ConvergenceWarning",
+    "fit", "load", "compare", "Fit", "DIC", "parse_formula", "datasets", "families", "ConvergenceWarning",
     "MultilevelError", "FormulaError", "DataError", "PriorError", "SamplerError",
     "Normal", "StudentT", "Cauchy", "HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential",
     "Gamma", "InverseGamma", "InverseGammaVariance", "InverseWishart", "GammaPrecision", "Uniform",

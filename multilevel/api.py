@@ -21,10 +21,11 @@ from .errors import SamplerError
 from .formula import parse_formula
 from .inference import (SamplerOutput, choose_centering, choose_sampler, gibbs_problem, sample_collapsed,
                         sample_gibbs, sample_nuts)
-from .model import (Family, GroupLayout, Layout, Prior, deviance, get_family, model_data, pointwise_log_likelihood,
-                    resolve_priors)
+from .model import (Family, GroupLayout, Layout, Prior, check_response, deviance, get_family, model_data,
+                    pointwise_log_likelihood, resolve_priors)
 from .results.fit import Fit, FitInfo
 from .results.posterior import fitted_columns, make_idata, posterior_dataset
+from .results.predict import add_posterior_predictive
 from .results.summary import warn_convergence
 
 #: Above this many (draws × rows) the pointwise log-likelihood is not stored.
@@ -35,7 +36,7 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
         priors: Mapping[str, Prior | str] | None = None, sampler: str = "auto", chains: int = 4,
         draws: int = 1000, warmup: int = 1000, seed: int = 0, target_accept: float = 0.8,
         max_treedepth: int = 10, centered: bool | Mapping[str, bool] | None = None,
-        na_action: str = "drop", progress: bool | None = None) -> Fit:
+        na_action: str = "drop", progress: bool | None = None, posterior_predictive: bool = False) -> Fit:
     """Fit a Bayesian multilevel model.
 
     Parameters
@@ -48,7 +49,11 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
         partition by partition, and the collapsed sampler fits from them (no
         pointwise log-likelihood is stored).
     family
-        ``"gaussian"``.
+        ``"gaussian"``, ``"student_t"``, ``"bernoulli"``, ``"binomial"``, ``"poisson"``,
+        ``"negbinomial"``, optionally with a link or a fixed ``nu``: ``"bernoulli(probit)"``,
+        ``"student_t(nu=4)"``; or a family object such as ``ml.families.binomial(link="probit")``.
+        A binomial response is written ``cbind(successes, failures) ~ ...`` or
+        ``successes | trials(n) ~ ...``.
     priors
         Priors keyed by parameter name (``"sd(diam|tree)"``), class and group
         (``"sd|tree"``) or class (``"Intercept"``, ``"b"``, ``"sigma"``, ``"sd"``,
@@ -75,6 +80,15 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
         ``"drop"`` (rows with missing values in used columns, with a warning) or ``"error"``.
     progress
         Show progress bars (default: when standard error is a terminal).
+    posterior_predictive
+        Also draw a replicate of the response at every fitted row for every draw,
+        into ``fit.idata.posterior_predictive`` (variable ``y``, dims chain, draw, obs).
+
+    Raises
+    ------
+    DataError
+        For responses outside the family's support (negative or fractional counts,
+        successes above the trials, Bernoulli responses other than 0/1), naming the rows.
     """
     _check_options(chains, draws, warmup, seed, target_accept, max_treedepth)
     spec = parse_formula(formula)
@@ -86,11 +100,12 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     if is_dask_frame(data):
         return _fit_distributed(spec, data, family, priors, sampler, na_action, options)
     design = build_design(spec, data, na_action=na_action)
+    check_response(family, design.y, design.trials, design.row_index, design.response, spec.has_trials)
     layout = Layout.of(design, family)
-    prior_set = resolve_priors(design, layout, priors)
+    prior_set = resolve_priors(design, layout, priors, family)
     order = nesting_order(design)
     name, reason = choose_sampler(sampler, family, grouping_factors(design), order,
-                                  gibbs_problem(layout, prior_set))
+                                  gibbs_problem(layout, prior_set), has_offset=design.offset is not None)
 
     with jax.enable_x64(True):
         if name == "collapsed":
@@ -100,7 +115,7 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
             output = sample_gibbs(design, layout, prior_set, **options)
         else:
             output = sample_nuts(design, layout, family, prior_set,
-                                 centered=_centering(centered, design), **options)
+                                 centered=_centering(centered, design, family), **options)
         data_arrays = model_data(design, prior_set)
         loglik = None
         if chains * draws * design.num_rows <= MAX_LOGLIK_VALUES:
@@ -110,8 +125,11 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     info = FitInfo(spec, design.encoders, layout, family, prior_set.table(),
                    {**_sampler_info(name, reason, options, output, loglik is not None),
                     "deviance_at_posterior_mean": deviances[1]}, design.num_rows)
-    return _assemble(info, output.with_stats(deviance=deviances[0]), loglik, design.y,
-                     fitted_columns(spec, data))
+    fitted = _assemble(info, output.with_stats(deviance=deviances[0]), loglik, design.y,
+                       fitted_columns(spec, data))
+    if posterior_predictive:
+        add_posterior_predictive(fitted.idata, layout, family, design, seed)
+    return fitted
 
 
 def _deviances(output: SamplerOutput, loglik, data, family) -> tuple[np.ndarray, float]:
@@ -129,6 +147,9 @@ def _deviances(output: SamplerOutput, loglik, data, family) -> tuple[np.ndarray,
 
 def _fit_distributed(spec, frame, family, priors, sampler, na_action, options) -> Fit:
     """Fit a Dask DataFrame: sufficient statistics by Dask, then the collapsed sampler."""
+    if spec.offsets or spec.has_trials:
+        raise SamplerError("a Dask DataFrame is fitted from sufficient statistics, which do not take offsets "
+                           "or trials yet: compute a pandas DataFrame")
     if family.name != "gaussian" or sampler not in ("auto", "collapsed"):
         raise SamplerError("a Dask DataFrame is fitted by the collapsed sampler, from sufficient statistics "
                            "computed where the data live: use a Gaussian family and sampler='auto'")
@@ -164,8 +185,8 @@ def _assemble(info: FitInfo, output: SamplerOutput, loglik, y, constant_data=Non
     return fitted
 
 
-def _centering(centered, design) -> tuple[bool, ...]:
-    automatic = choose_centering(design)
+def _centering(centered, design, family) -> tuple[bool, ...]:
+    automatic = choose_centering(design, family)
     if centered is None:
         return automatic
     if isinstance(centered, bool):

@@ -4,6 +4,8 @@
                    [--chains N --draws N --warmup N --seed N --sampler S] [--out fit.nc]
                    [--plots DIR [--lines-x COL [--lines-color COL]]]
     multilevel summary fit.nc
+    multilevel predict fit.nc NEW.csv [--kind mean|linear|posterior_predictive]
+                   [--new-groups population|zero|error] [--prob 0.95] [--seed 0] [--out pred.csv]
     multilevel demo [--example cheese|face] [--plots DIR]
 
 Errors print one line to standard error and exit with status 2. Compiled
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from .errors import MultilevelError
 from .inference import SAMPLERS
 from .results import compare, load
 from .results.plots import write_plots
+from .results.predict import KINDS, NEW_GROUPS
 
 
 def _parse_prior(text: str) -> tuple[str, str]:
@@ -58,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Fit a model to a CSV file and print its summary.")
     fit.add_argument("data", type=Path, help="CSV file with a header row")
     fit.add_argument("formula", help='model formula, e.g. "y ~ x + (1 + x | g)"')
-    fit.add_argument("--family", default="gaussian", help="response family (default gaussian)")
+    fit.add_argument("--family", default="gaussian",
+                     help="response family: gaussian (default), student_t, bernoulli, binomial, poisson, "
+                     "negbinomial, optionally with a link, e.g. 'bernoulli(probit)', or 'student_t(nu=4)'")
     fit.add_argument("--prior", action="append", type=_parse_prior, default=[], metavar="KEY=PRIOR",
                      help="a prior, e.g. 'sigma=exponential(rate=0.1)' or 'b=normal(0, 10)'; repeatable")
     _add_sampler_options(fit)
@@ -74,6 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("fit", type=Path, help="netCDF file written by 'multilevel fit --out'")
     summary.add_argument("--no-group-effects", action="store_true", help="leave group effects out")
     summary.add_argument("--style", default="default", choices=("default", "coda"), help="table style")
+
+    predict = commands.add_parser("predict", help="predict for new rows from a saved fit, as CSV",
+                                  description="Predict for the rows of a CSV file from a fit saved with "
+                                  "'multilevel fit --out': the rows with mean, sd and interval columns added.")
+    predict.add_argument("fit", type=Path, help="netCDF file written by 'multilevel fit --out'")
+    predict.add_argument("data", type=Path, help="CSV file of new rows (predictors, grouping columns, and the "
+                         "columns of any offset and, for a binomial model, of the trials)")
+    predict.add_argument("--kind", default="mean", choices=KINDS,
+                         help="mean (expected response, default), linear (linear predictor) or "
+                         "posterior_predictive (new responses)")
+    predict.add_argument("--new-groups", default="population", choices=NEW_GROUPS,
+                         help="levels not seen in fitting: population (draw new effects, default), "
+                         "zero (no effect) or error")
+    predict.add_argument("--prob", type=float, default=0.95, help="probability of the interval (default 0.95)")
+    predict.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    predict.add_argument("--out", type=Path, help="write the CSV here, atomically (default: standard output)")
 
     demo = commands.add_parser("demo", help="run a worked example on simulated data (cheese or face)",
                                description="--example cheese (default): fit the four varying-intercept/slope "
@@ -128,6 +150,34 @@ def _run_summary(args) -> None:
         print(fit.summary(style="coda", group_effects=not args.no_group_effects).round(4).to_string())
     else:
         _print_fit(fit, not args.no_group_effects)
+
+
+def _run_predict(args) -> None:
+    if not args.data.exists():
+        raise MultilevelError(f"no data file at {args.data}")
+    if not 0 < args.prob < 1:
+        raise MultilevelError(f"--prob must be between 0 and 1, got {args.prob}")
+    fit = load(args.fit)
+    table = fit.predict(pd.read_csv(args.data), kind=args.kind, new_groups=args.new_groups,
+                        prob=args.prob, seed=args.seed)
+    if args.out is None:
+        table.to_csv(sys.stdout, index=False)
+        return
+    _write_atomically(table, args.out)
+    print(f"{len(table)} predictions ({args.kind}) written to {args.out}")
+
+
+def _write_atomically(table: pd.DataFrame, path: Path) -> None:
+    """Write a CSV to a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            table.to_csv(stream, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _run_demo(args) -> None:
@@ -188,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning
-            {"fit": _run_fit, "summary": _run_summary, "demo": _run_demo}[args.command](args)
+            {"fit": _run_fit, "summary": _run_summary, "predict": _run_predict,
+             "demo": _run_demo}[args.command](args)
     except MultilevelError as exc:
         print(f"multilevel: error: {exc}", file=sys.stderr)
         return 2

@@ -347,3 +347,31 @@ def test_numeric_group_levels_in_new_data_match_the_fitted_labels(data):
     (group,) = build_design(spec, new, encoders=fitted.encoders, with_response=False).groups
     np.testing.assert_array_equal(group.refs, [2, -1, 0])
     assert group.new_levels == ("2.5",)
+
+
+# -- trials and offsets ----------------------------------------------------------------
+
+def test_binomial_responses_give_successes_and_trials():
+    data = pd.DataFrame({"s": [1, 0, 3], "n": [2, 4, 5], "x": [0.1, 0.2, 0.3]})
+    for formula in ("cbind(s, n - s) ~ x", "s | trials(n) ~ x"):
+        d = design(formula, data)
+        np.testing.assert_array_equal(d.y, [1, 0, 3])
+        np.testing.assert_array_equal(d.trials, [2, 4, 5])
+        assert d.offset is None
+    both = design("cbind(s, n) ~ x", data)
+    np.testing.assert_array_equal(both.trials, [3, 4, 8])
+
+
+def test_offsets_are_summed_and_read_from_new_data_with_the_trials():
+    data = pd.DataFrame({"s": [1, 0, 3], "n": [2, 4, 5], "t": [1.0, 2.0, 4.0], "x": [0.1, 0.2, 0.3]})
+    spec = ml.parse_formula("cbind(s, n - s) ~ x + offset(log(t)) + offset(x)")
+    d = build_design(spec, data)
+    np.testing.assert_allclose(d.offset, np.log(data["t"]) + data["x"])
+    assert d.columns == ("Intercept", "x")
+    new = build_design(spec, data[["n", "t", "x"]], encoders=d.encoders, with_response=False)
+    assert new.y is None
+    np.testing.assert_array_equal(new.trials, [2, 4, 5])
+    np.testing.assert_allclose(new.offset, d.offset)
+    assert build_design(spec, data[["t", "x"]], encoders=d.encoders, with_response=False).trials is None
+    with pytest.raises(ml.DataError, match="offset\\(log\\(t\\)\\) has 1 non-finite"):
+        build_design(spec, data.assign(t=[1.0, 0.0, 2.0]))

@@ -306,3 +306,53 @@ def test_spec_round_trips_through_json(formula):
     again = spec_from_dict(data)
     assert again == spec
     assert [str(g) for g in again.groups] == [str(g) for g in spec.groups]
+
+
+# -- binomial responses and offsets ---------------------------------------------------------
+
+def test_cbind_response_keeps_the_call_and_gives_trials_as_successes_plus_failures():
+    spec = parse_formula("cbind(incidence, size - incidence) ~ period + (1 | herd)")
+    assert spec.response == Call("cbind", (Var("incidence"), BinOp("-", Var("size"), Var("incidence"))))
+    assert spec.successes == Var("incidence") and spec.trials is None and spec.has_trials
+    assert spec.trials_expr == Var("size")          # n - s + s, written n: new data need no response
+    assert parse_formula("cbind(s, f) ~ x").trials_expr == BinOp("+", Var("s"), Var("f"))
+
+
+def test_trials_after_a_bar_in_the_response():
+    spec = parse_formula("s | trials(n) ~ x")
+    assert spec.response == Var("s") and spec.trials == Var("n") and spec.trials_expr == Var("n")
+    assert spec.variables() == ("s", "n", "x") and spec.variables(response=False) == ("x",)
+
+
+def test_offsets_are_kept_apart_from_the_terms():
+    spec = parse_formula("y ~ x + offset(log(exposure)) + (1 | g) + offset(z)")
+    assert spec.offsets == (Call("log", (Var("exposure"),)), Var("z"))
+    assert [term_name(t) for t in spec.fixed.terms] == ["x"] and spec.fixed.intercept
+    assert spec.variables(response=False) == ("x", "g", "exposure", "z")
+
+
+@pytest.mark.parametrize("formula, column, match", [
+    ("log(cbind(a, b)) ~ x", 4, "cbind"),
+    ("y ~ cbind(a, b)", 4, "whole response"),
+    ("cbind(a, b) | trials(n) ~ x", 12, "already gives the trials"),
+    ("y | weights(w) ~ x", 4, "takes trials"),
+    ("trials(n) ~ x", 0, "follows the response"),
+    ("y ~ x + (offset(t) | g)", 9, "term of its own"),
+    ("y ~ x - offset(t)", 8, "cannot be removed"),
+    ("y ~ offset(t):x", 13, "term of its own"),
+    ("y ~ x*offset(t)", 6, "term of its own"),
+    ("cbind(a) ~ x", 0, "takes 2 argument"),
+])
+def test_malformed_binomial_and_offset_forms_point_at_the_fault(formula, column, match):
+    error = formula_error(formula)
+    assert match in str(error)
+    assert caret_column(error) == column
+
+
+@pytest.mark.parametrize("formula", [
+    "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    "s | trials(n) ~ x + offset(log(t)) + (1 | g)",
+])
+def test_binomial_and_offset_specs_round_trip_through_json(formula):
+    spec = parse_formula(formula)
+    assert spec_from_dict(json.loads(json.dumps(spec_to_dict(spec)))) == spec

@@ -5,6 +5,9 @@ term is stored as MixedModels.jl's ``ReMat``: ``refs`` (``int32[n]``, the level
 of each row) and a small dense ``z`` (``n × q``, the term's own columns), so
 that the random-effects part of the linear predictor is
 ``sum_j z[i, j] * r[refs[i], j]`` and never a dense ``n × levels·q`` matrix.
+The ``offset`` (the sum of the formula's ``offset()`` terms) is added to the
+linear predictor as it is; ``trials`` is the number of binomial trials of each
+row (``cbind(s, f)`` or ``s | trials(n)``), and ``y`` then counts the successes.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class Design:
     """Everything the model needs from the data, and what predict needs to redo it.
 
     ``y`` is None when the design was built for prediction without a response.
+    ``offset`` is None without ``offset()`` terms, ``trials`` None without a binomial
+    response (or, for prediction, when the data lack the trials' columns).
     Array fields are the pytree children; names and encoders are static.
     """
 
@@ -69,6 +74,8 @@ class Design:
     y: np.ndarray | None
     dropped_rows: int = 0
     row_index: pd.Index | None = field(default=None, compare=False)
+    offset: np.ndarray | None = None
+    trials: np.ndarray | None = None
 
     @property
     def num_rows(self) -> int:
@@ -76,7 +83,7 @@ class Design:
 
 
 def _flatten_design(d: Design):
-    children = (d.X, d.y, tuple((g.refs, g.z) for g in d.groups))
+    children = (d.X, d.y, tuple((g.refs, g.z) for g in d.groups), d.offset, d.trials)
     meta = (d.spec, d.response, d.columns, tuple((g.name, g.columns, g.levels, g.correlated, g.new_levels) for g in d.groups),
             d.encoders, d.dropped_rows, d.row_index)
     return children, meta
@@ -84,9 +91,9 @@ def _flatten_design(d: Design):
 
 def _unflatten_design(meta, children) -> Design:
     spec, response, columns, group_meta, encoders, dropped, index = meta
-    X, y, group_arrays = children
+    X, y, group_arrays, offset, trials = children
     groups = tuple(GroupData(*gm[:4], *ga, gm[4]) for gm, ga in zip(group_meta, group_arrays))
-    return Design(spec, response, columns, groups, encoders, X, y, dropped, index)
+    return Design(spec, response, columns, groups, encoders, X, y, dropped, index, offset, trials)
 
 
 jax.tree_util.register_pytree_node(Design, _flatten_design, _unflatten_design)
@@ -110,7 +117,9 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
         fitted model's encoders when encoding new data for prediction, in which
         case group levels never seen in fitting get ``refs == -1``.
     with_response
-        Whether to evaluate the response (prediction data need not have it).
+        Whether to evaluate the response (prediction data need not have it). The
+        trials of a binomial response are evaluated with it, or, without it, when
+        the data have their columns.
     """
     if not isinstance(data, pd.DataFrame):
         try:
@@ -122,6 +131,9 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     if len(data) == 0:
         raise DataError("the data frame is empty: there is nothing to fit")
     used = spec.variables(response=with_response)
+    with_trials = spec.has_trials and (with_response or all(c in data.columns for c in spec.trials_variables()))
+    if with_trials and not with_response:
+        used = tuple(dict.fromkeys(used + spec.trials_variables()))
     for name in used:
         column(data, name)
     num_rows = len(data)
@@ -132,17 +144,26 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     y = None
     response = str(spec.response)
     if with_response:
-        y = evaluator.evaluate(spec.response)
+        y = evaluator.evaluate(spec.successes)
         if isinstance(y, pd.Categorical):
-            raise DataError(f"the response {response} is not numeric; give a numeric column "
+            raise DataError(f"the response {spec.successes} is not numeric; give a numeric column "
                             "(code categories as numbers, e.g. 0/1)")
         _check_finite(y, response, data.index)
+    trials = None
+    if with_trials:
+        trials = evaluator.numeric(spec.trials_expr, "the number of trials")
+        _check_finite(trials, f"the number of trials {spec.trials_expr}", data.index)
+    offset = None
+    for expr in spec.offsets:
+        value = evaluator.numeric(expr, "offset()")
+        _check_finite(value, f"offset({expr})", data.index)
+        offset = value if offset is None else offset + value
     X, columns = model_columns(spec.fixed, evaluator)
     _check_finite_matrix(X, columns, data.index)
     groups = tuple(_group_data(term, evaluator, encoders is None) for term in spec.groups)
     _check_unique_effects(groups)
     design = Design(spec, response, columns, groups, evaluator.encoders(), X, y,
-                    dropped_rows=num_rows - len(data), row_index=data.index)
+                    dropped_rows=num_rows - len(data), row_index=data.index, offset=offset, trials=trials)
     if encoders is None:
         _warn_rank_deficient(X, columns)
     return design

@@ -10,8 +10,11 @@ Formula algebra (R's precedence, loosest first)::
     a:b               interaction
     (a + b)^2         all interactions up to order 2
     (x | g), (x || g) group terms: correlated / independent effects of x by g
+    offset(e)         a term added to the linear predictor with coefficient 1
 
-Inside function arguments and ``I()``, ``+ - * / ^ **`` are arithmetic.
+Inside function arguments and ``I()``, ``+ - * / ^ **`` are arithmetic. A
+binomial response is written ``cbind(successes, failures) ~ ...`` (lme4) or
+``successes | trials(n) ~ ...`` (brms).
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ from .spec import BinOp, Call, Expr, FormulaSpec, GroupTerm, Neg, Num, Term, Ter
 #: The functions a formula may call, with their number of arguments.
 FUNCTIONS = {
     "log": 1, "log1p": 1, "log2": 1, "log10": 1, "exp": 1, "sqrt": 1, "abs": 1,
-    "scale": 1, "center": 1, "I": 1, "C": 1,
+    "scale": 1, "center": 1, "I": 1, "C": 1, "offset": 1, "cbind": 2, "trials": 1,
+}
+
+#: Functions with a fixed place in a formula, and what that place is.
+_PLACED = {
+    "cbind": "cbind(successes, failures) is the whole response, as in cbind(s, n - s) ~ x",
+    "trials": "trials(n) follows the response and a bar, as in s | trials(n) ~ x",
+    "offset": "offset() is a term of its own on the right of '~', added with '+', as in y ~ x + offset(log(t))",
 }
 
 _TOKEN = re.compile(
@@ -76,6 +86,13 @@ class _Intercept:
     present: bool
 
 
+@dataclass
+class _Offset:
+    """Marker for an ``offset(...)`` term in the top-level sum."""
+
+    expr: Expr
+
+
 class _Parser:
     def __init__(self, formula: str):
         self.formula = formula
@@ -112,23 +129,56 @@ class _Parser:
             raise self.error("the formula is empty; write it as 'response ~ predictors'")
         if self.tok.kind == "op" and self.tok.text == "~":
             raise self.error("the formula has no response before '~'")
-        response = self.arith()
+        response, trials = self.response()
         self.expect("~", "'~' between the response and the predictors")
         if self.tok.kind == "end":
             raise self.error("nothing after '~'; write '1' for an intercept-only model")
-        fixed, groups = self.rhs(allow_groups=True)
+        offsets: list[Expr] = []
+        fixed, groups = self.rhs(allow_groups=True, offsets=offsets)
         if self.tok.kind != "end":
             raise self.error(f"unexpected {self.tok.text!r}")
-        return FormulaSpec(self.formula, response, fixed, tuple(groups))
+        return FormulaSpec(self.formula, response, fixed, tuple(groups), trials, tuple(offsets))
 
-    def rhs(self, allow_groups: bool) -> tuple[Terms, list[GroupTerm]]:
-        """A sum of terms with an implicit intercept, plus any group terms in it."""
+    def response(self) -> tuple[Expr, Expr | None]:
+        """The left of '~': an expression, ``cbind(s, f)``, or ``s | trials(n)``."""
+        if self._call_ahead("cbind"):
+            name = self.tok
+            self.i += 1
+            self.expect("(", "'('")
+            response = self.call_rest(name, placed=True)
+            if self.tok.kind == "op" and self.tok.text in ("|", "||"):
+                raise self.error("cbind(successes, failures) already gives the trials; "
+                                 "write either cbind(s, f) ~ ... or s | trials(n) ~ ...")
+            return response, None
+        response = self.arith()
+        if self.accept("|") is None:
+            return response, None
+        if not self._call_ahead("trials"):
+            raise self.error("after the response, '|' takes trials(n), the number of binomial trials "
+                             "of each row (as in s | trials(n) ~ x)")
+        name = self.tok
+        self.i += 1
+        self.expect("(", "'('")
+        return response, self.call_rest(name, placed=True).args[0]
+
+    def _call_ahead(self, func: str) -> bool:
+        """Whether the current token is a call of ``func``."""
+        return (self.tok.kind == "name" and self.tok.text == func
+                and self.tokens[self.i + 1].kind == "op" and self.tokens[self.i + 1].text == "(")
+
+    def rhs(self, allow_groups: bool, offsets: list[Expr] | None = None) -> tuple[Terms, list[GroupTerm]]:
+        """A sum of terms with an implicit intercept, plus any group terms in it
+        (and, at the top level, the arguments of ``offset()`` terms in ``offsets``)."""
         intercept, terms, groups = True, [], []
         sign = -1 if self.accept("-") is not None else +1
         while True:
             start = self.tok
-            item = self.product(allow_groups, groups)
-            if isinstance(item, _Intercept):
+            item = self.product(allow_groups, groups, offsets is not None)
+            if isinstance(item, _Offset):
+                if sign < 0:
+                    raise self.error("an offset cannot be removed with '-'; drop the term instead", start)
+                offsets.append(item.expr)
+            elif isinstance(item, _Intercept):
                 intercept = item.present if sign > 0 else not item.present
             elif item is not None:
                 for term in item:
@@ -150,8 +200,8 @@ class _Parser:
         return Terms(intercept, tuple(terms)), groups
 
     # -- formula algebra ---------------------------------------------------------
-    def product(self, allow_groups: bool, groups: list[GroupTerm]):
-        left = self.interaction(allow_groups, groups)
+    def product(self, allow_groups: bool, groups: list[GroupTerm], allow_offset: bool = False):
+        left = self.interaction(allow_groups, groups, allow_offset)
         while (op := self.accept("*", "/")) is not None:
             right = self.interaction(False, groups)
             if not isinstance(left, list) or not isinstance(right, list):
@@ -163,8 +213,8 @@ class _Parser:
                 left = _merge(left, [_join(outer, t) for t in right])
         return left
 
-    def interaction(self, allow_groups: bool, groups: list[GroupTerm]):
-        left = self.power(allow_groups, groups)
+    def interaction(self, allow_groups: bool, groups: list[GroupTerm], allow_offset: bool = False):
+        left = self.power(allow_groups, groups, allow_offset)
         while (op := self.accept(":")) is not None:
             right = self.power(False, groups)
             if not isinstance(left, list) or not isinstance(right, list):
@@ -172,8 +222,8 @@ class _Parser:
             left = _cross(left, right)
         return left
 
-    def power(self, allow_groups: bool, groups: list[GroupTerm]):
-        base = self.atom(allow_groups, groups)
+    def power(self, allow_groups: bool, groups: list[GroupTerm], allow_offset: bool = False):
+        base = self.atom(allow_groups, groups, allow_offset)
         if (op := self.accept("^", "**")) is not None:
             if self.tok.kind != "number" or not self.tok.text.isdigit() or int(self.tok.text) < 1:
                 raise self.error("'^' in a formula takes a positive whole number, as in (a + b)^2")
@@ -191,8 +241,14 @@ class _Parser:
             return result
         return base
 
-    def atom(self, allow_groups: bool, groups: list[GroupTerm]):
+    def atom(self, allow_groups: bool, groups: list[GroupTerm], allow_offset: bool = False):
         tok = self.tok
+        if allow_offset and self._call_ahead("offset"):
+            self.i += 2
+            offset = _Offset(self.call_rest(tok, placed=True).args[0])
+            if self.tok.kind == "op" and self.tok.text not in ("+", "-", ")"):
+                raise self.error(_PLACED["offset"])
+            return offset
         if tok.kind == "number":
             self.i += 1
             if tok.text in ("0", "1"):
@@ -261,10 +317,14 @@ class _Parser:
             return Var(tok.text)
         return self.call_rest(tok)
 
-    def call_rest(self, name: _Token) -> Call:
+    def call_rest(self, name: _Token, placed: bool = False) -> Call:
+        """The arguments and closing parenthesis of a call; ``placed`` when the caller
+        has checked that a function of fixed place (``_PLACED``) stands where it may."""
         if name.text not in FUNCTIONS:
             allowed = ", ".join(sorted(FUNCTIONS))
             raise self.error(f"unknown function {name.text!r}; formulas may use {allowed}", name)
+        if name.text in _PLACED and not placed:
+            raise self.error(_PLACED[name.text], name)
         args = [self.arith()]
         while self.accept(",") is not None:
             args.append(self.arith())

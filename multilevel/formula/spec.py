@@ -7,7 +7,11 @@ A formula ``y ~ a*b + (1 + x | g)`` becomes a :class:`FormulaSpec`:
 * ``fixed``: :class:`Terms`, an intercept flag and a tuple of terms, each term a
   tuple of factor expressions multiplied together (``a:b`` is ``(Var('a'), Var('b'))``);
 * ``groups``: one :class:`GroupTerm` per ``( ... | g)`` after expanding nesting
-  (``a/b`` gives a term for ``a`` and one for ``a:b``).
+  (``a/b`` gives a term for ``a`` and one for ``a:b``);
+* ``trials``: the number of binomial trials of ``y | trials(n) ~ ...`` (None
+  otherwise; ``cbind(s, f) ~ ...`` keeps the call as its response instead);
+* ``offsets``: the arguments of the ``offset(...)`` terms, added to the linear
+  predictor with coefficient 1.
 
 Expressions print back canonically (``str(expr)``); that text names design
 columns and keys the stateful transforms (``scale``, ``center``).
@@ -139,11 +143,39 @@ class FormulaSpec:
     response: Expr
     fixed: Terms
     groups: tuple[GroupTerm, ...]
+    trials: Expr | None = None
+    offsets: tuple[Expr, ...] = ()
+
+    @property
+    def is_cbind(self) -> bool:
+        return isinstance(self.response, Call) and self.response.func == "cbind"
+
+    @property
+    def has_trials(self) -> bool:
+        """Whether the response is binomial: ``cbind(s, f)`` or ``s | trials(n)``."""
+        return self.is_cbind or self.trials is not None
+
+    @property
+    def successes(self) -> Expr:
+        """The response counted: ``s`` of ``cbind(s, f)``, else the response itself."""
+        return self.response.args[0] if self.is_cbind else self.response
+
+    @property
+    def trials_expr(self) -> Expr | None:
+        """The number of trials: ``n`` of ``trials(n)``; ``s + f`` of ``cbind(s, f)``,
+        written ``n`` when ``f`` is ``n - s`` (so new data need not hold ``s``)."""
+        if not self.is_cbind:
+            return self.trials
+        s, f = self.response.args
+        if isinstance(f, BinOp) and f.op == "-" and f.right == s:
+            return f.left
+        return BinOp("+", s, f)
 
     def variables(self, response: bool = True) -> tuple[str, ...]:
         """Every data column the formula reads, in order of first use.
 
-        With ``response=False``, only the columns of the right-hand side.
+        With ``response=False``, only the columns of the right-hand side (the
+        predictors, grouping factors and offsets), not those of the trials.
         """
         seen: dict[str, None] = {}
 
@@ -159,9 +191,18 @@ class FormulaSpec:
 
         if response:
             visit(self.response)
+            visit(self.trials)
         visit(self.fixed)
         visit(self.groups)
+        visit(self.offsets)
         return tuple(seen)
+
+    def trials_variables(self) -> tuple[str, ...]:
+        """The columns the number of trials is computed from (empty without trials)."""
+        expr = self.trials_expr
+        if expr is None:
+            return ()
+        return FormulaSpec("", expr, Terms(False, ()), ()).variables()
 
 
 _NODE_TYPES = {cls.__name__: cls for cls in (Var, Num, Call, BinOp, Neg, Terms, GroupTerm, FormulaSpec)}

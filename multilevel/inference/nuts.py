@@ -6,12 +6,16 @@ step size and mass matrix, so one ``step`` serves warmup and sampling alike.
 The mass matrix is dense over the global parameters (fixed effects, auxiliary
 parameters, sds and correlations: the ridges between an intercept and
 redundant dummies, or between an sd and the effects it scales, are linear
-there) and diagonal over the group effects.
+there) and diagonal over the group effects; in small models (at most
+``DENSE_MAX_DIM`` dimensions) dense over the group effects too, which follows
+the ridge between the intercept and the effects of a few well-informed
+groups (the data pin ``Intercept + r_g``): a Student-t fit with 12 groups
+went from a bulk ESS of 10% of its draws on the intercept to over 100%.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 from typing import Callable
 
@@ -33,6 +37,8 @@ from .output import SamplerOutput
 
 #: Median informative rows per level and column above which a group term is centred.
 CENTER_MIN_ROWS = 20
+#: Up to this many unconstrained dimensions, the mass matrix is dense over the group effects too.
+DENSE_MAX_DIM = 50
 
 
 @dataclass(frozen=True)
@@ -77,19 +83,23 @@ def nuts_kernel(logdensity: Callable, config: NutsConfig) -> Kernel:
     return Kernel(init, step)
 
 
-def choose_centering(design: Design) -> tuple[bool, ...]:
+def choose_centering(design: Design, family: Family | None = None) -> tuple[bool, ...]:
     """Centred or non-centred group effects, per group term, from the data alone.
 
     The centred form ``r ~ N(0, sd)`` mixes well when every effect is pinned by
     the data of its level; the non-centred ``r = sd * z`` when the prior
     dominates. A term is centred when its columns are linearly independent (a
     redundant column is pinned by no data) and every column has a median of at
-    least ``CENTER_MIN_ROWS`` informative rows (non-zero z) per level.
+    least ``CENTER_MIN_ROWS`` informative rows (non-zero z) per level. For a
+    family other than the Gaussian, rows count by the information each carries
+    on the link scale (:meth:`Family.information`: a 0/1 response at most a
+    quarter of a row, a binomial row its trials times that).
     """
+    weights = np.ones(design.num_rows) if family is None else family.information(design.y, design.trials)
     choice = []
     for g in design.groups:
         independent = np.linalg.matrix_rank(g.z.T @ g.z) == g.q
-        rows = np.stack([np.bincount(g.refs, weights=(g.z[:, j] != 0), minlength=g.num_levels)
+        rows = np.stack([np.bincount(g.refs, weights=(g.z[:, j] != 0) * weights, minlength=g.num_levels)
                          for j in range(g.q)])
         choice.append(bool(independent and np.median(rows, axis=1).min() >= CENTER_MIN_ROWS))
     return tuple(choice)
@@ -102,11 +112,14 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
     struct = structure(layout, family, centered)
     data = model_data(design, priors)
     logdensity = make_logdensity(struct)
-    dense_keys = tuple(k for k in position_shapes(layout) if not k.startswith("z"))
+    shapes = position_shapes(layout)
+    small = sum(int(np.prod(v)) for v in shapes.values()) <= DENSE_MAX_DIM
+    dense_keys = tuple(k for k in shapes if small or not k.startswith("z"))
     kernel = nuts_kernel(logdensity, NutsConfig(warmup, target_accept, max_treedepth, dense_keys))
     rng = np.random.default_rng(seed)
-    summary = summarise(design)
-    starts = [initial_position(rng, summary, layout, priors, centered) for _ in range(chains)]
+    summary = summarise(_working_design(design, family))
+    aux_start = family.initial_aux(float(np.sqrt(max(summary.y_sumsq / summary.n - summary.y_mean ** 2, 1e-12))))
+    starts = [initial_position(rng, summary, layout, priors, centered, aux_start) for _ in range(chains)]
     run = run_chains(kernel, starts, data, num_warmup=warmup, num_draws=draws,
                      key=jax.random.PRNGKey(seed), progress=progress)
     params = _constrained_draws(run.positions, data, struct)
@@ -117,6 +130,14 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
               "centered": {g.name: c for g, c in zip(layout.groups, centered)},
               "target_accept": target_accept, "max_treedepth": max_treedepth},
     )
+
+
+def _working_design(design: Design, family: Family) -> Design:
+    """The design with the response on the link scale, less the offset, for starting values."""
+    y = family.working_response(design.y, design.trials)
+    if design.offset is not None:
+        y = y - design.offset
+    return replace(design, y=np.asarray(y, dtype=float))
 
 
 @partial(jax.jit, static_argnums=2)

@@ -1,6 +1,6 @@
 """Stage 3: families, priors, the parameter layout and the log density."""
 
-from .family import FAMILIES, Family, Gaussian, get_family
+from .family import FAMILIES, Family, Gaussian, check_response, get_family
 from .layout import GroupLayout, Layout
 from .logdensity import (ModelData, Params, Structure, constrain, deviance, initial_position, linear_predictor,
                          make_logdensity, model_data, pointwise_log_likelihood, position_shapes,
@@ -11,7 +11,7 @@ from .priors import (LKJ, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy
                      StudentT, Uniform, prior_from_string)
 
 __all__ = [
-    "FAMILIES", "Family", "Gaussian", "get_family", "GroupLayout", "Layout", "ModelData", "Params",
+    "FAMILIES", "Family", "Gaussian", "check_response", "get_family", "GroupLayout", "Layout", "ModelData", "Params",
     "Structure", "constrain", "deviance", "initial_position", "linear_predictor", "make_logdensity",
     "model_data", "pointwise_log_likelihood", "position_shapes", "structure", "ParamPrior", "PriorSet", "default_priors",
     "resolve_priors", "LKJ", "Cauchy", "Exponential", "Gamma", "GammaPrecision", "HalfCauchy",

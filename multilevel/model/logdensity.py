@@ -10,7 +10,8 @@ Unconstrained position (a dict of arrays):
 * ``z{t}`` (levels, q): standard-normal non-centred effects.
 
 The group effects are ``r[l] = diag(sd) L z[l]`` (``L = I`` for ``||`` terms),
-and the linear predictor is ``eta = X b + sum_t sum_j zcol_t[:, j] r_t[refs_t, j]``.
+and the linear predictor is ``eta = X b + sum_t sum_j zcol_t[:, j] r_t[refs_t, j]``
+(plus the offset, if the formula has one).
 
 .. math::
    \\log p = \\sum_i \\log p(y_i | \\eta_i, aux) + \\sum \\log p(\\theta)
@@ -46,6 +47,8 @@ class ModelData(NamedTuple):
     refs: tuple[jax.Array, ...]
     z: tuple[jax.Array, ...]
     priors: tuple
+    offset: jax.Array | None = None
+    trials: jax.Array | None = None
 
 
 class Structure(NamedTuple):
@@ -63,6 +66,8 @@ def model_data(design: Design, priors: PriorSet) -> ModelData:
         refs=tuple(jnp.asarray(g.refs) for g in design.groups),
         z=tuple(jnp.asarray(g.z, dtype=jnp.float64) for g in design.groups),
         priors=jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=jnp.float64), priors.values()),
+        offset=None if design.offset is None else jnp.asarray(design.offset, dtype=jnp.float64),
+        trials=None if design.trials is None else jnp.asarray(design.trials, dtype=jnp.float64),
     )
 
 
@@ -159,9 +164,9 @@ def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Param
     return Params(b, aux, sds, chols, tuple(effects)), log_prior, log_jac
 
 
-def linear_predictor(b, effects, X, refs, z) -> jax.Array:
-    """``X b + sum_t sum_j z_t[:, j] r_t[refs_t, j]`` (gathers, no dense Z)."""
-    eta = X @ b
+def linear_predictor(b, effects, X, refs, z, offset=None) -> jax.Array:
+    """``X b + sum_t sum_j z_t[:, j] r_t[refs_t, j] (+ offset)`` (gathers, no dense Z)."""
+    eta = X @ b if offset is None else X @ b + offset
     for r, ref, zt in zip(effects, refs, z):
         eta = eta + jnp.sum(zt * r[ref], axis=1)
     return eta
@@ -177,19 +182,23 @@ def make_logdensity(struct: Structure):
 
     def logdensity(position: dict, data: ModelData) -> jax.Array:
         params, log_prior, log_jac = constrain(position, data, struct)
-        eta = linear_predictor(params.b, params.effects, data.X, data.refs, data.z)
-        loglik = jnp.sum(struct.family.log_likelihood(data.y, eta, params.aux))
+        eta = linear_predictor(params.b, params.effects, data.X, data.refs, data.z, data.offset)
+        loglik = jnp.sum(struct.family.log_likelihood(data.y, eta, params.aux, data.trials))
         return loglik + log_prior + log_jac
 
     return logdensity
 
 
 def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Layout, priors: PriorSet,
-                     centered: tuple[bool, ...] | None = None) -> dict[str, np.ndarray]:
+                     centered: tuple[bool, ...] | None = None,
+                     aux_start: tuple[float, ...] | None = None) -> dict[str, np.ndarray]:
     """A starting point near the data: ridge fixed effects, residual sd, small effects.
 
     Computed from the data summary alone (no rows needed), and jittered so that
-    chains start apart (R-hat needs overdispersed starts).
+    chains start apart (R-hat needs overdispersed starts). For a family with a
+    link, ``summary`` is that of the working response (the response on the link
+    scale, less the offset) and ``aux_start`` the family's starting values of its
+    auxiliary parameters (the residual sd for each if None).
     """
     centered = centered or (False,) * len(layout.groups)
     p = len(layout.fixed)
@@ -200,7 +209,8 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
     resid_sd = float(np.sqrt(max(resid_ss / summary.n, 1e-12)))
     position = {
         "b": b + rng.normal(0, 0.1, p) * resid_sd / scale,
-        "aux": np.array([float(pp.prior.from_positive(resid_sd)) for pp in priors.aux])
+        "aux": np.array([float(pp.prior.from_positive(a))
+                         for pp, a in zip(priors.aux, aux_start or (resid_sd,) * len(priors.aux))])
         + rng.uniform(-0.5, 0.5, len(priors.aux)),
     }
     for t, g in enumerate(layout.groups):
@@ -217,8 +227,8 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
 @partial(jax.jit, static_argnums=2)
 def _pointwise(draws, data: ModelData, family: Family):
     def one(b_s, aux_s, effects_s):
-        eta = linear_predictor(b_s, effects_s, data.X, data.refs, data.z)
-        return family.log_likelihood(data.y, eta, tuple(aux_s[j] for j in range(aux_s.shape[0])))
+        eta = linear_predictor(b_s, effects_s, data.X, data.refs, data.z, data.offset)
+        return family.log_likelihood(data.y, eta, tuple(aux_s[j] for j in range(aux_s.shape[0])), data.trials)
 
     return jax.vmap(one)(*draws)
 
@@ -226,9 +236,9 @@ def _pointwise(draws, data: ModelData, family: Family):
 @partial(jax.jit, static_argnums=2)
 def _deviance(draws, data: ModelData, family: Family):
     def one(b_s, aux_s, effects_s):
-        eta = linear_predictor(b_s, effects_s, data.X, data.refs, data.z)
+        eta = linear_predictor(b_s, effects_s, data.X, data.refs, data.z, data.offset)
         aux = tuple(aux_s[j] for j in range(aux_s.shape[0]))
-        return -2.0 * jnp.sum(family.log_likelihood(data.y, eta, aux))
+        return -2.0 * jnp.sum(family.log_likelihood(data.y, eta, aux, data.trials))
 
     return jax.vmap(one)(*draws)
 
@@ -241,7 +251,7 @@ def deviance(b: np.ndarray, aux: np.ndarray, effects: list[np.ndarray], data: Mo
     are summed, not kept).
     """
     shape = b.shape[:2]
-    flat = lambda a: a.reshape((-1,) + a.shape[2:])  # noqa: E731
+    flat = lambda a: a.reshape((shape[0] * shape[1],) + a.shape[2:])  # noqa: E731
     values = map_batches(_deviance, (flat(b), flat(aux), tuple(flat(e) for e in effects)), data, family,
                          batch=max(1, min(BATCH, 2_000_000 // max(data.y.shape[0], 1))))
     return values.reshape(shape)
@@ -251,7 +261,7 @@ def pointwise_log_likelihood(b: np.ndarray, aux: np.ndarray, effects: list[np.nd
                              data: ModelData, family: Family) -> np.ndarray:
     """``log p(y_i | theta_s)`` for every draw s and row i: shape ``(chain, draw, n)``."""
     shape = b.shape[:2]
-    flat = lambda a: a.reshape((-1,) + a.shape[2:])  # noqa: E731
+    flat = lambda a: a.reshape((shape[0] * shape[1],) + a.shape[2:])  # noqa: E731
     values = map_batches(_pointwise, (flat(b), flat(aux), tuple(flat(e) for e in effects)), data, family,
                          batch=max(1, min(BATCH, 2_000_000 // max(data.y.shape[0], 1))))
     return values.reshape(shape + (-1,))

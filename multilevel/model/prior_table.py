@@ -20,6 +20,15 @@ from the data when predictors are not centred: with ``m_x`` the column means,
 ``m_y - Σ_x b_x m_x`` under the slopes' priors. Normal priors on every fixed
 effect let the collapsed sampler integrate them out.
 
+Families with a logit, probit or log link have no ``s_y`` on the scale of the
+linear predictor: there the unit is 1 (a change of 2.5 on the logit scale is
+large), so ``b`` gets Normal(0, 2.5 / s_x), the intercept Normal(m_0, s_0) with
+``s_y = 1`` and ``m_0`` the link of the mean response (``logit(Σy / Σtrials)``,
+``log(ȳ)``, clipped away from 0 and 1, minus the mean offset), and the sds
+HalfStudentT(3, 2.5 / s_x), as brms's ``student_t(3, 0, 2.5)``. Auxiliary
+parameters other than ``sigma`` follow brms: ``nu`` (student_t) Gamma(2, 0.1),
+``shape`` (negbinomial) Gamma(0.01, 0.01).
+
 User priors are keyed by parameter name (``"sd(diam|tree)"``), by class and
 group (``"sd|tree"``, ``"cor|tree"``) or by class (``"Intercept"``, ``"b"``,
 ``"sigma"``, ``"sd"``, ``"cor"``); the most specific key wins. The covariance
@@ -34,12 +43,19 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import special, stats
 
 from ..design import Design
 from ..design.summary import DataSummary, summarise
 from ..errors import PriorError
+from .family import Family, Gaussian
 from .layout import Layout
-from .priors import LKJ, HalfStudentT, InverseWishart, Normal, Prior, prior_from_string
+from .priors import LKJ, Gamma, HalfStudentT, InverseWishart, Normal, Prior, prior_from_string
+
+#: Default priors of auxiliary parameters that are not scaled to the data (brms's).
+AUX_DEFAULTS = {"nu": Gamma(2.0, 0.1), "shape": Gamma(0.01, 0.01)}
+#: Clip of a mean probability (or count) before the link gives the intercept's prior location.
+MEAN_CLIP = 0.01
 
 
 @dataclass(frozen=True)
@@ -86,9 +102,34 @@ def column_scale(sd: float) -> float:
     return sd if np.isfinite(sd) and sd > 1e-12 else 1.0
 
 
-def default_priors(summary: DataSummary, layout: Layout) -> dict[str, Prior]:
-    """Default prior of every parameter name (``cor|g`` for correlation matrices)."""
+def intercept_location(family: Family, y: np.ndarray, trials: np.ndarray | None,
+                       offset: np.ndarray | None) -> float:
+    """The link of the mean response, clipped inside the support, minus the mean offset."""
+    if family.needs_trials:
+        mean = float(np.sum(y)) / max(float(np.sum(trials)), 1.0)
+    else:
+        mean = float(np.mean(y))
+    if family.link in ("logit", "probit"):
+        mean = min(max(mean, MEAN_CLIP), 1 - MEAN_CLIP)
+    else:
+        mean = max(mean, MEAN_CLIP)
+    location = {"logit": special.logit, "probit": stats.norm.ppf, "log": np.log}[family.link](mean)
+    return float(location) - (float(np.mean(offset)) if offset is not None else 0.0)
+
+
+def default_priors(summary: DataSummary, layout: Layout, family: Family | None = None,
+                   location: float | None = None) -> dict[str, Prior]:
+    """Default prior of every parameter name (``cor|g`` for correlation matrices).
+
+    For a family with a non-identity link, ``location`` is the intercept's prior
+    mean (:func:`intercept_location`; 0 if None) and the unit of scale is 1.
+    """
+    family = family or Gaussian()
+    identity = family.link == "identity"
     s_y, m_y = column_scale(summary.y_sd), float(summary.y_mean)
+    sd_scale = s_y
+    if not identity:
+        s_y, m_y, sd_scale = 1.0, float(location or 0.0), 2.5
     out: dict[str, Prior] = {}
     intercept_var = (2.5 * s_y) ** 2
     for j, name in enumerate(layout.fixed):
@@ -99,10 +140,10 @@ def default_priors(summary: DataSummary, layout: Layout) -> dict[str, Prior]:
     if "Intercept" in layout.fixed:
         out["Intercept"] = Normal(m_y, float(np.sqrt(intercept_var)))
     for name in layout.aux:
-        out[name] = HalfStudentT(3.0, s_y)
+        out[name] = AUX_DEFAULTS.get(name, HalfStudentT(3.0, s_y))
     for t, g in enumerate(layout.groups):
         for j, sd_name in enumerate(g.sd_names):
-            out[sd_name] = HalfStudentT(3.0, s_y / column_scale(summary.z_sd(t)[j]))
+            out[sd_name] = HalfStudentT(3.0, sd_scale / column_scale(summary.z_sd(t)[j]))
         if g.has_cor:
             out[f"cor|{g.name}"] = LKJ(1.0)
     return out
@@ -122,9 +163,9 @@ def _entries(layout: Layout):
 
 
 def resolve_priors(data: Design | DataSummary, layout: Layout,
-                   user: Mapping[str, Prior | str] | None = None) -> PriorSet:
+                   user: Mapping[str, Prior | str] | None = None, family: Family | None = None) -> PriorSet:
     """Apply user priors over the defaults (scaled to ``data``, a design or its
-    summary); the most specific key wins.
+    summary, and to the ``family``, Gaussian if None); the most specific key wins.
 
     Raises
     ------
@@ -150,7 +191,10 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
     if unknown:
         raise PriorError(f"no parameter matches the prior key(s) {', '.join(map(repr, unknown))}; "
                          f"valid keys are {', '.join(valid)}")
-    defaults = default_priors(data if isinstance(data, DataSummary) else summarise(data), layout)
+    location = None
+    if family is not None and family.link != "identity" and isinstance(data, Design):
+        location = intercept_location(family, data.y, data.trials, data.offset)
+    defaults = default_priors(data if isinstance(data, DataSummary) else summarise(data), layout, family, location)
     covariance = _covariance_priors(layout, user)
     resolved: dict[str, ParamPrior] = {}
     for name, cls, group in entries:

@@ -48,7 +48,7 @@ class FitInfo:
             "encoders": self.encoders.to_dict(),
             "layout": {"fixed": list(self.layout.fixed), "aux": list(self.layout.aux),
                        "groups": [asdict(g) for g in self.layout.groups]},
-            "family": self.family.name,
+            "family": self.family.to_dict(),
             "priors": self.priors.to_dict(orient="records"),
             "sampler_info": self.sampler_info,
             "num_rows": self.num_rows,
@@ -183,10 +183,15 @@ class Fit:
         Parameters
         ----------
         new_data
-            Rows to predict for; needs the predictor and grouping columns, not the response.
+            Rows to predict for; needs the predictor and grouping columns and those of
+            any ``offset()``, not the response. A binomial model's ``"mean"`` and
+            ``"posterior_predictive"`` also need the columns of the number of trials
+            (``n`` of ``s | trials(n)``, ``size`` of ``cbind(s, size - s)``).
         kind
-            ``"linear"`` (linear predictor), ``"mean"`` (expected response) or
-            ``"posterior_predictive"`` (new responses).
+            ``"linear"`` (linear predictor, offset included), ``"mean"`` (expected
+            response on the data scale: a probability for bernoulli, an expected count
+            of successes for binomial, a rate times exposure for poisson) or
+            ``"posterior_predictive"`` (new responses; integers for count families).
         new_groups
             For levels not seen in fitting: ``"population"`` draws new effects from the
             fitted distribution, ``"zero"`` sets them to zero, ``"error"`` raises DataError.

@@ -3,9 +3,13 @@
 For draw s and new row i, with fixed effects ``b_s`` and group effects
 ``r_{t,s}``:
 
-* ``kind="linear"``: ``eta_{s,i} = x_i b_s + sum_t z_{t,i} r_{t,s}[level_t(i)]``;
-* ``kind="mean"``: the family's mean on the data scale, ``E[y | eta]``;
+* ``kind="linear"``: ``eta_{s,i} = x_i b_s + sum_t z_{t,i} r_{t,s}[level_t(i)] + offset_i``;
+* ``kind="mean"``: the family's mean on the data scale, ``E[y | eta]`` (for the
+  binomial, ``trials_i`` times the probability);
 * ``kind="posterior_predictive"``: a new response drawn from the family.
+
+Offsets and numbers of trials are read from the new data, as the formula
+computes them (``offset(log(exposure))``: the column ``exposure``).
 
 A level of a grouping factor not seen in fitting gets, with ``new_groups=``:
 ``"population"``, an effect drawn per draw from ``N(0, diag(sd) R diag(sd))``
@@ -20,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..design import Encoders, build_design
+from ..design import Design, Encoders, build_design
 from ..errors import DataError
 from ..formula.spec import FormulaSpec
 from ..model.family import Family
@@ -40,6 +44,15 @@ def predict_draws(posterior: xr.Dataset, spec: FormulaSpec, encoders: Encoders, 
     if new_groups not in NEW_GROUPS:
         raise DataError(f"new_groups must be one of {', '.join(NEW_GROUPS)}, got {new_groups!r}")
     design = build_design(spec, new_data, na_action="error", encoders=encoders, with_response=False)
+    return design_draws(posterior, layout, family, design, kind=kind, new_groups=new_groups, seed=seed)
+
+
+def design_draws(posterior: xr.Dataset, layout: Layout, family: Family, design: Design, *,
+                 kind: str = "mean", new_groups: str = "population", seed: int = 0) -> np.ndarray:
+    """Draws of predictions for the rows of a design built with the fit's encoders.
+
+    Posterior predictive draws of a discrete family are integers.
+    """
     rng = np.random.default_rng(seed)
     b = np.stack([stack_draws(posterior, n) for n in layout.fixed], axis=-1)
     eta = b @ design.X.T
@@ -59,15 +72,23 @@ def predict_draws(posterior: xr.Dataset, spec: FormulaSpec, encoders: Encoders, 
                 refs = np.where(refs < 0, len(g.levels), refs)
             effects = np.concatenate([effects, extra], axis=1)
         eta = eta + np.einsum("siq,iq->si", effects[:, refs, :], data.z)
+    if design.offset is not None:
+        eta = eta + design.offset
     if kind == "linear":
         return eta
+    trials = design.trials
+    if family.needs_trials and trials is None:
+        columns = ", ".join(repr(c) for c in design.spec.trials_variables())
+        raise DataError(f"kind={kind!r} of a {family.name} model needs the number of trials of each new row: "
+                        f"the new data need the column(s) {columns}")
     aux = np.stack([stack_draws(posterior, n) for n in layout.aux], axis=-1)[:, None, :] \
         if layout.aux else np.zeros((eta.shape[0], 1, 0))
     aux_t = tuple(aux[..., j] for j in range(aux.shape[-1]))
-    if kind == "mean":
-        return np.asarray(family.mean(eta, aux_t))
-    key = jax.random.PRNGKey(seed)
-    return np.asarray(family.sample(key, eta, aux_t))
+    with jax.enable_x64(True):
+        if kind == "mean":
+            return np.asarray(family.mean(eta, aux_t, trials), dtype=np.float64)
+        draws = np.asarray(family.sample(jax.random.PRNGKey(seed), eta, aux_t, trials))
+    return draws.astype(np.int64) if family.discrete else draws.astype(np.float64)
 
 
 def _population_draws(posterior: xr.Dataset, g, num_new: int, rng: np.random.Generator) -> np.ndarray:
@@ -95,3 +116,14 @@ def summarise_predictions(draws: np.ndarray, new_data: pd.DataFrame, prob: float
     out[f"q{100 * lo:g}"] = quantiles[0]
     out[f"q{100 * hi:g}"] = quantiles[1]
     return out
+
+
+def add_posterior_predictive(idata, layout: Layout, family: Family, design: Design, seed: int = 0) -> None:
+    """Add ``posterior_predictive`` to ``idata``: one replicate of y per draw and fitted row."""
+    posterior = idata.posterior
+    draws = design_draws(posterior, layout, family, design, kind="posterior_predictive",
+                         new_groups="error", seed=seed)
+    shape = (posterior.sizes["chain"], posterior.sizes["draw"], draws.shape[-1])
+    dataset = xr.Dataset({"y": (("chain", "draw", "obs"), draws.reshape(shape))},
+                         coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values})
+    idata.add_groups(posterior_predictive=dataset)
