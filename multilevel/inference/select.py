@@ -67,7 +67,7 @@ def choose_sampler(requested: str, family: Family, factors: tuple[str, ...],
             where = f"nested grouping factors ({' within '.join(reversed(order))})"
         return "collapsed", f"Gaussian with {where}: effects integrated out exactly"
     if family.name == "gaussian" and gibbs_problem is None:
-        return "gibbs", (f"Gaussian with {why_not}: blocked Gibbs, fixed effects drawn jointly with "
+        return "gibbs", (f"Gaussian, and {why_not}: blocked Gibbs, fixed effects drawn jointly with "
                          "each factor's effects")
     if family.name == "gaussian":
         return "nuts", f"NUTS on the full model: {why_not}, and Gibbs cannot: {gibbs_problem}"
