@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from ..design.suffstats import SuffStats
-from . import linalg
+from . import linalg, onefactor
 from .logdensity import constrain_scales, fixed_log_prior
 from .priors import Normal
 
@@ -89,7 +89,7 @@ class _Reduced(NamedTuple):
     A: jax.Array
     g: jax.Array
     k: jax.Array
-    levels: tuple[_Level, ...]
+    levels: tuple  # a _Level per factor; for one factor, its onefactor.OneFactor sums
 
 
 def _t_products(T: jax.Array, E: jax.Array, f: jax.Array, F: jax.Array):
@@ -111,6 +111,8 @@ def _segment(values: jax.Array, parent: jax.Array, num_parents: int) -> jax.Arra
 
 
 def _reduce(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array]) -> _Reduced:
+    if len(stats.levels) == 1:
+        return _reduce_one(stats, sigma, Ts[0])
     s2 = sigma * sigma
     p = stats.Xty.shape[0]
     A, g, k = stats.XtX / s2, stats.Xty / s2, stats.yty / s2
@@ -143,14 +145,27 @@ def _reduce(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array]) -> _Reduced
     return _Reduced(log_det_v, A, g, k, tuple(levels))
 
 
+def _reduce_one(stats: SuffStats, sigma: jax.Array, T: jax.Array) -> _Reduced:
+    """:func:`_reduce` for one factor, by the fused sums of :mod:`multilevel.model.onefactor`."""
+    s2 = sigma * sigma
+    lv = stats.levels[0]
+    p = stats.Xty.shape[0]
+    sums = onefactor.level_sums(T, s2, lv.G, jnp.concatenate([lv.D, lv.c[:, :, None]], axis=2))
+    num_levels, q = lv.c.shape
+    log_det_v = stats.n * jnp.log(s2) + sums.ld - num_levels * q * jnp.log(s2)
+    Q = sums.Q / s2
+    return _Reduced(log_det_v, stats.XtX / s2 - Q[:p, :p], stats.Xty / s2 - Q[:p, p], stats.yty / s2 - Q[p, p],
+                    (sums,))
+
+
 def _fixed_posterior(red: _Reduced, fixed_priors: tuple):
     """Precision P, its Cholesky factor and the mean of b given (σ, Σ)."""
     m0 = jnp.stack([p.mean for p in fixed_priors])
     v0 = jnp.stack([p.sd for p in fixed_priors]) ** 2
     P = red.A + jnp.diag(1.0 / v0)
     h = red.g + m0 / v0
-    chol_p = jnp.linalg.cholesky(P)
-    mean = jax.scipy.linalg.cho_solve((chol_p, True), h)
+    chol_p = linalg.cholesky(P)
+    mean = linalg.solve_upper_t(chol_p, linalg.solve_lower(chol_p, h))
     return m0, v0, chol_p, h, mean
 
 
@@ -199,9 +214,12 @@ def draw_effects(key: jax.Array, position: dict, data: CollapsedData, struct: Co
     if struct.integrate_fixed:
         _, _, chol_p, _, mean = _fixed_posterior(red, data.priors[0])
         eps = jax.random.normal(keys[0], mean.shape)
-        b = mean + jax.scipy.linalg.solve_triangular(chol_p.T, eps, lower=False)
+        b = mean + linalg.solve_upper_t(chol_p, eps)
     else:
         b = position["b"]
+    if len(Ts) == 1:
+        r = onefactor.draw_effects(keys[1], red.levels[0], Ts[0], aux[0], b)
+        return b, aux, sds, chols, split_effects([r], struct)
     by_factor, parent_r = [], None
     for depth, (level, stats, T) in enumerate(zip(red.levels, data.stats.levels, Ts)):
         linear = level.f - level.F @ b
