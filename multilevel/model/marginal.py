@@ -164,8 +164,8 @@ def _fixed_posterior(red: _Reduced, fixed_priors: tuple):
     v0 = jnp.stack([p.sd for p in fixed_priors]) ** 2
     P = red.A + jnp.diag(1.0 / v0)
     h = red.g + m0 / v0
-    chol_p = linalg.cholesky(P)
-    mean = linalg.solve_upper_t(chol_p, linalg.solve_lower(chol_p, h))
+    chol_p = jnp.linalg.cholesky(P)
+    mean = jax.scipy.linalg.cho_solve((chol_p, True), h)
     return m0, v0, chol_p, h, mean
 
 
@@ -214,7 +214,7 @@ def draw_effects(key: jax.Array, position: dict, data: CollapsedData, struct: Co
     if struct.integrate_fixed:
         _, _, chol_p, _, mean = _fixed_posterior(red, data.priors[0])
         eps = jax.random.normal(keys[0], mean.shape)
-        b = mean + linalg.solve_upper_t(chol_p, eps)
+        b = mean + jax.scipy.linalg.solve_triangular(chol_p.T, eps, lower=False)
     else:
         b = position["b"]
     if len(Ts) == 1:
