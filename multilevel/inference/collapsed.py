@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..compiler import COMPILER_OPTIONS, jit
 from ..design.summary import DataSummary
 from ..design.suffstats import SuffStats
 from ..model.layout import Layout
@@ -57,7 +58,8 @@ def sample_collapsed(stats: SuffStats, summary: DataSummary, order: tuple[str, .
     config = NutsConfig(warmup, target_accept, max_treedepth, tuple(starts[0]))
     key_run, key_draws = jax.random.split(jax.random.PRNGKey(seed))
     run = run_chains(nuts_kernel(logdensity, config), starts, (data, {k: scales[k] for k in starts[0]}),
-                     num_warmup=warmup, num_draws=draws, key=key_run, progress=progress)
+                     num_warmup=warmup, num_draws=draws, key=key_run, progress=progress,
+                     compiler_options=COMPILER_OPTIONS)
     positions = {k: v * scales[k] for k, v in run.positions.items()}
     b, aux, sds, chols, r = _exact_draws(key_draws, positions, data, struct)
     return SamplerOutput(
@@ -101,7 +103,7 @@ def _float64_unless_index(a: np.ndarray) -> jax.Array:
     return jnp.asarray(a) if np.issubdtype(np.asarray(a).dtype, np.integer) else jnp.asarray(a, jnp.float64)
 
 
-@partial(jax.jit, static_argnums=2)
+@partial(jit, static_argnums=2)
 def _draw_batch(inputs, data, struct):
     keys, positions = inputs
     return jax.vmap(lambda key, position: draw_effects(key, position, data, struct))(keys, positions)
