@@ -28,6 +28,8 @@ integrated. ``B ≥ I`` keeps this stable as the sds go to zero. With Normal pri
 
 Given (σ, Σ): ``b ~ N(P⁻¹h, P⁻¹)``, then, outermost factor first, each level's
 ``r = T u`` with ``u ~ N(B⁻¹ Tᵀ (f - F β), B⁻¹)``, exactly; :func:`draw_effects`.
+With one factor, :mod:`multilevel.model.onefactor` computes the same sums in a
+few fused passes, with a hand-written gradient.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class _Reduced(NamedTuple):
     A: jax.Array
     g: jax.Array
     k: jax.Array
-    levels: tuple  # a _Level per factor; for one factor, its onefactor.OneFactor sums
+    levels: tuple  # a _Level per factor; for one factor with q <= UNROLL_MAX, its OneFactor sums
 
 
 def _t_products(T: jax.Array, E: jax.Array, f: jax.Array, F: jax.Array):
@@ -111,7 +113,7 @@ def _segment(values: jax.Array, parent: jax.Array, num_parents: int) -> jax.Arra
 
 
 def _reduce(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array]) -> _Reduced:
-    if len(stats.levels) == 1:
+    if len(stats.levels) == 1 and Ts[0].shape[0] <= linalg.UNROLL_MAX:
         return _reduce_one(stats, sigma, Ts[0])
     s2 = sigma * sigma
     p = stats.Xty.shape[0]
@@ -217,7 +219,7 @@ def draw_effects(key: jax.Array, position: dict, data: CollapsedData, struct: Co
         b = mean + jax.scipy.linalg.solve_triangular(chol_p.T, eps, lower=False)
     else:
         b = position["b"]
-    if len(Ts) == 1:
+    if isinstance(red.levels[0], onefactor.OneFactor):
         r = onefactor.draw_effects(keys[1], red.levels[0], Ts[0], aux[0], b)
         return b, aux, sds, chols, split_effects([r], struct)
     by_factor, parent_r = [], None
