@@ -10,12 +10,13 @@ conditional. There is no funnel left: the group effects never enter NUTS.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..compiler import COMPILER_OPTIONS, jit
 from ..design.summary import DataSummary
 from ..design.suffstats import SuffStats
 from ..model.layout import Layout
@@ -46,18 +47,21 @@ def sample_collapsed(stats: SuffStats, summary: DataSummary, order: tuple[str, .
     struct = collapsed_structure(layout, priors, order)
     data = CollapsedData(jax.tree_util.tree_map(_float64_unless_index, stats),
                          jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), priors.values()))
-    logdensity = make_collapsed_logdensity(struct)
+    logdensity = _scaled_logdensity(make_collapsed_logdensity(struct))
     rng = np.random.default_rng(seed)
+    scales = position_scales(stats, struct)
     starts = []
     for _ in range(chains):
-        start = {k: v for k, v in initial_position(rng, summary, layout, priors).items()
+        start = {k: np.asarray(v) / scales[k] for k, v in initial_position(rng, summary, layout, priors).items()
                  if not k.startswith("z") and (k != "b" or not struct.integrate_fixed)}
         starts.append(start)
     config = NutsConfig(warmup, target_accept, max_treedepth, tuple(starts[0]))
     key_run, key_draws = jax.random.split(jax.random.PRNGKey(seed))
-    run = run_chains(nuts_kernel(logdensity, config), starts, data, num_warmup=warmup,
-                     num_draws=draws, key=key_run, progress=progress)
-    b, aux, sds, chols, r = _exact_draws(key_draws, run.positions, data, struct)
+    run = run_chains(nuts_kernel(logdensity, config), starts, (data, {k: scales[k] for k in starts[0]}),
+                     num_warmup=warmup, num_draws=draws, key=key_run, progress=progress,
+                     compiler_options=COMPILER_OPTIONS)
+    positions = {k: v * scales[k] for k, v in run.positions.items()}
+    b, aux, sds, chols, r = _exact_draws(key_draws, positions, data, struct)
     return SamplerOutput(
         b=b, aux=aux, sd=list(sds), chol=list(chols), effects=list(r),
         stats=run.stats,
@@ -67,11 +71,39 @@ def sample_collapsed(stats: SuffStats, summary: DataSummary, order: tuple[str, .
     )
 
 
+def position_scales(stats: SuffStats, struct: CollapsedStructure) -> dict[str, float]:
+    """The rough posterior sd of each unconstrained parameter, from the amount of data.
+
+    A log-scale parameter informed by n independent values has a posterior sd of about
+    ``1/sqrt(2n)``: n rows for σ, the levels of its factor for a term's sds and
+    correlations. NUTS runs on the position divided by these scales, so that every
+    coordinate is of order one: the regularisation of the adapted mass matrix
+    (towards ``1e-3 I``) would otherwise swamp the variance of σ with 10⁶ rows
+    (about 5e-7) and force tiny steps. The fixed effects, when sampled, keep scale 1.
+    """
+    scales = {"aux": 1.0 / np.sqrt(2.0 * float(stats.n)), "b": 1.0}
+    for t, factor in enumerate(struct.factor_of_term):
+        num_levels = stats.levels[factor].c.shape[0]
+        scales[f"sd{t}"] = scales[f"cor{t}"] = 1.0 / np.sqrt(2.0 * num_levels)
+    return scales
+
+
+@lru_cache(maxsize=None)
+def _scaled_logdensity(logdensity):
+    """``f(u, (data, scales)) = logdensity(u * scales, data)``: the density on the scaled position."""
+
+    def scaled(position: dict, data_scales) -> jax.Array:
+        data, scales = data_scales
+        return logdensity({k: v * scales[k] for k, v in position.items()}, data)
+
+    return scaled
+
+
 def _float64_unless_index(a: np.ndarray) -> jax.Array:
     return jnp.asarray(a) if np.issubdtype(np.asarray(a).dtype, np.integer) else jnp.asarray(a, jnp.float64)
 
 
-@partial(jax.jit, static_argnums=2)
+@partial(jit, static_argnums=2)
 def _draw_batch(inputs, data, struct):
     keys, positions = inputs
     return jax.vmap(lambda key, position: draw_effects(key, position, data, struct))(keys, positions)

@@ -43,7 +43,7 @@ class ChainRun:
 
 
 @lru_cache(maxsize=64)
-def _compiled(kernel: Kernel):
+def _compiled(kernel: Kernel, compiler_options: tuple):
     """Jitted ``init`` and chunk runner of a kernel, shared by every fit that uses it."""
 
     def run(state, keys, data):
@@ -52,13 +52,17 @@ def _compiled(kernel: Kernel):
 
         return jax.lax.scan(body, state, keys)
 
-    return jax.jit(kernel.init), jax.jit(run)
+    options = dict(compiler_options) or None
+    return jax.jit(kernel.init, compiler_options=options), jax.jit(run, compiler_options=options)
 
 
 def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: int,
                num_draws: int, key: jax.Array, progress: bool = True,
-               chunk_size: int = 100, max_workers: int | None = None) -> ChainRun:
+               chunk_size: int = 100, max_workers: int | None = None,
+               compiler_options: tuple[tuple[str, object], ...] = ()) -> ChainRun:
     """Run one chain per initial position; keep the ``num_draws`` post-warmup draws.
+
+    ``compiler_options``: XLA options of the compiled programs, as (name, value) pairs.
 
     Must be called inside ``jax.enable_x64(True)`` if the data are float64;
     worker threads enter the same context.
@@ -75,7 +79,7 @@ def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: 
 
     # Compile (or find in the cache) in this thread, so that worker threads never race to.
     started = time.perf_counter()
-    init, run = _compiled(kernel)
+    init, run = _compiled(kernel, compiler_options)
     states = [init(init_keys[c], positions[c], data) for c in range(num_chains)]
     first_chunk = run(states[0], step_keys[0, 0], data)
     jax.block_until_ready(first_chunk)

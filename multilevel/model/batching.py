@@ -7,6 +7,8 @@ batches of one fixed size compiles it once per model structure.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import jax
@@ -23,9 +25,18 @@ def map_batches(fn: Callable, inputs, *args, batch: int = BATCH):
     padded by repeating the final element and trimmed afterwards.
     """
     total = jax.tree_util.tree_leaves(inputs)[0].shape[0]
-    parts = []
-    for start in range(0, total, batch):
+    def one(start: int):
         index = np.minimum(np.arange(start, start + batch), total - 1)
         out = jax.device_get(fn(jax.tree_util.tree_map(lambda a: a[index], inputs), *args))
-        parts.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[:min(batch, total - start)], out))
+        return jax.tree_util.tree_map(lambda a: np.asarray(a)[:min(batch, total - start)], out)
+
+    x64 = jax.config.jax_enable_x64
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        parts = list(pool.map(lambda start: _in_x64(x64, one, start), range(0, total, batch)))
     return jax.tree_util.tree_map(lambda *p: np.concatenate(p), *parts)
+
+
+def _in_x64(x64: bool, fn: Callable, *args):
+    """``fn(*args)`` in a worker thread, with the caller's ``jax_enable_x64``."""
+    with jax.enable_x64(x64):
+        return fn(*args)

@@ -20,29 +20,72 @@ UNROLL_MAX = 6
 
 
 def cholesky(A: jax.Array) -> jax.Array:
-    """Lower Cholesky factor ``L`` with ``A = L Lᵀ`` of a batch ``(..., q, q)``.
+    """Lower Cholesky factor ``L`` with ``A = L Lᵀ`` of a batch ``(..., q, q)``."""
+    q = A.shape[-1]
+    if q > UNROLL_MAX:
+        return jnp.linalg.cholesky(A)
+    return stack_elements(cholesky_elements(elements(A)))
+
+
+def elements(A: jax.Array) -> list[list[jax.Array]]:
+    """``(..., q, k)`` as nested lists ``[i][j]`` of batch arrays (the element form)."""
+    return [[A[..., i, j] for j in range(A.shape[-1])] for i in range(A.shape[-2])]
+
+
+def stack_elements(E: list[list[jax.Array]]) -> jax.Array:
+    """The inverse of :func:`elements`; None entries (above a diagonal) are zeros."""
+    zero = jnp.zeros_like(E[0][0])
+    return jnp.stack([jnp.stack([zero if e is None else e for e in row], axis=-1) for row in E], axis=-2)
+
+
+def cholesky_elements(A: list[list[jax.Array]]) -> list[list[jax.Array | None]]:
+    """:func:`cholesky` in element form (only the lower triangle of A is read).
 
     .. math:: L_{jj} = \\sqrt{A_{jj} - \\sum_{k<j} L_{jk}^2}, \\quad
               L_{ij} = (A_{ij} - \\sum_{k<j} L_{ik} L_{jk}) / L_{jj}
     """
-    q = A.shape[-1]
-    if q > UNROLL_MAX:
-        return jnp.linalg.cholesky(A)
-    A = _elements_first(A)
+    q = len(A)
     L = [[None] * q for _ in range(q)]
     for j in range(q):
-        s = A[j, j]
+        s = A[j][j]
         for k in range(j):
             s = s - L[j][k] ** 2
         L[j][j] = jnp.sqrt(s)
         for i in range(j + 1, q):
-            s = A[i, j]
+            s = A[i][j]
             for k in range(j):
                 s = s - L[i][k] * L[j][k]
             L[i][j] = s / L[j][j]
-    zero = jnp.zeros_like(A[0, 0])
-    return _elements_last(jnp.stack([jnp.stack([L[i][j] if j <= i else zero for j in range(q)])
-                                     for i in range(q)]))
+    return L
+
+
+def solve_lower_elements(L: list[list], b: list[list]) -> list[list[jax.Array]]:
+    """Solve ``L x = b`` in element form, ``b`` with any number of columns."""
+    x = []
+    for i in range(len(L)):
+        row = []
+        for c in range(len(b[i])):
+            s = b[i][c]
+            for k in range(i):
+                s = s - L[i][k] * x[k][c]
+            row.append(s / L[i][i])
+        x.append(row)
+    return x
+
+
+def solve_upper_t_elements(L: list[list], b: list[list]) -> list[list[jax.Array]]:
+    """Solve ``Lᵀ x = b`` in element form for lower-triangular ``L``."""
+    q = len(L)
+    x = [None] * q
+    for i in reversed(range(q)):
+        row = []
+        for c in range(len(b[i])):
+            s = b[i][c]
+            for k in range(i + 1, q):
+                s = s - L[k][i] * x[k][c]
+            row.append(s / L[i][i])
+        x[i] = row
+    return x
 
 
 def solve_lower(L: jax.Array, b: jax.Array) -> jax.Array:
@@ -88,10 +131,6 @@ def solve_upper_t(L: jax.Array, b: jax.Array) -> jax.Array:
 def _elements_first(A: jax.Array) -> jax.Array:
     """``(..., q, q)`` as ``(q, q, ...)``: each element a contiguous batch (cheap slices)."""
     return jnp.moveaxis(A, (-2, -1), (0, 1))
-
-
-def _elements_last(A: jax.Array) -> jax.Array:
-    return jnp.moveaxis(A, (0, 1), (-2, -1))
 
 
 def log_det_from_cholesky(L: jax.Array) -> jax.Array:

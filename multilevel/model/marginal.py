@@ -28,6 +28,8 @@ integrated. ``B ≥ I`` keeps this stable as the sds go to zero. With Normal pri
 
 Given (σ, Σ): ``b ~ N(P⁻¹h, P⁻¹)``, then, outermost factor first, each level's
 ``r = T u`` with ``u ~ N(B⁻¹ Tᵀ (f - F β), B⁻¹)``, exactly; :func:`draw_effects`.
+With one factor, :mod:`multilevel.model.onefactor` computes the same sums in a
+few fused passes, with a hand-written gradient.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from ..design.suffstats import SuffStats
-from . import linalg
+from . import linalg, onefactor
 from .logdensity import constrain_scales, fixed_log_prior
 from .priors import Normal
 
@@ -89,7 +91,7 @@ class _Reduced(NamedTuple):
     A: jax.Array
     g: jax.Array
     k: jax.Array
-    levels: tuple[_Level, ...]
+    levels: tuple  # a _Level per factor; for one factor with q <= UNROLL_MAX, its OneFactor sums
 
 
 def _t_products(T: jax.Array, E: jax.Array, f: jax.Array, F: jax.Array):
@@ -111,6 +113,8 @@ def _segment(values: jax.Array, parent: jax.Array, num_parents: int) -> jax.Arra
 
 
 def _reduce(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array]) -> _Reduced:
+    if len(stats.levels) == 1 and Ts[0].shape[0] <= linalg.UNROLL_MAX:
+        return _reduce_one(stats, sigma, Ts[0])
     s2 = sigma * sigma
     p = stats.Xty.shape[0]
     A, g, k = stats.XtX / s2, stats.Xty / s2, stats.yty / s2
@@ -141,6 +145,19 @@ def _reduce(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array]) -> _Reduced
                      _segment(_cross(W_r, W[..., :p]), lv.parent, num_parents))
         levels[depth] = _Level(R, f, F)
     return _Reduced(log_det_v, A, g, k, tuple(levels))
+
+
+def _reduce_one(stats: SuffStats, sigma: jax.Array, T: jax.Array) -> _Reduced:
+    """:func:`_reduce` for one factor, by the fused sums of :mod:`multilevel.model.onefactor`."""
+    s2 = sigma * sigma
+    lv = stats.levels[0]
+    p = stats.Xty.shape[0]
+    sums = onefactor.level_sums(T, s2, lv.G, jnp.concatenate([lv.D, lv.c[:, :, None]], axis=2))
+    num_levels, q = lv.c.shape
+    log_det_v = stats.n * jnp.log(s2) + sums.ld - num_levels * q * jnp.log(s2)
+    Q = sums.Q / s2
+    return _Reduced(log_det_v, stats.XtX / s2 - Q[:p, :p], stats.Xty / s2 - Q[:p, p], stats.yty / s2 - Q[p, p],
+                    (sums,))
 
 
 def _fixed_posterior(red: _Reduced, fixed_priors: tuple):
@@ -210,6 +227,8 @@ def draw_conditional(key: jax.Array, stats: SuffStats, sigma: jax.Array, Ts: lis
         _, _, chol_p, _, mean = _fixed_posterior(red, fixed_priors)
         eps = jax.random.normal(keys[0], mean.shape)
         b = mean + jax.scipy.linalg.solve_triangular(chol_p.T, eps, lower=False)
+    if isinstance(red.levels[0] if red.levels else None, onefactor.OneFactor):
+        return b, [onefactor.draw_effects(keys[1], red.levels[0], Ts[0], sigma, b)]
     by_factor, parent_r = [], None
     for depth, (level, level_stats, T) in enumerate(zip(red.levels, stats.levels, Ts)):
         linear = level.f - level.F @ b
