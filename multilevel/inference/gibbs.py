@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..compiler import COMPILER_OPTIONS
 from ..design import Design
 from ..design.summary import summarise
 from ..design.suffstats import LevelStats, SuffStats, factor_columns, nested_blocks, sufficient_statistics
@@ -263,7 +264,7 @@ def sample_gibbs(design: Design, layout: Layout, priors: PriorSet, *,
     stacked = [jax.tree_util.tree_map(lambda *a: jnp.stack(a), *starts[i * size:(i + 1) * size])
                for i in range(batches)]
     run = run_chains(gibbs_kernel(struct), stacked, data, num_warmup=warmup, num_draws=draws,
-                     key=jax.random.PRNGKey(seed), progress=progress)
+                     key=jax.random.PRNGKey(seed), progress=progress, compiler_options=COMPILER_OPTIONS)
     # (batch, draw, chain-in-batch, ...) -> (chain, draw, ...)
     unbatch = lambda a: np.swapaxes(a, 1, 2).reshape((chains, draws) + a.shape[3:])  # noqa: E731
     pos = {k: unbatch(v) for k, v in run.positions.items()}
