@@ -19,7 +19,7 @@ from .design.summary import summarise
 from .design.suffstats import design_statistics, grouping_factors, nesting_order
 from .errors import SamplerError
 from .formula import parse_formula
-from .inference import (SamplerOutput, choose_centering, choose_sampler, gibbs_problem, sample_collapsed,
+from .inference import (SamplerOutput, choose_sampler, gibbs_problem, sample_collapsed,
                         sample_gibbs, sample_nuts)
 from .model import (Family, GroupLayout, Layout, Prior, check_response, deviance, get_family, model_data,
                     pointwise_log_likelihood, resolve_priors)
@@ -74,8 +74,11 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
         NUTS settings: target acceptance rate during warmup, maximum tree depth.
     centered
         Parameterisation of the group effects for NUTS: True (centred), False
-        (non-centred), a dict by grouping-factor name, or None to choose per term
-        from the data.
+        (non-centred), a dict by grouping-factor name (missing names: chosen), or None
+        to choose per term: a pilot of the first warmup steps estimates each term's sd, and a
+        term is centred when its sd² times the information of a level's rows is at least 1
+        for most levels; ``fit.sampler_info["centering"]`` and ``["centering_reason"]`` say
+        what was chosen and why.
     na_action
         ``"drop"`` (rows with missing values in used columns, with a warning) or ``"error"``.
     progress
@@ -115,7 +118,7 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
             output = sample_gibbs(design, layout, prior_set, **options)
         else:
             output = sample_nuts(design, layout, family, prior_set,
-                                 centered=_centering(centered, design, family), **options)
+                                 centered=_centering(centered, design), **options)
         data_arrays = model_data(design, prior_set)
         loglik = None
         if chains * draws * design.num_rows <= MAX_LOGLIK_VALUES:
@@ -185,17 +188,17 @@ def _assemble(info: FitInfo, output: SamplerOutput, loglik, y, constant_data=Non
     return fitted
 
 
-def _centering(centered, design, family) -> tuple[bool, ...]:
-    automatic = choose_centering(design, family)
+def _centering(centered, design) -> tuple[bool | None, ...]:
+    """Per group term True/False as the user set it, None where the sampler chooses."""
     if centered is None:
-        return automatic
+        return (None,) * len(design.groups)
     if isinstance(centered, bool):
         return (centered,) * len(design.groups)
     names = [g.name for g in design.groups]
     unknown = [k for k in centered if k not in names]
     if unknown:
         raise SamplerError(f"centered names unknown grouping factors {unknown}; the model has {names}")
-    return tuple(bool(centered.get(n, a)) for n, a in zip(names, automatic))
+    return tuple(None if centered.get(n) is None else bool(centered[n]) for n in names)
 
 
 def _check_options(chains, draws, warmup, seed, target_accept, max_treedepth) -> None:

@@ -40,6 +40,7 @@ class ChainRun:
     stats: dict[str, np.ndarray]
     compile_seconds: float  # compiling and initialising, plus chain 1's first chunk
     sampling_seconds: float  # wall time of all warmup and sampling steps, chains in parallel
+    states: list | None = None  # each chain's last kernel state, to continue it
 
 
 @lru_cache(maxsize=64)
@@ -59,8 +60,12 @@ def _compiled(kernel: Kernel, compiler_options: tuple):
 def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: int,
                num_draws: int, key: jax.Array, progress: bool = True,
                chunk_size: int = 100, max_workers: int | None = None,
-               compiler_options: tuple[tuple[str, object], ...] = ()) -> ChainRun:
+               compiler_options: tuple[tuple[str, object], ...] = (),
+               states: list | None = None) -> ChainRun:
     """Run one chain per initial position; keep the ``num_draws`` post-warmup draws.
+
+    ``states``: kernel states to continue (from an earlier run's ``states``) instead
+    of initialising at ``positions`` (then ignored but for their number).
 
     ``compiler_options``: XLA options of the compiled programs, as (name, value) pairs.
 
@@ -80,7 +85,8 @@ def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: 
     # Compile (or find in the cache) in this thread, so that worker threads never race to.
     started = time.perf_counter()
     init, run = _compiled(kernel, compiler_options)
-    states = [init(init_keys[c], positions[c], data) for c in range(num_chains)]
+    if states is None:
+        states = [init(init_keys[c], positions[c], data) for c in range(num_chains)]
     first_chunk = run(states[0], step_keys[0, 0], data)
     jax.block_until_ready(first_chunk)
     compile_seconds = time.perf_counter() - started
@@ -104,16 +110,17 @@ def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: 
                 bars[c].update(min(chunk, total - start))
                 if start + chunk >= num_warmup:
                     bars[c].set_description(f"chain {c + 1} sampling")
-            return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *kept)
+            return state, jax.tree_util.tree_map(lambda *a: np.concatenate(a), *kept)
 
     started = time.perf_counter()
     workers = max_workers or min(num_chains, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        chains = list(pool.map(one_chain, range(num_chains)))
+        finished = list(pool.map(one_chain, range(num_chains)))
+    final_states, chains = [f[0] for f in finished], [f[1] for f in finished]
     sampling_seconds = time.perf_counter() - started
     for bar in bars:
         bar.close()
 
     stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *chains)
     positions_out = stacked.pop("position")
-    return ChainRun(positions_out, stacked, compile_seconds, sampling_seconds)
+    return ChainRun(positions_out, stacked, compile_seconds, sampling_seconds, final_states)

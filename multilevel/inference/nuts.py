@@ -30,13 +30,16 @@ from ..model.batching import map_batches
 from ..model.family import Family
 from ..model.layout import Layout
 from ..model.logdensity import (Params, constrain, initial_position, make_logdensity, model_data,
-                                position_shapes, structure)
+                                position_shapes, recentre, structure)
 from ..model.prior_table import PriorSet
+from .centering import CENTER_MIN_ROWS, choose_centering, decide_centering
 from .driver import Kernel, run_chains
 from .output import SamplerOutput
 
-#: Median informative rows per level and column above which a group term is centred.
-CENTER_MIN_ROWS = 20
+#: Warmup steps of the pilot run that decides the parameterisation (at most half the warmup).
+PILOT_STEPS = 100
+#: With fewer pilot steps than this, the data alone decide.
+PILOT_MIN_STEPS = 20
 #: Up to this many unconstrained dimensions, the mass matrix is dense over the group effects too.
 DENSE_MAX_DIM = 50
 
@@ -83,51 +86,71 @@ def nuts_kernel(logdensity: Callable, config: NutsConfig) -> Kernel:
     return Kernel(init, step)
 
 
-def choose_centering(design: Design, family: Family | None = None) -> tuple[bool, ...]:
-    """Centred or non-centred group effects, per group term, from the data alone.
-
-    The centred form ``r ~ N(0, sd)`` mixes well when every effect is pinned by
-    the data of its level; the non-centred ``r = sd * z`` when the prior
-    dominates. A term is centred when its columns are linearly independent (a
-    redundant column is pinned by no data) and every column has a median of at
-    least ``CENTER_MIN_ROWS`` informative rows (non-zero z) per level. For a
-    family other than the Gaussian, rows count by the information each carries
-    on the link scale (:meth:`Family.information`: a 0/1 response at most a
-    quarter of a row, a binomial row its trials times that).
-    """
-    weights = np.ones(design.num_rows) if family is None else family.information(design.y, design.trials)
-    choice = []
-    for g in design.groups:
-        independent = np.linalg.matrix_rank(g.z.T @ g.z) == g.q
-        rows = np.stack([np.bincount(g.refs, weights=(g.z[:, j] != 0) * weights, minlength=g.num_levels)
-                         for j in range(g.q)])
-        choice.append(bool(independent and np.median(rows, axis=1).min() >= CENTER_MIN_ROWS))
-    return tuple(choice)
-
-
 def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet, *,
                 chains: int, draws: int, warmup: int, seed: int, target_accept: float,
-                max_treedepth: int, centered: tuple[bool, ...], progress: bool) -> SamplerOutput:
-    """Sample the full model by NUTS; return constrained draws."""
-    struct = structure(layout, family, centered)
-    data = model_data(design, priors)
+                max_treedepth: int, centered: tuple[bool | None, ...], progress: bool) -> SamplerOutput:
+    """Sample the full model by NUTS; return constrained draws.
+
+    ``centered``: per group term True (centred), False (non-centred) or None (choose).
+    Terms to choose start as the data suggest (:func:`choose_centering`); after a
+    pilot of ``PILOT_STEPS`` warmup steps (at most half the warmup) the pilot's sds
+    decide (:func:`decide_centering`). If that confirms the start, the chains go on;
+    otherwise they restart, from the pilot's last point, under the new
+    parameterisation, with a full warmup. Either way one compiled kernel serves
+    (the parameterisation is data of the log density).
+    """
+    struct = structure(layout, family)
     logdensity = make_logdensity(struct)
     shapes = position_shapes(layout)
     small = sum(int(np.prod(v)) for v in shapes.values()) <= DENSE_MAX_DIM
     dense_keys = tuple(k for k in shapes if small or not k.startswith("z"))
     kernel = nuts_kernel(logdensity, NutsConfig(warmup, target_accept, max_treedepth, dense_keys))
+    guess = choose_centering(design, family)
+    start = tuple(g if c is None else c for c, g in zip(centered, guess))
+    reasons = ["set by centered=" if c is not None else
+               "data only (warmup too short for a pilot): " + ("median informative rows per level >= "
+                                                               f"{CENTER_MIN_ROWS}" if g else "few informative "
+                                                               "rows per level") for c, g in zip(centered, guess)]
+    data = model_data(design, priors, start)
     rng = np.random.default_rng(seed)
     summary = summarise(_working_design(design, family))
     aux_start = family.initial_aux(float(np.sqrt(max(summary.y_sumsq / summary.n - summary.y_mean ** 2, 1e-12))))
-    starts = [initial_position(rng, summary, layout, priors, centered, aux_start) for _ in range(chains)]
-    run = run_chains(kernel, starts, data, num_warmup=warmup, num_draws=draws,
-                     key=jax.random.PRNGKey(seed), progress=progress)
+    nc = model_data(design, priors)
+    starts = [jax.device_get(recentre(initial_position(rng, summary, layout, priors, aux_start), nc,
+                                      data.centering, struct)) for _ in range(chains)]
+    key = jax.random.PRNGKey(seed)
+    pilot = min(PILOT_STEPS, warmup // 2)
+    choosing = any(c is None for c in centered) and pilot >= PILOT_MIN_STEPS
+    options = dict(key=key, progress=progress, chunk_size=pilot if choosing else 100)
+    compile_seconds = sampling_seconds = 0.0
+    states = None
+    if choosing:
+        run = run_chains(kernel, starts, data, num_warmup=0, num_draws=pilot, **options)
+        compile_seconds, sampling_seconds = run.compile_seconds, run.sampling_seconds
+        decided, why = decide_centering(run.positions, data, struct, design)
+        final = tuple(d if c is None else c for c, d in zip(centered, decided))
+        reasons = [r if c is not None else w for r, c, w in zip(reasons, centered, why)]
+        options["key"] = jax.random.fold_in(key, 1)
+        if final == start:
+            states, remaining = run.states, warmup - pilot
+        else:
+            last = jax.tree_util.tree_map(lambda a: a[:, -1], run.positions)
+            new_data = model_data(design, priors, final)
+            moved = jax.device_get(recentre(last, data, new_data.centering, struct))
+            starts = [jax.tree_util.tree_map(lambda a: a[c], moved) for c in range(chains)]
+            data, start, remaining = new_data, final, warmup
+    else:
+        remaining = warmup
+    run = run_chains(kernel, starts, data, num_warmup=remaining, num_draws=draws, states=states, **options)
     params = _constrained_draws(run.positions, data, struct)
     return SamplerOutput(
         b=params.b, aux=params.aux, sd=list(params.sd), chol=list(params.chol),
         effects=list(params.effects), stats=run.stats,
-        info={"compile_seconds": run.compile_seconds, "sampling_seconds": run.sampling_seconds,
-              "centered": {g.name: c for g, c in zip(layout.groups, centered)},
+        info={"compile_seconds": compile_seconds + run.compile_seconds,
+              "sampling_seconds": sampling_seconds + run.sampling_seconds,
+              "centering": {g.name: "centred" if c else "non-centred" for g, c in zip(layout.groups, start)},
+              "centering_reason": {g.name: r for g, r in zip(layout.groups, reasons)},
+              "pilot_steps": pilot if choosing else 0,
               "target_accept": target_accept, "max_treedepth": max_treedepth},
     )
 

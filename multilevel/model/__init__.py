@@ -2,7 +2,7 @@
 
 from .family import FAMILIES, Family, Gaussian, check_response, get_family
 from .layout import GroupLayout, Layout
-from .logdensity import (ModelData, Params, Structure, constrain, deviance, initial_position, linear_predictor,
+from .logdensity import (ModelData, Params, Structure, centering_arrays, constrain, recentre, deviance, initial_position, linear_predictor,
                          make_logdensity, model_data, pointwise_log_likelihood, position_shapes,
                          structure)
 from .prior_table import ParamPrior, PriorSet, default_priors, resolve_priors
@@ -12,7 +12,7 @@ from .priors import (LKJ, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy
 
 __all__ = [
     "FAMILIES", "Family", "Gaussian", "check_response", "get_family", "GroupLayout", "Layout", "ModelData", "Params",
-    "Structure", "constrain", "deviance", "initial_position", "linear_predictor", "make_logdensity",
+    "Structure", "centering_arrays", "constrain", "recentre", "deviance", "initial_position", "linear_predictor", "make_logdensity",
     "model_data", "pointwise_log_likelihood", "position_shapes", "structure", "ParamPrior", "PriorSet", "default_priors",
     "resolve_priors", "LKJ", "Cauchy", "Exponential", "Gamma", "GammaPrecision", "HalfCauchy",
     "HalfNormal", "HalfStudentT", "InverseGamma", "InverseGammaVariance", "InverseWishart", "Normal",

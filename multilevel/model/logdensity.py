@@ -7,10 +7,17 @@ Unconstrained position (a dict of arrays):
 * ``sd{t}`` (q,): the sds of group term t, likewise;
 * ``cor{t}`` (q(q-1)/2,): the Cholesky factor ``L`` of its correlation matrix,
   through :class:`numpyro.distributions.transforms.CorrCholeskyTransform`;
-* ``z{t}`` (levels, q): standard-normal non-centred effects.
+* ``z{t}`` (levels, q): the group effects of term t, non-centred or centred
+  as ``data.centering[t]`` says (data, not structure: one compiled density
+  serves every choice, and a sampler may switch after a pilot run).
 
-The group effects are ``r[l] = diag(sd) L z[l]`` (``L = I`` for ``||`` terms),
-and the linear predictor is ``eta = X b + sum_t sum_j zcol_t[:, j] r_t[refs_t, j]``
+Non-centred, the position holds standard-normal ``z[l]`` and the group effects
+are ``r[l] = diag(sd) L z[l]`` (``L = I`` for ``||`` terms). Centred, it holds
+``beta[l] = r[l] + m * b[k]``: the effects around the fixed effect ``b[k]`` of
+the same column (``m = 1`` where the fixed part has that column, else 0), so
+that the data pin ``beta`` alone and no ridge joins ``b`` and the effects
+(hierarchical centring, Gelfand, Sahu & Carlin 1995); the map
+``(b, beta) -> (b, r)`` is unit-triangular, so it adds no Jacobian. The linear predictor is ``eta = X b + sum_t sum_j zcol_t[:, j] r_t[refs_t, j]``
 (plus the offset, if the formula has one).
 
 .. math::
@@ -49,17 +56,40 @@ class ModelData(NamedTuple):
     priors: tuple
     offset: jax.Array | None = None
     trials: jax.Array | None = None
+    #: Per group term ``(centred (q,) 0/1, fixed column k (q,) int, m (q,) 0/1)``, see the module notes.
+    centering: tuple = ()
 
 
 class Structure(NamedTuple):
     """The static shape of a model: what the compiled log density depends on."""
 
     family: Family
-    terms: tuple[tuple[int, bool, bool], ...]  # (q, has_cor, centered) per group term
+    terms: tuple[tuple[int, bool], ...]  # (q, has_cor) per group term
 
 
-def model_data(design: Design, priors: PriorSet) -> ModelData:
-    """Arrays of the design as float64 JAX arrays (call inside ``jax.enable_x64``)."""
+def centering_arrays(design: Design, centered: tuple[bool, ...] | None = None) -> tuple:
+    """``ModelData.centering`` for a choice per group term (None: all non-centred).
+
+    A centred column is centred on the fixed effect of the same name; a fixed
+    column centres at most one term's column (the first centred one).
+    """
+    centered = centered or (False,) * len(design.groups)
+    fixed = {name: k for k, name in enumerate(design.columns)}
+    used, out = set(), []
+    for g, c in zip(design.groups, centered):
+        index, mask = np.zeros(g.q, dtype=np.int32), np.zeros(g.q)
+        for j, name in enumerate(g.columns):
+            if c and name in fixed and name not in used:
+                index[j], mask[j] = fixed[name], 1.0
+                used.add(name)
+        out.append((jnp.full(g.q, float(c), dtype=jnp.float64), jnp.asarray(index),
+                    jnp.asarray(mask, dtype=jnp.float64)))
+    return tuple(out)
+
+
+def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | None = None) -> ModelData:
+    """Arrays of the design as float64 JAX arrays (call inside ``jax.enable_x64``);
+    ``centered``: the parameterisation of each group term (default non-centred)."""
     return ModelData(
         y=jnp.asarray(design.y, dtype=jnp.float64),
         X=jnp.asarray(design.X, dtype=jnp.float64),
@@ -68,12 +98,12 @@ def model_data(design: Design, priors: PriorSet) -> ModelData:
         priors=jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=jnp.float64), priors.values()),
         offset=None if design.offset is None else jnp.asarray(design.offset, dtype=jnp.float64),
         trials=None if design.trials is None else jnp.asarray(design.trials, dtype=jnp.float64),
+        centering=centering_arrays(design, centered),
     )
 
 
-def structure(layout: Layout, family: Family, centered: tuple[bool, ...] | None = None) -> Structure:
-    centered = centered or (False,) * len(layout.groups)
-    return Structure(family, tuple((g.q, g.has_cor, c) for g, c in zip(layout.groups, centered)))
+def structure(layout: Layout, family: Family) -> Structure:
+    return Structure(family, tuple((g.q, g.has_cor) for g in layout.groups))
 
 
 def position_shapes(layout: Layout) -> dict[str, tuple[int, ...]]:
@@ -148,20 +178,46 @@ def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Param
     b = position["b"]
     log_prior += fixed_log_prior(b, data.priors)
     effects = []
-    for t, ((q, has_cor, centered), sd, chol) in enumerate(zip(struct.terms, sds, chols)):
-        if centered:
-            r = position[f"z{t}"]
-            z = r / sd
-            if has_cor:
-                z = jax.scipy.linalg.solve_triangular(chol, z.T, lower=True).T
-                log_prior -= r.shape[0] * jnp.sum(jnp.log(jnp.diagonal(chol)))
-            log_prior -= r.shape[0] * jnp.sum(jnp.log(sd))
+    for t, ((q, has_cor), sd, chol) in enumerate(zip(struct.terms, sds, chols)):
+        w = position[f"z{t}"]
+        centred, index, mask = data.centering[t]
+        r_centred = w - mask * b[index]
+        if has_cor:
+            on = centred[0] > 0.5
+            z_centred = jax.scipy.linalg.solve_triangular(chol, (r_centred / sd).T, lower=True).T
+            r = jnp.where(on, r_centred, (w @ chol.T) * sd)
+            z = jnp.where(on, z_centred, w)
+            log_prior -= centred[0] * w.shape[0] * (jnp.sum(jnp.log(sd)) + jnp.sum(jnp.log(jnp.diagonal(chol))))
         else:
-            z = position[f"z{t}"]
-            r = (z @ chol.T) * sd if has_cor else z * sd
+            on = centred > 0.5
+            r = jnp.where(on, r_centred, w * sd)
+            z = jnp.where(on, r_centred / sd, w)
+            log_prior -= w.shape[0] * jnp.sum(centred * jnp.log(sd))
         log_prior += -0.5 * jnp.sum(z * z)
         effects.append(r)
     return Params(b, aux, sds, chols, tuple(effects)), log_prior, log_jac
+
+
+@partial(jax.jit, static_argnums=3)
+def recentre(position: dict, data: ModelData, centering: tuple, struct: Structure) -> dict:
+    """The same point of the parameter space as a position under ``centering`` (of
+    :func:`centering_arrays`) instead of ``data.centering``; ``position`` may carry
+    leading batch axes (chains)."""
+    def one(p):
+        params = constrain(p, data, struct)[0]
+        out = dict(p)
+        for t, ((q, has_cor), sd, chol, r) in enumerate(zip(struct.terms, params.sd, params.chol, params.effects)):
+            centred, index, mask = centering[t]
+            z = r / sd
+            if has_cor:
+                z = jax.scipy.linalg.solve_triangular(chol, z.T, lower=True).T
+            out[f"z{t}"] = jnp.where(centred > 0.5, r + mask * params.b[index], z)
+        return out
+
+    leading = position["b"].ndim - 1
+    for _ in range(leading):
+        one = jax.vmap(one)
+    return one(position)
 
 
 def linear_predictor(b, effects, X, refs, z, offset=None) -> jax.Array:
@@ -190,9 +246,9 @@ def make_logdensity(struct: Structure):
 
 
 def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Layout, priors: PriorSet,
-                     centered: tuple[bool, ...] | None = None,
                      aux_start: tuple[float, ...] | None = None) -> dict[str, np.ndarray]:
-    """A starting point near the data: ridge fixed effects, residual sd, small effects.
+    """A starting point near the data: ridge fixed effects, residual sd, small effects
+    (non-centred; :func:`recentre` moves it to another parameterisation).
 
     Computed from the data summary alone (no rows needed), and jittered so that
     chains start apart (R-hat needs overdispersed starts). For a family with a
@@ -200,7 +256,6 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
     scale, less the offset) and ``aux_start`` the family's starting values of its
     auxiliary parameters (the residual sd for each if None).
     """
-    centered = centered or (False,) * len(layout.groups)
     p = len(layout.fixed)
     scale = np.sqrt(np.maximum(np.diag(summary.XtX) / summary.n, 1e-12))
     gram = summary.XtX / np.outer(scale, scale)
@@ -220,7 +275,7 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
         if g.has_cor:
             position[f"cor{t}"] = rng.uniform(-0.5, 0.5, g.q * (g.q - 1) // 2)
         z = rng.uniform(-1, 1, (len(g.levels), g.q))
-        position[f"z{t}"] = z * sd if centered[t] else z
+        position[f"z{t}"] = z
     return position
 
 
