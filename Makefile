@@ -28,6 +28,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_face.py
 	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_insteval.py
+	$(BIN)/python benchmarks/bench_glm.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
