@@ -48,7 +48,12 @@ reproducible, not flaky. ``ml.ConvergenceWarning`` from short chains is
 expected and counted, not raised.
 
 Cost: one compilation per family (two if the automatic parameterisation
-changes between replications), then ~1-2 s per fit on a busy core.
+changes between replications), then ~1-1.5 s per fit: 80-140 s per family,
+~9.5 min for all five on 2 shared cores. Last run: every p-value > 0.05
+(smallest: nu 0.052, Intercept (poisson) 0.11); 65-86 of 100 fits per family
+warn (bulk ESS < 400 of 1000 draws on a group effect, or R-hat > 1.01) and
+the poisson fits diverge 1658 times in all (student_t 361), concentrated in
+replications with a small sd, without visible miscalibration.
 """
 
 from __future__ import annotations
