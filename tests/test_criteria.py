@@ -39,10 +39,10 @@ def fits(growth):
     priors = {**VAGUE, "sd": ml.GammaPrecision(0.001, 0.001)}
     return {
         "fixed": quiet_fit("log(dnow) ~ diam*trt", growth, priors=VAGUE, sampler="gibbs", chains=2,
-                           draws=1000, warmup=200),
-        "random": quiet_fit(RANDOM, growth, priors=priors, sampler="gibbs", chains=2, draws=1000, warmup=300),
+                           draws=600, warmup=200),
+        "random": quiet_fit(RANDOM, growth, priors=priors, sampler="gibbs", chains=2, draws=600, warmup=200),
         "nfert": quiet_fit("log(dnow) ~ diam*trt + nfert + (1 + diam || tree)", growth, priors=priors,
-                           sampler="gibbs", chains=2, draws=1000, warmup=300),
+                           sampler="gibbs", chains=2, draws=600, warmup=200),
     }
 
 
