@@ -36,6 +36,7 @@ import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
+from bench_scale import numpyro_prior
 from common import machine_info, markdown_table, text_table
 from multilevel.model import Prior, prior_from_string
 
@@ -92,15 +93,6 @@ def ours_worker(args: argparse.Namespace) -> dict:
             "mean_steps": float(stats["n_steps"].mean()), "centering": info["centering"]["g"],
             **summarise({name: fit.idata.posterior[name].values for name in PARAMETERS}),
             "priors": dict(zip(fit.priors["parameter"], fit.priors["prior"]))}
-
-
-def numpyro_prior(prior: Prior) -> dist.Distribution:
-    """The NumPyro distribution of one of the library's default priors."""
-    if isinstance(prior, ml.Normal):
-        return dist.Normal(prior.mean, prior.sd)
-    if isinstance(prior, ml.HalfStudentT):
-        return dist.FoldedDistribution(dist.StudentT(prior.df, 0.0, prior.scale))
-    raise ValueError(f"no NumPyro translation of the prior {prior}")
 
 
 def peer_model(model: str, priors: dict[str, Prior]):
