@@ -65,16 +65,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import special, stats
+from scipy import special
 
 import multilevel as ml
+from test_sbc import ALPHA, NUM_BINS, NUM_KEPT_DRAWS, rank_histogram, uniformity_p_value
 
 pytestmark = pytest.mark.slow
 
 NUM_REPLICATIONS = 100
-NUM_KEPT_DRAWS = 99
-NUM_BINS = 10
-ALPHA = 0.01
 NUM_GROUPS = 10
 CHAINS, DRAWS, WARMUP = 2, 500, 500
 TRIALS = 10
@@ -171,11 +169,6 @@ def run_sbc(case: FamilyCase, num_replications: int = NUM_REPLICATIONS):
     return ranks, warned, divergent
 
 
-def rank_histogram(ranks: np.ndarray) -> np.ndarray:
-    width = (NUM_KEPT_DRAWS + 1) // NUM_BINS
-    return np.bincount(ranks // width, minlength=NUM_BINS)
-
-
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_nuts_is_calibrated(family):
     """Every ranked quantity's histogram passes a chi-square uniformity test at the 1% level."""
@@ -183,7 +176,7 @@ def test_nuts_is_calibrated(family):
     start = time.perf_counter()
     ranks, warned, divergent = run_sbc(case)
     seconds = time.perf_counter() - start
-    p_values = {name: float(stats.chisquare(rank_histogram(r)).pvalue) for name, r in ranks.items()}
+    p_values = {name: uniformity_p_value(r) for name, r in ranks.items()}
     report = "\n".join(f"  {name:<22} p = {p:.4f}  bins {rank_histogram(ranks[name]).tolist()}"
                        for name, p in p_values.items())
     report = (f"SBC {family}: {NUM_REPLICATIONS} replications in {seconds:.0f} s, L = {NUM_KEPT_DRAWS}, "
