@@ -6,7 +6,9 @@
   multivariate-normal density of y with b and r integrated out, for one
   grouping factor and for an inner factor nested in an outer one.
 * The exact draws of (b, r) have the mean and covariance of the dense Gaussian
-  conditional posterior (tolerances from the Monte Carlo standard error).
+  conditional posterior (tolerances from the Monte Carlo standard error), and
+  the deviance each carries, computed from the sums, equals the one computed
+  from the rows.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from scipy.stats import multivariate_normal
 
 from multilevel.design.suffstats import sufficient_statistics
 from multilevel.model import Normal, linalg
-from multilevel.model.marginal import CollapsedData, CollapsedStructure, draw_effects, log_conditional, log_marginal
+from multilevel.model.marginal import (CollapsedData, CollapsedStructure, conditional_noise, draw_effects,
+                                      log_conditional, log_marginal)
 
 
 def random_spd(rng, batch, q):
@@ -132,9 +135,14 @@ def test_exact_draws_have_the_dense_conditional_posterior(nested):
         data = CollapsedData(jax.tree_util.tree_map(jnp.asarray, stats),
                              jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), priors))
         struct = CollapsedStructure(tuple(terms), tuple(range(len(terms))), True)
-        keys = jax.random.split(jax.random.PRNGKey(0), 20000)
-        b, _, _, _, r = jax.vmap(lambda k: draw_effects(k, position, data, struct))(keys)
-    draws = np.hstack([np.asarray(b)] + [np.asarray(e).reshape(len(keys), -1) for e in r])
-    se = np.sqrt(np.diag(cov) / len(keys))
+        num_draws = 20000
+        noise = conditional_noise(jax.random.PRNGKey(0), data.stats, (num_draws,))
+        b, _, _, _, r, deviance = jax.vmap(lambda eps: draw_effects(eps, position, data, struct))(noise)
+    draws = np.hstack([np.asarray(b)] + [np.asarray(e).reshape(num_draws, -1) for e in r])
+    se = np.sqrt(np.diag(cov) / num_draws)
     assert np.all(np.abs(draws.mean(axis=0) - mean) < 4.5 * se)
     np.testing.assert_allclose(np.cov(draws.T), cov, atol=0.05 * np.diag(cov).max())
+    residuals = pb["y"][None] - draws @ W.T
+    n, s2 = len(pb["y"]), pb["sigma"] ** 2
+    np.testing.assert_allclose(np.asarray(deviance), n * np.log(2 * np.pi * s2) + np.sum(residuals ** 2, axis=1) / s2,
+                               rtol=1e-10)

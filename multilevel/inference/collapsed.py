@@ -22,10 +22,10 @@ from ..design.suffstats import SuffStats
 from ..model.layout import Layout
 from ..model.batching import map_batches
 from ..model.logdensity import initial_position
-from ..model.marginal import (CollapsedData, CollapsedStructure, draw_effects, gaussian_fixed_priors,
-                              make_collapsed_logdensity)
+from ..model.marginal import (CollapsedData, CollapsedStructure, conditional_noise, draw_effects,
+                              gaussian_fixed_priors, make_collapsed_logdensity)
 from ..model.prior_table import PriorSet
-from .driver import run_chains
+from .driver import random_keys, run_chains
 from .nuts import NutsConfig, nuts_kernel
 from .output import SamplerOutput
 
@@ -56,15 +56,15 @@ def sample_collapsed(stats: SuffStats, summary: DataSummary, order: tuple[str, .
                  if not k.startswith("z") and (k != "b" or not struct.integrate_fixed)}
         starts.append(start)
     config = NutsConfig(warmup, target_accept, max_treedepth, tuple(starts[0]))
-    key_run, key_draws = jax.random.split(jax.random.PRNGKey(seed))
+    keys = np.random.default_rng([seed, 0])
     run = run_chains(nuts_kernel(logdensity, config), starts, (data, {k: scales[k] for k in starts[0]}),
-                     num_warmup=warmup, num_draws=draws, key=key_run, progress=progress,
+                     num_warmup=warmup, num_draws=draws, rng=keys, progress=progress,
                      compiler_options=COMPILER_OPTIONS)
     positions = {k: v * scales[k] for k, v in run.positions.items()}
-    b, aux, sds, chols, r = _exact_draws(key_draws, positions, data, struct)
+    b, aux, sds, chols, r, deviance = _exact_draws(keys, positions, data, struct)
     return SamplerOutput(
         b=b, aux=aux, sd=list(sds), chol=list(chols), effects=list(r),
-        stats=run.stats,
+        stats={**run.stats, "deviance": deviance},
         info={"compile_seconds": run.compile_seconds, "sampling_seconds": run.sampling_seconds,
               "fixed_effects": "integrated out" if struct.integrate_fixed else "sampled by NUTS",
               "target_accept": target_accept, "max_treedepth": max_treedepth},
@@ -105,14 +105,18 @@ def _float64_unless_index(a: np.ndarray) -> jax.Array:
 
 @partial(jit, static_argnums=2)
 def _draw_batch(inputs, data, struct):
+    """Exact draws for a batch of positions. The batch's normals come from its first key
+    (distinct per batch), in one call of the generator."""
     keys, positions = inputs
-    return jax.vmap(lambda key, position: draw_effects(key, position, data, struct))(keys, positions)
+    batch = keys.shape[0]
+    noise = conditional_noise(keys[0], data.stats, (batch,))
+    return jax.vmap(lambda eps, position: draw_effects(eps, position, data, struct))(noise, positions)
 
 
-def _exact_draws(key, positions: dict, data: CollapsedData, struct: CollapsedStructure):
-    """Exact (b, r) draws for every position, shaped ``(chain, draw, ...)``."""
+def _exact_draws(rng: np.random.Generator, positions: dict, data: CollapsedData, struct: CollapsedStructure):
+    """Exact (b, r) draws and their deviances for every position, shaped ``(chain, draw, ...)``."""
     num_chains, num_draws = next(iter(positions.values())).shape[:2]
     total = num_chains * num_draws
     flat = {k: v.reshape((total,) + v.shape[2:]) for k, v in positions.items()}
-    out = map_batches(_draw_batch, (jax.random.split(key, total), flat), data, struct)
+    out = map_batches(_draw_batch, (random_keys(rng, (total,)), flat), data, struct)
     return jax.tree_util.tree_map(lambda a: a.reshape((num_chains, num_draws) + a.shape[1:]), out)

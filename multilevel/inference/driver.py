@@ -57,12 +57,20 @@ def _compiled(kernel: Kernel, compiler_options: tuple):
     return jax.jit(kernel.init, compiler_options=options), jax.jit(run, compiler_options=options)
 
 
+def random_keys(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Raw threefry keys (uint32 pairs) of any ``shape``, drawn by numpy: ``jax.random.split``
+    would compile a program for every new shape."""
+    return rng.integers(0, 2 ** 32, size=shape + (2,), dtype=np.uint32)
+
+
 def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: int,
-               num_draws: int, key: jax.Array, progress: bool = True,
+               num_draws: int, rng: np.random.Generator, progress: bool = True,
                chunk_size: int = 100, max_workers: int | None = None,
                compiler_options: tuple[tuple[str, object], ...] = (),
                states: list | None = None) -> ChainRun:
     """Run one chain per initial position; keep the ``num_draws`` post-warmup draws.
+
+    ``rng``: the source of the chains' random keys.
 
     ``states``: kernel states to continue (from an earlier run's ``states``) instead
     of initialising at ``positions`` (then ignored but for their number).
@@ -76,10 +84,8 @@ def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: 
     total = num_warmup + num_draws
     chunk = max(1, min(chunk_size, total))
     num_chunks = -(-total // chunk)
-    init_keys, step_keys = jax.random.split(key)
-    init_keys = jax.random.split(init_keys, num_chains)
-    step_keys = jax.random.split(step_keys, num_chains * num_chunks * chunk).reshape(
-        num_chains, num_chunks, chunk, -1)
+    init_keys = random_keys(rng, (num_chains,))
+    step_keys = random_keys(rng, (num_chains, num_chunks, chunk))
     x64 = jax.config.jax_enable_x64
 
     # Compile (or find in the cache) in this thread, so that worker threads never race to.

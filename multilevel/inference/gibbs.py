@@ -41,8 +41,8 @@ from ..design.suffstats import LevelStats, SuffStats, factor_columns, nested_blo
 from ..errors import PriorError
 from ..model.layout import Layout
 from ..model.logdensity import constrain_scales, initial_position
-from ..model.marginal import (CollapsedStructure, draw_conditional, factor_scales, log_conditional, log_marginal,
-                              split_effects)
+from ..model.marginal import (CollapsedStructure, conditional_noise, draw_conditional, factor_scales,
+                              log_conditional, log_marginal, split_effects)
 from ..model.prior_table import PriorSet
 from ..model.priors import InverseWishart, Normal
 from .conditionals import (conjugate_scale, conjugate_shape, draw_covariance, is_conjugate_scale, slice_sample,
@@ -186,7 +186,7 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
         stats = _block_stats(data, block, level_stats, resid)
         sds = _update_block_sds(keys[2 * i], stats, block, sds, state.chols, state.sigma, b, data, struct)
         Ts = factor_scales(sds, state.chols, collapsed)
-        b, drawn = draw_conditional(keys[2 * i + 1], stats, state.sigma, [Ts[k] for k in block],
+        b, drawn = draw_conditional(conditional_noise(keys[2 * i + 1], stats), stats, state.sigma, [Ts[k] for k in block],
                                     data.priors[0], None if b.shape[0] else b)
         for k, r in zip(block, drawn):
             new = _contribution(data, k, r)
@@ -264,7 +264,7 @@ def sample_gibbs(design: Design, layout: Layout, priors: PriorSet, *,
     stacked = [jax.tree_util.tree_map(lambda *a: jnp.stack(a), *starts[i * size:(i + 1) * size])
                for i in range(batches)]
     run = run_chains(gibbs_kernel(struct), stacked, data, num_warmup=warmup, num_draws=draws,
-                     key=jax.random.PRNGKey(seed), progress=progress, compiler_options=COMPILER_OPTIONS)
+                     rng=np.random.default_rng([seed, 0]), progress=progress, compiler_options=COMPILER_OPTIONS)
     # (batch, draw, chain-in-batch, ...) -> (chain, draw, ...)
     unbatch = lambda a: np.swapaxes(a, 1, 2).reshape((chains, draws) + a.shape[3:])  # noqa: E731
     pos = {k: unbatch(v) for k, v in run.positions.items()}

@@ -118,10 +118,9 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
     nc = model_data(design, priors)
     starts = [jax.device_get(recentre(initial_position(rng, summary, layout, priors, aux_start), nc,
                                       data.centering, struct)) for _ in range(chains)]
-    key = jax.random.PRNGKey(seed)
     pilot = min(PILOT_STEPS, warmup // 2)
     choosing = any(c is None for c in centered) and pilot >= PILOT_MIN_STEPS
-    options = dict(key=key, progress=progress, chunk_size=pilot if choosing else 100)
+    options = dict(rng=np.random.default_rng([seed, 0]), progress=progress, chunk_size=pilot if choosing else 100)
     compile_seconds = sampling_seconds = 0.0
     states = None
     if choosing:
@@ -130,7 +129,6 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
         decided, why = decide_centering(run.positions, data, struct, design)
         final = tuple(d if c is None else c for c, d in zip(centered, decided))
         reasons = [r if c is not None else w for r, c, w in zip(reasons, centered, why)]
-        options["key"] = jax.random.fold_in(key, 1)
         if final == start:
             states, remaining = run.states, warmup - pilot
         else:

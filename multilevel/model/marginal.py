@@ -27,13 +27,15 @@ integrated. ``B ≥ I`` keeps this stable as the sds go to zero. With Normal pri
        + \log|P| + k + \sum m₀²/v₀ - hᵀ P^{-1} h].
 
 Given (σ, Σ): ``b ~ N(P⁻¹h, P⁻¹)``, then, outermost factor first, each level's
-``r = T u`` with ``u ~ N(B⁻¹ Tᵀ (f - F β), B⁻¹)``, exactly; :func:`draw_effects`.
+``r = T u`` with ``u ~ N(B⁻¹ Tᵀ (f - F β), B⁻¹)``, exactly; :func:`draw_effects`, which also gives the
+deviance from the same sums (:func:`residual_sum_of_squares`).
 With one factor, :mod:`multilevel.model.onefactor` computes the same sums in a
 few fused passes, with a hand-written gradient.
 """
 
 from __future__ import annotations
 
+import itertools
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -203,42 +205,74 @@ def make_collapsed_logdensity(struct: CollapsedStructure):
     return logdensity
 
 
-def draw_effects(key: jax.Array, position: dict, data: CollapsedData, struct: CollapsedStructure):
-    """One exact draw of (b, r) given a position of the variance parameters.
+def draw_effects(noise: tuple, position: dict, data: CollapsedData, struct: CollapsedStructure):
+    """One exact draw of (b, r) given a position of the variance parameters, and its deviance.
 
-    Returns ``(b, aux, sds, chols, r)`` with ``r`` a list, per group term, of (levels, q).
+    ``noise``: the standard normals of :func:`conditional_noise`. Returns ``(b, aux, sds,
+    chols, r, deviance)`` with ``r`` a list, per group term, of (levels, q).
     """
     aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
     Ts = factor_scales(sds, chols, struct)
     b = None if struct.integrate_fixed else position["b"]
-    b, by_factor = draw_conditional(key, data.stats, aux[0], Ts, data.priors[0], b)
-    return b, aux, sds, chols, split_effects(by_factor, struct)
+    b, by_factor = draw_conditional(noise, data.stats, aux[0], Ts, data.priors[0], b)
+    s2 = aux[0] ** 2
+    deviance = data.stats.n * jnp.log(2 * jnp.pi * s2) + residual_sum_of_squares(data.stats, b, by_factor) / s2
+    return b, aux, sds, chols, split_effects(by_factor, struct), deviance
 
 
-def draw_conditional(key: jax.Array, stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array],
+def conditional_noise(key: jax.Array, stats: SuffStats, batch: tuple[int, ...] = ()) -> tuple:
+    """The standard normals that :func:`draw_conditional` turns into a draw: ``batch + (p,)``
+    for b and ``batch + (levels, Q)`` per factor, from one call of the generator (a
+    batch of draws from one key is several times faster than one key per draw)."""
+    p = stats.Xty.shape[0]
+    sizes = [p] + [lv.c.shape[0] * lv.c.shape[1] for lv in stats.levels]
+    flat = jax.random.normal(key, batch + (sum(sizes),))
+    parts = jnp.split(flat, list(itertools.accumulate(sizes[:-1])), axis=-1)
+    return parts[0], [part.reshape(batch + lv.c.shape) for part, lv in zip(parts[1:], stats.levels)]
+
+
+def draw_conditional(noise: tuple, stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array],
                      fixed_priors: tuple, b: jax.Array | None = None):
     """An exact draw of b (unless given) and of every factor's effects (levels, Q) given
     σ and the scales ``Ts``: b from its marginal over the effects, then the effects
-    given b, outermost factor first."""
+    given b, outermost factor first. ``noise``: standard normals shaped as
+    :func:`conditional_noise` makes them."""
     s2 = sigma ** 2
     red = _reduce(stats, sigma, Ts)
-    keys = jax.random.split(key, len(Ts) + 1)
+    eps_b, eps_r = noise
     if b is None:
         _, _, chol_p, _, mean = _fixed_posterior(red, fixed_priors)
-        eps = jax.random.normal(keys[0], mean.shape)
-        b = mean + jax.scipy.linalg.solve_triangular(chol_p.T, eps, lower=False)
+        b = mean + jax.scipy.linalg.solve_triangular(chol_p.T, eps_b, lower=False)
     if isinstance(red.levels[0] if red.levels else None, onefactor.OneFactor):
-        return b, [onefactor.draw_effects(keys[1], red.levels[0], Ts[0], sigma, b)]
+        return b, [onefactor.draw_effects(eps_r[0], red.levels[0], Ts[0], sigma, b)]
     by_factor, parent_r = [], None
-    for depth, (level, level_stats, T) in enumerate(zip(red.levels, stats.levels, Ts)):
+    for level, level_stats, T, eps in zip(red.levels, stats.levels, Ts, eps_r):
         linear = level.f - level.F @ b
         if level_stats.H is not None:
             linear = linear - jnp.sum(level_stats.H * parent_r[level_stats.parent][:, None, :], axis=2) / s2
         mean_u = linalg.solve_upper_t(level.R, linalg.solve_lower(level.R, linear @ T))
-        u = mean_u + linalg.solve_upper_t(level.R, jax.random.normal(keys[depth + 1], mean_u.shape))
+        u = mean_u + linalg.solve_upper_t(level.R, eps)
         parent_r = u @ T.T
         by_factor.append(parent_r)
     return b, by_factor
+
+
+def residual_sum_of_squares(stats: SuffStats, b: jax.Array, by_factor: list[jax.Array]) -> jax.Array:
+    r"""``‖y - Xb - Σ_k Z_k r_k‖²`` from the sums alone, for effects ``(levels, Q)`` per factor:
+
+    .. math::
+       yᵀy - 2bᵀXᵀy + bᵀXᵀXb + \sum_l [r_lᵀ G_l r_l - 2 r_lᵀ (c_l - D_l b)
+       + 2 r_lᵀ H_l r_{\mathrm{parent}(l)}] .
+    """
+    rss = stats.yty - 2 * b @ stats.Xty + b @ stats.XtX @ b
+    parent_r = None
+    for lv, r in zip(stats.levels, by_factor):
+        Gr = jnp.sum(lv.G * r[:, None, :], axis=2)
+        rss = rss + jnp.sum(r * (Gr - 2 * (lv.c - lv.D @ b)))
+        if lv.H is not None:
+            rss = rss + 2 * jnp.sum(r * jnp.sum(lv.H * parent_r[lv.parent][:, None, :], axis=2))
+        parent_r = r
+    return rss
 
 
 def split_effects(by_factor: list, struct: CollapsedStructure) -> list:

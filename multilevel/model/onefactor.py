@@ -75,14 +75,14 @@ def _outer_sum(a: jax.Array, b: jax.Array) -> jax.Array:
     return out.T.reshape(a.shape[1:] + b.shape[1:])
 
 
-def draw_effects(key: jax.Array, sums: OneFactor, T: jax.Array, sigma: jax.Array, b: jax.Array) -> jax.Array:
-    """One exact draw of the group effects ``r_l = T u_l`` (levels, q) given b:
-    ``u_l ~ N(M_l⁻¹ Tᵀ (c_l - D_l b), σ² M_l⁻¹)``, whose mean is ``Y_l [-b, 1]``."""
+def draw_effects(eps: jax.Array, sums: OneFactor, T: jax.Array, sigma: jax.Array, b: jax.Array) -> jax.Array:
+    """One exact draw of the group effects ``r_l = T u_l`` (levels, q) given b, from standard
+    normals ``eps`` (levels, q): ``u_l ~ N(M_l⁻¹ Tᵀ (c_l - D_l b), σ² M_l⁻¹)``, whose mean is
+    ``Y_l [-b, 1]``."""
     p = b.shape[0]
     y, R = linalg.elements(sums.Y), linalg.elements(sums.R)
     q = len(R)
-    eps = jax.random.normal(key, (q,) + R[0][0].shape)
-    noise = linalg.solve_upper_t_elements(R, [[eps[i]] for i in range(q)])
+    noise = linalg.solve_upper_t_elements(R, [[eps[..., i]] for i in range(q)])
     u = [y[i][p] - sum(y[i][c] * b[c] for c in range(p)) + sigma * noise[i][0] for i in range(q)]
     return jnp.stack([sum(T[a, k] * u[k] for k in range(q)) for a in range(q)], axis=-1)
 
