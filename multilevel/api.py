@@ -7,13 +7,14 @@ design, resolve the priors, pick and run a sampler, assemble the Fit.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import Mapping
 
 import jax
 import numpy as np
 import pandas as pd
 
-from .design import build_design
+from .design import Design, build_design
 from .design.distributed import distributed_statistics, is_dask_frame
 from .design.summary import summarise
 from .design.suffstats import design_statistics, grouping_factors, nesting_order
@@ -108,14 +109,15 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     prior_set = resolve_priors(design, layout, priors, family)
     order = nesting_order(design)
     name, reason = choose_sampler(sampler, family, grouping_factors(design), order,
-                                  gibbs_problem(layout, prior_set), has_offset=design.offset is not None)
+                                  gibbs_problem(layout, prior_set))
 
     with jax.enable_x64(True):
         if name == "collapsed":
-            output = sample_collapsed(design_statistics(design, order), summarise(design), order, layout,
+            fast = _less_offset(design)
+            output = sample_collapsed(design_statistics(fast, order), summarise(fast), order, layout,
                                       prior_set, **options)
         elif name == "gibbs":
-            output = sample_gibbs(design, layout, prior_set, **options)
+            output = sample_gibbs(_less_offset(design), layout, prior_set, **options)
         else:
             output = sample_nuts(design, layout, family, prior_set,
                                  centered=_centering(centered, design), **options)
@@ -133,6 +135,14 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     if posterior_predictive:
         add_posterior_predictive(fitted.idata, layout, family, design, seed)
     return fitted
+
+
+def _less_offset(design: Design) -> Design:
+    """A Gaussian design with its offset moved into the response (``y - o = Xb + Zr + e``),
+    as the fast paths take it."""
+    if design.offset is None:
+        return design
+    return replace(design, y=design.y - design.offset, offset=None)
 
 
 def _deviances(output: SamplerOutput, loglik, data, family) -> tuple[np.ndarray, float]:

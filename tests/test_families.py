@@ -8,6 +8,7 @@
   of the same model and priors, written by hand, within 4 Monte Carlo standard errors;
 * predictions of every kind are on the data scale and in the support, take trials
   and offsets from the new data, and are the same on a fit restored by ``ml.load``;
+* a Gaussian offset is taken off the response by the collapsed and Gibbs samplers;
 * the real cbpp data (lme4's binomial example) converge.
 """
 
@@ -158,12 +159,29 @@ def test_binomial_needs_trials_and_other_families_refuse_them():
         ml.fit("y | trials(n) ~ x", data, family="poisson")
 
 
-def test_gaussian_with_offset_runs_nuts_and_fast_paths_refuse_it():
-    data = pd.DataFrame({"y": np.arange(10.0), "x": np.arange(10.0) % 3, "o": 1.0, "g": np.arange(10) % 2})
-    with pytest.raises(ml.SamplerError, match="offset"):
-        ml.fit("y ~ x + offset(o) + (1 | g)", data, sampler="collapsed")
-    with pytest.raises(ml.SamplerError, match="offset"):
-        ml.fit("y ~ x + offset(o) + (1 | g)", data, sampler="gibbs")
+@pytest.mark.parametrize("sampler", ["collapsed", "gibbs"])
+def test_gaussian_offset_is_taken_off_the_response_by_the_fast_paths(sampler):
+    """``y ~ x + offset(o)`` on ``y + o`` is the model ``y ~ x`` on y: the same draws (integer
+    data, so that ``(y + o) - o`` is y exactly), and deviances on the offset data."""
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"y": rng.integers(-20, 20, 60).astype(float), "x": np.arange(60.0) % 7,
+                         "o": rng.integers(0, 50, 60).astype(float), "g": np.arange(60) % 6})
+    shifted = data.assign(y=data["y"] + data["o"])
+    priors = {"b": ml.Normal(0, 10), "Intercept": ml.Normal(0, 10), "sigma": ml.HalfNormal(10), "sd": ml.HalfNormal(10)}
+    options = dict(priors=priors, sampler=sampler, chains=2, draws=100, warmup=100, seed=4, progress=False)
+    with_offset = ml.fit("y ~ x + offset(o) + (1 | g)", shifted, **options)
+    without = ml.fit("y ~ x + (1 | g)", data, **options)
+    for name in ("Intercept", "x", "sigma", "sd(Intercept|g)", "Intercept|g"):
+        np.testing.assert_allclose(with_offset.idata.posterior[name].values, without.idata.posterior[name].values,
+                                   rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(with_offset.idata.sample_stats["deviance"].values,
+                               without.idata.sample_stats["deviance"].values, rtol=1e-9)
+
+
+def test_auto_fits_a_gaussian_offset_by_the_collapsed_sampler():
+    data = pd.DataFrame({"y": np.arange(40.0), "x": np.arange(40.0) % 3, "o": 1.0, "g": np.arange(40) % 4})
+    fit = ml.fit("y ~ x + offset(o) + (1 | g)", data, chains=1, draws=50, warmup=50, progress=False)
+    assert fit.sampler_info["sampler"] == "collapsed"
 
 
 # -- simulated fits ----------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ share one grouping factor or sit on two nested factors (exact,
 row-count-independent, no funnel), and the blocked Gibbs sampler when its
 factors are crossed (what NUTS mixes worst on, and what Gibbs with the fixed
 effects moved along each factor handles in seconds); NUTS on the full model
-otherwise.
+otherwise. A Gaussian offset (identity link) is subtracted from the response
+before the fast paths see it.
 """
 
 from __future__ import annotations
@@ -16,16 +17,13 @@ from ..model.family import Family
 SAMPLERS = ("auto", "nuts", "collapsed", "gibbs")
 
 
-def collapsible(family: Family, factors: tuple[str, ...], order: tuple[str, ...] | None,
-                has_offset: bool = False) -> str | None:
+def collapsible(family: Family, factors: tuple[str, ...], order: tuple[str, ...] | None) -> str | None:
     """None if the collapsed sampler covers the model, else the reason it does not.
 
     ``factors`` are the grouping factors, ``order`` their nesting order (None if not nested).
     """
     if family.name != "gaussian":
         return f"the {family.name} family has no closed-form marginal likelihood"
-    if has_offset:
-        return "the formula has an offset, which the Gaussian fast paths do not take yet"
     if len(factors) > 2:
         return f"more than two grouping factors ({', '.join(factors)}) are not collapsed yet"
     if order is None:
@@ -34,14 +32,12 @@ def collapsible(family: Family, factors: tuple[str, ...], order: tuple[str, ...]
 
 
 def choose_sampler(requested: str, family: Family, factors: tuple[str, ...],
-                   order: tuple[str, ...] | None, gibbs_problem: str | None = None,
-                   has_offset: bool = False) -> tuple[str, str]:
+                   order: tuple[str, ...] | None, gibbs_problem: str | None = None) -> tuple[str, str]:
     """``(sampler, reason)`` for a requested sampler name (see :func:`collapsible`);
     ``gibbs_problem`` says why the priors rule out the Gibbs sampler (None if they do not)."""
     if requested not in SAMPLERS:
         raise SamplerError(f"unknown sampler {requested!r}; choose from {', '.join(SAMPLERS)}")
-    offset_problem = "the formula has an offset, which the Gaussian fast paths do not take yet"
-    why_not = collapsible(family, factors, order, has_offset)
+    why_not = collapsible(family, factors, order)
     if requested == "collapsed":
         if why_not:
             raise SamplerError(f"sampler='collapsed' cannot fit this model: {why_not}; "
@@ -51,13 +47,9 @@ def choose_sampler(requested: str, family: Family, factors: tuple[str, ...],
         if family.name != "gaussian":
             raise SamplerError(f"sampler='gibbs' fits Gaussian models; the {family.name} family has no "
                                "conjugate updates: use sampler='nuts'")
-        if has_offset:
-            raise SamplerError(f"sampler='gibbs' cannot fit this model: {offset_problem}; use sampler='nuts'")
         return "gibbs", "requested"
     if requested == "nuts":
         return "nuts", "requested"
-    if has_offset and family.name == "gaussian":
-        return "nuts", f"NUTS on the full model: {offset_problem}"
     if why_not is None:
         if not order:
             where = "no group terms"

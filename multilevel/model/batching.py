@@ -32,11 +32,11 @@ def map_batches(fn: Callable, inputs, *args, batch: int = BATCH):
 
     x64 = jax.config.jax_enable_x64
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        parts = list(pool.map(lambda start: _in_x64(x64, one, start), range(0, total, batch)))
+        parts = list(pool.map(lambda start: in_x64(x64, one, start), range(0, total, batch)))
     return jax.tree_util.tree_map(lambda *p: np.concatenate(p), *parts)
 
 
-def _in_x64(x64: bool, fn: Callable, *args):
+def in_x64(x64: bool, fn: Callable, *args):
     """``fn(*args)`` in a worker thread, with the caller's ``jax_enable_x64``."""
     with jax.enable_x64(x64):
         return fn(*args)
