@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a prior, e.g. 'sigma=exponential(rate=0.1)' or 'b=normal(0, 10)'; repeatable")
     _add_sampler_options(fit)
     fit.add_argument("--out", type=Path, help="write the fit to this netCDF file")
+    fit.add_argument("--posterior-predictive", action="store_true",
+                     help="also draw replicates of the response at every row, kept in the fit (group "
+                          "posterior_predictive of --out)")
     fit.add_argument("--no-group-effects", action="store_true", help="leave group effects out of the summary")
     fit.add_argument("--plots", type=Path, metavar="DIR", help="write trace.png, effects.png (models with "
                      "group terms), ppc.png and, with --lines-x, lines.png into DIR")
@@ -134,7 +137,8 @@ def _run_fit(args) -> None:
     missing = [c for c in (args.lines_x, args.lines_color) if c and c not in data.columns]
     if missing:
         raise MultilevelError(f"{args.data} has no column {missing[0]!r} (named by --lines-x/--lines-color)")
-    fit = api.fit(args.formula, data, family=args.family, priors=dict(args.prior), **_sampler_kwargs(args))
+    fit = api.fit(args.formula, data, family=args.family, priors=dict(args.prior),
+                  posterior_predictive=args.posterior_predictive, **_sampler_kwargs(args))
     _print_fit(fit, not args.no_group_effects)
     if args.out:
         fit.save(args.out)

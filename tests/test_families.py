@@ -408,6 +408,17 @@ def test_cli_predict_writes_the_csv(tmp_path, capsys):
     assert "no data file" in capsys.readouterr().err
 
 
+def test_cli_fit_keeps_the_posterior_predictive_on_request(tmp_path):
+    data, _ = simulate("poisson")
+    data.to_csv(tmp_path / "data.csv", index=False)
+    out = tmp_path / "fit.nc"
+    assert main(["fit", str(tmp_path / "data.csv"), MODELS["poisson"][0], "--family", "poisson", "--chains", "1",
+                 "--draws", "30", "--warmup", "30", "--posterior-predictive", "--out", str(out)]) == 0
+    replicates = ml.load(out).idata.posterior_predictive["y"]
+    assert replicates.shape == (1, 30, len(data))
+    assert np.all(replicates.values >= 0) and np.all(replicates.values == np.round(replicates.values))
+
+
 # -- real data ---------------------------------------------------------------------------------------
 def test_cbpp_binomial_glmm_converges():
     data = read_shared("cbpp.csv")
