@@ -10,7 +10,6 @@ conditional. There is no funnel left: the group effects never enter NUTS.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 
 import jax
@@ -21,7 +20,7 @@ from ..compiler import COMPILER_OPTIONS, jit
 from ..design.summary import DataSummary
 from ..design.suffstats import SuffStats
 from ..model.layout import Layout
-from ..model.batching import BATCH, in_x64, map_batches
+from ..model.batching import map_batches
 from ..model.logdensity import initial_position
 from ..model.marginal import (CollapsedData, CollapsedStructure, conditional_noise, draw_effects,
                               gaussian_fixed_priors, make_collapsed_logdensity)
@@ -58,12 +57,9 @@ def sample_collapsed(stats: SuffStats, summary: DataSummary, order: tuple[str, .
         starts.append(start)
     config = NutsConfig(warmup, target_accept, max_treedepth, tuple(starts[0]))
     keys = np.random.default_rng([seed, 0])
-    with ThreadPoolExecutor(max_workers=1) as pool:  # compile the exact draws while NUTS compiles
-        draw_program = pool.submit(in_x64, True, _compile_draws, starts[0], data, struct)
-        run = run_chains(nuts_kernel(logdensity, config), starts, (data, {k: scales[k] for k in starts[0]}),
-                         num_warmup=warmup, num_draws=draws, rng=keys, progress=progress,
-                         compiler_options=COMPILER_OPTIONS)
-        draw_program.result()
+    run = run_chains(nuts_kernel(logdensity, config), starts, (data, {k: scales[k] for k in starts[0]}),
+                     num_warmup=warmup, num_draws=draws, rng=keys, progress=progress,
+                     compiler_options=COMPILER_OPTIONS)
     positions = {k: v * scales[k] for k, v in run.positions.items()}
     b, aux, sds, chols, r, deviance = _exact_draws(keys, positions, data, struct)
     return SamplerOutput(
@@ -115,13 +111,6 @@ def _draw_batch(inputs, data, struct):
     batch = keys.shape[0]
     noise = conditional_noise(keys[0], data.stats, (batch,))
     return jax.vmap(lambda eps, position: draw_effects(eps, position, data, struct))(noise, positions)
-
-
-def _compile_draws(position: dict, data: CollapsedData, struct: CollapsedStructure) -> None:
-    """Compile :func:`_draw_batch` for batches of positions like ``position``."""
-    keys = jax.ShapeDtypeStruct((BATCH, 2), jnp.uint32)
-    positions = {k: jax.ShapeDtypeStruct((BATCH,) + np.shape(v), jnp.float64) for k, v in position.items()}
-    _draw_batch.lower((keys, positions), data, struct).compile()
 
 
 def _exact_draws(rng: np.random.Generator, positions: dict, data: CollapsedData, struct: CollapsedStructure):

@@ -20,8 +20,6 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..model.batching import in_x64
-
 
 
 class Kernel(NamedTuple):
@@ -90,16 +88,11 @@ def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: 
     step_keys = random_keys(rng, (num_chains, num_chunks, chunk))
     x64 = jax.config.jax_enable_x64
 
-    # Compile (or find in the cache) before the chains start, so that worker threads never
-    # race to: the chunk runner in a helper thread while this one compiles and runs init.
+    # Compile (or find in the cache) in this thread, so that worker threads never race to.
     started = time.perf_counter()
     init, run = _compiled(kernel, compiler_options)
     if states is None:
-        state_shape = jax.eval_shape(init, init_keys[0], positions[0], data)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            ahead = pool.submit(in_x64, x64, lambda: run.lower(state_shape, step_keys[0, 0], data).compile())
-            states = [init(init_keys[c], positions[c], data) for c in range(num_chains)]
-            ahead.result()
+        states = [init(init_keys[c], positions[c], data) for c in range(num_chains)]
     first_chunk = run(states[0], step_keys[0, 0], data)
     jax.block_until_ready(first_chunk)
     compile_seconds = time.perf_counter() - started

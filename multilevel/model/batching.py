@@ -39,7 +39,7 @@ def map_batches(fn: Callable, inputs, *args, batch: int = BATCH):
     x64 = jax.config.jax_enable_x64
     out = None
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for start, part in pool.map(lambda start: in_x64(x64, one, start), range(0, total, batch)):
+        for start, part in pool.map(lambda start: _in_x64(x64, one, start), range(0, total, batch)):
             if out is None:
                 out = jax.tree_util.tree_map(lambda a: np.empty((total,) + np.shape(a)[1:], np.asarray(a).dtype),
                                              part)
@@ -47,7 +47,7 @@ def map_batches(fn: Callable, inputs, *args, batch: int = BATCH):
     return out
 
 
-def in_x64(x64: bool, fn: Callable, *args):
+def _in_x64(x64: bool, fn: Callable, *args):
     """``fn(*args)`` in a worker thread, with the caller's ``jax_enable_x64``."""
     with jax.enable_x64(x64):
         return fn(*args)
