@@ -1,7 +1,7 @@
 """Families beyond the Gaussian: likelihoods, support checks, fits, predictions.
 
 * each family's pointwise log-likelihood equals scipy.stats on a grid of
-  responses and linear predictors, for every link;
+  responses and linear predictors, for every link; student_t's nu is at least 1;
 * responses outside a family's support raise DataError naming the rows;
 * a small simulated fit per family (NUTS) recovers the true parameters within
   their 99% intervals; bernoulli and poisson fits agree with a long NumPyro run
@@ -19,6 +19,7 @@ import warnings
 
 import arviz as az
 import jax
+import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
@@ -31,6 +32,7 @@ import multilevel as ml
 from multilevel.cli import main
 from multilevel.design import build_design
 from multilevel.model import Layout, get_family, resolve_priors
+from multilevel.model.logdensity import constrain_scales
 from conftest import read_shared
 
 DRAWS = dict(chains=2, draws=500, warmup=500, progress=False)
@@ -135,6 +137,26 @@ def test_default_priors_of_link_families_follow_the_documented_table():
         family = get_family(family)
         table = {p.name: p.prior for p in resolve_priors(d, Layout.of(d, family), None, family).all()}
         assert table[name] == prior
+
+
+def test_student_t_degrees_of_freedom_are_at_least_one_as_in_brms():
+    """nu = 1 + exp(u), its prior truncated at 1: a unit-rate exponential prior then gives
+    nu - 1 ~ Exp(1) (memoryless), so the density on u is exactly that of log Exp(1)."""
+    family = get_family("student_t")
+    assert family.aux_lower == (0.0, 1.0) and get_family("student_t(nu=3)").aux_lower == (0.0,)
+    priors = ((), (ml.HalfNormal(1.0), ml.Exponential(1.0)), (), ())
+    with jax.enable_x64(True):
+        for u in (-30.0, -1.0, 0.0, 2.0):
+            aux, _, _, log_prior, log_jac = constrain_scales({"aux": jnp.array([0.0, u])}, priors, (),
+                                                             family.aux_lower)
+            nu = float(aux[1])
+            assert nu == pytest.approx(1.0 + np.exp(u)) and nu >= 1.0
+            log_sigma_part = float(ml.HalfNormal(1.0).log_prob(1.0))
+            expected = stats.expon.logpdf(np.exp(u)) + u - 1.0  # Exp(1) density at nu is e^-1 times at nu - 1
+            assert float(log_prior + log_jac) - log_sigma_part == pytest.approx(expected, abs=1e-12)
+    data = pd.DataFrame({"y": [0.1, 0.4, -0.3, 2.0], "x": [0.0, 1.0, 2.0, 3.0]})
+    with pytest.raises(ml.PriorError, match="nu is at least 1"):
+        ml.fit("y ~ x", data, family="student_t", priors={"nu": ml.Uniform(0.1, 0.9)})
 
 
 # -- support ---------------------------------------------------------------------------------------

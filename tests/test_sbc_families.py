@@ -15,7 +15,7 @@ drawn afresh in each replication, and priors simulated exactly:
 ``Intercept``, x   Normal(0, 1)
 ``sd(Intercept|g)`` HalfNormal(1); group effects ``a_g ~ N(0, sd)``
 ``sigma``          HalfNormal(1) (student_t)
-``nu``             Gamma(2, rate 0.1) (student_t; brms's default)
+``nu``             Gamma(2, rate 0.1) truncated at 1 (student_t; brms's default)
 ``shape``          Gamma(2, rate 0.5) (negbinomial; mean 4)
 =================  =============================================================
 
@@ -132,6 +132,8 @@ def simulate(case: FamilyCase, replication: int) -> tuple[dict[str, float], pd.D
         y = rng.poisson(rng.gamma(shape, np.exp(eta) / shape))       # Gamma-Poisson mixture: NB2
     else:
         sigma, nu = abs(rng.normal(0.0, 1.0)), rng.gamma(2.0, 1 / 0.1)
+        while nu < 1.0:  # the prior is truncated at nu = 1
+            nu = rng.gamma(2.0, 1 / 0.1)
         truth.update(sigma=sigma, nu=nu)
         y = eta + sigma * rng.standard_t(nu, size=g.size)
     data = pd.DataFrame({"y": y, "x": x, "g": [LEVELS[j] for j in g], **columns})

@@ -116,7 +116,8 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
     summary = summarise(_working_design(design, family))
     aux_start = family.initial_aux(float(np.sqrt(max(summary.y_sumsq / summary.n - summary.y_mean ** 2, 1e-12))))
     nc = model_data(design, priors)
-    starts = [jax.device_get(recentre(initial_position(rng, summary, layout, priors, aux_start), nc,
+    starts = [jax.device_get(recentre(initial_position(rng, summary, layout, priors, aux_start,
+                                                       family.aux_lower), nc,
                                       data.centering, struct)) for _ in range(chains)]
     pilot = min(PILOT_STEPS, warmup // 2)
     choosing = any(c is None for c in centered) and pilot >= PILOT_MIN_STEPS

@@ -71,6 +71,11 @@ class Family:
             raise MultilevelError(f"the {self.name} family has no {self.link!r} link; "
                                   f"choose from {', '.join(self.links)}")
 
+    @property
+    def aux_lower(self) -> tuple[float, ...]:
+        """Lower bound of each auxiliary parameter (its prior is truncated there)."""
+        return (0.0,) * len(self.aux)
+
     def log_likelihood(self, y, eta, aux, trials=None):
         """Pointwise log p(y_i | eta_i, aux)."""
         raise NotImplementedError
@@ -155,7 +160,8 @@ class StudentT(Family):
     """``y ~ Student-t(nu, eta, sigma)``: robust regression.
 
     ``nu=None`` (the default) estimates the degrees of freedom as the parameter
-    ``nu`` (default prior Gamma(2, 0.1), as brms); a number fixes them.
+    ``nu >= 1`` (default prior Gamma(2, 0.1) truncated at 1, as brms: below 1 the
+    tails are heavier than Cauchy's); a number fixes them.
     """
 
     nu: float | None = None
@@ -169,6 +175,10 @@ class StudentT(Family):
                 raise MultilevelError(f"student_t: nu must be a number > 0 or None (estimated), got {self.nu!r}")
             object.__setattr__(self, "nu", float(self.nu))
             object.__setattr__(self, "aux", ("sigma",))
+
+    @property
+    def aux_lower(self) -> tuple[float, ...]:
+        return (0.0,) if self.nu is not None else (0.0, 1.0)
 
     def _nu(self, aux):
         return aux[1] if self.nu is None else self.nu

@@ -127,19 +127,21 @@ class Params(NamedTuple):
     effects: tuple[jax.Array, ...]  # (levels, q) per term
 
 
-def constrain_scales(position: dict, priors: tuple, terms) -> tuple:
+def constrain_scales(position: dict, priors: tuple, terms, aux_lower: tuple[float, ...] = ()) -> tuple:
     """Auxiliary parameters, group sds and correlation factors from a position.
 
     Returns ``(aux, sds, chols, log_prior, log_jac)``; ``terms`` gives ``(q, has_cor, ...)``
-    per group term, ``priors`` the pytree of :meth:`PriorSet.values`. A term whose
-    covariance has an InverseWishart prior takes it on (sds, correlation factor) jointly.
+    per group term, ``priors`` the pytree of :meth:`PriorSet.values`, ``aux_lower`` the
+    lower bound of each auxiliary parameter (:attr:`Family.aux_lower`; zeros if empty). A
+    term whose covariance has an InverseWishart prior takes it on (sds, correlation
+    factor) jointly.
     """
     _, aux_priors, sd_priors, cor_priors = priors
     log_prior = jnp.zeros(())
     log_jac = jnp.zeros(())
     aux = []
     for j, p in enumerate(aux_priors):
-        value, jac = p.to_positive(position["aux"][j])
+        value, jac = p.to_positive(position["aux"][j], aux_lower[j] if aux_lower else 0.0)
         aux.append(value)
         log_prior += p.log_prob(value)
         log_jac += jac
@@ -174,7 +176,8 @@ def fixed_log_prior(b: jax.Array, priors: tuple) -> jax.Array:
 
 def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Params, jax.Array, jax.Array]:
     """Constrained parameters, the log prior density and the log-Jacobian."""
-    aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms)
+    aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms,
+                                                           struct.family.aux_lower)
     b = position["b"]
     log_prior += fixed_log_prior(b, data.priors)
     effects = []
@@ -246,7 +249,8 @@ def make_logdensity(struct: Structure):
 
 
 def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Layout, priors: PriorSet,
-                     aux_start: tuple[float, ...] | None = None) -> dict[str, np.ndarray]:
+                     aux_start: tuple[float, ...] | None = None,
+                     aux_lower: tuple[float, ...] = ()) -> dict[str, np.ndarray]:
     """A starting point near the data: ridge fixed effects, residual sd, small effects
     (non-centred; :func:`recentre` moves it to another parameterisation).
 
@@ -254,7 +258,7 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
     chains start apart (R-hat needs overdispersed starts). For a family with a
     link, ``summary`` is that of the working response (the response on the link
     scale, less the offset) and ``aux_start`` the family's starting values of its
-    auxiliary parameters (the residual sd for each if None).
+    auxiliary parameters (the residual sd for each if None), above ``aux_lower``.
     """
     p = len(layout.fixed)
     scale = np.sqrt(np.maximum(np.diag(summary.XtX) / summary.n, 1e-12))
@@ -264,8 +268,9 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
     resid_sd = float(np.sqrt(max(resid_ss / summary.n, 1e-12)))
     position = {
         "b": b + rng.normal(0, 0.1, p) * resid_sd / scale,
-        "aux": np.array([float(pp.prior.from_positive(a))
-                         for pp, a in zip(priors.aux, aux_start or (resid_sd,) * len(priors.aux))])
+        "aux": np.array([float(pp.prior.from_positive(a, lower))
+                         for pp, a, lower in zip(priors.aux, aux_start or (resid_sd,) * len(priors.aux),
+                                                 aux_lower or (0.0,) * len(priors.aux))])
         + rng.uniform(-0.5, 0.5, len(priors.aux)),
     }
     for t, g in enumerate(layout.groups):

@@ -209,6 +209,11 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
             prior, source = defaults[name], "default"
         _check_support(name, cls, prior)
         resolved[name] = ParamPrior(name, cls, group, prior, source)
+    for name, lower in zip(layout.aux, family.aux_lower if family is not None else ()):
+        prior = resolved[name].prior
+        if lower > 0 and prior.support == "interval" and prior.high <= lower:
+            raise PriorError(f"{name} is at least {lower:g}, so its prior must put mass above {lower:g}; "
+                             f"got {prior}")
     return PriorSet(
         fixed=tuple(resolved[n] for n in layout.fixed),
         aux=tuple(resolved[n] for n in layout.aux),

@@ -49,13 +49,14 @@ class Prior:
     def log_prob(self, x):
         raise NotImplementedError
 
-    def to_positive(self, u):
-        """Map an unconstrained ``u`` to a positive parameter; return ``(x, log|dx/du|)``."""
-        return jnp.exp(u), u
+    def to_positive(self, u, lower: float = 0.0):
+        """Map an unconstrained ``u`` to a parameter above ``lower`` (0: positive); return
+        ``(x, log|dx/du|)``. Above a lower bound the prior is truncated there."""
+        return lower + jnp.exp(u), u
 
-    def from_positive(self, x):
+    def from_positive(self, x, lower: float = 0.0):
         """Inverse of :meth:`to_positive` (for initial values), clipped inside the support."""
-        return jnp.log(x)
+        return jnp.log(jnp.maximum(x - lower, 1e-300))
 
     def __str__(self) -> str:
         args = ", ".join(f"{f.name}={getattr(self, f.name):.4g}" for f in fields(self))
@@ -246,14 +247,14 @@ class Uniform(Prior):
     def log_prob(self, x):
         return jnp.where((x >= self.low) & (x <= self.high), -jnp.log(self.high - self.low), -jnp.inf)
 
-    def to_positive(self, u):
-        low = jnp.maximum(self.low, 0.0)
+    def to_positive(self, u, lower: float = 0.0):
+        low = jnp.maximum(self.low, lower)
         width = self.high - low
         x = low + width * jax.nn.sigmoid(u)
         return x, jnp.log(width) + jax.nn.log_sigmoid(u) + jax.nn.log_sigmoid(-u)
 
-    def from_positive(self, x):
-        low = jnp.maximum(self.low, 0.0)
+    def from_positive(self, x, lower: float = 0.0):
+        low = jnp.maximum(self.low, lower)
         frac = jnp.clip((x - low) / (self.high - low), 0.05, 0.95)
         return jnp.log(frac) - jnp.log1p(-frac)
 
