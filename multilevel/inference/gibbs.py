@@ -186,8 +186,9 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
         stats = _block_stats(data, block, level_stats, resid)
         sds = _update_block_sds(keys[2 * i], stats, block, sds, state.chols, state.sigma, b, data, struct)
         Ts = factor_scales(sds, state.chols, collapsed)
-        b, drawn = draw_conditional(conditional_noise(keys[2 * i + 1], stats), stats, state.sigma, [Ts[k] for k in block],
-                                    data.priors[0], None if b.shape[0] else b)
+        noise = conditional_noise(keys[2 * i + 1], stats)
+        b, drawn = draw_conditional(noise, stats, state.sigma, [Ts[k] for k in block], data.priors[0],
+                                    None if b.shape[0] else b)
         for k, r in zip(block, drawn):
             new = _contribution(data, k, r)
             total = total + new - contributions[k]
