@@ -32,7 +32,7 @@ from ..model.layout import Layout
 from ..model.logdensity import (Params, constrain, initial_position, make_logdensity, model_data,
                                 position_shapes, recentre, structure)
 from ..model.prior_table import PriorSet
-from .centering import CENTER_MIN_ROWS, choose_centering, decide_centering
+from .centering import choose_centering, decide_centering, guess_centering
 from .driver import Kernel, run_chains
 from .output import SamplerOutput
 
@@ -105,12 +105,9 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
     small = sum(int(np.prod(v)) for v in shapes.values()) <= DENSE_MAX_DIM
     dense_keys = tuple(k for k in shapes if small or not k.startswith("z"))
     kernel = nuts_kernel(logdensity, NutsConfig(warmup, target_accept, max_treedepth, dense_keys))
-    guess = choose_centering(design, family)
+    guess, guess_reasons = guess_centering(design, family)
     start = tuple(g if c is None else c for c, g in zip(centered, guess))
-    reasons = ["set by centered=" if c is not None else
-               "data only (warmup too short for a pilot): " + ("median informative rows per level >= "
-                                                               f"{CENTER_MIN_ROWS}" if g else "few informative "
-                                                               "rows per level") for c, g in zip(centered, guess)]
+    reasons = ["set by centered=" if c is not None else r for c, r in zip(centered, guess_reasons)]
     data = model_data(design, priors, start)
     rng = np.random.default_rng(seed)
     summary = summarise(_working_design(design, family))
