@@ -174,7 +174,9 @@ def _pilot_statistics(positions: dict, data: ModelData, struct: Structure):
 
 
 def decide_centering(positions: dict, data: ModelData, struct: Structure, design: Design
-                     ) -> tuple[tuple[bool, ...], tuple[str, ...]]:
-    """``(centred per term, reason per term)`` from the draws of a pilot run (see the Notes)."""
+                     ) -> tuple[tuple[bool, ...], tuple[str, ...], list[np.ndarray]]:
+    """``(centred per term, reason per term, sds per term)`` from the draws of a pilot
+    run (see the Notes)."""
     sds, weights = jax.device_get(_pilot_statistics(positions, data, struct))
-    return _decide(design, np.asarray(weights), [np.asarray(s) for s in sds], "pilot run")
+    sds = [np.asarray(s) for s in sds]
+    return (*_decide(design, np.asarray(weights), sds, "pilot run"), sds)

@@ -124,15 +124,15 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
     if choosing:
         run = run_chains(kernel, starts, data, num_warmup=0, num_draws=pilot, **options)
         compile_seconds, sampling_seconds = run.compile_seconds, run.sampling_seconds
-        decided, why = decide_centering(run.positions, data, struct, design)
+        decided, why, sds = decide_centering(run.positions, data, struct, design)
         final = tuple(d if c is None else c for c, d in zip(centered, decided))
         reasons = [r if c is not None else w for r, c, w in zip(reasons, centered, why)]
         options["key"] = jax.random.fold_in(key, 1)
-        if final == start:
+        new_data = model_data(design, priors, final, sds)
+        if final == start and all(np.array_equal(a[1], b[1]) for a, b in zip(data.centering, new_data.centering)):
             states, remaining = run.states, warmup - pilot
-        else:
+        else:   # another parameterisation, or another carrier of a fixed effect
             last = jax.tree_util.tree_map(lambda a: a[:, -1], run.positions)
-            new_data = model_data(design, priors, final)
             moved = jax.device_get(recentre(last, data, new_data.centering, struct))
             starts = [jax.tree_util.tree_map(lambda a: a[c], moved) for c in range(chains)]
             data, start, remaining = new_data, final, warmup

@@ -9,10 +9,21 @@ offset ``o_t`` is what the level's effect deviates from:
   has a column of the same name j' (the nearest such p: for chicks in broods in
   locations, a chick's intercept sits around its brood's total, the brood's
   around its location's);
-* else the fixed effect ``b[k]`` of the same name, for one chain of nested terms
-  per fixed column (a fixed effect can be the mean of one set of effects only:
-  of crossed terms, the first whose chain holds a centred term carries it);
+* else the fixed effect ``b[k]`` of the same name, for one tree of nested terms
+  per fixed column (a fixed effect can be the mean of one set of effects only),
+  and, in the intercept column, the fixed columns constant within the term's
+  levels but not its parent's (a brood's year, a location's height);
 * else 0.
+
+Which of several crossed trees carries a fixed effect matters: a centred term
+that does not carry it keeps its effects around 0, and the data then pin only
+the sum of the fixed effect and its effects' mean, which its prior holds
+within ``s / sqrt(L)`` (sd ``s``, ``L`` levels); moving the fixed effect takes
+a collective move of all its levels. So the carrier is the tree whose centred
+term has the largest ``sum s² / L`` on its path from the root (the effects'
+mean held least by the prior): a Poisson model with crossed terms of 20 levels
+(sd 1) and 200 levels (sd 0.5), both centred, had an Intercept bulk ESS of 3200
+of 2000 draws with the 20-level term carrying it, 13 with the other.
 
 Totals are defined for non-centred terms too (``T_t = o_t + r_t``), so a centred
 brood term sits around ``b[k] + r_location`` when the location term is
@@ -54,8 +65,11 @@ def term_order(num_levels: list[int]) -> list[int]:
     return sorted(range(len(num_levels)), key=lambda t: (num_levels[t], t))
 
 
-def centering_arrays(design: Design, centered: tuple[bool, ...] | None = None) -> tuple:
-    """``ModelData.centering`` for a choice per group term (None: all non-centred).
+def centering_arrays(design: Design, centered: tuple[bool, ...] | None = None,
+                     sds: list | None = None) -> tuple:
+    """``ModelData.centering`` for a choice per group term (None: all non-centred);
+    ``sds``: each term's sds (q,), to choose the carrier of a fixed effect among
+    crossed terms (default 1).
 
     Per term ``(centred (q,) 0/1, select (q, p), level_X (levels, p), into (q,), links)``:
     the totals start from ``select @ b`` (the fixed effect of the same name, for the
@@ -76,11 +90,21 @@ def centering_arrays(design: Design, centered: tuple[bool, ...] | None = None) -
             t, j = parents[t][j]
         return t, j
 
+    def spread(t: int, j: int) -> float:
+        """``sum s² / L`` from the root down to column j of term t."""
+        total = 0.0
+        while True:
+            total += (1.0 if sds is None else float(sds[t][j]) ** 2) / groups[t].num_levels
+            if parents[t][j] is None:
+                return total
+            t, j = parents[t][j]
+
     carrier: dict[str, tuple[int, int]] = {}
+    best: dict[str, float] = {}
     for t, (g, c) in enumerate(zip(groups, centered)):
         for j, name in enumerate(g.columns):
-            if c and name in fixed:
-                carrier.setdefault(name, root(t, j))
+            if c and name in fixed and spread(t, j) > best.get(name, -1.0):
+                carrier[name], best[name] = root(t, j), spread(t, j)
     first_rows = [_first_rows(g) for g in groups]
     constant = [np.all(np.isclose(X[first[g.refs]], X), axis=0) for g, first in zip(groups, first_rows)]
     intercept_tree = carrier.get(INTERCEPT)

@@ -70,9 +70,12 @@ class Structure(NamedTuple):
     terms: tuple[tuple[int, bool], ...]  # (q, has_cor) per group term
 
 
-def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | None = None) -> ModelData:
+def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | None = None,
+               sds: list | None = None) -> ModelData:
     """Arrays of the design as float64 JAX arrays (call inside ``jax.enable_x64``);
-    ``centered``: the parameterisation of each group term (default non-centred)."""
+    ``centered``: the parameterisation of each group term (default non-centred),
+    ``sds``: guesses of the terms' sds, which decide which of crossed centred terms
+    carries a fixed effect (:func:`~multilevel.model.hierarchy.centering_arrays`)."""
     return ModelData(
         y=jnp.asarray(design.y, dtype=jnp.float64),
         X=jnp.asarray(design.X, dtype=jnp.float64),
@@ -81,7 +84,7 @@ def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | No
         priors=jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=jnp.float64), priors.values()),
         offset=None if design.offset is None else jnp.asarray(design.offset, dtype=jnp.float64),
         trials=None if design.trials is None else jnp.asarray(design.trials, dtype=jnp.float64),
-        centering=centering_arrays(design, centered),
+        centering=centering_arrays(design, centered, sds),
     )
 
 
