@@ -113,8 +113,11 @@ def median_kappa(design: Design, weights: np.ndarray, sds: list[np.ndarray]) -> 
     return out
 
 
-def _decide(design: Design, weights: np.ndarray, sds: list[np.ndarray], source: str
-            ) -> tuple[tuple[bool, ...], tuple[str, ...]]:
+def decide_from_sds(design: Design, weights: np.ndarray, sds: list[np.ndarray], source: str = "given sds"
+                    ) -> tuple[tuple[bool, ...], tuple[str, ...]]:
+    """``(centred per term, reason per term)``: centred when the median over levels of
+    sd² × :func:`effective_information` is at least ``CENTER_MIN_KAPPA`` in every
+    column and the columns are independent; ``weights`` and ``sds`` as there."""
     choice, reasons = [], []
     for sd, kappa, independent in zip(sds, median_kappa(design, weights, sds), independent_columns(design)):
         sd_text = ", ".join(f"{s:.3g}" for s in np.atleast_1d(sd))
@@ -145,7 +148,7 @@ def guess_centering(design: Design, family: Family | None = None) -> tuple[tuple
     """:func:`choose_centering` with the reasons."""
     weights = np.ones(design.num_rows) if family is None else family.information(design.y, design.trials)
     sds = [np.full(g.q, GUESS_SD) for g in design.groups]
-    return _decide(design, weights, sds, "data only (warmup too short for a pilot), assumed")
+    return decide_from_sds(design, weights, sds, "data only (warmup too short for a pilot), assumed")
 
 
 @partial(jax.jit, static_argnums=2)
@@ -179,4 +182,4 @@ def decide_centering(positions: dict, data: ModelData, struct: Structure, design
     run (see the Notes)."""
     sds, weights = jax.device_get(_pilot_statistics(positions, data, struct))
     sds = [np.asarray(s) for s in sds]
-    return (*_decide(design, np.asarray(weights), sds, "pilot run"), sds)
+    return (*decide_from_sds(design, np.asarray(weights), sds, "pilot run"), sds)
