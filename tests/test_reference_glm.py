@@ -98,12 +98,12 @@ independently. All grouseticks runs are in the slow tier.
 
 Tiers and run times (2 cores shared with other work): default tier, cbpp
 only, ~30 s (our fit 10 s, NumPyro reference of 4 × 2000 draws 18 s); slow
-tier ~14 min: cbpp against 4 × 10000 reference draws (50 s), grouseticks
-(ours 4 × 3000 draws, 1-3.5 min, bulk ESS >= 880 on every fixed effect and
-sd; reference 4 × 5000, ~9 min). Observed: cbpp means within 1.9 and sds
-within 2.3 MCSE of the long reference; grouseticks (591 quantities, bound
-4.45) within 2.6 and 3.1; medians within 0.08 posterior sd of glmer for the
-fixed effects, 0.37 (cbpp herd) and 0.39 (grouseticks BROOD) for the sds.
+tier ~7 min: cbpp against 4 × 10000 reference draws (50 s), grouseticks
+(ours 4 × 3000 draws, ~1 min, bulk ESS >= 930 on every fixed effect and sd, no
+divergence; reference 4 × 5000, ~5 min). Observed: cbpp means within 1.7 and
+sds within 1.6 MCSE of the long reference; grouseticks (591 quantities, bound
+4.45) within 3.6 and 3.1; medians within 0.1 posterior sd of glmer for the
+fixed effects, 0.37 (cbpp herd) and 0.36 (grouseticks BROOD) for the sds.
 """
 
 from __future__ import annotations

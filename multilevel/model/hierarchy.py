@@ -81,7 +81,8 @@ def centering_arrays(design: Design, centered: tuple[bool, ...] | None = None,
     """
     groups = design.groups
     centered = centered or (False,) * len(groups)
-    parents = term_parents(design)
+    # all non-centred: no totals are read, so skip finding the nesting (O(rows) per pair of terms)
+    parents = term_parents(design) if any(centered) else tuple((None,) * g.q for g in groups)
     fixed = {name: k for k, name in enumerate(design.columns)}
     X = np.asarray(design.X, dtype=float)
 
@@ -106,8 +107,9 @@ def centering_arrays(design: Design, centered: tuple[bool, ...] | None = None,
             if c and name in fixed and spread(t, j) > best.get(name, -1.0):
                 carrier[name], best[name] = root(t, j), spread(t, j)
     first_rows = [_first_rows(g) for g in groups]
-    constant = [np.all(np.isclose(X[first[g.refs]], X), axis=0) for g, first in zip(groups, first_rows)]
     intercept_tree = carrier.get(INTERCEPT)
+    constant = [np.all(np.isclose(X[first[g.refs]], X), axis=0) if intercept_tree is not None else None
+                for g, first in zip(groups, first_rows)]
     out = []
     for t, (g, c) in enumerate(zip(groups, centered)):
         select = np.zeros((g.q, X.shape[1]))
@@ -119,7 +121,8 @@ def centering_arrays(design: Design, centered: tuple[bool, ...] | None = None,
             j = g.columns.index(INTERCEPT)
             if root(t, j) == intercept_tree:
                 parent = parents[t][j]
-                enters = constant[t] & ~(constant[parent[0]] if parent is not None else False)
+                above = constant[parent[0]] if parent is not None else np.zeros_like(constant[t])
+                enters = constant[t] & ~above
                 enters[fixed[INTERCEPT]] = False                      # carried by select
                 into[j], level_X = 1.0, X[first_rows[t]] * enters
         links = []
