@@ -94,9 +94,10 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
     ``centered``: per group term True (centred), False (non-centred) or None (choose).
     Terms to choose start as the data suggest (:func:`choose_centering`); after a
     pilot of ``PILOT_STEPS`` warmup steps (at most half the warmup) the pilot's sds
-    decide (:func:`decide_centering`). If that confirms the start, the chains go on;
-    otherwise they restart, from the pilot's last point, under the new
-    parameterisation, with a full warmup. Either way one compiled kernel serves
+    decide (:func:`decide_centering`), and which of crossed centred terms carries
+    a fixed effect (:mod:`multilevel.model.hierarchy`). If that confirms the start,
+    the chains go on; otherwise they restart, from the pilot's last point, under
+    the new parameterisation, with a full warmup. Either way one compiled kernel serves
     (the parameterisation is data of the log density).
     """
     struct = structure(layout, family)
