@@ -32,7 +32,7 @@ from ..model.layout import Layout
 from ..model.logdensity import (Params, constrain, initial_position, make_logdensity, model_data,
                                 position_shapes, recentre, structure)
 from ..model.prior_table import PriorSet
-from .centering import choose_centering, decide_centering, guess_centering
+from .centering import decide_centering, guess_centering
 from .driver import Kernel, run_chains
 from .output import SamplerOutput
 

@@ -145,7 +145,7 @@ def _first_rows(g) -> np.ndarray:
     return first
 
 
-def offset(t: int, b, totals: list, centering: tuple):
+def term_offset(t: int, b, totals: list, centering: tuple):
     """The offset ``o_t`` (levels, q) of term t, given the totals of the terms before it."""
     _, select, level_X, into, links = centering[t]
     o = select @ b + (level_X @ b)[:, None] * into

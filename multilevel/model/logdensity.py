@@ -39,7 +39,7 @@ from numpyro.distributions.transforms import CorrCholeskyTransform
 from ..design import Design
 from ..design.summary import DataSummary
 from .family import Family
-from .hierarchy import centering_arrays, offset, term_order
+from .hierarchy import centering_arrays, term_offset, term_order
 from .layout import Layout
 from .batching import BATCH, map_batches
 from .prior_table import PriorSet, column_scale
@@ -165,10 +165,10 @@ def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Param
     log_prior += fixed_log_prior(b, data.priors)
     effects, totals = [None] * len(struct.terms), [None] * len(struct.terms)
     for t in term_order([position[f"z{t}"].shape[0] for t in range(len(struct.terms))]):
-        (q, has_cor), sd, chol = struct.terms[t], sds[t], chols[t]
+        (_, has_cor), sd, chol = struct.terms[t], sds[t], chols[t]
         w = position[f"z{t}"]
         centred = data.centering[t][0]
-        o = offset(t, b, totals, data.centering)
+        o = term_offset(t, b, totals, data.centering)
         r_centred = w - o
         if has_cor:
             on = centred[0] > 0.5
@@ -196,8 +196,8 @@ def recentre(position: dict, data: ModelData, centering: tuple, struct: Structur
         out = dict(p)
         totals = [None] * len(struct.terms)
         for t in term_order([r.shape[0] for r in params.effects]):
-            (q, has_cor), sd, chol, r = struct.terms[t], params.sd[t], params.chol[t], params.effects[t]
-            totals[t] = r + offset(t, params.b, totals, centering)
+            (_, has_cor), sd, chol, r = struct.terms[t], params.sd[t], params.chol[t], params.effects[t]
+            totals[t] = r + term_offset(t, params.b, totals, centering)
             z = r / sd
             if has_cor:
                 z = jax.scipy.linalg.solve_triangular(chol, z.T, lower=True).T
