@@ -1,8 +1,9 @@
 """The per-term choice of centred or non-centred group effects for NUTS (small fits).
 
 A pilot run estimates each term's sd; a term is centred when sd² times the
-information of a level's rows is at least 1 for most levels (see
-``multilevel/inference/centering.py``).
+information its rows carry about a level's effects, the other terms integrated
+out, is at least 1 for most levels (see ``multilevel/inference/centering.py``;
+the rule itself, without sampling, in ``test_centering_rule.py``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,24 @@ def test_centred_and_non_centred_fits_agree(rich):
     a, b = rich.summary(group_effects=False), other.summary(group_effects=False)
     z = (a["mean"] - b["mean"]) / np.hypot(a["mcse_mean"], b["mcse_mean"])
     assert (z.abs() < 5).all(), z
+
+
+def test_in_a_nested_design_the_informed_inner_term_is_centred_and_the_outer_one_not():
+    """20 locations of 3 broods of 10 Poisson rows (mean ~5), brood sd 1.5, location
+    sd 0.3: a brood has sd² × information ≈ 2.25 × 50 ≈ 110; a location gets from
+    each brood only 1/(1.5² + 1/50), so ≈ 0.09 × 3 × 0.44 ≈ 0.12 (the pilot's sds,
+    about 1.5 and 0.6: 120 and 0.45). sd² × the conditional information of the
+    location's rows, 0.09 × 150 ≈ 13, would centre it too."""
+    rng = np.random.default_rng(0)
+    location = np.repeat(np.arange(20), 3)                                          # 60 broods
+    brood = np.repeat(np.arange(location.size), 10)
+    eta = np.log(5.0) + rng.normal(0, 0.3, 20)[location][brood] + rng.normal(0, 1.5, location.size)[brood]
+    data = pd.DataFrame({"y": rng.poisson(np.exp(eta)), "brood": brood, "location": location[brood]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        info = ml.fit("y ~ 1 + (1 | brood) + (1 | location)", data, **FIT).sampler_info
+    assert info["centering"] == {"brood": "centred", "location": "non-centred"}
+    assert "prior dominates" in info["centering_reason"]["location"]
 
 
 def _design(data: pd.DataFrame):

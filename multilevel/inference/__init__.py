@@ -2,7 +2,8 @@
 
 from .driver import ChainRun, run_chains
 from .driver import Kernel
-from .nuts import NutsConfig, choose_centering, nuts_kernel, sample_nuts
+from .centering import choose_centering
+from .nuts import NutsConfig, nuts_kernel, sample_nuts
 from .collapsed import sample_collapsed
 from .gibbs import gibbs_problem, sample_gibbs
 from .output import SamplerOutput

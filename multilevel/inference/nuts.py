@@ -32,7 +32,7 @@ from ..model.layout import Layout
 from ..model.logdensity import (Params, constrain, initial_position, make_logdensity, model_data,
                                 position_shapes, recentre, structure)
 from ..model.prior_table import PriorSet
-from .centering import CENTER_MIN_ROWS, choose_centering, decide_centering
+from .centering import decide_centering, guess_centering
 from .driver import Kernel, run_chains
 from .output import SamplerOutput
 
@@ -94,9 +94,10 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
     ``centered``: per group term True (centred), False (non-centred) or None (choose).
     Terms to choose start as the data suggest (:func:`choose_centering`); after a
     pilot of ``PILOT_STEPS`` warmup steps (at most half the warmup) the pilot's sds
-    decide (:func:`decide_centering`). If that confirms the start, the chains go on;
-    otherwise they restart, from the pilot's last point, under the new
-    parameterisation, with a full warmup. Either way one compiled kernel serves
+    decide (:func:`decide_centering`), and which of crossed centred terms carries
+    a fixed effect (:mod:`multilevel.model.hierarchy`). If that confirms the start,
+    the chains go on; otherwise they restart, from the pilot's last point, under
+    the new parameterisation, with a full warmup. Either way one compiled kernel serves
     (the parameterisation is data of the log density).
     """
     struct = structure(layout, family)
@@ -105,12 +106,9 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
     small = sum(int(np.prod(v)) for v in shapes.values()) <= DENSE_MAX_DIM
     dense_keys = tuple(k for k in shapes if small or not k.startswith("z"))
     kernel = nuts_kernel(logdensity, NutsConfig(warmup, target_accept, max_treedepth, dense_keys))
-    guess = choose_centering(design, family)
+    guess, guess_reasons = guess_centering(design, family)
     start = tuple(g if c is None else c for c, g in zip(centered, guess))
-    reasons = ["set by centered=" if c is not None else
-               "data only (warmup too short for a pilot): " + ("median informative rows per level >= "
-                                                               f"{CENTER_MIN_ROWS}" if g else "few informative "
-                                                               "rows per level") for c, g in zip(centered, guess)]
+    reasons = ["set by centered=" if c is not None else r for c, r in zip(centered, guess_reasons)]
     data = model_data(design, priors, start)
     rng = np.random.default_rng(seed)
     summary = summarise(_working_design(design, family))
@@ -127,14 +125,14 @@ def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet
     if choosing:
         run = run_chains(kernel, starts, data, num_warmup=0, num_draws=pilot, **options)
         compile_seconds, sampling_seconds = run.compile_seconds, run.sampling_seconds
-        decided, why = decide_centering(run.positions, data, struct, design)
+        decided, why, sds = decide_centering(run.positions, data, struct, design)
         final = tuple(d if c is None else c for c, d in zip(centered, decided))
         reasons = [r if c is not None else w for r, c, w in zip(reasons, centered, why)]
-        if final == start:
+        new_data = model_data(design, priors, final, sds)
+        if final == start and all(np.array_equal(a[1], b[1]) for a, b in zip(data.centering, new_data.centering)):
             states, remaining = run.states, warmup - pilot
-        else:
+        else:   # another parameterisation, or another carrier of a fixed effect
             last = jax.tree_util.tree_map(lambda a: a[:, -1], run.positions)
-            new_data = model_data(design, priors, final)
             moved = jax.device_get(recentre(last, data, new_data.centering, struct))
             starts = [jax.tree_util.tree_map(lambda a: a[c], moved) for c in range(chains)]
             data, start, remaining = new_data, final, warmup

@@ -13,10 +13,11 @@ Unconstrained position (a dict of arrays):
 
 Non-centred, the position holds standard-normal ``z[l]`` and the group effects
 are ``r[l] = diag(sd) L z[l]`` (``L = I`` for ``||`` terms). Centred, it holds
-``beta[l] = r[l] + m * b[k]``: the effects around the fixed effect ``b[k]`` of
-the same column (``m = 1`` where the fixed part has that column, else 0), so
-that the data pin ``beta`` alone and no ridge joins ``b`` and the effects
-(hierarchical centring, Gelfand, Sahu & Carlin 1995); the map
+the level's total effect ``beta[l] = r[l] + o[l]``: the effects around their
+parent term's totals for nested terms, or around the fixed effect ``b[k]`` of
+the same column (:mod:`multilevel.model.hierarchy`), so that the data pin
+``beta`` alone and no ridge joins ``b`` or the effects above and the level's
+effects (hierarchical centring, Gelfand, Sahu & Carlin 1995); the map
 ``(b, beta) -> (b, r)`` is unit-triangular, so it adds no Jacobian. The linear predictor is ``eta = X b + sum_t sum_j zcol_t[:, j] r_t[refs_t, j]``
 (plus the offset, if the formula has one).
 
@@ -38,6 +39,7 @@ from numpyro.distributions.transforms import CorrCholeskyTransform
 from ..design import Design
 from ..design.summary import DataSummary
 from .family import Family
+from .hierarchy import centering_arrays, term_offset, term_order
 from .layout import Layout
 from .batching import BATCH, map_batches
 from .prior_table import PriorSet, column_scale
@@ -56,7 +58,8 @@ class ModelData(NamedTuple):
     priors: tuple
     offset: jax.Array | None = None
     trials: jax.Array | None = None
-    #: Per group term ``(centred (q,) 0/1, fixed column k (q,) int, m (q,) 0/1)``, see the module notes.
+    #: Per group term ``(centred (q,) 0/1, fixed column k (q,) int, m (q,) 0/1, links)``, see
+    #: :func:`multilevel.model.hierarchy.centering_arrays`.
     centering: tuple = ()
 
 
@@ -67,29 +70,12 @@ class Structure(NamedTuple):
     terms: tuple[tuple[int, bool], ...]  # (q, has_cor) per group term
 
 
-def centering_arrays(design: Design, centered: tuple[bool, ...] | None = None) -> tuple:
-    """``ModelData.centering`` for a choice per group term (None: all non-centred).
-
-    A centred column is centred on the fixed effect of the same name; a fixed
-    column centres at most one term's column (the first centred one).
-    """
-    centered = centered or (False,) * len(design.groups)
-    fixed = {name: k for k, name in enumerate(design.columns)}
-    used, out = set(), []
-    for g, c in zip(design.groups, centered):
-        index, mask = np.zeros(g.q, dtype=np.int32), np.zeros(g.q)
-        for j, name in enumerate(g.columns):
-            if c and name in fixed and name not in used:
-                index[j], mask[j] = fixed[name], 1.0
-                used.add(name)
-        out.append((jnp.full(g.q, float(c), dtype=jnp.float64), jnp.asarray(index),
-                    jnp.asarray(mask, dtype=jnp.float64)))
-    return tuple(out)
-
-
-def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | None = None) -> ModelData:
+def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | None = None,
+               sds: list | None = None) -> ModelData:
     """Arrays of the design as float64 JAX arrays (call inside ``jax.enable_x64``);
-    ``centered``: the parameterisation of each group term (default non-centred)."""
+    ``centered``: the parameterisation of each group term (default non-centred),
+    ``sds``: guesses of the terms' sds, which decide which of crossed centred terms
+    carries a fixed effect (:func:`~multilevel.model.hierarchy.centering_arrays`)."""
     return ModelData(
         y=jnp.asarray(design.y, dtype=jnp.float64),
         X=jnp.asarray(design.X, dtype=jnp.float64),
@@ -98,7 +84,7 @@ def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | No
         priors=jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=jnp.float64), priors.values()),
         offset=None if design.offset is None else jnp.asarray(design.offset, dtype=jnp.float64),
         trials=None if design.trials is None else jnp.asarray(design.trials, dtype=jnp.float64),
-        centering=centering_arrays(design, centered),
+        centering=centering_arrays(design, centered, sds),
     )
 
 
@@ -180,11 +166,13 @@ def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Param
                                                            struct.family.aux_lower)
     b = position["b"]
     log_prior += fixed_log_prior(b, data.priors)
-    effects = []
-    for t, ((q, has_cor), sd, chol) in enumerate(zip(struct.terms, sds, chols)):
+    effects, totals = [None] * len(struct.terms), [None] * len(struct.terms)
+    for t in term_order([position[f"z{t}"].shape[0] for t in range(len(struct.terms))]):
+        (_, has_cor), sd, chol = struct.terms[t], sds[t], chols[t]
         w = position[f"z{t}"]
-        centred, index, mask = data.centering[t]
-        r_centred = w - mask * b[index]
+        centred = data.centering[t][0]
+        o = term_offset(t, b, totals, data.centering)
+        r_centred = w - o
         if has_cor:
             on = centred[0] > 0.5
             z_centred = jax.scipy.linalg.solve_triangular(chol, (r_centred / sd).T, lower=True).T
@@ -197,7 +185,7 @@ def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Param
             z = jnp.where(on, r_centred / sd, w)
             log_prior -= w.shape[0] * jnp.sum(centred * jnp.log(sd))
         log_prior += -0.5 * jnp.sum(z * z)
-        effects.append(r)
+        effects[t], totals[t] = r, r + o
     return Params(b, aux, sds, chols, tuple(effects)), log_prior, log_jac
 
 
@@ -209,12 +197,14 @@ def recentre(position: dict, data: ModelData, centering: tuple, struct: Structur
     def one(p):
         params = constrain(p, data, struct)[0]
         out = dict(p)
-        for t, ((q, has_cor), sd, chol, r) in enumerate(zip(struct.terms, params.sd, params.chol, params.effects)):
-            centred, index, mask = centering[t]
+        totals = [None] * len(struct.terms)
+        for t in term_order([r.shape[0] for r in params.effects]):
+            (_, has_cor), sd, chol, r = struct.terms[t], params.sd[t], params.chol[t], params.effects[t]
+            totals[t] = r + term_offset(t, params.b, totals, centering)
             z = r / sd
             if has_cor:
                 z = jax.scipy.linalg.solve_triangular(chol, z.T, lower=True).T
-            out[f"z{t}"] = jnp.where(centred > 0.5, r + mask * params.b[index], z)
+            out[f"z{t}"] = jnp.where(centering[t][0] > 0.5, totals[t], z)
         return out
 
     leading = position["b"].ndim - 1
