@@ -72,8 +72,8 @@ def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: 
 
     ``rng``: the source of the chains' random keys.
 
-    ``states``: kernel states to continue (from an earlier run's ``states``) instead
-    of initialising at ``positions`` (then ignored but for their number).
+    ``states``: kernel states to continue (from an earlier run's ``states``, with the same
+    ``chunk_size``) instead of initialising at ``positions`` (then ignored but for their number).
 
     ``compiler_options``: XLA options of the compiled programs, as (name, value) pairs.
 
@@ -88,13 +88,15 @@ def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: 
     step_keys = random_keys(rng, (num_chains, num_chunks, chunk))
     x64 = jax.config.jax_enable_x64
 
-    # Compile (or find in the cache) in this thread, so that worker threads never race to.
+    # Compile (or find in the cache) in this thread, so that worker threads never race to;
+    # continued states come from a run of the same program, compiled already.
     started = time.perf_counter()
     init, run = _compiled(kernel, compiler_options)
+    first_chunk = None
     if states is None:
         states = [init(init_keys[c], positions[c], data) for c in range(num_chains)]
-    first_chunk = run(states[0], step_keys[0, 0], data)
-    jax.block_until_ready(first_chunk)
+        first_chunk = run(states[0], step_keys[0, 0], data)
+        jax.block_until_ready(first_chunk)
     compile_seconds = time.perf_counter() - started
 
     bars = [tqdm(total=total, desc=f"chain {c + 1} warmup", position=c, leave=False,
@@ -104,7 +106,7 @@ def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: 
         with jax.enable_x64(x64):
             state, kept = states[c], []
             for k in range(num_chunks):
-                if c == 0 and k == 0:
+                if c == 0 and k == 0 and first_chunk is not None:
                     state, info = first_chunk
                 else:
                     state, info = run(state, step_keys[c, k], data)
