@@ -205,19 +205,51 @@ def make_collapsed_logdensity(struct: CollapsedStructure):
     return logdensity
 
 
+class Conditional(NamedTuple):
+    """The Gaussian conditional of (b, r) given (σ, Σ): the sums left after integrating out
+    the effects and, when b is integrated out too, the Cholesky factor of its posterior
+    precision and its posterior mean (else None)."""
+
+    reduced: _Reduced
+    chol_p: jax.Array | None
+    mean: jax.Array | None
+
+
+def conditional(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array], fixed_priors: tuple,
+                integrate_fixed: bool) -> Conditional:
+    """:class:`Conditional` for σ and the scales ``Ts``."""
+    red = _reduce(stats, sigma, Ts)
+    if not integrate_fixed:
+        return Conditional(red, None, None)
+    _, _, chol_p, _, mean = _fixed_posterior(red, fixed_priors)
+    return Conditional(red, chol_p, mean)
+
+
+def prepare_draw(position: dict, data: CollapsedData, struct: CollapsedStructure):
+    """The first half of :func:`draw_effects`: ``(aux, sds, chols, conditional)`` at a position."""
+    aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
+    Ts = factor_scales(sds, chols, struct)
+    return aux, sds, chols, conditional(data.stats, aux[0], Ts, data.priors[0], struct.integrate_fixed)
+
+
+def finish_draw(noise: tuple, prepared, position: dict, data: CollapsedData, struct: CollapsedStructure):
+    """The second half of :func:`draw_effects`, from what :func:`prepare_draw` returned."""
+    aux, sds, chols, cond = prepared
+    Ts = factor_scales(sds, chols, struct)
+    b = None if struct.integrate_fixed else position["b"]
+    b, by_factor = draw_from_conditional(noise, cond, data.stats, aux[0], Ts, b)
+    s2 = aux[0] ** 2
+    deviance = data.stats.n * jnp.log(2 * jnp.pi * s2) + residual_sum_of_squares(data.stats, b, by_factor) / s2
+    return b, aux, sds, chols, split_effects(by_factor, struct), deviance
+
+
 def draw_effects(noise: tuple, position: dict, data: CollapsedData, struct: CollapsedStructure):
     """One exact draw of (b, r) given a position of the variance parameters, and its deviance.
 
     ``noise``: the standard normals of :func:`conditional_noise`. Returns ``(b, aux, sds,
     chols, r, deviance)`` with ``r`` a list, per group term, of (levels, q).
     """
-    aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
-    Ts = factor_scales(sds, chols, struct)
-    b = None if struct.integrate_fixed else position["b"]
-    b, by_factor = draw_conditional(noise, data.stats, aux[0], Ts, data.priors[0], b)
-    s2 = aux[0] ** 2
-    deviance = data.stats.n * jnp.log(2 * jnp.pi * s2) + residual_sum_of_squares(data.stats, b, by_factor) / s2
-    return b, aux, sds, chols, split_effects(by_factor, struct), deviance
+    return finish_draw(noise, prepare_draw(position, data, struct), position, data, struct)
 
 
 def conditional_noise(key: jax.Array, stats: SuffStats, batch: tuple[int, ...] = ()) -> tuple:
@@ -237,12 +269,18 @@ def draw_conditional(noise: tuple, stats: SuffStats, sigma: jax.Array, Ts: list[
     σ and the scales ``Ts``: b from its marginal over the effects, then the effects
     given b, outermost factor first. ``noise``: standard normals shaped as
     :func:`conditional_noise` makes them."""
+    cond = conditional(stats, sigma, Ts, fixed_priors, b is None)
+    return draw_from_conditional(noise, cond, stats, sigma, Ts, b)
+
+
+def draw_from_conditional(noise: tuple, cond: Conditional, stats: SuffStats, sigma: jax.Array,
+                          Ts: list[jax.Array], b: jax.Array | None = None):
+    """:func:`draw_conditional` from its :class:`Conditional` (b drawn unless given)."""
     s2 = sigma ** 2
-    red = _reduce(stats, sigma, Ts)
+    red = cond.reduced
     eps_b, eps_r = noise
     if b is None:
-        _, _, chol_p, _, mean = _fixed_posterior(red, fixed_priors)
-        b = mean + jax.scipy.linalg.solve_triangular(chol_p.T, eps_b, lower=False)
+        b = cond.mean + jax.scipy.linalg.solve_triangular(cond.chol_p.T, eps_b, lower=False)
     if isinstance(red.levels[0] if red.levels else None, onefactor.OneFactor):
         return b, [onefactor.draw_effects(eps_r[0], red.levels[0], Ts[0], sigma, b)]
     by_factor, parent_r = [], None
