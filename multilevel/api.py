@@ -77,9 +77,12 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
         Parameterisation of the group effects for NUTS: True (centred), False
         (non-centred), a dict by grouping-factor name (missing names: chosen), or None
         to choose per term: a pilot of the first warmup steps estimates each term's sd, and a
-        term is centred when its sd² times the information of a level's rows is at least 1
-        for most levels; ``fit.sampler_info["centering"]`` and ``["centering_reason"]`` say
-        what was chosen and why.
+        term is centred when its sd² times the information its rows carry about a level's
+        effect, with the other terms' effects integrated out (nested ones at their sd,
+        crossed ones at their posterior variance), is at least 1 for most levels. A centred
+        term sits on its parent term's total (nested factors) or on its fixed effect;
+        ``fit.sampler_info["centering"]`` and ``["centering_reason"]`` say what was chosen
+        and why.
     na_action
         ``"drop"`` (rows with missing values in used columns, with a warning) or ``"error"``.
     progress
