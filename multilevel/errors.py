@@ -35,5 +35,9 @@ class PriorError(MultilevelError, ValueError):
     """A prior that does not apply: unknown key, wrong support, unsupported by a sampler."""
 
 
+class FamilyError(MultilevelError, ValueError):
+    """A response family, link or family parameter that does not exist or does not apply."""
+
+
 class SamplerError(MultilevelError, ValueError):
     """Sampler options that are invalid or a sampler that cannot handle the model."""

@@ -49,7 +49,7 @@ import numpy as np
 
 from ..design import Design
 from ..design.suffstats import nested_in
-from ..model.family import Family
+from ..model.families import Family
 from ..model.logdensity import ModelData, Structure, constrain, linear_predictor
 
 #: A term is centred when the median over its levels of sd² × information is at least this.

@@ -27,7 +27,7 @@ from numpyro.infer.hmc import hmc
 from ..design import Design
 from ..design.summary import summarise
 from ..model.batching import map_batches
-from ..model.family import Family
+from ..model.families import Family
 from ..model.layout import Layout
 from ..model.logdensity import (Params, constrain, initial_position, make_logdensity, model_data,
                                 position_shapes, recentre, structure)

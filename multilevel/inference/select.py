@@ -12,7 +12,7 @@ before the fast paths see it.
 from __future__ import annotations
 
 from ..errors import SamplerError
-from ..model.family import Family
+from ..model.families import Family
 
 SAMPLERS = ("auto", "nuts", "collapsed", "gibbs")
 

@@ -1,6 +1,6 @@
 """Stage 3: families, priors, the parameter layout and the log density."""
 
-from .family import FAMILIES, Family, Gaussian, check_response, get_family
+from .families import FAMILIES, Family, Gaussian, check_response, get_family
 from .layout import GroupLayout, Layout
 from .logdensity import (ModelData, Params, Structure, centering_arrays, constrain, recentre, deviance, initial_position, linear_predictor,
                          make_logdensity, model_data, pointwise_log_likelihood, position_shapes,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..design import Design, GroupData
-from .family import Family
+from .families import Family
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from numpyro.distributions.transforms import CorrCholeskyTransform
 
 from ..design import Design
 from ..design.summary import DataSummary
-from .family import Family
+from .families import Family
 from .hierarchy import centering_arrays, term_offset, term_order
 from .layout import Layout
 from .batching import BATCH, map_batches

@@ -25,9 +25,9 @@ linear predictor: there the unit is 1 (a change of 2.5 on the logit scale is
 large), so ``b`` gets Normal(0, 2.5 / s_x), the intercept Normal(m_0, s_0) with
 ``s_y = 1`` and ``m_0`` the link of the mean response (``logit(Σy / Σtrials)``,
 ``log(ȳ)``, clipped away from 0 and 1, minus the mean offset), and the sds
-HalfStudentT(3, 2.5 / s_x), as brms's ``student_t(3, 0, 2.5)``. Auxiliary
-parameters other than ``sigma`` follow brms: ``nu`` (student_t) Gamma(2, 0.1),
-``shape`` (negbinomial) Gamma(0.01, 0.01).
+HalfStudentT(3, 2.5 / s_x), as brms's ``student_t(3, 0, 2.5)``. Other
+family parameters take their family's default (:attr:`Param.prior`), brms's:
+``nu`` (student_t) Gamma(2, 0.1), ``shape`` (negbinomial) Gamma(0.01, 0.01).
 
 User priors are keyed by parameter name (``"sd(diam|tree)"``), by class and
 group (``"sd|tree"``, ``"cor|tree"``) or by class (``"Intercept"``, ``"b"``,
@@ -43,19 +43,14 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
 
 from ..design import Design
 from ..design.summary import DataSummary, summarise
 from ..errors import PriorError
-from .family import Family, Gaussian
+from .families import Family, Gaussian, Param
 from .layout import Layout
-from .priors import LKJ, Gamma, HalfStudentT, InverseWishart, Normal, Prior, prior_from_string
+from .priors import LKJ, HalfStudentT, InverseWishart, Normal, Prior, prior_from_string
 
-#: Default priors of auxiliary parameters that are not scaled to the data (brms's).
-AUX_DEFAULTS = {"nu": Gamma(2.0, 0.1), "shape": Gamma(0.01, 0.01)}
-#: Clip of a mean probability (or count) before the link gives the intercept's prior location.
-MEAN_CLIP = 0.01
 
 
 @dataclass(frozen=True)
@@ -109,12 +104,8 @@ def intercept_location(family: Family, y: np.ndarray, trials: np.ndarray | None,
         mean = float(np.sum(y)) / max(float(np.sum(trials)), 1.0)
     else:
         mean = float(np.mean(y))
-    if family.link in ("logit", "probit"):
-        mean = min(max(mean, MEAN_CLIP), 1 - MEAN_CLIP)
-    else:
-        mean = max(mean, MEAN_CLIP)
-    location = {"logit": special.logit, "probit": stats.norm.ppf, "log": np.log}[family.link](mean)
-    return float(location) - (float(np.mean(offset)) if offset is not None else 0.0)
+    location = family.link_function.clipped(mean)
+    return location - (float(np.mean(offset)) if offset is not None else 0.0)
 
 
 def default_priors(summary: DataSummary, layout: Layout, family: Family | None = None,
@@ -139,8 +130,8 @@ def default_priors(summary: DataSummary, layout: Layout, family: Family | None =
             intercept_var += (2.5 * s_y * float(summary.X_mean[j]) / s_x) ** 2
     if "Intercept" in layout.fixed:
         out["Intercept"] = Normal(m_y, float(np.sqrt(intercept_var)))
-    for name in layout.aux:
-        out[name] = AUX_DEFAULTS.get(name, HalfStudentT(3.0, s_y))
+    for param in family.params:
+        out[param.name] = HalfStudentT(3.0, s_y) if param.prior is None else param.prior
     for t, g in enumerate(layout.groups):
         for j, sd_name in enumerate(g.sd_names):
             out[sd_name] = HalfStudentT(3.0, sd_scale / column_scale(summary.z_sd(t)[j]))

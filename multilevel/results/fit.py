@@ -21,7 +21,7 @@ import pandas as pd
 from ..design import Encoders
 from ..errors import MultilevelError
 from ..formula.spec import FormulaSpec, spec_from_dict, spec_to_dict
-from ..model.family import Family, get_family
+from ..model.families import Family, get_family
 from ..model.layout import GroupLayout, Layout
 from . import criteria, plots
 from .predict import predict_draws, summarise_predictions

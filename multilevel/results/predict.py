@@ -27,7 +27,7 @@ import xarray as xr
 from ..design import Design, Encoders, build_design
 from ..errors import DataError
 from ..formula.spec import FormulaSpec
-from ..model.family import Family
+from ..model.families import Family
 from ..model.layout import Layout
 from .posterior import stack_draws
 

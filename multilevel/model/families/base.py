@@ -1,0 +1,144 @@
+"""What a response family is: a link, a tuple of parameter specs and the likelihood.
+
+A family is a frozen dataclass (hashable: it keys the compiled log density)
+whose only fields are its options (``link``, and e.g. ``nu`` for ``student_t``).
+Everything else is declared on the class:
+
+* ``name``, ``links`` (the first is the default);
+* ``params``: one :class:`Param` per distributional parameter besides the mean
+  (``sigma``, ``shape``, ``nu`` ...), with its support, lower bound, default prior,
+  starting value and whether it may be predicted by a formula of its own;
+* capability flags that samplers read instead of the family's name:
+  ``gaussian_marginal`` (y is Normal given the linear predictor, so the effects
+  integrate out in closed form), ``needs_trials``, ``discrete``;
+* pure JAX functions of the linear predictor ``eta``, the parameters ``aux``
+  (a sequence, in ``params`` order) and, for the binomial, the trials:
+  :meth:`Family.log_likelihood`, :meth:`Family.mean`, :meth:`Family.sample`;
+* numpy helpers for the data: :meth:`Family.support_problem`,
+  :meth:`Family.working_response` (starting values) and
+  :meth:`Family.information` (the centring rule).
+
+A new family is one file in this package and one line in its registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import ClassVar
+
+import numpy as np
+
+from ...errors import FamilyError
+from ..priors import Prior
+from .links import Link, get_link
+
+
+@dataclass(frozen=True)
+class Param:
+    """A distributional parameter of a family.
+
+    Attributes
+    ----------
+    name
+        As brms names it: ``sigma``, ``shape``, ``nu``, ``phi``, ``zi``, ``hu``, ``disc``.
+    support
+        ``"positive"`` (mapped from the real line by ``lower + exp(u)``), ``"unit"``
+        (by the logistic), ``"real"`` or ``"ordered"`` (a vector of increasing values).
+    lower
+        Lower bound of a positive parameter (its prior is truncated there).
+    prior
+        Default prior; None: ``HalfStudentT(3, s_y)``, scaled to the response's sd.
+    start
+        Starting value; None: the residual sd of the working response.
+    predictable
+        Whether the parameter may get its own formula (``sigma ~ x``).
+    link
+        The link of that formula (log for positive parameters, logit for probabilities).
+    """
+
+    name: str
+    support: str = "positive"
+    lower: float = 0.0
+    prior: Prior | None = None
+    start: float | None = None
+    predictable: bool = True
+    link: str = "log"
+
+
+@dataclass(frozen=True)
+class Family:
+    """Base class of the response families (see the module notes)."""
+
+    link: str = ""
+
+    name: ClassVar[str] = ""
+    links: ClassVar[tuple[str, ...]] = ("identity",)
+    params: ClassVar[tuple[Param, ...]] = ()
+    #: y is Normal given the linear predictor (identity link): the effects integrate out exactly.
+    gaussian_marginal: ClassVar[bool] = False
+    #: The response counts successes out of ``trials``.
+    needs_trials: ClassVar[bool] = False
+    #: Responses are whole numbers (posterior predictive draws are integers).
+    discrete: ClassVar[bool] = False
+
+    def __post_init__(self):
+        if not self.link:
+            object.__setattr__(self, "link", self.links[0])
+        if self.link not in self.links:
+            raise FamilyError(f"the {self.name} family has no {self.link!r} link; "
+                              f"choose from {', '.join(self.links)}")
+
+    @property
+    def link_function(self) -> Link:
+        return get_link(self.link)
+
+    @property
+    def aux(self) -> tuple[str, ...]:
+        """Names of the distributional parameters, in the order of ``aux`` arrays."""
+        return tuple(p.name for p in self.params)
+
+    @property
+    def aux_lower(self) -> tuple[float, ...]:
+        """Lower bound of each parameter (its prior is truncated there)."""
+        return tuple(p.lower for p in self.params)
+
+    def log_likelihood(self, y, eta, aux, trials=None):
+        """Pointwise ``log p(y_i | eta_i, aux)``."""
+        raise NotImplementedError
+
+    def mean(self, eta, aux, trials=None):
+        """``E[y | eta]`` on the data scale (a count of successes for the binomial)."""
+        return self.link_function.inverse(eta)
+
+    def sample(self, key, eta, aux, trials=None):
+        """Draws of new responses given eta."""
+        raise NotImplementedError
+
+    def support_problem(self, y: np.ndarray, trials: np.ndarray | None) -> tuple[np.ndarray, str] | None:
+        """``(bad rows mask, what the response must be)``, or None if every y is in the support."""
+        return None
+
+    def working_response(self, y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
+        """The response on the link scale, smoothed to stay finite (for starting values)."""
+        return np.asarray(y, dtype=float)
+
+    def information(self, y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
+        """Roughly the Fisher information of each row about the linear predictor, in
+        units of a Gaussian row (1): a heuristic weight for choosing the parameterisation."""
+        return np.ones(np.shape(y))
+
+    def initial_aux(self, resid_sd: float) -> tuple[float, ...]:
+        """Starting values of the parameters (:attr:`Param.start`, else ``resid_sd``)."""
+        return tuple(resid_sd if p.start is None else p.start for p in self.params)
+
+    def to_dict(self) -> dict:
+        """What :func:`~multilevel.model.families.get_family` needs to rebuild the family."""
+        return {"name": self.name, **{f.name: getattr(self, f.name) for f in fields(self)}}
+
+    def __str__(self) -> str:
+        return f"{self.name}({self.link})"
+
+
+def whole(y: np.ndarray) -> np.ndarray:
+    """Whether each value is a whole number."""
+    return np.mod(y, 1) == 0

@@ -1,0 +1,80 @@
+"""Successes: ``bernoulli`` (0/1) and ``binomial`` (successes of trials)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+from jax.scipy.special import gammaln
+
+from .base import Family, whole
+
+UNIT_LINKS = ("logit", "probit", "cloglog")
+
+
+@dataclass(frozen=True)
+class Bernoulli(Family):
+    """``y ~ Bernoulli(link⁻¹(eta))`` for y in {0, 1}."""
+
+    name = "bernoulli"
+    links = UNIT_LINKS
+    discrete = True
+
+    def log_likelihood(self, y, eta, aux, trials=None):
+        log_p, log_q = self.link_function.log_probs(eta)
+        return jnp.where(y > 0.5, log_p, log_q)
+
+    def sample(self, key, eta, aux, trials=None):
+        return jax.random.bernoulli(key, self.link_function.inverse(eta)).astype(jnp.int32)
+
+    def support_problem(self, y, trials):
+        return (y != 0) & (y != 1), "0 or 1"
+
+    def working_response(self, y, trials):
+        return self.link_function((y + 0.5) / 2.0)
+
+    def information(self, y, trials):
+        p = float(np.clip(np.mean(y), 0.01, 0.99))
+        return np.full(np.shape(y), p * (1 - p))
+
+
+@dataclass(frozen=True)
+class Binomial(Family):
+    """``y ~ Binomial(trials, link⁻¹(eta))``: y successes of ``trials``.
+
+    The formula gives the trials: ``cbind(y, failures) ~ ...`` or ``y | trials(n) ~ ...``.
+    """
+
+    name = "binomial"
+    links = UNIT_LINKS
+    needs_trials = True
+    discrete = True
+
+    def log_likelihood(self, y, eta, aux, trials=None):
+        if self.link == "logit":
+            return dist.BinomialLogits(logits=eta, total_count=trials).log_prob(y)
+        log_p, log_q = self.link_function.log_probs(eta)
+        log_choose = gammaln(trials + 1) - gammaln(y + 1) - gammaln(trials - y + 1)
+        return log_choose + y * log_p + (trials - y) * log_q
+
+    def mean(self, eta, aux, trials=None):
+        return trials * self.link_function.inverse(eta)
+
+    def sample(self, key, eta, aux, trials=None):
+        p = self.link_function.inverse(eta)
+        n = jnp.broadcast_to(trials, jnp.shape(p))
+        return jax.random.binomial(key, n, p).astype(jnp.int32)
+
+    def support_problem(self, y, trials):
+        bad = ~whole(y) | (y < 0) | ~whole(trials) | (trials < 0) | (y > trials)
+        return bad, "a whole number of successes between 0 and the number of trials (itself a whole number)"
+
+    def working_response(self, y, trials):
+        return self.link_function((y + 0.5) / (trials + 1.0))
+
+    def information(self, y, trials):
+        p = float(np.clip(np.sum(y) / max(np.sum(trials), 1.0), 0.01, 0.99))
+        return trials * p * (1 - p)

@@ -1,0 +1,78 @@
+"""Counts: ``poisson`` and ``negbinomial`` (NB2).
+
+The log-likelihoods are written on the link scale: ``y η - exp(η) - log y!`` for
+the Poisson (no ``log(exp(η))``), and for the negative binomial
+``log(shape + μ) = logaddexp(log shape, η)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import gammaln
+
+from ..priors import Gamma
+from .base import Family, Param, whole
+
+COUNT = "a whole number >= 0 (a count)"
+
+
+@dataclass(frozen=True)
+class Poisson(Family):
+    """``y ~ Poisson(exp(eta))`` for counts."""
+
+    name = "poisson"
+    links = ("log",)
+    discrete = True
+
+    def log_likelihood(self, y, eta, aux, trials=None):
+        return y * eta - jnp.exp(eta) - gammaln(y + 1)
+
+    def sample(self, key, eta, aux, trials=None):
+        return jax.random.poisson(key, jnp.exp(eta), jnp.shape(eta))
+
+    def support_problem(self, y, trials):
+        return ~whole(y) | (y < 0), COUNT
+
+    def working_response(self, y, trials):
+        return np.log(y + 0.5)
+
+    def information(self, y, trials):
+        return np.full(np.shape(y), float(np.mean(y)))
+
+
+@dataclass(frozen=True)
+class NegBinomial(Family):
+    """``y ~ NB2(mean exp(eta), shape)``: counts with variance ``mu + mu²/shape``;
+    ``shape`` has brms's default prior Gamma(0.01, 0.01)."""
+
+    name = "negbinomial"
+    links = ("log",)
+    params = (Param("shape", prior=Gamma(0.01, 0.01), start=5.0),)
+    discrete = True
+
+    def log_likelihood(self, y, eta, aux, trials=None):
+        shape = aux[0]
+        log_shape = jnp.log(shape)
+        log_total = jnp.logaddexp(log_shape, eta)
+        return (gammaln(y + shape) - gammaln(shape) - gammaln(y + 1)
+                + shape * (log_shape - log_total) + y * (eta - log_total))
+
+    def sample(self, key, eta, aux, trials=None):
+        gamma_key, poisson_key = jax.random.split(key)
+        shape = jnp.broadcast_to(aux[0], jnp.shape(eta))
+        rate = jnp.exp(eta) * jax.random.gamma(gamma_key, shape) / shape
+        return jax.random.poisson(poisson_key, rate, jnp.shape(eta))
+
+    def support_problem(self, y, trials):
+        return ~whole(y) | (y < 0), COUNT
+
+    def working_response(self, y, trials):
+        return np.log(y + 0.5)
+
+    def information(self, y, trials):
+        mean = float(np.mean(y))     # mu / (1 + mu / shape), with a shape of 2 for want of the fitted one
+        return np.full(np.shape(y), mean / (1 + mean / 2))

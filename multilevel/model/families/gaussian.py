@@ -1,0 +1,72 @@
+"""Continuous responses on the whole real line: ``gaussian`` and ``student_t``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
+from jax.scipy.stats import norm
+
+from ...errors import FamilyError
+from ..priors import Gamma
+from .base import Family, Param
+
+SIGMA = Param("sigma")
+
+
+@dataclass(frozen=True)
+class Gaussian(Family):
+    """``y ~ Normal(eta, sigma)`` with the identity link."""
+
+    name = "gaussian"
+    params = (SIGMA,)
+    gaussian_marginal = True
+
+    def log_likelihood(self, y, eta, aux, trials=None):
+        return norm.logpdf(y, eta, aux[0])
+
+    def sample(self, key, eta, aux, trials=None):
+        return eta + aux[0] * jax.random.normal(key, jnp.shape(eta))
+
+
+#: brms's default for the degrees of freedom, truncated at 1 (below, tails heavier than Cauchy's).
+NU = Param("nu", lower=1.0, prior=Gamma(2.0, 0.1), start=10.0)
+
+
+@dataclass(frozen=True)
+class StudentT(Family):
+    """``y ~ Student-t(nu, eta, sigma)``: robust regression.
+
+    ``nu=None`` (the default) estimates the degrees of freedom as the parameter
+    ``nu >= 1`` (default prior Gamma(2, 0.1) truncated at 1, as brms); a number fixes them.
+    """
+
+    nu: float | None = None
+
+    name = "student_t"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.nu is not None:
+            if isinstance(self.nu, bool) or not isinstance(self.nu, (int, float)) or not self.nu > 0:
+                raise FamilyError(f"student_t: nu must be a number > 0 or None (estimated), got {self.nu!r}")
+            object.__setattr__(self, "nu", float(self.nu))
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        return (SIGMA,) if self.nu is not None else (SIGMA, NU)
+
+    def _nu(self, aux):
+        return aux[1] if self.nu is None else self.nu
+
+    def log_likelihood(self, y, eta, aux, trials=None):
+        return dist.StudentT(self._nu(aux), eta, aux[0]).log_prob(y)
+
+    def sample(self, key, eta, aux, trials=None):
+        nu = jnp.broadcast_to(self._nu(aux), jnp.shape(eta))
+        return eta + aux[0] * jax.random.t(key, nu, jnp.shape(eta))
+
+    def __str__(self):
+        return f"student_t({self.link}, nu={self.nu:g})" if self.nu is not None else super().__str__()
