@@ -42,7 +42,7 @@ from numpyro.infer import MCMC, NUTS
 import multilevel as ml
 from common import machine_info, markdown_table, text_table
 from multilevel.design import build_design
-from multilevel.design.suffstats import design_statistics, nesting_order
+from multilevel.design.suffstats import design_statistics
 from multilevel.formula import parse_formula
 from multilevel.inference.collapsed import collapsed_structure
 from multilevel.model import Layout, Prior, get_family, position_shapes, prior_from_string, resolve_priors
@@ -175,7 +175,7 @@ def peer_worker(size: Size, args: argparse.Namespace) -> dict:
 
 
 def float64(tree):
-    """Every leaf as a float64 JAX array but integer (index) leaves, as ``sample_collapsed`` passes
+    """Every leaf as a float64 JAX array but integer (index) leaves, as ``the collapsed sampler`` passes
     its data (call inside ``enable_x64``)."""
     return jax.tree_util.tree_map(
         lambda a: jnp.asarray(a) if np.issubdtype(np.asarray(a).dtype, np.integer) else jnp.asarray(a, jnp.float64),
@@ -207,13 +207,13 @@ def gradient_worker(size: Size, args: argparse.Namespace) -> dict:
     design = build_design(parse_formula(FORMULA), frame)
     design_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    order = nesting_order(design)
+    order = design.structure.order
     stats = design_statistics(design, order)
     stats_seconds = time.perf_counter() - start
     layout = Layout.of(design, get_family("gaussian"))
     priors = resolve_priors(design, layout, None)
     struct = collapsed_structure(layout, priors, order)
-    # The keys of sample_collapsed's positions: no group effects, b only when it is not integrated
+    # The keys of the collapsed sampler's positions: no group effects, b only when it is not integrated
     # out. At zero: sigma = sds = 1, correlation 0, b = 0.
     position = {k: np.zeros(shape) for k, shape in position_shapes(layout).items()
                 if not k.startswith("z") and (k != "b" or not struct.integrate_fixed)}

@@ -13,8 +13,9 @@ with _warnings.catch_warnings():
 
 from . import datasets, families
 from .api import fit
-from .errors import DataError, FormulaError, MultilevelError, PriorError, SamplerError
+from .errors import DataError, FamilyError, FormulaError, MultilevelError, PriorError, SamplerError
 from .formula import parse_formula
+from .model import Model, build_model
 from .model.priors import (LKJ, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy, HalfNormal,
                            HalfStudentT, InverseGamma, InverseGammaVariance, InverseWishart, Normal,
                            StudentT, Uniform)
@@ -23,8 +24,8 @@ from .results import DIC, ConvergenceWarning, Fit, compare, load
 __version__ = "0.1.0"
 
 __all__ = [
-    "fit", "load", "compare", "Fit", "DIC", "parse_formula", "datasets", "families", "ConvergenceWarning",
-    "MultilevelError", "FormulaError", "DataError", "PriorError", "SamplerError",
+    "fit", "build_model", "Model", "load", "compare", "Fit", "DIC", "parse_formula", "datasets", "families", "ConvergenceWarning",
+    "MultilevelError", "FormulaError", "DataError", "PriorError", "FamilyError", "SamplerError",
     "Normal", "StudentT", "Cauchy", "HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential",
     "Gamma", "InverseGamma", "InverseGammaVariance", "InverseWishart", "GammaPrecision", "Uniform",
     "LKJ",

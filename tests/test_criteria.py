@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 import multilevel as ml
-from multilevel import api
+from multilevel.results import assemble
 from multilevel.design import build_design
 
 VAGUE = {"Intercept": ml.Normal(0, 1000), "b": ml.Normal(0, 1000), "sigma": ml.GammaPrecision(0.001, 0.001)}
@@ -115,7 +115,7 @@ def test_dic_without_stored_log_likelihood_uses_the_samplers_deviances(growth, m
     priors = {**VAGUE, "sd": ml.GammaPrecision(0.001, 0.001)}
     kwargs = dict(priors=priors, sampler="gibbs", chains=2, draws=300, warmup=100, seed=5)
     stored = quiet_fit(RANDOM, growth, **kwargs)
-    monkeypatch.setattr(api, "MAX_LOGLIK_VALUES", 0)
+    monkeypatch.setattr(assemble, "MAX_LOGLIK_VALUES", 0)
     unstored = quiet_fit(RANDOM, growth, **kwargs)
     assert "log_likelihood" not in unstored.idata.groups()
     np.testing.assert_allclose(unstored.idata.sample_stats["deviance"], stored.idata.sample_stats["deviance"],

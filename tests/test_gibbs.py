@@ -21,7 +21,6 @@ from scipy import special
 import multilevel as ml
 from agreement import assert_agree
 from multilevel.design import build_design
-from multilevel.design.suffstats import nested_blocks
 
 VAGUE = {"Intercept": ml.Normal(0, 1000), "b": ml.Normal(0, 1000), "sigma": ml.GammaPrecision(0.001, 0.001)}
 VAGUE_SD = {**VAGUE, "sd": ml.GammaPrecision(0.001, 0.001)}
@@ -121,7 +120,7 @@ def test_a_factor_nested_in_another_is_drawn_in_the_same_block():
     data = pd.DataFrame({"y": rng.normal(size=600), "student": rng.integers(0, 50, 600),
                          "lecturer": lecturer, "dept": lecturer // 10})
     design = build_design(ml.parse_formula("y ~ 1 + (1 | student) + (1 | lecturer) + (1 | dept)"), data)
-    assert set(nested_blocks(design)) == {("student",), ("dept", "lecturer")}
+    assert set(design.structure.blocks) == {("student",), ("dept", "lecturer")}
 
 
 def test_gibbs_rejects_priors_it_cannot_sample():

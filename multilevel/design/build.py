@@ -22,6 +22,7 @@ import pandas as pd
 from ..errors import DataError, FormulaError
 from ..formula.spec import FormulaSpec, GroupTerm, Var
 from .coding import model_columns
+from .groups import GroupStructure, group_structure
 from .columns import Encoders, Evaluator, column, is_numeric, level_labels, sorted_levels
 
 
@@ -60,6 +61,9 @@ class Design:
     """Everything the model needs from the data, and what predict needs to redo it.
 
     ``y`` is None when the design was built for prediction without a response.
+    ``structure`` (the grouping factors and their nesting) is computed when fitting;
+    a design built for prediction has an empty one. ``kept_rows`` are the positions
+    in the data frame of the rows used (those without a missing value).
     ``offset`` is None without ``offset()`` terms, ``trials`` None without a binomial
     response (or, for prediction, when the data lack the trials' columns).
     Array fields are the pytree children; names and encoders are static.
@@ -76,6 +80,8 @@ class Design:
     row_index: pd.Index | None = field(default=None, compare=False)
     offset: np.ndarray | None = None
     trials: np.ndarray | None = None
+    structure: GroupStructure = GroupStructure()
+    kept_rows: np.ndarray | None = field(default=None, compare=False)
 
     @property
     def num_rows(self) -> int:
@@ -85,15 +91,15 @@ class Design:
 def _flatten_design(d: Design):
     children = (d.X, d.y, tuple((g.refs, g.z) for g in d.groups), d.offset, d.trials)
     meta = (d.spec, d.response, d.columns, tuple((g.name, g.columns, g.levels, g.correlated, g.new_levels) for g in d.groups),
-            d.encoders, d.dropped_rows, d.row_index)
+            d.encoders, d.dropped_rows, d.row_index, d.structure, d.kept_rows)
     return children, meta
 
 
 def _unflatten_design(meta, children) -> Design:
-    spec, response, columns, group_meta, encoders, dropped, index = meta
+    spec, response, columns, group_meta, encoders, dropped, index, structure, kept = meta
     X, y, group_arrays, offset, trials = children
     groups = tuple(GroupData(*gm[:4], *ga, gm[4]) for gm, ga in zip(group_meta, group_arrays))
-    return Design(spec, response, columns, groups, encoders, X, y, dropped, index, offset, trials)
+    return Design(spec, response, columns, groups, encoders, X, y, dropped, index, offset, trials, structure, kept)
 
 
 jax.tree_util.register_pytree_node(Design, _flatten_design, _unflatten_design)
@@ -137,7 +143,7 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     for name in used:
         column(data, name)
     num_rows = len(data)
-    data = _drop_missing(data, used, na_action)
+    data, kept_rows = _drop_missing(data, used, na_action)
     _check_finite_columns(data, used)
 
     evaluator = Evaluator(data, encoders)
@@ -162,18 +168,38 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     _check_finite_matrix(X, columns, data.index)
     groups = tuple(_group_data(term, evaluator, encoders is None) for term in spec.groups)
     _check_unique_effects(groups)
+    structure = GroupStructure()
+    if encoders is None:
+        structure = group_structure(tuple(g.name for g in groups), tuple(g.refs for g in groups),
+                                    tuple(g.num_levels for g in groups))
     design = Design(spec, response, columns, groups, evaluator.encoders(), X, y,
-                    dropped_rows=num_rows - len(data), row_index=data.index, offset=offset, trials=trials)
+                    dropped_rows=num_rows - len(data), row_index=data.index, offset=offset, trials=trials,
+                    structure=structure, kept_rows=kept_rows)
     if encoders is None:
         _warn_rank_deficient(X, columns)
     return design
 
 
-def _drop_missing(data: pd.DataFrame, used: tuple[str, ...], na_action: str) -> pd.DataFrame:
+def kept_columns(spec: FormulaSpec, data: pd.DataFrame, design: Design) -> dict[str, np.ndarray]:
+    """The data columns ``spec`` reads, at the rows ``design`` kept, for plots of the fit.
+
+    Numeric columns as float64, the others as strings; only the columns the formula
+    uses, so the cost is that of a few more copies of ``y``.
+    """
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    out = {}
+    for name in spec.variables():
+        series = frame[name].iloc[design.kept_rows]
+        out[name] = series.to_numpy(dtype=np.float64) if is_numeric(series) else series.to_numpy(dtype=str)
+    return out
+
+
+def _drop_missing(data: pd.DataFrame, used: tuple[str, ...], na_action: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows without a missing value in ``used``, and their positions in ``data``."""
     missing = data[list(used)].isna()
-    rows = missing.any(axis=1)
+    rows = missing.any(axis=1).to_numpy()
     if not rows.any():
-        return data
+        return data, np.arange(len(data))
     counts = missing.sum()
     where = ", ".join(f"{c} ({n})" for c, n in counts[counts > 0].items())
     if na_action == "error":
@@ -184,7 +210,7 @@ def _drop_missing(data: pd.DataFrame, used: tuple[str, ...], na_action: str) -> 
         raise DataError(f"every row has a missing value (in {where}): nothing is left to fit")
     warnings.warn(f"dropped {int(rows.sum())} of {len(data)} rows with missing values in {where}",
                   stacklevel=3)
-    return kept
+    return kept, np.flatnonzero(~rows)
 
 
 def _check_finite_columns(data: pd.DataFrame, used: tuple[str, ...]) -> None:

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .build import Design, GroupData
+from .build import Design
 
 
 class LevelStats(NamedTuple):
@@ -47,59 +47,10 @@ class SuffStats(NamedTuple):
     levels: tuple[LevelStats, ...]
 
 
-def grouping_factors(design: Design) -> tuple[str, ...]:
-    """The distinct grouping factors of the design, in order."""
-    return tuple(dict.fromkeys(g.name for g in design.groups))
-
-
 def factor_columns(design: Design, factor: str) -> tuple[np.ndarray, np.ndarray, int]:
     """``refs``, the side-by-side ``z`` of every term of ``factor``, and its number of levels."""
     terms = [g for g in design.groups if g.name == factor]
     return terms[0].refs, np.concatenate([g.z for g in terms], axis=1), terms[0].num_levels
-
-
-def nesting_order(design: Design) -> tuple[str, ...] | None:
-    """The grouping factors from outermost to innermost if they form a nested chain
-    (every level of each inner factor lies within one level of the factor outside it),
-    else None. One factor is a chain of one; none is the empty chain."""
-    first_term = {}
-    for g in design.groups:
-        first_term.setdefault(g.name, g)
-    factors = sorted(first_term.values(), key=lambda g: g.num_levels)
-    if not all(nested_in(inner, outer) for outer, inner in zip(factors, factors[1:])):
-        return None
-    return tuple(g.name for g in factors)
-
-
-def nested_in(inner: GroupData, outer: GroupData) -> bool:
-    """Whether every level of ``inner`` lies within one level of ``outer`` (O(rows))."""
-    parent = np.empty(inner.num_levels, dtype=outer.refs.dtype)
-    parent[inner.refs] = outer.refs
-    return bool(np.array_equal(parent[inner.refs], outer.refs))
-
-
-def nested_blocks(design: Design) -> tuple[tuple[str, ...], ...]:
-    """The grouping factors in blocks: an inner factor paired with a factor it is nested
-    in (outer first), every other factor alone. Blocks are what the Gibbs sampler
-    draws jointly; for lecturers nested in departments, crossed with students,
-    ``((dept, lecturer), (student,))``."""
-    first_term = {}
-    for g in design.groups:
-        first_term.setdefault(g.name, g)
-    factors = sorted(first_term.values(), key=lambda g: -g.num_levels)
-    blocks, taken = [], set()
-    for inner in factors:
-        if inner.name in taken:
-            continue
-        taken.add(inner.name)
-        outer = next((g for g in reversed(factors) if g.name not in taken and g.num_levels < inner.num_levels
-                      and nested_in(inner, g)), None)
-        if outer is None:
-            blocks.append((inner.name,))
-        else:
-            taken.add(outer.name)
-            blocks.append((outer.name, inner.name))
-    return tuple(blocks)
 
 
 def _per_level(refs: np.ndarray, num_levels: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:

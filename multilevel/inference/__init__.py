@@ -1,14 +1,13 @@
-"""Stage 4: samplers as pure init/step kernels, and the driver that runs chains."""
+"""Stage 4: samplers behind one interface, a registry for ``auto``, and the driver that runs chains."""
 
-from .driver import ChainRun, run_chains
-from .driver import Kernel
 from .centering import choose_centering
-from .nuts import NutsConfig, nuts_kernel, sample_nuts
-from .collapsed import sample_collapsed
-from .gibbs import gibbs_problem, sample_gibbs
-from .output import SamplerOutput
-from .select import SAMPLERS, choose_sampler
+from .collapsed import COLLAPSED
+from .driver import ChainRun, Kernel, run_chains
+from .gibbs import GIBBS
+from .nuts import NUTS, NutsConfig, nuts_kernel
+from .registry import REGISTRY, SAMPLERS, choose_sampler, get_sampler
+from .sampler import Draws, Options, Sampler, SamplerInfo
 
-__all__ = ["ChainRun", "run_chains", "Kernel", "NutsConfig", "choose_centering", "nuts_kernel",
-           "sample_nuts", "SamplerOutput", "sample_collapsed", "gibbs_problem", "sample_gibbs", "SAMPLERS",
-           "choose_sampler"]
+__all__ = ["ChainRun", "run_chains", "Kernel", "NutsConfig", "choose_centering", "nuts_kernel", "NUTS",
+           "COLLAPSED", "GIBBS", "REGISTRY", "SAMPLERS", "choose_sampler", "get_sampler", "Draws", "Options",
+           "Sampler", "SamplerInfo"]

@@ -48,7 +48,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..design import Design
-from ..design.suffstats import nested_in
 from ..model.families import Family
 from ..model.logdensity import ModelData, Structure, constrain, linear_predictor
 
@@ -65,9 +64,9 @@ def independent_columns(design: Design) -> tuple[bool, ...]:
 
 def nested_terms(design: Design) -> np.ndarray:
     """``inside[t, o]``: term o is nested in term t and has more levels (o lies below t)."""
-    groups = design.groups
-    return np.array([[o != t and h.num_levels > g.num_levels and nested_in(h, g) for o, h in enumerate(groups)]
-                     for t, g in enumerate(groups)], dtype=bool).reshape(len(groups), len(groups))
+    within = [design.structure.terms_within(o) for o in range(len(design.groups))]
+    return np.array([[t in within[o] for o in range(len(within))] for t in range(len(within))],
+                    dtype=bool).reshape(len(within), len(within))
 
 
 def effective_information(design: Design, weights: np.ndarray, sds: list[np.ndarray]) -> list[np.ndarray]:

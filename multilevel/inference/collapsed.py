@@ -17,8 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..compiler import COMPILER_OPTIONS, jit
-from ..design.summary import DataSummary
-from ..design.suffstats import SuffStats
+from ..design.summary import summarise
+from ..design.suffstats import SuffStats, design_statistics
+from ..model import Model
 from ..model.layout import Layout
 from ..model.batching import map_batches
 from ..model.logdensity import initial_position
@@ -27,7 +28,8 @@ from ..model.marginal import (CollapsedData, CollapsedStructure, conditional_noi
 from ..model.prior_table import PriorSet
 from .driver import random_keys, run_chains
 from .nuts import NutsConfig, nuts_kernel
-from .output import SamplerOutput
+from .sampler import Draws, Options, SamplerInfo
+
 
 def collapsed_structure(layout: Layout, priors: PriorSet, order: tuple[str, ...]) -> CollapsedStructure:
     """The static structure for group factors in nesting ``order`` (outermost first)."""
@@ -36,39 +38,71 @@ def collapsed_structure(layout: Layout, priors: PriorSet, order: tuple[str, ...]
                               bool(layout.fixed) and gaussian_fixed_priors(priors.values()))
 
 
-def sample_collapsed(stats: SuffStats, summary: DataSummary, order: tuple[str, ...], layout: Layout,
-                     priors: PriorSet, *, chains: int, draws: int, warmup: int, seed: int,
-                     target_accept: float, max_treedepth: int, progress: bool) -> SamplerOutput:
-    """Sample a Gaussian model with one grouping factor, or two nested ones, exactly.
+class CollapsedSampler:
+    """Gaussian models with one grouping factor or a nested pair: variance parameters by
+    NUTS on the exact marginal posterior, then exact draws of the effects."""
 
-    Only sums over rows are needed: the sufficient statistics ``stats`` of the
-    factors in nesting ``order`` (outermost first) and the data ``summary``.
-    """
-    struct = collapsed_structure(layout, priors, order)
-    data = CollapsedData(jax.tree_util.tree_map(_float64_unless_index, stats),
-                         jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), priors.values()))
-    logdensity = _scaled_logdensity(make_collapsed_logdensity(struct))
-    rng = np.random.default_rng(seed)
-    scales = position_scales(stats, struct)
-    starts = []
-    for _ in range(chains):
-        start = {k: np.asarray(v) / scales[k] for k, v in initial_position(rng, summary, layout, priors).items()
-                 if not k.startswith("z") and (k != "b" or not struct.integrate_fixed)}
-        starts.append(start)
-    config = NutsConfig(warmup, target_accept, max_treedepth, tuple(starts[0]))
-    keys = np.random.default_rng([seed, 0])
-    run = run_chains(nuts_kernel(logdensity, config), starts, (data, {k: scales[k] for k in starts[0]}),
-                     num_warmup=warmup, num_draws=draws, rng=keys, progress=progress,
-                     compiler_options=COMPILER_OPTIONS)
-    positions = {k: v * scales[k] for k, v in run.positions.items()}
-    b, aux, sds, chols, r, deviance = _exact_draws(keys, positions, data, struct)
-    return SamplerOutput(
-        b=b, aux=aux, sd=list(sds), chol=list(chols), effects=list(r),
-        stats={**run.stats, "deviance": deviance},
-        info={"compile_seconds": run.compile_seconds, "sampling_seconds": run.sampling_seconds,
-              "fixed_effects": "integrated out" if struct.integrate_fixed else "sampled by NUTS",
-              "target_accept": target_accept, "max_treedepth": max_treedepth},
-    )
+    name = "collapsed"
+
+    def problem(self, model: Model) -> str | None:
+        if not model.family.gaussian_marginal:
+            return f"the {model.family.name} family has no closed-form marginal likelihood"
+        factors = model.structure.names
+        if len(factors) > 2:
+            return f"more than two grouping factors ({', '.join(factors)}) are not collapsed yet"
+        if model.structure.order is None:
+            return f"the grouping factors {' and '.join(factors)} are crossed, not nested"
+        return None
+
+    def suits(self, model: Model) -> str:
+        order = model.structure.order
+        if not model.has_rows:
+            return f"{model.source}: sufficient statistics computed by Dask, effects integrated out exactly"
+        if not order:
+            where = "no group terms"
+        elif len(order) == 1:
+            where = f"one grouping factor ({order[0]})"
+        else:
+            where = f"nested grouping factors ({' within '.join(reversed(order))})"
+        return f"Gaussian with {where}: effects integrated out exactly"
+
+    def run(self, model: Model, seed: int, options: Options) -> Draws:
+        """Sample exactly from the sufficient statistics of the factors in nesting order
+        (computed here from the rows, less any offset, or given by the model)."""
+        order = model.structure.order
+        if model.stats is not None:
+            stats, summary = model.stats, model.summary
+        else:
+            design = model.identity_design()
+            stats, summary = design_statistics(design, order), summarise(design)
+        layout, priors = model.layout, model.priors
+        struct = collapsed_structure(layout, priors, order)
+        data = CollapsedData(jax.tree_util.tree_map(_float64_unless_index, stats),
+                             jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), priors.values()))
+        logdensity = _scaled_logdensity(make_collapsed_logdensity(struct))
+        rng = np.random.default_rng(seed)
+        scales = position_scales(stats, struct)
+        starts = []
+        for _ in range(options.chains):
+            start = {k: np.asarray(v) / scales[k]
+                     for k, v in initial_position(rng, summary, layout, priors).items()
+                     if not k.startswith("z") and (k != "b" or not struct.integrate_fixed)}
+            starts.append(start)
+        config = NutsConfig(options.warmup, options.target_accept, options.max_treedepth, tuple(starts[0]))
+        keys = np.random.default_rng([seed, 0])
+        run = run_chains(nuts_kernel(logdensity, config), starts, (data, {k: scales[k] for k in starts[0]}),
+                         num_warmup=options.warmup, num_draws=options.draws, rng=keys, progress=options.progress,
+                         compiler_options=COMPILER_OPTIONS)
+        positions = {k: v * scales[k] for k, v in run.positions.items()}
+        b, aux, sds, chols, r, deviance = _exact_draws(keys, positions, data, struct)
+        details = {"fixed_effects": "integrated out" if struct.integrate_fixed else "sampled by NUTS",
+                   "target_accept": options.target_accept, "max_treedepth": options.max_treedepth}
+        return Draws(b, aux, tuple(sds), tuple(chols), tuple(r), {**run.stats, "deviance": deviance},
+                     SamplerInfo(run.compile_seconds, run.sampling_seconds, True, details))
+
+
+#: The collapsed sampler.
+COLLAPSED = CollapsedSampler()
 
 
 def position_scales(stats: SuffStats, struct: CollapsedStructure) -> dict[str, float]:

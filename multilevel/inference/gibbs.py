@@ -4,7 +4,7 @@ Model: ``y = X b + Σ_k Z_k r_k + e``, ``e ~ N(0, σ² I)``, ``r_{k,l} ~ N(0, Σ
 ``b ~ N(m₀, diag(v₀))``. One sweep:
 
 1. For each block of grouping factors (a factor alone, or paired with a factor
-   it is nested in: :func:`multilevel.design.suffstats.nested_blocks`), draw the fixed effects and
+   it is nested in: :attr:`multilevel.design.groups.GroupStructure.blocks`), draw the fixed effects and
    the block's group effects *jointly* given the other factors' effects: with
    the partial residual ``ỹ = y - Σ_{k ∉ block} Z_k r_k``, b is drawn from its
    conditional with the block's effects integrated out, then the effects given
@@ -37,8 +37,8 @@ import numpy as np
 from ..compiler import COMPILER_OPTIONS
 from ..design import Design
 from ..design.summary import summarise
-from ..design.suffstats import LevelStats, SuffStats, factor_columns, nested_blocks, sufficient_statistics
-from ..errors import PriorError
+from ..design.suffstats import LevelStats, SuffStats, factor_columns, sufficient_statistics
+from ..model import Model
 from ..model.layout import Layout
 from ..model.logdensity import constrain_scales, initial_position
 from ..model.marginal import (CollapsedStructure, conditional_noise, draw_conditional, factor_scales,
@@ -48,7 +48,7 @@ from ..model.priors import InverseWishart, Normal
 from .conditionals import (conjugate_scale, conjugate_shape, draw_covariance, is_conjugate_scale, slice_sample,
                            slice_scale, wishart_shapes)
 from .driver import Kernel, run_chains
-from .output import SamplerOutput
+from .sampler import Draws, Options, PriorProblem, SamplerInfo
 
 
 class GibbsData(NamedTuple):
@@ -85,26 +85,19 @@ def gibbs_problem(layout: Layout, priors: PriorSet) -> str | None:
     """None if the Gibbs sampler covers these priors, else which prior it cannot take and why."""
     for p in priors.fixed:
         if not isinstance(p.prior, Normal):
-            return (f"the fixed effect {p.name} has the prior {p.prior}, but Gibbs draws fixed effects "
-                    "from their Normal conditional: give it a Normal prior")
+            return PriorProblem(f"the fixed effect {p.name} has the prior {p.prior}, but Gibbs draws fixed "
+                                "effects from their Normal conditional: give it a Normal prior")
     for g, cor in zip(layout.groups, priors.cor):
         if cor is not None and not isinstance(cor.prior, InverseWishart):
-            return (f"the correlations of the term on {g.name!r} have the prior {cor.prior}, but Gibbs "
-                    f"updates a correlated block through its covariance: give 'cov|{g.name}' an "
-                    "InverseWishart(df, scale) prior")
+            return PriorProblem(f"the correlations of the term on {g.name!r} have the prior {cor.prior}, but "
+                                f"Gibbs updates a correlated block through its covariance: give 'cov|{g.name}' an "
+                                "InverseWishart(df, scale) prior")
     return None
-
-
-def check_gibbs(layout: Layout, priors: PriorSet) -> None:
-    """Raise PriorError naming the prior the Gibbs sampler cannot take."""
-    problem = gibbs_problem(layout, priors)
-    if problem:
-        raise PriorError(f"sampler='gibbs': {problem}, or use sampler='nuts'")
 
 
 def gibbs_blocks(layout: Layout, design: Design) -> tuple[tuple[str, ...], GibbsStructure]:
     """The grouping factors, block by block, and the sampler's static structure."""
-    blocks = nested_blocks(design)
+    blocks = design.structure.blocks
     factors = tuple(f for block in blocks for f in block)
     struct = GibbsStructure(tuple((g.q, g.has_cor) for g in layout.groups),
                             tuple(factors.index(g.name) for g in layout.groups),
@@ -233,50 +226,71 @@ def _draw_scales(key: jax.Array, sigma: jax.Array, sds: tuple, chols: tuple, pri
 @lru_cache(maxsize=None)
 def gibbs_kernel(struct: GibbsStructure) -> Kernel:
     """The Gibbs kernel over a batch of chains: states stacked on a leading axis, all
-    chains of the batch advanced together (vmapped)."""
+    chains of the batch advanced together (vmapped), each with its own key (``keys``:
+    one per chain)."""
 
     def init(key, state, data):
         return state
 
-    def step(key, state, data):
-        keys = jax.random.split(key, state.sigma.shape[0])
+    def step(keys, state, data):
         return jax.vmap(gibbs_step, in_axes=(0, 0, None, None))(keys, state, data, struct)
 
     return Kernel(init, step)
 
 
-def sample_gibbs(design: Design, layout: Layout, priors: PriorSet, *,
-                 chains: int, draws: int, warmup: int, seed: int, progress: bool, **_) -> SamplerOutput:
-    """Sample a Gaussian model with conjugate-or-slice scale priors by blocked Gibbs.
+class GibbsSampler:
+    """Blocked Gibbs for Gaussian models with Normal priors on the fixed effects and
+    InverseWishart priors on correlated blocks (the JAGS workflow)."""
 
-    Chains start from jittered points near the data (as for NUTS); the first
-    ``warmup`` sweeps are discarded (Gibbs needs no adaptation). Options of the
-    other samplers (``target_accept``, ``max_treedepth``) are accepted and ignored.
-    """
-    check_gibbs(layout, priors)
-    factors, struct = gibbs_blocks(layout, design)
-    data = gibbs_data(design, factors, struct, priors)
-    rng = np.random.default_rng(seed)
-    summary = summarise(design)
-    starts = [_initial_state(initial_position(rng, summary, layout, priors), data, struct, layout)
-              for _ in range(chains)]
-    batches = _batches(chains)
-    size = chains // batches
-    stacked = [jax.tree_util.tree_map(lambda *a: jnp.stack(a), *starts[i * size:(i + 1) * size])
-               for i in range(batches)]
-    run = run_chains(gibbs_kernel(struct), stacked, data, num_warmup=warmup, num_draws=draws,
-                     rng=np.random.default_rng([seed, 0]), progress=progress, compiler_options=COMPILER_OPTIONS)
-    # (batch, draw, chain-in-batch, ...) -> (chain, draw, ...)
-    unbatch = lambda a: np.swapaxes(a, 1, 2).reshape((chains, draws) + a.shape[3:])  # noqa: E731
-    pos = {k: unbatch(v) for k, v in run.positions.items()}
-    stats = {k: unbatch(v) for k, v in run.stats.items()}
-    return SamplerOutput(
-        b=pos["b"], aux=pos["aux"], sd=[pos[f"sd{t}"] for t in range(len(layout.groups))],
-        chol=[pos.get(f"chol{t}") for t in range(len(layout.groups))],
-        effects=[pos[f"r{t}"] for t in range(len(layout.groups))], stats=stats,
-        info={"compile_seconds": run.compile_seconds, "sampling_seconds": run.sampling_seconds,
-              "blocks": [[factors[k] for k in block] for block in struct.blocks],
-              "chains_per_thread": size})
+    name = "gibbs"
+
+    def problem(self, model: Model) -> str | None:
+        if not model.family.gaussian_marginal:
+            return f"the {model.family.name} family has no conjugate updates"
+        if not model.has_rows:
+            return (f"Gibbs needs the rows, and the model was built from a {model.source}, which the "
+                    "collapsed sampler fits from sufficient statistics")
+        return gibbs_problem(model.layout, model.priors)
+
+    def suits(self, model: Model) -> str:
+        return "Gaussian: blocked Gibbs, fixed effects drawn jointly with each factor's effects"
+
+    def run(self, model: Model, seed: int, options: Options) -> Draws:
+        """Chains start from jittered points near the data (as for NUTS); the first
+        ``warmup`` sweeps are discarded (Gibbs needs no adaptation).
+
+        Each chain has its own key sequence, drawn from ``seed`` as for every sampler;
+        chains run several to a thread (vmapped), and how many share a thread never
+        changes their draws.
+        """
+        design, layout, priors = model.identity_design(), model.layout, model.priors
+        chains, draws = options.chains, options.draws
+        factors, struct = gibbs_blocks(layout, design)
+        data = gibbs_data(design, factors, struct, priors)
+        rng = np.random.default_rng(seed)
+        summary = summarise(design)
+        starts = [_initial_state(initial_position(rng, summary, layout, priors), data, struct, layout)
+                  for _ in range(chains)]
+        batches = _batches(chains)
+        size = chains // batches
+        stacked = [jax.tree_util.tree_map(lambda *a: jnp.stack(a), *starts[i * size:(i + 1) * size])
+                   for i in range(batches)]
+        run = run_chains(gibbs_kernel(struct), stacked, data, num_warmup=options.warmup, num_draws=draws,
+                         rng=np.random.default_rng([seed, 0]), progress=options.progress,
+                         compiler_options=COMPILER_OPTIONS, chains_per_state=size)
+        # (batch, draw, chain-in-batch, ...) -> (chain, draw, ...)
+        unbatch = lambda a: np.swapaxes(a, 1, 2).reshape((chains, draws) + a.shape[3:])  # noqa: E731
+        pos = {k: unbatch(v) for k, v in run.positions.items()}
+        stats = {k: unbatch(v) for k, v in run.stats.items()}
+        terms = range(len(layout.groups))
+        details = {"blocks": [[factors[k] for k in block] for block in struct.blocks], "chains_per_thread": size}
+        return Draws(pos["b"], pos["aux"], tuple(pos[f"sd{t}"] for t in terms),
+                     tuple(pos.get(f"chol{t}") for t in terms), tuple(pos[f"r{t}"] for t in terms), stats,
+                     SamplerInfo(run.compile_seconds, run.sampling_seconds, False, details))
+
+
+#: The Gibbs sampler.
+GIBBS = GibbsSampler()
 
 
 def _batches(chains: int) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -26,15 +26,18 @@ from numpyro.infer.hmc import hmc
 
 from ..design import Design
 from ..design.summary import summarise
+from ..errors import SamplerError
 from ..model.batching import map_batches
 from ..model.families import Family
 from ..model.layout import Layout
 from ..model.logdensity import (Params, constrain, initial_position, make_logdensity, model_data,
                                 position_shapes, recentre, structure)
-from ..model.prior_table import PriorSet
 from .centering import decide_centering, guess_centering
 from .driver import Kernel, run_chains
-from .output import SamplerOutput
+from .sampler import Draws, Options, SamplerInfo
+
+if TYPE_CHECKING:
+    from ..model import Model
 
 #: Warmup steps of the pilot run that decides the parameterisation (at most half the warmup).
 PILOT_STEPS = 100
@@ -86,70 +89,103 @@ def nuts_kernel(logdensity: Callable, config: NutsConfig) -> Kernel:
     return Kernel(init, step)
 
 
-def sample_nuts(design: Design, layout: Layout, family: Family, priors: PriorSet, *,
-                chains: int, draws: int, warmup: int, seed: int, target_accept: float,
-                max_treedepth: int, centered: tuple[bool | None, ...], progress: bool) -> SamplerOutput:
-    """Sample the full model by NUTS; return constrained draws.
+class NutsSampler:
+    """NUTS on the full model: any family, any group terms."""
 
-    ``centered``: per group term True (centred), False (non-centred) or None (choose).
-    Terms to choose start as the data suggest (:func:`choose_centering`); after a
-    pilot of ``PILOT_STEPS`` warmup steps (at most half the warmup) the pilot's sds
-    decide (:func:`decide_centering`), and which of crossed centred terms carries
-    a fixed effect (:mod:`multilevel.model.hierarchy`). If that confirms the start,
-    the chains go on; otherwise they restart, from the pilot's last point, under
-    the new parameterisation, with a full warmup. Either way one compiled kernel serves
-    (the parameterisation is data of the log density).
-    """
-    struct = structure(layout, family)
-    logdensity = make_logdensity(struct)
-    shapes = position_shapes(layout)
-    small = sum(int(np.prod(v)) for v in shapes.values()) <= DENSE_MAX_DIM
-    dense_keys = tuple(k for k in shapes if small or not k.startswith("z"))
-    kernel = nuts_kernel(logdensity, NutsConfig(warmup, target_accept, max_treedepth, dense_keys))
-    guess, guess_reasons = guess_centering(design, family)
-    start = tuple(g if c is None else c for c, g in zip(centered, guess))
-    reasons = ["set by centered=" if c is not None else r for c, r in zip(centered, guess_reasons)]
-    data = model_data(design, priors, start)
-    rng = np.random.default_rng(seed)
-    summary = summarise(_working_design(design, family))
-    aux_start = family.initial_aux(float(np.sqrt(max(summary.y_sumsq / summary.n - summary.y_mean ** 2, 1e-12))))
-    nc = model_data(design, priors)
-    starts = [jax.device_get(recentre(initial_position(rng, summary, layout, priors, aux_start,
-                                                       family.aux_lower), nc,
-                                      data.centering, struct)) for _ in range(chains)]
-    pilot = min(PILOT_STEPS, warmup // 2)
-    choosing = any(c is None for c in centered) and pilot >= PILOT_MIN_STEPS
-    options = dict(rng=np.random.default_rng([seed, 0]), progress=progress, chunk_size=pilot if choosing else 100)
-    compile_seconds = sampling_seconds = 0.0
-    states = None
-    if choosing:
-        run = run_chains(kernel, starts, data, num_warmup=0, num_draws=pilot, **options)
-        compile_seconds, sampling_seconds = run.compile_seconds, run.sampling_seconds
-        decided, why, sds = decide_centering(run.positions, data, struct, design)
-        final = tuple(d if c is None else c for c, d in zip(centered, decided))
-        reasons = [r if c is not None else w for r, c, w in zip(reasons, centered, why)]
-        new_data = model_data(design, priors, final, sds)
-        if final == start and all(np.array_equal(a[1], b[1]) for a, b in zip(data.centering, new_data.centering)):
-            states, remaining = run.states, warmup - pilot
-        else:   # another parameterisation, or another carrier of a fixed effect
-            last = jax.tree_util.tree_map(lambda a: a[:, -1], run.positions)
-            moved = jax.device_get(recentre(last, data, new_data.centering, struct))
-            starts = [jax.tree_util.tree_map(lambda a: a[c], moved) for c in range(chains)]
-            data, start, remaining = new_data, final, warmup
-    else:
-        remaining = warmup
-    run = run_chains(kernel, starts, data, num_warmup=remaining, num_draws=draws, states=states, **options)
-    params = _constrained_draws(run.positions, data, struct)
-    return SamplerOutput(
-        b=params.b, aux=params.aux, sd=list(params.sd), chol=list(params.chol),
-        effects=list(params.effects), stats=run.stats,
-        info={"compile_seconds": compile_seconds + run.compile_seconds,
-              "sampling_seconds": sampling_seconds + run.sampling_seconds,
-              "centering": {g.name: "centred" if c else "non-centred" for g, c in zip(layout.groups, start)},
-              "centering_reason": {g.name: r for g, r in zip(layout.groups, reasons)},
-              "pilot_steps": pilot if choosing else 0,
-              "target_accept": target_accept, "max_treedepth": max_treedepth},
-    )
+    name = "nuts"
+
+    def problem(self, model: Model) -> str | None:
+        if not model.has_rows:
+            return (f"NUTS needs the rows, and the model was built from a {model.source}, which the "
+                    "collapsed sampler fits from sufficient statistics")
+        return None
+
+    def suits(self, model: Model) -> str:
+        return "NUTS on the full model"
+
+    def run(self, model: Model, seed: int, options: Options) -> Draws:
+        """Sample the full model by NUTS; return constrained draws.
+
+        ``options.centered``: per group term True (centred), False (non-centred) or None (choose).
+        Terms to choose start as the data suggest (:func:`choose_centering`); after a
+        pilot of ``PILOT_STEPS`` warmup steps (at most half the warmup) the pilot's sds
+        decide (:func:`decide_centering`), and which of crossed centred terms carries
+        a fixed effect (:mod:`multilevel.model.hierarchy`). If that confirms the start,
+        the chains go on; otherwise they restart, from the pilot's last point, under
+        the new parameterisation, with a full warmup. Either way one compiled kernel serves
+        (the parameterisation is data of the log density).
+        """
+        design, layout, family, priors = model.design, model.layout, model.family, model.priors
+        chains, warmup = options.chains, options.warmup
+        centered = per_term_centering(options.centered, layout)
+        struct = structure(layout, family)
+        logdensity = make_logdensity(struct)
+        shapes = position_shapes(layout)
+        small = sum(int(np.prod(v)) for v in shapes.values()) <= DENSE_MAX_DIM
+        dense_keys = tuple(k for k in shapes if small or not k.startswith("z"))
+        kernel = nuts_kernel(logdensity, NutsConfig(warmup, options.target_accept, options.max_treedepth,
+                                                    dense_keys))
+        guess, guess_reasons = guess_centering(design, family)
+        start = tuple(g if c is None else c for c, g in zip(centered, guess))
+        reasons = ["set by centered=" if c is not None else r for c, r in zip(centered, guess_reasons)]
+        data = model_data(design, priors, start)
+        rng = np.random.default_rng(seed)
+        summary = summarise(_working_design(design, family))
+        resid_sd = float(np.sqrt(max(summary.y_sumsq / summary.n - summary.y_mean ** 2, 1e-12)))
+        nc = model_data(design, priors)
+        starts = [jax.device_get(recentre(initial_position(rng, summary, layout, priors,
+                                                           family.initial_aux(resid_sd), family.aux_lower),
+                                          nc, data.centering, struct)) for _ in range(chains)]
+        pilot = min(PILOT_STEPS, warmup // 2)
+        choosing = any(c is None for c in centered) and pilot >= PILOT_MIN_STEPS
+        run_options = dict(rng=np.random.default_rng([seed, 0]), progress=options.progress,
+                           chunk_size=pilot if choosing else 100)
+        compile_seconds = sampling_seconds = 0.0
+        states = None
+        if choosing:
+            run = run_chains(kernel, starts, data, num_warmup=0, num_draws=pilot, **run_options)
+            compile_seconds, sampling_seconds = run.compile_seconds, run.sampling_seconds
+            decided, why, sds = decide_centering(run.positions, data, struct, design)
+            final = tuple(d if c is None else c for c, d in zip(centered, decided))
+            reasons = [r if c is not None else w for r, c, w in zip(reasons, centered, why)]
+            new_data = model_data(design, priors, final, sds)
+            if final == start and all(np.array_equal(a[1], b[1])
+                                      for a, b in zip(data.centering, new_data.centering)):
+                states, remaining = run.states, warmup - pilot
+            else:   # another parameterisation, or another carrier of a fixed effect
+                last = jax.tree_util.tree_map(lambda a: a[:, -1], run.positions)
+                moved = jax.device_get(recentre(last, data, new_data.centering, struct))
+                starts = [jax.tree_util.tree_map(lambda a: a[c], moved) for c in range(chains)]
+                data, start, remaining = new_data, final, warmup
+        else:
+            remaining = warmup
+        run = run_chains(kernel, starts, data, num_warmup=remaining, num_draws=options.draws, states=states,
+                         **run_options)
+        params = _constrained_draws(run.positions, data, struct)
+        details = {"centering": {g.name: "centred" if c else "non-centred" for g, c in zip(layout.groups, start)},
+                   "centering_reason": {g.name: r for g, r in zip(layout.groups, reasons)},
+                   "pilot_steps": pilot if choosing else 0,
+                   "target_accept": options.target_accept, "max_treedepth": options.max_treedepth}
+        return Draws(params.b, params.aux, tuple(params.sd), tuple(params.chol), tuple(params.effects), run.stats,
+                     SamplerInfo(compile_seconds + run.compile_seconds, sampling_seconds + run.sampling_seconds,
+                                 False, details))
+
+
+#: The NUTS sampler.
+NUTS = NutsSampler()
+
+
+def per_term_centering(centered: bool | Mapping[str, bool] | None, layout: Layout) -> tuple[bool | None, ...]:
+    """Per group term True/False as the user set it, None where the sampler chooses."""
+    if centered is None:
+        return (None,) * len(layout.groups)
+    if isinstance(centered, bool):
+        return (centered,) * len(layout.groups)
+    names = [g.name for g in layout.groups]
+    unknown = [k for k in centered if k not in names]
+    if unknown:
+        raise SamplerError(f"centered names unknown grouping factors {unknown}; the model has {names}")
+    return tuple(None if centered.get(n) is None else bool(centered[n]) for n in names)
 
 
 def _working_design(design: Design, family: Family) -> Design:

@@ -5,12 +5,14 @@ from .layout import GroupLayout, Layout
 from .logdensity import (ModelData, Params, Structure, centering_arrays, constrain, recentre, deviance, initial_position, linear_predictor,
                          make_logdensity, model_data, pointwise_log_likelihood, position_shapes,
                          structure)
+from .record import Model, build_model
 from .prior_table import ParamPrior, PriorSet, default_priors, resolve_priors
 from .priors import (LKJ, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy, HalfNormal,
                      HalfStudentT, InverseGamma, InverseGammaVariance, InverseWishart, Normal, Prior,
                      StudentT, Uniform, prior_from_string)
 
 __all__ = [
+    "Model", "build_model",
     "FAMILIES", "Family", "Gaussian", "check_response", "get_family", "GroupLayout", "Layout", "ModelData", "Params",
     "Structure", "centering_arrays", "constrain", "recentre", "deviance", "initial_position", "linear_predictor", "make_logdensity",
     "model_data", "pointwise_log_likelihood", "position_shapes", "structure", "ParamPrior", "PriorSet", "default_priors",

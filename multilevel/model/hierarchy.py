@@ -41,7 +41,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..design import Design
-from ..design.suffstats import nested_in
 
 INTERCEPT = "Intercept"
 
@@ -53,8 +52,7 @@ def term_parents(design: Design) -> tuple[tuple[tuple[int, int] | None, ...], ..
     groups = design.groups
     parents = []
     for t, g in enumerate(groups):
-        outer = sorted((p for p, h in enumerate(groups) if h.num_levels < g.num_levels and nested_in(g, h)),
-                       key=lambda p: (-groups[p].num_levels, p))
+        outer = design.structure.terms_within(t)
         parents.append(tuple(next(((p, groups[p].columns.index(name)) for p in outer
                                    if name in groups[p].columns), None) for name in g.columns))
     return tuple(parents)

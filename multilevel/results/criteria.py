@@ -40,13 +40,13 @@ class DIC:
                 f"{self.d_bar:.1f}; deviance at the posterior mean {self.d_hat:.1f})")
 
 
-def dic(idata: az.InferenceData, sampler_info: dict) -> DIC:
-    """DIC from the per-draw deviances in ``sample_stats`` and the deviance at the mean."""
-    if "deviance" not in idata.sample_stats or "deviance_at_posterior_mean" not in sampler_info:
+def dic(idata: az.InferenceData, deviance_at_mean: float | None) -> DIC:
+    """DIC from the per-draw deviances in ``sample_stats`` and the deviance at the posterior mean."""
+    if "deviance" not in idata.sample_stats or deviance_at_mean is None:
         raise MultilevelError("this fit has no deviances (a fit of a Dask DataFrame keeps no rows): "
                               "DIC needs the data; fit a pandas DataFrame")
     d_bar = float(idata.sample_stats["deviance"].mean())
-    d_hat = float(sampler_info["deviance_at_posterior_mean"])
+    d_hat = float(deviance_at_mean)
     p_d = d_bar - d_hat
     return DIC(d_hat + 2 * p_d, p_d, d_bar, d_hat)
 
@@ -54,7 +54,7 @@ def dic(idata: az.InferenceData, sampler_info: dict) -> DIC:
 def _check_log_likelihood(idata: az.InferenceData, what: str) -> None:
     if "log_likelihood" not in idata.groups():
         raise MultilevelError(f"{what} needs the pointwise log-likelihood, which this fit did not store "
-                              "(draws × rows above multilevel.api.MAX_LOGLIK_VALUES, or a Dask "
+                              "(draws × rows above multilevel.results.assemble.MAX_LOGLIK_VALUES, or a Dask "
                               "DataFrame); use fit.dic(), or refit with fewer draws")
 
 

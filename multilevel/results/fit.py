@@ -41,6 +41,7 @@ class FitInfo:
     priors: pd.DataFrame
     sampler_info: dict
     num_rows: int
+    deviance_at_mean: float | None = None  # D(θ̄), for DIC; None without the rows
 
     def to_json(self) -> str:
         return json.dumps({
@@ -52,6 +53,7 @@ class FitInfo:
             "priors": self.priors.to_dict(orient="records"),
             "sampler_info": self.sampler_info,
             "num_rows": self.num_rows,
+            "deviance_at_mean": self.deviance_at_mean,
         })
 
     @classmethod
@@ -62,7 +64,7 @@ class FitInfo:
                                           g["correlated"]) for g in data["layout"]["groups"]))
         return cls(spec_from_dict(data["spec"]), Encoders.from_dict(data["encoders"]), layout,
                    get_family(data["family"]), pd.DataFrame.from_records(data["priors"]),
-                   data["sampler_info"], data["num_rows"])
+                   data["sampler_info"], data["num_rows"], data.get("deviance_at_mean"))
 
 
 class Fit:
@@ -130,14 +132,14 @@ class Fit:
     def diagnostics(self) -> list[str]:
         """Convergence problems, each with a remedy (empty when all is well).
 
-        Every parameter is checked, except the group effects of a collapsed fit:
-        those are exact draws from their conditional given the sampled variance
-        parameters, so they mix exactly as well as the parameters checked (and
-        there may be tens of thousands of them).
+        Every parameter is checked, except the group effects of a sampler that draws
+        them exactly from their conditional given the other parameters (the collapsed
+        sampler): they mix exactly as well as the parameters checked (and there may be
+        tens of thousands of them).
         """
         posterior = self.idata.posterior
         num_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-        exact_effects = self.info.sampler_info.get("sampler") == "collapsed"
+        exact_effects = bool(self.info.sampler_info.get("exact_group_effects"))
         return convergence_messages(self.summary(group_effects=not exact_effects), self.num_divergent, num_draws)
 
     def header(self) -> str:
@@ -164,7 +166,7 @@ class Fit:
     def dic(self) -> criteria.DIC:
         """DIC = D(θ̄) + 2 p_D with p_D = D̄ - D(θ̄), the deviance conditional on the
         group effects (as JAGS computes it); ``.dic``, ``.p_d``, ``.d_bar``, ``.d_hat``."""
-        return criteria.dic(self.idata, self.info.sampler_info)
+        return criteria.dic(self.idata, self.info.deviance_at_mean)
 
     def waic(self):
         """WAIC by ArviZ from the pointwise log-likelihood (``elpd_waic``, ``p_waic``, ``se``)."""

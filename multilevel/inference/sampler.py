@@ -1,0 +1,93 @@
+"""The interface every sampler implements, and what it returns.
+
+A sampler is a module-level object with a ``name``, a way to say why it cannot
+fit a model (:meth:`Sampler.problem`: None when it can) and why it suits one
+(:meth:`Sampler.suits`), and one :meth:`Sampler.run` that takes the
+:class:`~multilevel.model.Model`, a seed and the :class:`Options`, does its own
+preparation (sufficient statistics, offsets, pilot runs) and returns
+:class:`Draws`. The registry (:mod:`.registry`) lists the samplers in order of
+preference for ``sampler="auto"``. As BlackJAX puts it, every algorithm has the
+same top-level API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Mapping, NamedTuple, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..model import Model
+
+
+class PriorProblem(str):
+    """A reason a sampler cannot fit a model that lies in the priors (a sampler that
+    needs conjugate priors): asking for that sampler raises PriorError, not SamplerError."""
+
+
+class Options(NamedTuple):
+    """Sampler options, as ``ml.fit`` takes them.
+
+    ``target_accept`` and ``max_treedepth`` are NUTS settings (the collapsed sampler
+    runs NUTS on the variance parameters; Gibbs has none); ``centered`` the NUTS
+    parameterisation of the group effects (True, False, a dict by grouping factor,
+    or None to choose).
+    """
+
+    chains: int = 4
+    draws: int = 1000
+    warmup: int = 1000
+    target_accept: float = 0.8
+    max_treedepth: int = 10
+    centered: bool | Mapping[str, bool] | None = None
+    progress: bool = False
+
+
+class SamplerInfo(NamedTuple):
+    """What a sampler reports about its run.
+
+    ``exact_effects``: whether the group effects are exact draws from their
+    conditional given the other parameters (then their mixing is that of those
+    parameters). ``details``: the sampler's own settings and choices, JSON-ready.
+    """
+
+    compile_seconds: float
+    sampling_seconds: float
+    exact_effects: bool = False
+    details: Mapping = {}
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Constrained draws, each array shaped ``(chain, draw, ...)``.
+
+    ``b`` (p), ``aux`` (k), ``sd[t]`` (q), ``chol[t]`` (q, q) or None for
+    independent terms, ``effects[t]`` (levels, q); ``stats`` holds per-draw
+    sampler statistics for ``sample_stats`` (``deviance`` when the sampler computed
+    it on the way); ``info`` what the sampler reports.
+    """
+
+    b: np.ndarray
+    aux: np.ndarray
+    sd: tuple[np.ndarray, ...]
+    chol: tuple[np.ndarray | None, ...]
+    effects: tuple[np.ndarray, ...]
+    stats: Mapping[str, np.ndarray] = field(default_factory=dict)
+    info: SamplerInfo = SamplerInfo(0.0, 0.0)
+
+
+class Sampler(Protocol):
+    """A sampler behind the common interface."""
+
+    name: str
+
+    def problem(self, model: Model) -> str | None:
+        """Why this sampler cannot fit ``model`` (a :class:`PriorProblem` when the priors
+        are the cause), or None if it can."""
+
+    def suits(self, model: Model) -> str:
+        """Why this sampler suits ``model`` (the reason ``auto`` gives for choosing it)."""
+
+    def run(self, model: Model, seed: int, options: Options) -> Draws:
+        """Sample the posterior of ``model``."""

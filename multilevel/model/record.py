@@ -1,0 +1,130 @@
+"""The model stage: one frozen record of everything a sampler needs, built by one function.
+
+lme4 stages a fit as ``lFormula`` (formula and data to model frames),
+``mkLmerDevfun`` (the objective), the optimiser and ``mkMerMod`` (the result);
+here :func:`build_model` is the first two: formula, data, family and priors in,
+a :class:`Model` out, from a pandas DataFrame (the rows) or a Dask DataFrame (the
+sufficient statistics of a Gaussian model, computed where the data live). The
+samplers take a Model and nothing else; :meth:`Model.log_density` gives the log
+posterior to users who bring their own sampler (lme4's ``devFunOnly``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
+
+import jax
+import numpy as np
+import pandas as pd
+
+from ..design import Design, Encoders, build_design, kept_columns
+from ..design.distributed import distributed_statistics, is_dask_frame
+from ..design.groups import GroupStructure, chain_structure
+from ..design.suffstats import SuffStats
+from ..design.summary import DataSummary, summarise
+from ..errors import DataError
+from ..formula import parse_formula
+from ..formula.spec import FormulaSpec
+from .families import Family, check_response, get_family
+from .layout import GroupLayout, Layout
+from .logdensity import initial_position, make_logdensity, model_data, structure
+from .prior_table import PriorSet, resolve_priors
+from .priors import Prior
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model ready to sample: what it is (spec, family, priors, layout, grouping
+    structure) and its data, as rows (``design``) or as sufficient statistics only
+    (``stats``, from a Dask DataFrame; then ``design`` is None).
+
+    ``summary`` holds the row sums of the response as given (default priors,
+    starting values); ``source`` says where the data came from; ``columns`` the data
+    columns the formula reads at the rows used (for plots; None for Dask).
+    """
+
+    spec: FormulaSpec
+    family: Family
+    layout: Layout
+    priors: PriorSet
+    structure: GroupStructure
+    encoders: Encoders
+    summary: DataSummary
+    num_rows: int
+    design: Design | None = None
+    stats: SuffStats | None = None
+    source: str = "pandas DataFrame"
+    columns: Mapping[str, np.ndarray] | None = field(default=None, compare=False)
+
+    @property
+    def has_rows(self) -> bool:
+        return self.design is not None
+
+    def identity_design(self) -> Design:
+        """The design of a Gaussian model with its offset moved into the response
+        (``y - o = X b + Z r + e``), as the exact samplers take it."""
+        design = self.design
+        if design.offset is None:
+            return design
+        return replace(design, y=design.y - design.offset, offset=None)
+
+    def log_density(self) -> tuple[Callable[[dict], jax.Array], dict[str, np.ndarray]]:
+        """``(f, position)``: the log posterior density of the full model as a function
+        of the unconstrained, non-centred position (a dict of float64 arrays: ``b``,
+        ``aux``, and per group term t ``sd{t}``, ``cor{t}``, ``z{t}``, see
+        :mod:`multilevel.model.logdensity`), and a starting position near the data.
+
+        Call ``f`` inside ``jax.enable_x64(True)``; it is jittable and differentiable.
+        """
+        if self.design is None:
+            raise DataError("the model was built from a Dask DataFrame, without its rows; the full log density "
+                            "needs them: compute a pandas DataFrame")
+        with jax.enable_x64(True):
+            data = model_data(self.design, self.priors)
+        logdensity = make_logdensity(structure(self.layout, self.family))
+        start = initial_position(np.random.default_rng(0), self.summary, self.layout, self.priors,
+                                 self.family.initial_aux(max(float(self.summary.y_sd), 1e-6)),
+                                 self.family.aux_lower)
+        return (lambda position: logdensity(position, data)), start
+
+
+def build_model(formula: str | FormulaSpec, data, *, family: str | Family = "gaussian",
+                priors: Mapping[str, Prior | str] | None = None, na_action: str = "drop") -> Model:
+    """Parse, build the design (or, for Dask, the sufficient statistics) and resolve the priors.
+
+    Raises
+    ------
+    FormulaError, DataError, PriorError, FamilyError
+        For a formula, data, priors or family that do not make a model.
+    """
+    spec = formula if isinstance(formula, FormulaSpec) else parse_formula(formula)
+    family = get_family(family)
+    if is_dask_frame(data):
+        return _distributed_model(spec, data, family, priors, na_action)
+    design = build_design(spec, data, na_action=na_action)
+    check_response(family, design.y, design.trials, design.row_index, design.response, spec.has_trials)
+    layout = Layout.of(design, family)
+    return Model(spec, family, layout, resolve_priors(design, layout, priors, family), design.structure,
+                 design.encoders, summarise(design), design.num_rows, design=design,
+                 columns=kept_columns(spec, data, design))
+
+
+def _distributed_model(spec: FormulaSpec, frame, family: Family, priors, na_action: str) -> Model:
+    """A Gaussian model of a Dask DataFrame, from sufficient statistics computed by Dask."""
+    if spec.offsets or spec.has_trials:
+        raise DataError("a Dask DataFrame is fitted from sufficient statistics, which do not take offsets "
+                        "or trials yet: compute a pandas DataFrame")
+    if not family.gaussian_marginal:
+        raise DataError(f"a Dask DataFrame is fitted from the sufficient statistics of a Gaussian model; the "
+                        f"{family.name} family has none: compute a pandas DataFrame")
+    distributed = distributed_statistics(spec, frame, na_action)
+    layout = Layout(distributed.columns, family.aux, tuple(
+        GroupLayout(name, columns, distributed.encoders.levels[name], correlated)
+        for name, columns, correlated in distributed.group_terms))
+    names = tuple(name for name, _, _ in distributed.group_terms)
+    group_structure = chain_structure(names, distributed.order,
+                                      {name: len(distributed.encoders.levels[name]) for name in names})
+    return Model(spec, family, layout, resolve_priors(distributed.summary, layout, priors, family),
+                 group_structure, distributed.encoders, distributed.summary, int(distributed.summary.n),
+                 stats=distributed.stats, source=f"Dask DataFrame ({distributed.num_partitions} partitions)")

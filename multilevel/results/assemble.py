@@ -1,0 +1,63 @@
+"""The Fit built from a model and its draws: the only place a fit is assembled.
+
+Adds what the draws alone do not say: the pointwise log-likelihood (when it
+fits in :data:`MAX_LOGLIK_VALUES`), the deviance of every draw and at the
+posterior mean (DIC), optional posterior-predictive replicates, and the
+sampler's report, then warns of convergence problems.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from ..inference.sampler import Draws, Options
+from ..model import Model, deviance, model_data, pointwise_log_likelihood
+from .fit import Fit, FitInfo
+from .posterior import make_idata, posterior_dataset
+from .predict import add_posterior_predictive
+from .summary import warn_convergence
+
+#: Above this many (draws × rows) the pointwise log-likelihood is not stored.
+MAX_LOGLIK_VALUES = 50_000_000
+
+
+def assemble_fit(model: Model, draws: Draws, *, sampler: str, reason: str, seed: int, options: Options,
+                 posterior_predictive: bool = False) -> Fit:
+    """The Fit of ``model`` from ``draws`` of the named ``sampler`` (chosen for ``reason``)."""
+    loglik, deviances, at_mean = None, draws.stats.get("deviance"), None
+    if model.has_rows:
+        with jax.enable_x64(True):
+            data = model_data(model.design, model.priors)
+            if options.chains * options.draws * model.num_rows <= MAX_LOGLIK_VALUES:
+                loglik = pointwise_log_likelihood(draws.b, draws.aux, draws.effects, data, model.family)
+                deviances = -2.0 * loglik.sum(axis=-1)
+            elif deviances is None:
+                deviances = deviance(draws.b, draws.aux, draws.effects, data, model.family)
+            mean = lambda a: a.mean(axis=(0, 1))[None, None]  # noqa: E731
+            at_mean = float(deviance(mean(draws.b), mean(draws.aux), [mean(e) for e in draws.effects], data,
+                                     model.family)[0, 0])
+    stats = dict(draws.stats)
+    if deviances is not None:
+        stats["deviance"] = deviances
+    info = FitInfo(model.spec, model.encoders, model.layout, model.family, model.priors.table(),
+                   sampler_report(sampler, reason, seed, options, draws, loglik is not None), model.num_rows,
+                   at_mean)
+    posterior = posterior_dataset(model.layout, draws.b, draws.aux, draws.sd, draws.chol, draws.effects)
+    attrs = {"inference_library": "multilevel", "sampling_time": draws.info.sampling_seconds}
+    idata = make_idata(model.layout, posterior, stats, loglik, None if model.design is None else model.design.y,
+                       attrs, model.columns)
+    fitted = Fit(idata, info)
+    if posterior_predictive:
+        add_posterior_predictive(fitted.idata, model.layout, model.family, model.design, seed)
+    warn_convergence(fitted.diagnostics())
+    return fitted
+
+
+def sampler_report(sampler: str, reason: str, seed: int, options: Options, draws: Draws,
+                   loglik_stored: bool) -> dict:
+    """What ``fit.sampler_info`` reports: which sampler, why, its settings, timings and choices."""
+    return {"sampler": sampler, "reason": reason, "chains": options.chains, "draws": options.draws,
+            "warmup": options.warmup, "seed": seed, "log_likelihood_stored": loglik_stored,
+            "exact_group_effects": draws.info.exact_effects, "compile_seconds": draws.info.compile_seconds,
+            "sampling_seconds": draws.info.sampling_seconds, **draws.info.details}
