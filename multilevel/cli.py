@@ -27,7 +27,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 import jax
 import pandas as pd
@@ -64,8 +64,8 @@ def read_table(path: Path) -> Table:
     Raises
     ------
     DataError
-        When there is no file at ``path``, it cannot be parsed, or a Parquet file
-        needs pyarrow and pyarrow is not installed.
+        When there is no file at ``path``, it cannot be read or parsed, or a
+        Parquet file needs pyarrow and pyarrow is not installed.
     """
     if not path.exists():
         raise DataError(f"no data file at {path}")
@@ -80,6 +80,8 @@ def read_table(path: Path) -> Table:
             data = pd.read_csv(stream, sep=delimiter or ",")
     except UnicodeDecodeError:
         raise DataError(f"{path} is not UTF-8 text: save it as UTF-8 (or as Parquet)") from None
+    except OSError as exc:  # a directory, a file that may not be read
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty: give a table with a header row") from None
     except pd.errors.ParserError as exc:
@@ -111,7 +113,7 @@ def _detect_delimiter(sample: str) -> str | None:
         return None
 
 
-def require_columns(table: Table, names, named_by: str) -> None:
+def require_columns(table: Table, names: Iterable[str], named_by: str) -> None:
     """Raise DataError when a column in ``names`` is not in the table, saying what was read.
 
     A table read as one column whose name holds several names run together is

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import io
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -159,6 +160,11 @@ def test_a_missing_column_error_lists_the_columns_read(tmp_path, fit_inputs, cap
 def test_a_missing_data_file_is_named(tmp_path, capsys):
     assert main(["fit", str(tmp_path / "absent.csv"), "y ~ x"]) == 2
     assert f"no data file at {tmp_path / 'absent.csv'}" in capsys.readouterr().err
+
+
+def test_a_directory_is_not_a_data_file(tmp_path):
+    with pytest.raises(ml.DataError, match=re.escape(f"cannot read {tmp_path}: Is a directory")):
+        read_table(tmp_path)
 
 
 def test_predict_reads_new_rows_as_fit_does(tmp_path, monkeypatch, capsys):
