@@ -1,12 +1,16 @@
 """The ``multilevel`` command: a thin argparse front end over the public API.
 
-    multilevel fit DATA.csv "FORMULA" [--family F] [--prior "sigma=exponential(rate=0.1)" ...]
+    multilevel fit DATA "FORMULA" [--family F] [--prior "sigma=exponential(rate=0.1)" ...]
                    [--chains N --draws N --warmup N --seed N --sampler S] [--out fit.nc]
                    [--plots DIR [--lines-x COL [--lines-color COL]]]
     multilevel summary fit.nc
-    multilevel predict fit.nc NEW.csv [--kind mean|linear|posterior_predictive]
+    multilevel predict fit.nc NEW [--kind mean|linear|posterior_predictive]
                    [--new-groups population|zero|error] [--prob 0.95] [--seed 0] [--out pred.csv]
     multilevel demo [--example cheese|face] [--plots DIR]
+
+DATA and NEW are tables with a header row: delimited text (the delimiter, tab,
+comma or semicolon, is detected; LF, CRLF and CR line endings are read alike)
+or Parquet (``.parquet``, which needs pyarrow).
 
 Errors print one line to standard error and exit with status 2. Compiled
 programs are kept in a persistent cache (``$MULTILEVEL_CACHE_DIR``, by default
@@ -17,21 +21,115 @@ same model skips JAX's compilation.
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import sys
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Iterable, NamedTuple
 
 import jax
 import pandas as pd
 
 from . import api, datasets
-from .errors import MultilevelError
+from .errors import DataError, MultilevelError
+from .formula import parse_formula
 from .inference import SAMPLERS
 from .results import compare, load
 from .results.plots import write_plots
 from .results.predict import KINDS, NEW_GROUPS
+
+
+#: Delimiters of text tables, as detected, and how a message names them.
+DELIMITERS = {"\t": "tab", ",": "comma", ";": "semicolon"}
+#: Characters of a text table read to detect its delimiter.
+SNIFF_CHARS = 1 << 16
+
+
+class Table(NamedTuple):
+    """A data file as read: the data, and how they were read (for messages)."""
+
+    data: pd.DataFrame
+    path: Path
+    how: str
+
+
+def read_table(path: Path) -> Table:
+    """Read a data file: Parquet (``.parquet``), else delimited text.
+
+    The delimiter of a text file (tab, comma or semicolon) is detected from its
+    first lines, and LF, CRLF and CR line endings are all read as line ends.
+
+    Raises
+    ------
+    DataError
+        When there is no file at ``path``, it cannot be read or parsed, or a
+        Parquet file needs pyarrow and pyarrow is not installed.
+    """
+    if not path.exists():
+        raise DataError(f"no data file at {path}")
+    if path.suffix.lower() == ".parquet":
+        return Table(_read_parquet(path), path, "Parquet")
+    try:
+        with open(path, newline=None, encoding="utf-8-sig") as stream:  # newline=None: \n, \r\n and \r
+            delimiter = _detect_delimiter(stream.read(SNIFF_CHARS))
+            how = f"{DELIMITERS[delimiter]}-separated" if delimiter else \
+                "no tab, comma or semicolon in its first lines"
+            stream.seek(0)
+            data = pd.read_csv(stream, sep=delimiter or ",")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text: save it as UTF-8 (or as Parquet)") from None
+    except OSError as exc:  # a directory, a file that may not be read
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty: give a table with a header row") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"cannot read {path} ({how}): {exc}") from None
+    return Table(data, path, how)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except ImportError:
+        raise DataError(f"reading the Parquet file {path} needs pyarrow: pip install 'multilevel[dask]' "
+                        "(or pyarrow), or give the data as CSV") from None
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(f"cannot read {path} as Parquet: {exc}") from None
+
+
+def _detect_delimiter(sample: str) -> str | None:
+    """The delimiter of the text table that begins with ``sample``: tab, comma, semicolon,
+    or None when none of them separates its fields (a table of one column).
+
+    Only whole lines of the sample are considered.
+    """
+    if len(sample) == SNIFF_CHARS and "\n" in sample:
+        sample = sample[:sample.rindex("\n") + 1]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:
+        return None
+
+
+def require_columns(table: Table, names: Iterable[str], named_by: str) -> None:
+    """Raise DataError when a column in ``names`` is not in the table, saying what was read.
+
+    A table read as one column whose name holds several names run together is
+    the sign of a delimiter that was not detected; the message shows it.
+    """
+    missing = [name for name in names if name not in table.data.columns]
+    if not missing:
+        return
+    columns = [str(c) for c in table.data.columns]
+    shown = ", ".join(map(repr, columns[:20])) + (f" and {len(columns) - 20} more" if len(columns) > 20 else "")
+    message = (f"{table.path.name} has no column {', '.join(map(repr, missing))} (named by {named_by}); "
+               f"read {len(columns)} column{'s' if len(columns) != 1 else ''} from it ({table.how}): {shown}")
+    if len(columns) == 1 and table.how != "Parquet":
+        message += ("; if that is several names run together, the file's delimiter is not a tab, comma or "
+                    "semicolon: save it with one of those")
+    raise DataError(message)
 
 
 def _parse_prior(text: str) -> tuple[str, str]:
@@ -58,9 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "from lme4/brms formulas.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    fit = commands.add_parser("fit", help="fit a model to a CSV file and print its summary",
-                              description="Fit a model to a CSV file and print its summary.")
-    fit.add_argument("data", type=Path, help="CSV file with a header row")
+    fit = commands.add_parser("fit", help="fit a model to a data file and print its summary",
+                              description="Fit a model to a data file and print its summary.")
+    fit.add_argument("data", type=Path, help="table with a header row: text delimited by tab, comma or "
+                     "semicolon (detected), or a .parquet file")
     fit.add_argument("formula", help='model formula, e.g. "y ~ x + (1 + x | g)"')
     fit.add_argument("--family", default="gaussian",
                      help="response family: gaussian (default), student_t, bernoulli, binomial, poisson, "
@@ -85,11 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--style", default="default", choices=("default", "coda"), help="table style")
 
     predict = commands.add_parser("predict", help="predict for new rows from a saved fit, as CSV",
-                                  description="Predict for the rows of a CSV file from a fit saved with "
+                                  description="Predict for the rows of a data file from a fit saved with "
                                   "'multilevel fit --out': the rows with mean, sd and interval columns added.")
     predict.add_argument("fit", type=Path, help="netCDF file written by 'multilevel fit --out'")
-    predict.add_argument("data", type=Path, help="CSV file of new rows (predictors, grouping columns, and the "
-                         "columns of any offset and, for a binomial model, of the trials)")
+    predict.add_argument("data", type=Path, help="table of new rows, delimited text or .parquet (predictors, "
+                         "grouping columns, and the columns of any offset and, for a binomial model, of the "
+                         "trials)")
     predict.add_argument("--kind", default="mean", choices=KINDS,
                          help="mean (expected response, default), linear (linear predictor) or "
                          "posterior_predictive (new responses)")
@@ -127,17 +227,14 @@ def _sampler_kwargs(args) -> dict:
 
 
 def _run_fit(args) -> None:
-    if not args.data.exists():
-        raise MultilevelError(f"no data file at {args.data}")
     if (args.lines_x or args.lines_color) and not args.plots:
-        raise MultilevelError("--lines-x and --lines-color need --plots DIR")
+        raise DataError("--lines-x and --lines-color need --plots DIR")
     if args.lines_color and not args.lines_x:
-        raise MultilevelError("--lines-color needs --lines-x COL")
-    data = pd.read_csv(args.data)
-    missing = [c for c in (args.lines_x, args.lines_color) if c and c not in data.columns]
-    if missing:
-        raise MultilevelError(f"{args.data} has no column {missing[0]!r} (named by --lines-x/--lines-color)")
-    fit = api.fit(args.formula, data, family=args.family, priors=dict(args.prior),
+        raise DataError("--lines-color needs --lines-x COL")
+    table = read_table(args.data)
+    require_columns(table, parse_formula(args.formula).variables(), "the formula")
+    require_columns(table, [c for c in (args.lines_x, args.lines_color) if c], "--lines-x/--lines-color")
+    fit = api.fit(args.formula, table.data, family=args.family, priors=dict(args.prior),
                   posterior_predictive=args.posterior_predictive, **_sampler_kwargs(args))
     _print_fit(fit, not args.no_group_effects)
     if args.out:
@@ -157,12 +254,12 @@ def _run_summary(args) -> None:
 
 
 def _run_predict(args) -> None:
-    if not args.data.exists():
-        raise MultilevelError(f"no data file at {args.data}")
     if not 0 < args.prob < 1:
-        raise MultilevelError(f"--prob must be between 0 and 1, got {args.prob}")
+        raise DataError(f"--prob must be between 0 and 1, got {args.prob}")
+    new_rows = read_table(args.data)
     fit = load(args.fit)
-    table = fit.predict(pd.read_csv(args.data), kind=args.kind, new_groups=args.new_groups,
+    require_columns(new_rows, fit.info.spec.variables(response=False), "the formula")
+    table = fit.predict(new_rows.data, kind=args.kind, new_groups=args.new_groups,
                         prob=args.prob, seed=args.seed)
     if args.out is None:
         table.to_csv(sys.stdout, index=False)

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 
 class MultilevelError(Exception):
-    """Base class of all errors the library raises on bad input."""
+    """Base class of all errors the library raises on bad input.
+
+    Catch it to catch every complaint of the library; raise one of its
+    subclasses, which are also ``ValueError``, never this class itself.
+    """
 
 
 class FormulaError(MultilevelError, ValueError):
@@ -28,7 +32,10 @@ class FormulaError(MultilevelError, ValueError):
 
 
 class DataError(MultilevelError, ValueError):
-    """Data that cannot be used as given: missing columns, bad values, unseen levels."""
+    """Data that cannot be used as given: a file that cannot be read (or is not a
+    fit), missing columns, bad values, unseen levels; or an argument saying how to
+    use, summarise or compare them that is not one accepted (``na_action``,
+    ``kind``, ``prob``, ``ic``)."""
 
 
 class PriorError(MultilevelError, ValueError):

@@ -158,7 +158,7 @@ def test_lines_are_predictions_at_the_posterior_means(fit, fitted_rows):
 
 
 def test_lines_of_a_model_without_group_terms_are_the_population_lines_alone(data):
-    figure = quiet_fit("y ~ log(x) + trt", data, sampler="nuts").plot_lines("x")  # "auto" fails here (select.py)
+    figure = quiet_fit("y ~ log(x) + trt", data, sampler="nuts").plot_lines("x")
     assert not [c for c in figure.axes[0].collections if c.get_gid() == "group lines"]
     (line,) = population_lines(figure)
     assert np.ptp(np.diff(line.get_ydata())) > 1e-6  # log(x) is drawn as a curve

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError
-from ..formula.spec import FormulaSpec, GroupTerm, Var
+from ..formula.spec import FormulaSpec, GroupTerm
 from .coding import model_columns
+from .columns import Encoders, Evaluator, column, factor_column, is_numeric, level_labels, sorted_levels
 from .groups import GroupStructure, group_structure
-from .columns import Encoders, Evaluator, column, is_numeric, level_labels, sorted_levels
 
 
 @dataclass(frozen=True)
@@ -238,14 +238,14 @@ def _group_data(term: GroupTerm, evaluator: Evaluator, learn: bool) -> GroupData
     z, columns = model_columns(term.effects, evaluator)
     _check_finite_matrix(z, columns, evaluator.data.index)
     name = term.group_name
-    series = [column(evaluator.data, _group_column(factor)) for factor in term.group]
+    series = [column(evaluator.data, factor_column(factor)) for factor in term.group]
     if len(series) == 1:
         labels = level_labels(series[0])
     else:
         labels = pd.Series([":".join(v) for v in zip(*(level_labels(s) for s in series))],
                            index=evaluator.data.index)
     if learn:
-        levels = sorted_levels(series[0]) if len(series) == 1 else tuple(sorted(set(labels)))
+        levels = sorted_levels(series[0] if len(series) == 1 else labels)
         if len(levels) < 2:
             raise DataError(f"grouping factor {name!r} has a single level ({levels[0]!r}): "
                             "group effects need at least two groups; drop the term")
@@ -256,11 +256,6 @@ def _group_data(term: GroupTerm, evaluator: Evaluator, learn: bool) -> GroupData
     lookup.update({label: -1 - k for k, label in enumerate(new_levels)})
     refs = labels.map(lookup).to_numpy(dtype=np.int32)
     return GroupData(name, columns, tuple(levels), term.correlated, refs, z, new_levels)
-
-
-def _group_column(factor) -> str:
-    """The column behind a grouping factor: ``g`` or ``C(g)``."""
-    return factor.name if isinstance(factor, Var) else factor.args[0].name
 
 
 def _check_unique_effects(groups: tuple[GroupData, ...]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from ..errors import DataError
 from ..formula.spec import BinOp, Call, Expr, Neg, Num, Var
@@ -71,7 +72,14 @@ def level_labels(values: pd.Series) -> pd.Series:
 
 
 def sorted_levels(values: pd.Series) -> tuple[str, ...]:
-    """Levels in R's order: a categorical's own order, else sorted values."""
+    """The levels of a factor, in R's order: the one rule for data in memory and in Dask.
+
+    A categorical's levels are its categories present in ``values``, in the
+    categories' order; numbers (and booleans) are in numeric order, labelled by
+    :func:`level_labels`; anything else is sorted as strings (``'10' < '2' < '9'``).
+    Dask partitions are reduced to their :func:`distinct_values`, combined by
+    :func:`combine_distinct`, and given their levels by this same function.
+    """
     if isinstance(values.dtype, pd.CategoricalDtype):
         present = set(values.dropna().astype(str))
         return tuple(str(c) for c in values.cat.categories if str(c) in present)
@@ -80,6 +88,35 @@ def sorted_levels(values: pd.Series) -> tuple[str, ...]:
         unique = unique.sort_values()
         return tuple(dict.fromkeys(level_labels(unique)))
     return tuple(sorted(unique.astype(str)))
+
+
+def distinct_values(values: pd.Series) -> pd.Series:
+    """The distinct non-missing values of ``values``, keeping its dtype (and a
+    categorical's categories): all that :func:`sorted_levels` needs of a partition."""
+    return values.dropna().drop_duplicates().reset_index(drop=True)
+
+
+def combine_distinct(parts: list[pd.Series]) -> pd.Series:
+    """The :func:`distinct_values` of the partitions of one column, as one series.
+
+    Categorical partitions that share their categories keep them in their order;
+    partitions whose categories differ (Dask's "unknown" categories, made per
+    partition) get the union of them sorted, as pandas sorts the categories it
+    makes. Other partitions are concatenated (numbers stay numbers).
+    """
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return pd.Series([], dtype=object)
+    if all(isinstance(part.dtype, pd.CategoricalDtype) for part in parts):
+        same = all(part.cat.categories.equals(parts[0].cat.categories) for part in parts)
+        return pd.Series(union_categoricals([part.array for part in parts], sort_categories=not same,
+                                            ignore_order=True))
+    return pd.concat(parts, ignore_index=True)
+
+
+def factor_column(factor: Expr) -> str:
+    """The column behind a factor that can be categorical: ``g`` of ``g`` or of ``C(g)``."""
+    return factor.name if isinstance(factor, Var) else factor.args[0].name
 
 
 def column(data: pd.DataFrame, name: str) -> pd.Series:

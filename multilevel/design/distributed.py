@@ -3,8 +3,10 @@
 Two passes over the partitions, each returning only small per-partition sums:
 
 1. learn the encoders: the levels of every categorical and grouping factor
-   (the union over partitions), and the count, sum and sum of squares of every
-   ``scale()``/``center()`` argument (so their mean and sd are global);
+   (each partition's distinct values, combined and ordered by the rule of data
+   in memory, :func:`~multilevel.design.columns.sorted_levels`), and the count,
+   sum and sum of squares of every ``scale()``/``center()`` argument (so their
+   mean and sd are global);
 2. with those encoders, build each partition's design and reduce it to its
    sufficient statistics and data summary, which add up across partitions.
 
@@ -23,7 +25,8 @@ import pandas as pd
 from ..errors import DataError, SamplerError
 from ..formula.spec import Call, FormulaSpec, GroupTerm
 from .build import build_design
-from .columns import Encoders, Evaluator, column, level_labels
+from .columns import (Encoders, Evaluator, column, combine_distinct, distinct_values, factor_column, level_labels,
+                      sorted_levels)
 from .summary import DataSummary, summarise
 from .suffstats import LevelStats, SuffStats, design_statistics
 
@@ -74,23 +77,28 @@ def _complete_rows(part: pd.DataFrame, spec: FormulaSpec, na_action: str) -> pd.
     return part.loc[~missing]
 
 
-def _group_labels(part: pd.DataFrame, term: GroupTerm) -> pd.Series:
-    parts = [level_labels(column(part, f.name if hasattr(f, "name") else f.args[0].name)) for f in term.group]
-    return parts[0] if len(parts) == 1 else pd.Series([":".join(v) for v in zip(*parts)], index=part.index)
+def _group_values(part: pd.DataFrame, term: GroupTerm) -> pd.Series:
+    """The distinct values of a grouping factor: its column's, or the labels ``a:b`` of an interaction."""
+    series = [column(part, factor_column(f)) for f in term.group]
+    if len(series) == 1:
+        return distinct_values(series[0])
+    return distinct_values(pd.Series([":".join(v) for v in zip(*map(level_labels, series))], dtype=object))
 
 
 def _learn_partition(part: pd.DataFrame, spec: FormulaSpec, na_action: str) -> dict:
-    """Levels seen and ``(count, sum, sum of squares)`` of scale/center arguments."""
+    """Distinct values of each factor (keyed as the encoders' levels) and
+    ``(count, sum, sum of squares)`` of scale/center arguments."""
     part = _complete_rows(part, spec, na_action)
     evaluator = Evaluator(part)
+    levels = {}
     if len(part):
         for terms in [spec.fixed] + [g.effects for g in spec.groups]:
             for term in terms.terms:
                 for factor in term:
-                    evaluator.evaluate(factor)
-    levels = {key: set(values) for key, values in evaluator.levels.items()}
+                    if isinstance(evaluator.evaluate(factor), pd.Categorical):
+                        levels[str(factor)] = distinct_values(column(part, factor_column(factor)))
     for term in spec.groups:
-        levels[term.group_name] = set(_group_labels(part, term))
+        levels[term.group_name] = _group_values(part, term)
     moments = {}
     for call in _scale_calls(spec):
         x = Evaluator(part).numeric(call.args[0], f"{call.func}()") if len(part) else np.zeros(0)
@@ -98,20 +106,12 @@ def _learn_partition(part: pd.DataFrame, spec: FormulaSpec, na_action: str) -> d
     return {"levels": levels, "moments": moments}
 
 
-def _sort_levels(labels: set[str]) -> tuple[str, ...]:
-    """Numbers in numeric order, anything else in string order (as for in-memory data)."""
-    try:
-        return tuple(sorted(labels, key=float))
-    except ValueError:
-        return tuple(sorted(labels))
-
-
 def _merge_encoders(parts: list[dict]) -> Encoders:
-    levels: dict[str, set] = {}
+    values: dict[str, list[pd.Series]] = {}
     moments: dict[str, np.ndarray] = {}
     for part in parts:
-        for key, values in part["levels"].items():
-            levels.setdefault(key, set()).update(values)
+        for key, distinct in part["levels"].items():
+            values.setdefault(key, []).append(distinct)
         for key, value in part["moments"].items():
             moments[key] = moments.get(key, 0) + value
     stats = {}
@@ -119,7 +119,7 @@ def _merge_encoders(parts: list[dict]) -> Encoders:
         mean = total / n
         sd = np.sqrt(max((total_sq - total * total / n) / (n - 1), 0.0)) if n > 1 else 1.0
         stats[key] = (float(mean), float(sd) if sd > 0 else 1.0)
-    return Encoders({k: _sort_levels(v) for k, v in levels.items()}, stats)
+    return Encoders({key: sorted_levels(combine_distinct(v)) for key, v in values.items()}, stats)
 
 
 def _partition_statistics(part: pd.DataFrame, spec: FormulaSpec, encoders: Encoders, order: tuple[str, ...],

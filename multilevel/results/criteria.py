@@ -21,7 +21,7 @@ from typing import Mapping
 import arviz as az
 import pandas as pd
 
-from ..errors import MultilevelError
+from ..errors import DataError
 
 CRITERIA = ("dic", "waic", "loo")
 
@@ -43,8 +43,8 @@ class DIC:
 def dic(idata: az.InferenceData, deviance_at_mean: float | None) -> DIC:
     """DIC from the per-draw deviances in ``sample_stats`` and the deviance at the posterior mean."""
     if "deviance" not in idata.sample_stats or deviance_at_mean is None:
-        raise MultilevelError("this fit has no deviances (a fit of a Dask DataFrame keeps no rows): "
-                              "DIC needs the data; fit a pandas DataFrame")
+        raise DataError("this fit has no deviances (a fit of a Dask DataFrame keeps no rows): "
+                        "DIC needs the data; fit a pandas DataFrame")
     d_bar = float(idata.sample_stats["deviance"].mean())
     d_hat = float(deviance_at_mean)
     p_d = d_bar - d_hat
@@ -53,9 +53,9 @@ def dic(idata: az.InferenceData, deviance_at_mean: float | None) -> DIC:
 
 def _check_log_likelihood(idata: az.InferenceData, what: str) -> None:
     if "log_likelihood" not in idata.groups():
-        raise MultilevelError(f"{what} needs the pointwise log-likelihood, which this fit did not store "
-                              "(draws × rows above multilevel.results.assemble.MAX_LOGLIK_VALUES, or a Dask "
-                              "DataFrame); use fit.dic(), or refit with fewer draws")
+        raise DataError(f"{what} needs the pointwise log-likelihood, which this fit did not store "
+                        "(draws × rows above multilevel.results.assemble.MAX_LOGLIK_VALUES, or a Dask "
+                        "DataFrame); use fit.dic(), or refit with fewer draws")
 
 
 def waic(idata: az.InferenceData) -> az.ELPDData:
@@ -84,13 +84,13 @@ def compare(fits: Mapping[str, object], ic: str = "loo") -> pd.DataFrame:
         ``d_bar``, ``d_hat`` and ``dic_diff`` to the best; DIC has no standard error).
     """
     if ic not in CRITERIA:
-        raise MultilevelError(f"ic must be one of {', '.join(CRITERIA)}, got {ic!r}")
+        raise DataError(f"ic must be one of {', '.join(CRITERIA)}, got {ic!r}")
     if not isinstance(fits, Mapping) or len(fits) < 2:
-        raise MultilevelError("compare needs a dict of at least two fits, {name: fit}")
+        raise DataError("compare needs a dict of at least two fits, {name: fit}")
     rows = {fit.info.num_rows for fit in fits.values()}
     if len(rows) > 1:
-        raise MultilevelError(f"the fits are of different numbers of rows ({sorted(rows)}): criteria "
-                              "compare models of the same data only")
+        raise DataError(f"the fits are of different numbers of rows ({sorted(rows)}): criteria "
+                        "compare models of the same data only")
     if ic == "dic":
         table = pd.DataFrame({name: vars(fit.dic()) for name, fit in fits.items()}).T
         table = table.sort_values("dic")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..design import Encoders
-from ..errors import MultilevelError
+from ..errors import DataError, MultilevelError
 from ..formula.spec import FormulaSpec, spec_from_dict, spec_to_dict
 from ..model.families import Family, get_family
 from ..model.layout import GroupLayout, Layout
@@ -264,13 +265,34 @@ def _renamed(idata: az.InferenceData, rename) -> az.InferenceData:
 
 
 def load(path: str | os.PathLike) -> Fit:
-    """Restore a fit written by :meth:`Fit.save`."""
+    """Restore a fit written by :meth:`Fit.save`.
+
+    Raises
+    ------
+    DataError
+        When there is no file at ``path``, or the file is not a fit written by
+        :meth:`Fit.save`: not netCDF, netCDF (or HDF5) without the fit's
+        ``multilevel`` attribute, or an attribute that cannot be read back.
+    """
     path = Path(path)
-    if not path.exists():
-        raise MultilevelError(f"no fit at {path}")
-    idata = az.from_netcdf(path, engine="h5netcdf")
-    idata.load()
+    if not path.is_file():
+        what = "it is a directory" if path.is_dir() else "there is no such file"
+        raise DataError(f"no fit at {path}: {what}; give the netCDF file written by fit.save()")
+    try:
+        with warnings.catch_warnings():  # h5netcdf's note on an HDF5 file that is not netCDF
+            warnings.filterwarnings("ignore", message=".*phony_dims.*")
+            idata = az.from_netcdf(path, engine="h5netcdf")
+            idata.load()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is not a fit written by fit.save(): it cannot be read as netCDF "
+                        f"({exc})") from None
     idata = _renamed(idata, _unescape)
-    if META_KEY not in idata.posterior.attrs:
-        raise MultilevelError(f"{path} is not a multilevel fit (no {META_KEY!r} attribute)")
-    return Fit(idata, FitInfo.from_json(idata.posterior.attrs[META_KEY]))
+    if "posterior" not in idata.groups() or META_KEY not in idata.posterior.attrs:
+        raise DataError(f"{path} is not a multilevel fit: it has no posterior with the {META_KEY!r} "
+                        "attribute that fit.save() writes; give the file written by fit.save()")
+    try:
+        info = FitInfo.from_json(idata.posterior.attrs[META_KEY])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path} has a {META_KEY!r} attribute that cannot be read back ({exc!r}); "
+                        "it was not written by this version's fit.save(): refit and save again") from None
+    return Fit(idata, info)

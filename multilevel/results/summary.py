@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import DataError
 from ..model.layout import Layout
 from .diagnostics import diagnostics
 
@@ -52,7 +53,7 @@ def summary_table(posterior: xr.Dataset, layout: Layout, seconds: float, prob: f
                   group_effects: bool = True) -> pd.DataFrame:
     """One row per parameter (per level for group effects), in layout order."""
     if not 0 < prob < 1:
-        raise ValueError(f"prob must be between 0 and 1, got {prob}")
+        raise DataError(f"prob must be between 0 and 1 (the probability of the interval), got {prob}")
     values, labels = stacked_draws(posterior, layout, group_effects)
     flat = values.reshape(-1, values.shape[2])
     lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
