@@ -67,14 +67,14 @@ def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: 
                num_draws: int, rng: np.random.Generator, progress: bool = True,
                chunk_size: int = 100, max_workers: int | None = None,
                compiler_options: tuple[tuple[str, object], ...] = (),
-               states: list | None = None, chains_per_state: int = 1) -> ChainRun:
+               states: list | None = None, chains_per_state: int | None = None) -> ChainRun:
     """Run one chain per initial position; keep the ``num_draws`` post-warmup draws.
 
     ``rng``: the source of the chains' random keys. Every chain gets its own keys,
     drawn in chain order, so a chain's draws never depend on how chains are
     scheduled. ``chains_per_state``: for kernels that advance several chains in
     one state (stacked on a leading axis), how many; their ``step`` then takes one
-    key per chain, shaped ``(chains_per_state, 2)``.
+    key per chain, shaped ``(chains_per_state, 2)``. None: one chain per state.
 
     ``states``: kernel states to continue (from an earlier run's ``states``, with the same
     ``chunk_size``) instead of initialising at ``positions`` (then ignored but for their number).
@@ -88,10 +88,10 @@ def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: 
     total = num_warmup + num_draws
     chunk = max(1, min(chunk_size, total))
     num_chunks = -(-total // chunk)
-    per = chains_per_state
+    per = chains_per_state or 1
     init_keys = random_keys(rng, (num_chains * per,))[::per]
     step_keys = random_keys(rng, (num_chains * per, num_chunks, chunk))
-    if per > 1:   # (state, chain in state, chunk, step, 2) -> (state, chunk, step, chain in state, 2)
+    if chains_per_state is not None:   # (state, chain in state, chunk, step, 2) -> (state, chunk, step, chain, 2)
         step_keys = np.moveaxis(step_keys.reshape((num_chains, per) + step_keys.shape[1:]), 1, 3)
     x64 = jax.config.jax_enable_x64
 

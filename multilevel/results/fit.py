@@ -127,7 +127,7 @@ class Fit:
         if style == "coda":
             return coda_table(self.idata.posterior, self.info.layout, group_effects)
         if style != "default":
-            raise MultilevelError(f"style must be 'default' or 'coda', got {style!r}")
+            raise DataError(f"style must be 'default' or 'coda', got {style!r}")
         return summary_table(self.idata.posterior, self.info.layout, self.seconds, prob, group_effects)
 
     def diagnostics(self) -> list[str]:
