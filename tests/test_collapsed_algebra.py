@@ -23,6 +23,8 @@ from scipy.stats import multivariate_normal
 
 from multilevel.design.suffstats import sufficient_statistics
 from multilevel.model import Normal, linalg
+from multilevel.model.layout import Term
+from multilevel.model.prior_table import PriorValues
 from multilevel.model.marginal import (CollapsedData, CollapsedStructure, conditional_noise, draw_effects,
                                       log_conditional, log_marginal)
 
@@ -123,18 +125,18 @@ def test_exact_draws_have_the_dense_conditional_posterior(nested):
     from multilevel.model import HalfNormal, LKJ
     T = pb["Ts"][0]
     sds = np.sqrt(np.sum(T ** 2, axis=1))
-    terms = [(q, True)] + [(1, False)] * (len(pb["Ts"]) - 1)
+    terms = [Term(q, True, 0)] + [Term(1, False, k) for k in range(1, len(pb["Ts"]))]
     with jax.enable_x64(True):
         position = {"aux": jnp.log(jnp.array([pb["sigma"]])), "sd0": jnp.log(jnp.asarray(sds)),
                     "cor0": CorrCholeskyTransform().inv(jnp.asarray(T / sds[:, None]))}
         if nested:
             position["sd1"] = jnp.log(jnp.abs(jnp.asarray(pb["Ts"][1][0])))
-        priors = (tuple(Normal(m, np.sqrt(v)) for m, v in zip(pb["m0"], pb["v0"])), (HalfNormal(1.0),),
-                  tuple(tuple(HalfNormal(1.0) for _ in range(t[0])) for t in terms),
-                  tuple(LKJ(1.0) if t[1] else None for t in terms))
+        priors = PriorValues(tuple(Normal(m, np.sqrt(v)) for m, v in zip(pb["m0"], pb["v0"])), (HalfNormal(1.0),),
+                             tuple(tuple(HalfNormal(1.0) for _ in range(t.q)) for t in terms),
+                             tuple(LKJ(1.0) if t.has_cor else None for t in terms))
         data = CollapsedData(jax.tree_util.tree_map(jnp.asarray, stats),
                              jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), priors))
-        struct = CollapsedStructure(tuple(terms), tuple(range(len(terms))), True)
+        struct = CollapsedStructure(tuple(terms), True)
         num_draws = 20000
         noise = conditional_noise(jax.random.PRNGKey(0), data.stats, (num_draws,))
         b, _, _, _, r, deviance = jax.vmap(lambda eps: draw_effects(eps, position, data, struct))(noise)

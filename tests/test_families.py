@@ -33,6 +33,7 @@ from multilevel.cli import main
 from multilevel.design import build_design
 from multilevel.model import Layout, get_family, resolve_priors
 from multilevel.model.logdensity import constrain_scales
+from multilevel.model.prior_table import PriorValues
 from conftest import read_shared
 
 DRAWS = dict(chains=2, draws=500, warmup=500, progress=False)
@@ -144,7 +145,7 @@ def test_student_t_degrees_of_freedom_are_at_least_one_as_in_brms():
     nu - 1 ~ Exp(1) (memoryless), so the density on u is exactly that of log Exp(1)."""
     family = get_family("student_t")
     assert family.aux_lower == (0.0, 1.0) and get_family("student_t(nu=3)").aux_lower == (0.0,)
-    priors = ((), (ml.HalfNormal(1.0), ml.Exponential(1.0)), (), ())
+    priors = PriorValues((), (ml.HalfNormal(1.0), ml.Exponential(1.0)), (), ())
     with jax.enable_x64(True):
         for u in (-30.0, -1.0, 0.0, 2.0):
             aux, _, _, log_prior, log_jac = constrain_scales({"aux": jnp.array([0.0, u])}, priors, (),

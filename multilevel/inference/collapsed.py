@@ -33,9 +33,7 @@ from .sampler import Draws, Options, SamplerInfo
 
 def collapsed_structure(layout: Layout, priors: PriorSet, order: tuple[str, ...]) -> CollapsedStructure:
     """The static structure for group factors in nesting ``order`` (outermost first)."""
-    return CollapsedStructure(tuple((g.q, g.has_cor) for g in layout.groups),
-                              tuple(order.index(g.name) for g in layout.groups),
-                              bool(layout.fixed) and gaussian_fixed_priors(priors.values()))
+    return CollapsedStructure(layout.terms(order), bool(layout.fixed) and gaussian_fixed_priors(priors.values()))
 
 
 class CollapsedSampler:
@@ -116,8 +114,8 @@ def position_scales(stats: SuffStats, struct: CollapsedStructure) -> dict[str, f
     (about 5e-7) and force tiny steps. The fixed effects, when sampled, keep scale 1.
     """
     scales = {"aux": 1.0 / np.sqrt(2.0 * float(stats.n)), "b": 1.0}
-    for t, factor in enumerate(struct.factor_of_term):
-        num_levels = stats.levels[factor].c.shape[0]
+    for t, term in enumerate(struct.terms):
+        num_levels = stats.levels[term.factor].c.shape[0]
         scales[f"sd{t}"] = scales[f"cor{t}"] = 1.0 / np.sqrt(2.0 * num_levels)
     return scales
 

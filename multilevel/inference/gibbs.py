@@ -39,11 +39,11 @@ from ..design import Design
 from ..design.summary import summarise
 from ..design.suffstats import LevelStats, SuffStats, factor_columns, sufficient_statistics
 from ..model import Model
-from ..model.layout import Layout
+from ..model.layout import Layout, Term
 from ..model.logdensity import constrain_scales, initial_position
-from ..model.marginal import (CollapsedStructure, conditional_noise, draw_conditional, factor_scales,
+from ..model.marginal import (conditional_noise, draw_conditional, factor_scales,
                               log_conditional, log_marginal, split_effects)
-from ..model.prior_table import PriorSet
+from ..model.prior_table import PriorSet, PriorValues
 from ..model.priors import InverseWishart, Normal
 from .conditionals import (conjugate_scale, conjugate_shape, draw_covariance, is_conjugate_scale, slice_sample,
                            slice_scale, wishart_shapes)
@@ -60,14 +60,14 @@ class GibbsData(NamedTuple):
     refs: tuple[jax.Array, ...]  # per factor (rows,)
     z: tuple[jax.Array, ...]  # per factor (rows, Q): the columns of all its terms side by side
     blocks: tuple[tuple[LevelStats, ...], ...]  # per block, its factors' G, D (H, parent); c unused
-    priors: tuple
+    priors: PriorValues
 
 
 class GibbsStructure(NamedTuple):
-    """Static shape: ``(q, has_cor)`` per term, each term's factor, the blocks of factors."""
+    """Static shape: the group terms (their factors indexed in block order) and the
+    blocks of factors."""
 
-    terms: tuple[tuple[int, bool], ...]
-    factor_of_term: tuple[int, ...]
+    terms: tuple[Term, ...]
     blocks: tuple[tuple[int, ...], ...]
 
 
@@ -99,9 +99,7 @@ def gibbs_blocks(layout: Layout, design: Design) -> tuple[tuple[str, ...], Gibbs
     """The grouping factors, block by block, and the sampler's static structure."""
     blocks = design.structure.blocks
     factors = tuple(f for block in blocks for f in block)
-    struct = GibbsStructure(tuple((g.q, g.has_cor) for g in layout.groups),
-                            tuple(factors.index(g.name) for g in layout.groups),
-                            tuple(tuple(factors.index(f) for f in block) for block in blocks))
+    struct = GibbsStructure(layout.terms(factors), tuple(tuple(factors.index(f) for f in block) for block in blocks))
     return factors, struct
 
 
@@ -143,22 +141,21 @@ def _update_block_sds(key: jax.Array, stats: SuffStats, block: tuple[int, ...], 
     Gibbs (van Dyk & Park 2008), valid because the next draw, of (b, r_block), conditions
     on neither. Mixes as the collapsed sampler does, where updating an sd given its
     effects would crawl (few levels, or effects the data barely inform)."""
-    collapsed = CollapsedStructure(struct.terms, struct.factor_of_term, False)
-    terms = [t for t, f in enumerate(struct.factor_of_term) if f in block and not struct.terms[t][1]]
-    keys = iter(jax.random.split(key, sum(struct.terms[t][0] for t in terms) or 1))
+    terms = [t for t, term in enumerate(struct.terms) if term.factor in block and not term.has_cor]
+    keys = iter(jax.random.split(key, sum(struct.terms[t].q for t in terms) or 1))
     for t in terms:
-        for j, prior in enumerate(data.priors[2][t]):
+        for j, prior in enumerate(data.priors.sd[t]):
             def log_density(u, t=t, j=j, prior=prior):
                 s, log_jac = prior.to_positive(u)
                 trial = sds[:t] + [sds[t].at[j].set(s)] + sds[t + 1:]
-                Ts = factor_scales(trial, chols, collapsed)
+                Ts = factor_scales(trial, chols, struct.terms)
                 Ts = [Ts[k] for k in block]
-                loglik = (log_marginal(stats, sigma, Ts, data.priors[0]) if b.shape[0]
+                loglik = (log_marginal(stats, sigma, Ts, data.priors.fixed) if b.shape[0]
                           else log_conditional(stats, sigma, Ts, b))
                 return loglik + prior.log_prob(s) + log_jac
 
             # about twice the posterior sd of log s, for levels that inform it well
-            width = 2.0 / stats.levels[block.index(struct.factor_of_term[t])].G.shape[0] ** 0.5
+            width = 2.0 / stats.levels[block.index(struct.terms[t].factor)].G.shape[0] ** 0.5
             u = slice_sample(next(keys), log_density, prior.from_positive(sds[t][j]), width)
             sds[t] = sds[t].at[j].set(prior.to_positive(u)[0])
     return sds
@@ -168,7 +165,6 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
     """One sweep; returns the new state and the draw (with its deviance)."""
     blocks, block_stats = (struct.blocks, data.blocks) if struct.blocks else (((),), ((),))
     keys = jax.random.split(key, 2 * len(blocks) + 1)
-    collapsed = CollapsedStructure(struct.terms, struct.factor_of_term, False)
     sds = list(state.sds)
     effects = list(state.effects)
     contributions = [_contribution(data, k, r) for k, r in enumerate(effects)]
@@ -178,9 +174,9 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
         resid = data.y - total + sum((contributions[k] for k in block), jnp.zeros_like(data.y))
         stats = _block_stats(data, block, level_stats, resid)
         sds = _update_block_sds(keys[2 * i], stats, block, sds, state.chols, state.sigma, b, data, struct)
-        Ts = factor_scales(sds, state.chols, collapsed)
+        Ts = factor_scales(sds, state.chols, struct.terms)
         noise = conditional_noise(keys[2 * i + 1], stats)
-        b, drawn = draw_conditional(noise, stats, state.sigma, [Ts[k] for k in block], data.priors[0],
+        b, drawn = draw_conditional(noise, stats, state.sigma, [Ts[k] for k in block], data.priors.fixed,
                                     None if b.shape[0] else b)
         for k, r in zip(block, drawn):
             new = _contribution(data, k, r)
@@ -189,7 +185,7 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
     resid = data.y - data.X @ b - total
     rss = resid @ resid
     n = data.y.shape[0]
-    by_term = split_effects(effects, collapsed)
+    by_term = split_effects(effects, struct.terms)
     sigma, sds, chols = _draw_scales(keys[-1], state.sigma, tuple(sds), state.chols, data.priors, struct, n,
                                      rss, by_term)
     new = GibbsState(b, sigma, sds, chols, tuple(effects))
@@ -200,13 +196,13 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
     return new, {"position": draw, "deviance": deviance}
 
 
-def _draw_scales(key: jax.Array, sigma: jax.Array, sds: tuple, chols: tuple, priors: tuple,
+def _draw_scales(key: jax.Array, sigma: jax.Array, sds: tuple, chols: tuple, priors: PriorValues,
                  struct: GibbsStructure, n: int, rss: jax.Array, by_term: list[jax.Array]):
     """σ given the residuals, and each correlated block's covariance given its effects
     (conditionally independent). The Gamma variates of the conjugate draws are drawn
     in one call: each call site of ``jax.random.gamma`` costs seconds of compilation."""
-    _, (sigma_prior,), _, cor_priors = priors
-    correlated = [(t, r) for t, ((q, has_cor), r) in enumerate(zip(struct.terms, by_term)) if has_cor]
+    (sigma_prior,), cor_priors = priors.aux, priors.cor
+    correlated = [(t, r) for t, (term, r) in enumerate(zip(struct.terms, by_term)) if term.has_cor]
     shapes = [jnp.atleast_1d(conjugate_shape(sigma_prior, n))] if is_conjugate_scale(sigma_prior) else []
     shapes += [wishart_shapes(cor_priors[t], r.shape[0], r.shape[1]) for t, r in correlated]
     k_gamma, k_sigma, k_cov = jax.random.split(key, 3)
@@ -306,6 +302,6 @@ def _initial_state(position: dict, data: GibbsData, struct: GibbsStructure, layo
     aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
     effects = []
     for k in range(len(data.z)):
-        terms = [t for t, f in enumerate(struct.factor_of_term) if f == k]
-        effects.append(jnp.zeros((len(layout.groups[terms[0]].levels), sum(struct.terms[t][0] for t in terms))))
+        terms = [t for t, term in enumerate(struct.terms) if term.factor == k]
+        effects.append(jnp.zeros((len(layout.groups[terms[0]].levels), sum(struct.terms[t].q for t in terms))))
     return GibbsState(jnp.asarray(position["b"], jnp.float64), aux[0], sds, chols, tuple(effects))

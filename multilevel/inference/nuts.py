@@ -149,7 +149,7 @@ class NutsSampler:
             final = tuple(d if c is None else c for c, d in zip(centered, decided))
             reasons = [r if c is not None else w for r, c, w in zip(reasons, centered, why)]
             new_data = model_data(design, priors, final, sds)
-            if final == start and all(np.array_equal(a[1], b[1])
+            if final == start and all(np.array_equal(a.select, b.select)
                                       for a, b in zip(data.centering, new_data.centering)):
                 states, remaining = run.states, warmup - pilot
             else:   # another parameterisation, or another carrier of a fixed effect

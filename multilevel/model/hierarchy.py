@@ -37,12 +37,33 @@ increasing number of levels (parents first), so it adds no Jacobian.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..design import Design
 
 INTERCEPT = "Intercept"
+
+
+class TermCentering(NamedTuple):
+    """How one group term's effects sit (arrays: data of the log density, not structure).
+
+    ``centred`` (q,) 0/1 per column; the totals start from ``select @ b`` (``select``
+    (q, p): the fixed effect of the same name, for the root that carries it) plus
+    ``level_X @ b`` (``level_X`` (levels, p)) in the column ``into`` (q,) one-hot: the
+    fixed columns that enter the chain at this term; ``links[p] = (refs (levels,),
+    select (q, q_p))`` adds ``T_p[refs] @ select.T``, the totals of term p (``select``
+    zero for a term that is not a parent).
+    """
+
+    centred: jax.Array
+    select: jax.Array
+    level_X: jax.Array
+    into: jax.Array
+    links: tuple[tuple[jax.Array, jax.Array], ...]
 
 
 def term_parents(design: Design) -> tuple[tuple[tuple[int, int] | None, ...], ...]:
@@ -64,23 +85,14 @@ def term_order(num_levels: list[int]) -> list[int]:
 
 
 def centering_arrays(design: Design, centered: tuple[bool, ...] | None = None,
-                     sds: list | None = None) -> tuple:
-    """``ModelData.centering`` for a choice per group term (None: all non-centred);
-    ``sds``: each term's sds (q,), to choose the carrier of a fixed effect among
-    crossed terms (default 1).
-
-    Per term ``(centred (q,) 0/1, select (q, p), level_X (levels, p), into (q,), links)``:
-    the totals start from ``select @ b`` (the fixed effect of the same name, for the
-    root that carries it) plus ``level_X @ b`` in the intercept column (``into``
-    one-hot), the fixed columns that enter the chain at this term;
-    ``links[p] = (refs (levels,), select (q, q_p))`` adds ``T_p[refs] @ select.T``,
-    the parent's totals (``select`` is zero for terms that are not a parent).
-    See the module notes.
+                     sds: list | None = None) -> tuple[TermCentering, ...]:
+    """``ModelData.centering``, one :class:`TermCentering` per group term, for a choice
+    per term (None: all non-centred); ``sds``: each term's sds (q,), to choose the
+    carrier of a fixed effect among crossed terms (default 1). See the module notes.
     """
     groups = design.groups
     centered = centered or (False,) * len(groups)
-    # all non-centred: no totals are read, so skip finding the nesting (O(rows) per pair of terms)
-    parents = term_parents(design) if any(centered) else tuple((None,) * g.q for g in groups)
+    parents = term_parents(design)
     fixed = {name: k for k, name in enumerate(design.columns)}
     X = np.asarray(design.X, dtype=float)
 
@@ -131,8 +143,9 @@ def centering_arrays(design: Design, centered: tuple[bool, ...] | None = None,
                     link[j, parent[1]] = 1.0
             refs = h.refs[first_rows[t]] if link.any() else np.zeros(g.num_levels, dtype=np.int64)
             links.append((jnp.asarray(refs, dtype=jnp.int32), jnp.asarray(link, dtype=jnp.float64)))
-        out.append((jnp.full(g.q, float(c), dtype=jnp.float64), jnp.asarray(select, dtype=jnp.float64),
-                    jnp.asarray(level_X, dtype=jnp.float64), jnp.asarray(into, dtype=jnp.float64), tuple(links)))
+        out.append(TermCentering(jnp.full(g.q, float(c), dtype=jnp.float64), jnp.asarray(select, dtype=jnp.float64),
+                                 jnp.asarray(level_X, dtype=jnp.float64), jnp.asarray(into, dtype=jnp.float64),
+                                 tuple(links)))
     return tuple(out)
 
 
@@ -145,10 +158,10 @@ def _first_rows(g) -> np.ndarray:
 
 def term_offset(t: int, b, totals: list, centering: tuple):
     """The offset ``o_t`` (levels, q) of term t, given the totals of the terms before it."""
-    _, select, level_X, into, links = centering[t]
-    o = select @ b + (level_X @ b)[:, None] * into
+    term = centering[t]
+    o = term.select @ b + (term.level_X @ b)[:, None] * term.into
     for p, total in enumerate(totals):
         if total is not None:
-            refs, link = links[p]
+            refs, link = term.links[p]
             o = o + total[refs] @ link.T
     return o

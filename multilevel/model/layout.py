@@ -17,9 +17,20 @@ parameter                     class        shape
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..design import Design, GroupData
 from .families import Family
+
+
+class Term(NamedTuple):
+    """The static shape of one group term, the one description every sampler shares:
+    its number of columns, whether they are correlated, and the index of its grouping
+    factor in the order the sampler keeps the factors (0 where it keeps none)."""
+
+    q: int
+    has_cor: bool
+    factor: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,10 @@ class Layout:
     @classmethod
     def of(cls, design: Design, family: Family) -> "Layout":
         return cls(design.columns, family.aux, tuple(GroupLayout.of(g) for g in design.groups))
+
+    def terms(self, factors: tuple[str, ...] = ()) -> tuple[Term, ...]:
+        """Each group term's :class:`Term`, its factor indexed in ``factors`` (if given)."""
+        return tuple(Term(g.q, g.has_cor, factors.index(g.name) if factors else 0) for g in self.groups)
 
     def scalar_names(self) -> tuple[str, ...]:
         """Fixed effects, auxiliary parameters, group sds and correlations."""

@@ -39,10 +39,10 @@ from numpyro.distributions.transforms import CorrCholeskyTransform
 from ..design import Design
 from ..design.summary import DataSummary
 from .families import Family
-from .hierarchy import centering_arrays, term_offset, term_order
-from .layout import Layout
+from .hierarchy import TermCentering, centering_arrays, term_offset, term_order
+from .layout import Layout, Term
 from .batching import BATCH, map_batches
-from .prior_table import PriorSet, column_scale
+from .prior_table import PriorSet, PriorValues, column_scale
 from .priors import InverseWishart
 
 _CORR = CorrCholeskyTransform()
@@ -55,19 +55,18 @@ class ModelData(NamedTuple):
     X: jax.Array
     refs: tuple[jax.Array, ...]
     z: tuple[jax.Array, ...]
-    priors: tuple
+    priors: PriorValues
     offset: jax.Array | None = None
     trials: jax.Array | None = None
-    #: Per group term ``(centred (q,) 0/1, fixed column k (q,) int, m (q,) 0/1, links)``, see
-    #: :func:`multilevel.model.hierarchy.centering_arrays`.
-    centering: tuple = ()
+    #: Where each group term's effects sit (:class:`~multilevel.model.hierarchy.TermCentering`).
+    centering: tuple[TermCentering, ...] = ()
 
 
 class Structure(NamedTuple):
     """The static shape of a model: what the compiled log density depends on."""
 
     family: Family
-    terms: tuple[tuple[int, bool], ...]  # (q, has_cor) per group term
+    terms: tuple[Term, ...]
 
 
 def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | None = None,
@@ -89,7 +88,7 @@ def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | No
 
 
 def structure(layout: Layout, family: Family) -> Structure:
-    return Structure(family, tuple((g.q, g.has_cor) for g in layout.groups))
+    return Structure(family, layout.terms())
 
 
 def position_shapes(layout: Layout) -> dict[str, tuple[int, ...]]:
@@ -113,16 +112,17 @@ class Params(NamedTuple):
     effects: tuple[jax.Array, ...]  # (levels, q) per term
 
 
-def constrain_scales(position: dict, priors: tuple, terms, aux_lower: tuple[float, ...] = ()) -> tuple:
+def constrain_scales(position: dict, priors: PriorValues, terms: tuple[Term, ...],
+                     aux_lower: tuple[float, ...] = ()) -> tuple:
     """Auxiliary parameters, group sds and correlation factors from a position.
 
-    Returns ``(aux, sds, chols, log_prior, log_jac)``; ``terms`` gives ``(q, has_cor, ...)``
-    per group term, ``priors`` the pytree of :meth:`PriorSet.values`, ``aux_lower`` the
+    Returns ``(aux, sds, chols, log_prior, log_jac)``; ``terms`` gives each group
+    term's shape, ``priors`` the pytree of :meth:`PriorSet.values`, ``aux_lower`` the
     lower bound of each auxiliary parameter (:attr:`Family.aux_lower`; zeros if empty). A
     term whose covariance has an InverseWishart prior takes it on (sds, correlation
     factor) jointly.
     """
-    _, aux_priors, sd_priors, cor_priors = priors
+    aux_priors, sd_priors, cor_priors = priors.aux, priors.sd, priors.cor
     log_prior = jnp.zeros(())
     log_jac = jnp.zeros(())
     aux = []
@@ -132,7 +132,7 @@ def constrain_scales(position: dict, priors: tuple, terms, aux_lower: tuple[floa
         log_prior += p.log_prob(value)
         log_jac += jac
     sds, chols = [], []
-    for t, (q, has_cor, *_) in enumerate(terms):
+    for t, term in enumerate(terms):
         covariance_prior = isinstance(cor_priors[t], InverseWishart)
         sd = []
         for j, p in enumerate(sd_priors[t]):
@@ -143,7 +143,7 @@ def constrain_scales(position: dict, priors: tuple, terms, aux_lower: tuple[floa
             log_jac += jac
         sd = jnp.stack(sd)
         chol = None
-        if has_cor:
+        if term.has_cor:
             u = position[f"cor{t}"]
             chol = _CORR(u)
             log_jac += _CORR.log_abs_det_jacobian(u, chol)
@@ -155,9 +155,9 @@ def constrain_scales(position: dict, priors: tuple, terms, aux_lower: tuple[floa
     return aux, tuple(sds), tuple(chols), log_prior, log_jac
 
 
-def fixed_log_prior(b: jax.Array, priors: tuple) -> jax.Array:
+def fixed_log_prior(b: jax.Array, priors: PriorValues) -> jax.Array:
     """Sum of the fixed effects' prior log densities."""
-    return sum((p.log_prob(b[j]) for j, p in enumerate(priors[0])), jnp.zeros(()))
+    return sum((p.log_prob(b[j]) for j, p in enumerate(priors.fixed)), jnp.zeros(()))
 
 
 def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Params, jax.Array, jax.Array]:
@@ -168,9 +168,9 @@ def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Param
     log_prior += fixed_log_prior(b, data.priors)
     effects, totals = [None] * len(struct.terms), [None] * len(struct.terms)
     for t in term_order([position[f"z{t}"].shape[0] for t in range(len(struct.terms))]):
-        (_, has_cor), sd, chol = struct.terms[t], sds[t], chols[t]
+        has_cor, sd, chol = struct.terms[t].has_cor, sds[t], chols[t]
         w = position[f"z{t}"]
-        centred = data.centering[t][0]
+        centred = data.centering[t].centred
         o = term_offset(t, b, totals, data.centering)
         r_centred = w - o
         if has_cor:
@@ -199,12 +199,12 @@ def recentre(position: dict, data: ModelData, centering: tuple, struct: Structur
         out = dict(p)
         totals = [None] * len(struct.terms)
         for t in term_order([r.shape[0] for r in params.effects]):
-            (_, has_cor), sd, chol, r = struct.terms[t], params.sd[t], params.chol[t], params.effects[t]
+            has_cor, sd, chol, r = struct.terms[t].has_cor, params.sd[t], params.chol[t], params.effects[t]
             totals[t] = r + term_offset(t, params.b, totals, centering)
             z = r / sd
             if has_cor:
                 z = jax.scipy.linalg.solve_triangular(chol, z.T, lower=True).T
-            out[f"z{t}"] = jnp.where(centering[t][0] > 0.5, totals[t], z)
+            out[f"z{t}"] = jnp.where(centering[t].centred > 0.5, totals[t], z)
         return out
 
     leading = position["b"].ndim - 1

@@ -44,7 +44,9 @@ import jax.numpy as jnp
 
 from ..design.suffstats import SuffStats
 from . import linalg, onefactor
+from .layout import Term
 from .logdensity import constrain_scales, fixed_log_prior
+from .prior_table import PriorValues
 from .priors import Normal
 
 
@@ -52,29 +54,28 @@ class CollapsedData(NamedTuple):
     """What the collapsed log density reads: statistics and priors."""
 
     stats: SuffStats
-    priors: tuple
+    priors: PriorValues
 
 
 class CollapsedStructure(NamedTuple):
-    """Static shape: ``(q, has_cor)`` per group term, the index (in nesting order,
-    outermost first) of each term's factor, and whether b is integrated out."""
+    """Static shape: the group terms (their factors indexed in nesting order, outermost
+    first) and whether b is integrated out."""
 
-    terms: tuple[tuple[int, bool], ...]
-    factor_of_term: tuple[int, ...]
+    terms: tuple[Term, ...]
     integrate_fixed: bool
 
 
-def gaussian_fixed_priors(priors: tuple) -> bool:
+def gaussian_fixed_priors(priors: PriorValues) -> bool:
     """Whether every fixed effect has a Normal prior (so b can be integrated out)."""
-    return all(isinstance(p, Normal) for p in priors[0])
+    return all(isinstance(p, Normal) for p in priors.fixed)
 
 
-def factor_scales(sds, chols, struct: CollapsedStructure) -> list[jax.Array]:
+def factor_scales(sds, chols, terms: tuple[Term, ...]) -> list[jax.Array]:
     """``T`` per factor, with ``Σ = T Tᵀ``: block-diagonal over the factor's terms, each
     block ``diag(sd) L``."""
     blocks = [sd[:, None] * chol if chol is not None else jnp.diag(sd) for sd, chol in zip(sds, chols)]
-    num_factors = max(struct.factor_of_term, default=-1) + 1
-    return [jax.scipy.linalg.block_diag(*[b for b, f in zip(blocks, struct.factor_of_term) if f == k])
+    num_factors = max((t.factor for t in terms), default=-1) + 1
+    return [jax.scipy.linalg.block_diag(*[b for b, t in zip(blocks, terms) if t.factor == k])
             for k in range(num_factors)]
 
 
@@ -193,9 +194,9 @@ def make_collapsed_logdensity(struct: CollapsedStructure):
 
     def logdensity(position: dict, data: CollapsedData) -> jax.Array:
         aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms)
-        T = factor_scales(sds, chols, struct)
+        T = factor_scales(sds, chols, struct.terms)
         if struct.integrate_fixed:
-            loglik = log_marginal(data.stats, aux[0], T, data.priors[0])
+            loglik = log_marginal(data.stats, aux[0], T, data.priors.fixed)
         else:
             b = position["b"]
             log_prior += fixed_log_prior(b, data.priors)
@@ -228,19 +229,19 @@ def conditional(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array], fixed_p
 def prepare_draw(position: dict, data: CollapsedData, struct: CollapsedStructure):
     """The first half of :func:`draw_effects`: ``(aux, sds, chols, conditional)`` at a position."""
     aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
-    Ts = factor_scales(sds, chols, struct)
-    return aux, sds, chols, conditional(data.stats, aux[0], Ts, data.priors[0], struct.integrate_fixed)
+    Ts = factor_scales(sds, chols, struct.terms)
+    return aux, sds, chols, conditional(data.stats, aux[0], Ts, data.priors.fixed, struct.integrate_fixed)
 
 
 def finish_draw(noise: tuple, prepared, position: dict, data: CollapsedData, struct: CollapsedStructure):
     """The second half of :func:`draw_effects`, from what :func:`prepare_draw` returned."""
     aux, sds, chols, cond = prepared
-    Ts = factor_scales(sds, chols, struct)
+    Ts = factor_scales(sds, chols, struct.terms)
     b = None if struct.integrate_fixed else position["b"]
     b, by_factor = draw_from_conditional(noise, cond, data.stats, aux[0], Ts, b)
     s2 = aux[0] ** 2
     deviance = data.stats.n * jnp.log(2 * jnp.pi * s2) + residual_sum_of_squares(data.stats, b, by_factor) / s2
-    return b, aux, sds, chols, split_effects(by_factor, struct), deviance
+    return b, aux, sds, chols, split_effects(by_factor, struct.terms), deviance
 
 
 def draw_effects(noise: tuple, position: dict, data: CollapsedData, struct: CollapsedStructure):
@@ -313,10 +314,10 @@ def residual_sum_of_squares(stats: SuffStats, b: jax.Array, by_factor: list[jax.
     return rss
 
 
-def split_effects(by_factor: list, struct: CollapsedStructure) -> list:
+def split_effects(by_factor: list, terms: tuple[Term, ...]) -> list:
     """Per group term, the columns of its factor's side-by-side effects ``(..., levels, Q)``."""
     out, offsets = [], [0] * len(by_factor)
-    for (q, _), factor in zip(struct.terms, struct.factor_of_term):
-        out.append(by_factor[factor][..., offsets[factor]:offsets[factor] + q])
-        offsets[factor] += q
+    for term in terms:
+        out.append(by_factor[term.factor][..., offsets[term.factor]:offsets[term.factor] + term.q])
+        offsets[term.factor] += term.q
     return out

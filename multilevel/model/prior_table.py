@@ -39,7 +39,7 @@ or ``"cov"``), which then sets its sds and correlations together.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -47,10 +47,21 @@ import pandas as pd
 from ..design import Design
 from ..design.summary import DataSummary, summarise
 from ..errors import PriorError
-from .families import Family, Gaussian, Param
+from .families import Family, Gaussian
 from .layout import Layout
 from .priors import LKJ, HalfStudentT, InverseWishart, Normal, Prior, prior_from_string
 
+
+
+class PriorValues(NamedTuple):
+    """The prior objects as the log densities read them (a pytree whose leaves are the
+    priors' numbers): per fixed effect, per family parameter, per group term its sds,
+    and per group term its correlation (or covariance) prior or None."""
+
+    fixed: tuple[Prior, ...]
+    aux: tuple[Prior, ...]
+    sd: tuple[tuple[Prior, ...], ...]
+    cor: tuple[Prior | None, ...]
 
 
 @dataclass(frozen=True)
@@ -84,11 +95,11 @@ class PriorSet:
         rows = [(p.name, p.cls, p.group or "", str(p.prior), p.source) for p in self.all()]
         return pd.DataFrame(rows, columns=["parameter", "class", "group", "prior", "source"])
 
-    def values(self):
+    def values(self) -> PriorValues:
         """The prior objects as a pytree for the log density."""
-        return (tuple(p.prior for p in self.fixed), tuple(p.prior for p in self.aux),
-                tuple(tuple(p.prior for p in sds) for sds in self.sd),
-                tuple(None if c is None else c.prior for c in self.cor))
+        return PriorValues(tuple(p.prior for p in self.fixed), tuple(p.prior for p in self.aux),
+                           tuple(tuple(p.prior for p in sds) for sds in self.sd),
+                           tuple(None if c is None else c.prior for c in self.cor))
 
 
 def column_scale(sd: float) -> float:
