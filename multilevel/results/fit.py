@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from ..formula.spec import FormulaSpec, spec_from_dict, spec_to_dict
 from ..model.family import Family, get_family
 from ..model.layout import GroupLayout, Layout
 from . import criteria, plots
+from .files import write_atomic
 from .predict import predict_draws, summarise_predictions
 from .summary import coda_table, convergence_messages, summary_table
 
@@ -232,17 +232,8 @@ class Fit:
     # -- persistence ---------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fit to netCDF atomically (a temporary file, then a rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
-        try:
-            _renamed(self.idata, _escape).to_netcdf(tmp, engine="h5netcdf")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        written = _renamed(self.idata, _escape)
+        return write_atomic(path, lambda tmp: written.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def _escape(name: str) -> str:

@@ -9,7 +9,6 @@ and Jupyter displays a returned figure as it is.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -28,6 +27,7 @@ from ..design.columns import is_numeric
 from ..errors import MultilevelError
 from ..formula.spec import FormulaSpec, Terms, Var
 from ..model.layout import GroupLayout, Layout
+from .files import write_atomic
 from .posterior import stack_draws
 from .predict import predict_draws
 
@@ -57,17 +57,7 @@ def new_figure(width: float, height: float) -> Figure:
 
 def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Write ``figure`` as PNG atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        figure.savefig(tmp, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=dpi))
 
 
 def write_plots(fit, directory: str | os.PathLike, lines_x: str | None = None,
