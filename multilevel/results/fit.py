@@ -1,9 +1,10 @@
 """The Fit: an ArviZ InferenceData plus what is needed to summarise and predict.
 
-Everything a Fit knows is in ``fit.idata``; the rest (formula spec, encoders,
-parameter layout, family, priors used, sampler information) is stored as JSON
-in the posterior's attributes, so ``save``/``load`` round-trips a fit that can
-summarise and predict without the original data frame.
+A Fit is ``fit.idata`` (the draws) and ``fit.info`` (formula spec, encoders,
+parameter layout, family, priors used, sampler information); neither is changed
+after the Fit is built. ``save`` writes ``fit.info`` as JSON into the posterior's
+attributes of the file written, so ``load`` restores a fit that can summarise and
+predict without the original data frame.
 """
 
 from __future__ import annotations
@@ -66,13 +67,16 @@ class FitInfo:
 
 
 class Fit:
-    """A fitted multilevel model.
+    """A fitted multilevel model, immutable once built.
 
     Attributes
     ----------
     idata : arviz.InferenceData
         ``posterior`` (named parameters, group effects with level coordinates),
-        ``sample_stats``, ``log_likelihood`` and ``observed_data``.
+        ``sample_stats``, ``log_likelihood`` and ``observed_data``. The Fit does not
+        change it (it is the caller's object: do not change it either).
+    info : FitInfo
+        What summaries and predictions need besides the draws.
     priors : pandas.DataFrame
         The prior of every parameter and where it came from (default or user key).
     sampler_info : dict
@@ -80,9 +84,18 @@ class Fit:
     """
 
     def __init__(self, idata: az.InferenceData, info: FitInfo):
-        self.idata = idata
-        self.info = info
-        self.idata.posterior.attrs[META_KEY] = info.to_json()
+        self._idata = idata
+        self._info = info
+
+    @property
+    def idata(self) -> az.InferenceData:
+        """The draws (read-only attribute)."""
+        return self._idata
+
+    @property
+    def info(self) -> FitInfo:
+        """Formula spec, encoders, layout, family, priors and sampler information (read-only)."""
+        return self._info
 
     # -- descriptive ------------------------------------------------------------
     @property
@@ -231,8 +244,14 @@ class Fit:
 
     # -- persistence ---------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the fit to netCDF atomically (a temporary file, then a rename)."""
-        written = _renamed(self.idata, _escape)
+        """Write the fit to netCDF atomically (a temporary file, then a rename).
+
+        The written copy carries :class:`FitInfo` as JSON in the posterior's attribute
+        ``META_KEY``, from which :func:`load` restores the fit; ``self.idata`` is not changed.
+        """
+        meta = self.info.to_json()
+        written = _renamed(self.idata, _escape).map(lambda group: group.assign_attrs({META_KEY: meta}),
+                                                    groups="posterior")
         return write_atomic(path, lambda tmp: written.to_netcdf(tmp, engine="h5netcdf"))
 
 
