@@ -62,3 +62,38 @@ def test_the_draws_and_info_cannot_be_replaced(fit):
         fit.idata = None
     with pytest.raises(AttributeError):
         fit.info = None
+
+
+# -- posterior predictive draws ------------------------------------------------------------------
+def fitted_design(fit: Fit):
+    from multilevel.design import build_design
+    return build_design(fit.info.spec, small_data(), na_action="error", encoders=fit.info.encoders)
+
+
+def test_posterior_predictive_draws_are_what_fit_stores(fit):
+    from multilevel.results.predict import posterior_predictive_draws
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stored = ml.fit("y ~ x + (1 | g)", small_data(), chains=2, draws=40, warmup=40, seed=2,
+                        progress=False, posterior_predictive=True)
+    draws = posterior_predictive_draws(stored.idata.posterior, stored.info.layout, stored.info.family,
+                                       fitted_design(stored), seed=2)
+    assert draws.shape == (2, 40, 60)
+    np.testing.assert_array_equal(draws, stored.idata.posterior_predictive["y"].values)
+
+
+def test_make_idata_builds_the_posterior_predictive_group_whole(fit):
+    from multilevel.results.posterior import make_idata
+    from multilevel.results.predict import add_posterior_predictive, posterior_predictive_draws
+    posterior = {name: fit.idata.posterior[name].values for name in fit.idata.posterior.data_vars}
+    design = fitted_design(fit)
+    draws = posterior_predictive_draws(posterior, fit.info.layout, fit.info.family, design, seed=7)
+    stats = {name: fit.idata.sample_stats[name].values for name in fit.idata.sample_stats.data_vars}
+    y = fit.idata.observed_data["y"].values
+    whole = make_idata(fit.info.layout, posterior, stats, None, y, {}, posterior_predictive=draws)
+    assert whole.posterior_predictive["y"].dims == ("chain", "draw", "obs")
+    np.testing.assert_array_equal(whole.posterior_predictive["y"].values, draws)
+    patched = make_idata(fit.info.layout, posterior, stats, None, y, {})
+    add_posterior_predictive(patched, fit.info.layout, fit.info.family, design, seed=7)  # the old way
+    np.testing.assert_array_equal(patched.posterior_predictive["y"].values, draws)
+    assert "posterior_predictive" not in make_idata(fit.info.layout, posterior, stats, None, y, {}).groups()
