@@ -17,6 +17,7 @@ import xarray as xr
 from numpy.typing import ArrayLike
 
 from ..design.columns import is_numeric
+from ..errors import MultilevelError
 from ..formula.spec import FormulaSpec
 from ..model.layout import Layout
 
@@ -94,6 +95,35 @@ def make_idata(layout: Layout, posterior: dict[str, np.ndarray], sample_stats: d
     if constant_data is not None:
         idata.add_groups(constant_data=xr.Dataset({k: ("obs", v) for k, v in constant_data.items()}))
     return idata
+
+
+def parameter_draws(posterior: xr.Dataset, name: str) -> np.ndarray:
+    """Draws ``(chain, draw)`` of a scalar parameter (``sigma``) or of one level of a group
+    effect, named as in the summary (``Intercept|tree[3]``)."""
+    base, _, level = name.partition("[")
+    if base in posterior and level.endswith("]"):
+        variable = posterior[base]
+        dim = variable.dims[-1]
+        levels = [str(v) for v in variable.coords[dim].values]
+        if level[:-1] not in levels:
+            raise MultilevelError(f"{base} has no level {level[:-1]!r}")
+        return variable.values[..., levels.index(level[:-1])]
+    if name not in posterior:
+        raise MultilevelError(f"no parameter named {name!r}; the parameters are {', '.join(posterior.data_vars)}")
+    if posterior[name].ndim != 2:
+        raise MultilevelError(f"{name} has one value per level: name levels as in the summary, "
+                              f"e.g. '{name}[{posterior[name].coords[posterior[name].dims[-1]].values[0]}]'")
+    return posterior[name].values
+
+
+def select_draws(posterior: xr.Dataset, index: np.ndarray | None = None) -> xr.Dataset:
+    """A posterior of the draws ``index`` of the stacked draws (as one chain), or of
+    one draw, the posterior means (``index=None``)."""
+    out = {}
+    for name, variable in posterior.data_vars.items():
+        values = stack_draws(posterior, name)
+        out[name] = (variable.dims, values.mean(axis=0)[None, None] if index is None else values[index][None])
+    return xr.Dataset(out)
 
 
 def stack_draws(dataset: Mapping[str, ArrayLike], name: str) -> np.ndarray:
