@@ -7,7 +7,7 @@ gathers those values in its ``plot_*`` methods. Every function draws on a new
 :class:`matplotlib.figure.Figure` with its own Agg canvas and returns it. Nothing
 goes through ``pyplot`` and no global matplotlib setting is changed, so figures
 can be written from scripts, servers and the CLI, and Jupyter displays a returned
-figure as it is.
+figure as it is. Densities are ArviZ's kernel density estimate (:func:`arviz.kde`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import arviz as az
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -25,6 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patheffects import withStroke
 from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
+from scipy.stats import norm
 
 from ..design.columns import is_numeric
 from ..errors import MultilevelError
@@ -94,16 +96,25 @@ def _bandwidth(values: np.ndarray, limits: tuple[float, float]) -> float:
 
 
 def _density(values: ArrayLike, limits: tuple[float, float], bandwidth: float) -> np.ndarray:
-    """Gaussian kernel density of ``values`` on ``_grid(limits)`` (values binned to the
-    grid) with a fixed ``bandwidth``, as a fraction of all values: values outside
-    ``limits`` are left out, so densities of parts of a sample, weighted by their sizes,
+    """Gaussian kernel density of ``values`` on ``_grid(limits)``, by :func:`arviz.kde`
+    (binned to the grid) with a fixed ``bandwidth``.
+
+    ArviZ's boundary correction is off: it reflects the mass beyond the limits back
+    inside, which for a grid wider than the data (``plot_ppc``) bends the density up at
+    the edges and shifts modes near them; without it the mass beyond the limits is lost.
+
+    Values outside ``limits`` are left out, and the density is scaled by the fraction of
+    the values within them, so densities of parts of a sample, weighted by their sizes,
     add up to the density of the whole sample.
     """
     values = np.asarray(values, dtype=np.float64).ravel()
-    grid = _grid(limits)
-    counts = np.histogram(values, np.linspace(*limits, DENSITY_POINTS + 1))[0]
-    kernel = np.exp(-0.5 * ((grid[:, None] - grid[None, :]) / bandwidth) ** 2) / (bandwidth * np.sqrt(2 * np.pi))
-    return kernel @ counts / max(len(values), 1)
+    inside = values[(values >= limits[0]) & (values <= limits[1])]
+    if inside.size == 0:
+        return np.zeros(DENSITY_POINTS)
+    if np.all(inside == inside[0]):  # arviz.kde gives no estimate for a single value: the kernel there
+        return norm.pdf(_grid(limits), inside[0], bandwidth) * inside.size / values.size
+    _, pdf = az.kde(inside, bw=bandwidth, custom_lims=limits, grid_len=DENSITY_POINTS, bound_correction=False)
+    return pdf * inside.size / values.size
 
 
 # -- trace ---------------------------------------------------------------------------
