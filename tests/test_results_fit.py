@@ -97,3 +97,14 @@ def test_make_idata_builds_the_posterior_predictive_group_whole(fit):
     add_posterior_predictive(patched, fit.info.layout, fit.info.family, design, seed=7)  # the old way
     np.testing.assert_array_equal(patched.posterior_predictive["y"].values, draws)
     assert "posterior_predictive" not in make_idata(fit.info.layout, posterior, stats, None, y, {}).groups()
+
+
+def test_a_model_without_fixed_effects_predicts():
+    data = small_data(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.fit("y ~ 0 + (1 | g)", data, chains=1, draws=30, warmup=30, progress=False, sampler="nuts")
+    draws = fit.predict(data.head(3), summary=False, kind="linear")
+    effects = fit.idata.posterior["Intercept|g"].sel(g="g0").values.ravel()
+    np.testing.assert_allclose(draws, np.repeat(effects[:, None], 3, axis=1))
+    assert fit.predict(data.head(3), kind="posterior_predictive").shape[0] == 3

@@ -57,7 +57,9 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
     Posterior predictive draws of a discrete family are integers.
     """
     rng = np.random.default_rng(seed)
-    b = np.stack([stack_draws(posterior, n) for n in layout.fixed], axis=-1)
+    num_draws = stack_draws(posterior, next(iter(posterior))).shape[0]
+    b = np.stack([stack_draws(posterior, n) for n in layout.fixed], axis=-1) if layout.fixed \
+        else np.zeros((num_draws, 0))  # "y ~ 0 + (1 | g)" has no fixed effects
     eta = b @ design.X.T
     for g, data in zip(layout.groups, design.groups):
         effects = np.stack([stack_draws(posterior, n) for n in g.effect_names], axis=-1)  # (S, L, q)
