@@ -56,3 +56,10 @@ def test_a_successful_write_replaces_an_existing_target(tmp_path):
     write_atomic(str(target), lambda tmp: tmp.write_text("new content"))
     assert target.read_text() == "new content"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_the_file_gets_the_permissions_of_any_new_file(tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    target = write_atomic(tmp_path / "out.csv", lambda tmp: tmp.write_text("x"))
+    assert target.stat().st_mode == plain.stat().st_mode

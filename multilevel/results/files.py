@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Callable
 
@@ -28,12 +28,15 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     -------
     pathlib.Path
         ``path``.
+
+    Notes
+    -----
+    The file gets the permissions of any new file (``0o666`` less the umask), not the
+    owner-only ``0o600`` of :func:`tempfile.mkstemp`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    tmp = Path(name)
+    tmp = _new_file(path.parent, f".{path.name}.", ".tmp")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -41,3 +44,15 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _new_file(directory: Path, prefix: str, suffix: str) -> Path:
+    """Create an empty file of a new random name in ``directory``, with the umask's permissions."""
+    for _ in range(100):
+        candidate = directory / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free temporary name for {prefix}...{suffix} in {directory}")
