@@ -24,7 +24,6 @@ import argparse
 import csv
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Iterable, NamedTuple
@@ -37,6 +36,7 @@ from .errors import DataError, MultilevelError
 from .formula import parse_formula
 from .inference import SAMPLERS
 from .results import compare, load
+from .results.files import write_atomic
 from .results.plots import write_plots
 from .results.predict import KINDS, NEW_GROUPS
 
@@ -264,21 +264,8 @@ def _run_predict(args) -> None:
     if args.out is None:
         table.to_csv(sys.stdout, index=False)
         return
-    _write_atomically(table, args.out)
+    write_atomic(args.out, lambda tmp: table.to_csv(tmp, index=False))
     print(f"{len(table)} predictions ({args.kind}) written to {args.out}")
-
-
-def _write_atomically(table: pd.DataFrame, path: Path) -> None:
-    """Write a CSV to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            table.to_csv(stream, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _run_demo(args) -> None:

@@ -241,3 +241,100 @@ def test_cli_writes_the_png_files(tmp_path, capsys):
     assert "--lines-x and --lines-color need --plots DIR" in capsys.readouterr().err
     assert main(["fit", str(path), FORMULA, "--plots", str(out), "--lines-x", "diameter"]) == 2
     assert "no column 'diameter'" in capsys.readouterr().err
+
+
+# -- the plot functions take plain values ----------------------------------------------------------------
+def test_plots_module_needs_no_fit_model_or_design():
+    import ast
+    import inspect
+
+    from multilevel.results import plots
+    tree = ast.parse(inspect.getsource(plots))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
+    assert imported == {"design.columns", "errors", "files"}
+
+
+def test_trace_from_arrays_draws_arviz_densities():
+    from multilevel.results import plots
+    rng = np.random.default_rng(0)
+    draws = {"a": rng.normal(size=(3, 4000)), "b": rng.gamma(2.0, size=(3, 4000))}
+    figure = plots.plot_trace(draws)
+    assert [ax.get_title(loc="left") for ax in figure.axes[::2]] == ["a", "b"]
+    values = draws["a"]
+    spread = min(values.std(), np.subtract(*np.percentile(values, [75, 25])) / 1.34)
+    width = 0.9 * spread * values.size ** -0.2  # Silverman's rule on all chains' draws
+    for chain, line in enumerate(figure.axes[0].lines):  # the exact kernel estimate, inside the range
+        grid, density = line.get_xdata(), line.get_ydata()
+        kernels = np.exp(-0.5 * ((grid[:, None] - values[chain]) / width) ** 2) / (width * np.sqrt(2 * np.pi))
+        exact = kernels.mean(axis=1)
+        inner = (grid > values.min() + 4 * width) & (grid < values.max() - 4 * width)
+        # binned, so exact to within half a bin (arviz.kde can be off by that much) and 1% of the peak
+        slack = 0.5 * (grid[1] - grid[0]) * np.abs(np.gradient(exact, grid)) + 0.01 * exact.max()
+        assert np.all(np.abs(density - exact)[inner] <= slack[inner])
+    constant = plots.plot_trace({"c": np.ones((2, 10))})  # a stuck chain still gets a density
+    assert all(np.isfinite(line.get_ydata()).all() for line in constant.axes[0].lines)
+    with pytest.raises(ml.MultilevelError, match="no parameters to plot"):
+        plots.plot_trace({})
+
+
+def test_effects_from_arrays():
+    from multilevel.results import plots
+    rng = np.random.default_rng(1)
+    effects = {"Intercept": rng.normal([3.0, -1.0, 0.5], 0.1, size=(100, 3))}
+    figure = plots.plot_effects(effects, ["a", "b", "c"], "g")
+    assert figure.axes[0].get_title() == "Intercept|g"
+    assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == ["b", "c", "a"]
+
+
+def test_lines_from_a_predict_callable():
+    from multilevel.results import plots
+    data = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "g": ["a", "a", "b", "b"]})
+    calls = []
+
+    def predict(frame):
+        calls.append(frame.copy())
+        offset = np.where(frame["g"] == "b", 1.0, 0.0)
+        return np.stack([2 * frame["x"] + offset - 1, 2 * frame["x"] + offset + 1])  # two draws: mean 2x + offset
+
+    figure = plots.plot_lines(data, [0, 2, 5, 7], "x", predict, response="y", groups=np.array([0, 0, 1, 1]),
+                              group_name="g", grouping_columns=["g"])
+    first, second = group_lines(figure).get_segments()
+    np.testing.assert_allclose(first[:, 1], 2 * first[:, 0])
+    np.testing.assert_allclose(second[:, 1], 2 * second[:, 0] + 1)
+    assert (first[0, 0], first[-1, 0], second[0, 0], second[-1, 0]) == (0, 1, 2, 3)
+    (population,) = population_lines(figure)
+    np.testing.assert_allclose(population.get_ydata(), 2 * population.get_xdata())
+    assert set(calls[-1]["g"]) == {"(new level)"}
+    alone = plots.plot_lines(data, [0, 2, 5, 7], "x", predict, response="y")
+    assert not [c for c in alone.axes[0].collections if c.get_gid() == "group lines"]
+
+
+def test_ppc_densities_do_not_depend_on_how_rows_are_chunked(monkeypatch):
+    from multilevel.results import plots
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=300)
+    data = pd.DataFrame({"row": np.arange(300)})
+    replicates = y + rng.normal(0, 0.3, size=(4, 300))
+    seeds = []
+
+    def replicate(rows, seed):
+        seeds.append(seed)
+        return replicates[:, rows["row"].to_numpy()]
+
+    whole = plots.plot_ppc(y, data, replicate, num_draws=4, response="y", seed=5)
+    assert seeds == [5]
+    monkeypatch.setattr("multilevel.results.plots.PPC_CHUNK_VALUES", 4 * 70)
+    chunked = plots.plot_ppc(y, data, replicate, num_draws=4, response="y", seed=5)
+    assert seeds[1:] == [5, 6, 7, 8, 9]
+    for one, other in zip(whole.axes[0].lines, chunked.axes[0].lines):
+        np.testing.assert_allclose(other.get_ydata(), one.get_ydata(), atol=1e-12)
+
+
+def test_ppc_of_a_constant_replicate_is_a_kernel_at_it():
+    from multilevel.results import plots
+    y = np.array([0, 0, 1, 1, 1], dtype=float)
+    figure = plots.plot_ppc(y, pd.DataFrame({"r": range(5)}), lambda rows, seed: np.zeros((2, len(rows))),
+                            num_draws=2, response="y")
+    zeros = figure.axes[0].lines[0]
+    assert np.isfinite(zeros.get_ydata()).all()
+    assert zeros.get_xdata()[np.argmax(zeros.get_ydata())] == pytest.approx(0.0, abs=0.01)

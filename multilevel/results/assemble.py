@@ -15,7 +15,7 @@ from ..inference.sampler import Draws, Options
 from ..model import Model, deviance, model_data, pointwise_log_likelihood
 from .fit import Fit, FitInfo
 from .posterior import make_idata, posterior_dataset
-from .predict import add_posterior_predictive
+from .predict import posterior_predictive_draws
 from .summary import warn_convergence
 
 #: Above this many (draws × rows) the pointwise log-likelihood is not stored.
@@ -44,12 +44,13 @@ def assemble_fit(model: Model, draws: Draws, *, sampler: str, reason: str, seed:
                    sampler_report(sampler, reason, seed, options, draws, loglik is not None), model.num_rows,
                    at_mean)
     posterior = posterior_dataset(model.layout, draws.b, draws.aux, draws.sd, draws.chol, draws.effects)
+    replicates = None
+    if posterior_predictive:
+        replicates = posterior_predictive_draws(posterior, model.layout, model.family, model.design, seed)
     attrs = {"inference_library": "multilevel", "sampling_time": draws.info.sampling_seconds}
     idata = make_idata(model.layout, posterior, stats, loglik, None if model.design is None else model.design.y,
-                       attrs, model.columns)
+                       attrs, model.columns, replicates)
     fitted = Fit(idata, info)
-    if posterior_predictive:
-        add_posterior_predictive(fitted.idata, model.layout, model.family, model.design, seed)
     warn_convergence(fitted.diagnostics())
     return fitted
 

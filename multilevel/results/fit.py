@@ -1,16 +1,16 @@
 """The Fit: an ArviZ InferenceData plus what is needed to summarise and predict.
 
-Everything a Fit knows is in ``fit.idata``; the rest (formula spec, encoders,
-parameter layout, family, priors used, sampler information) is stored as JSON
-in the posterior's attributes, so ``save``/``load`` round-trips a fit that can
-summarise and predict without the original data frame.
+A Fit is ``fit.idata`` (the draws) and ``fit.info`` (formula spec, encoders,
+parameter layout, family, priors used, sampler information); neither is changed
+after the Fit is built. ``save`` writes ``fit.info`` as JSON into the posterior's
+attributes of the file written, so ``load`` restores a fit that can summarise and
+predict without the original data frame.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,13 +18,16 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 
-from ..design import Encoders
-from ..errors import DataError, MultilevelError
-from ..formula.spec import FormulaSpec, spec_from_dict, spec_to_dict
+from ..design import Encoders, build_design
+from ..errors import DataError
+from ..formula.spec import FormulaSpec, Terms, Var, spec_from_dict, spec_to_dict
 from ..model.families import Family, get_family
 from ..model.layout import GroupLayout, Layout
 from . import criteria, plots
+from .files import write_atomic
+from .posterior import parameter_draws, select_draws, stack_draws
 from .predict import predict_draws, summarise_predictions
 from .summary import coda_table, convergence_messages, summary_table
 
@@ -69,13 +72,16 @@ class FitInfo:
 
 
 class Fit:
-    """A fitted multilevel model.
+    """A fitted multilevel model, immutable once built.
 
     Attributes
     ----------
     idata : arviz.InferenceData
         ``posterior`` (named parameters, group effects with level coordinates),
-        ``sample_stats``, ``log_likelihood`` and ``observed_data``.
+        ``sample_stats``, ``log_likelihood`` and ``observed_data``. The Fit does not
+        change it (it is the caller's object: do not change it either).
+    info : FitInfo
+        What summaries and predictions need besides the draws.
     priors : pandas.DataFrame
         The prior of every parameter and where it came from (default or user key).
     sampler_info : dict
@@ -83,9 +89,18 @@ class Fit:
     """
 
     def __init__(self, idata: az.InferenceData, info: FitInfo):
-        self.idata = idata
-        self.info = info
-        self.idata.posterior.attrs[META_KEY] = info.to_json()
+        self._idata = idata
+        self._info = info
+
+    @property
+    def idata(self) -> az.InferenceData:
+        """The draws (read-only attribute)."""
+        return self._idata
+
+    @property
+    def info(self) -> FitInfo:
+        """Formula spec, encoders, layout, family, priors and sampler information (read-only)."""
+        return self._info
 
     # -- descriptive ------------------------------------------------------------
     @property
@@ -202,9 +217,7 @@ class Fit:
             True: a copy of ``new_data`` with ``mean``, ``sd`` and interval columns.
             False: the draws, an array of shape ``(chains * draws, rows)``.
         """
-        draws = predict_draws(self.idata.posterior, self.info.spec, self.info.encoders,
-                              self.info.layout, self.info.family, new_data, kind=kind,
-                              new_groups=new_groups, seed=seed)
+        draws = self._predict(self.idata.posterior, new_data, kind=kind, new_groups=new_groups, seed=seed)
         return summarise_predictions(draws, pd.DataFrame(new_data), prob) if summary else draws
 
     # -- plots (each returns a matplotlib Figure; see multilevel.results.plots) ---------
@@ -215,37 +228,108 @@ class Fit:
         correlations; group effects can be named as in the summary (``Intercept|tree[3]``).
         """
         names = self.info.layout.scalar_names() if var_names is None else var_names
-        return plots.plot_trace(self.idata.posterior, names)
+        return plots.plot_trace({name: parameter_draws(self.idata.posterior, name) for name in names})
 
     def plot_lines(self, x: str, color: str | None = None, group: str | None = None):
         """The data against ``x``, each group's fitted line over its own range of ``x`` (by
-        default of the first grouping factor) and the population line of each ``color`` level."""
-        data, y = plots.fitted_data(self.idata, self.info.spec, "plot_lines")
-        return plots.plot_lines(self.idata.posterior, self.info, data, y, x, color=color, group=group)
+        default of the first grouping factor) and the population line of each ``color`` level.
+
+        Lines are predictions (the family mean) at the posterior means of the parameters;
+        a population line sets every grouping factor to a new level with no effect. The
+        response is on the scale fitted (``log(dnow)``, not ``dnow``).
+        """
+        data, y = self._fitted_data("plot_lines")
+        layout = self.info.layout
+        term = _pick_group(layout, group) if (group is not None or layout.groups) else None
+        means = select_draws(self.idata.posterior)
+        return plots.plot_lines(
+            data, y, x, lambda frame: self._predict(means, frame, kind="mean", new_groups="zero"),
+            response=str(self.info.spec.response), color=color,
+            groups=None if term is None else self._group_codes(data, term),
+            group_name=None if term is None else term.name,
+            grouping_columns=_grouping_only_columns(self.info.spec))
 
     def plot_effects(self, group: str | None = None, column: str | None = None):
         """Caterpillar plot of the group effects (sorted posterior means, 95% intervals)."""
-        return plots.plot_effects(self.idata.posterior, self.info.layout, group=group, column=column)
+        term = _pick_group(self.info.layout, group)
+        if column is not None and column not in term.columns:
+            raise DataError(f"column={column!r} is not an effect of {term.name}; "
+                                  f"it has {', '.join(term.columns)}")
+        columns = term.columns if column is None else (column,)
+        effects = {name: stack_draws(self.idata.posterior, f"{name}|{term.name}") for name in columns}
+        return plots.plot_effects(effects, term.levels, term.name)
 
     def plot_ppc(self, num_draws: int = 50, seed: int = 0):
-        """Densities of ``num_draws`` posterior predictive replicates of y over the observed y's."""
-        data, y = plots.fitted_data(self.idata, self.info.spec, "plot_ppc")
-        return plots.plot_ppc(self.idata.posterior, self.info, data, y, num_draws=num_draws, seed=seed)
+        """Densities of ``num_draws`` posterior predictive replicates of y over the observed y's,
+        replicated at the fitted rows for draws chosen at random (``seed``)."""
+        data, y = self._fitted_data("plot_ppc")
+        posterior = self.idata.posterior
+        if isinstance(num_draws, bool) or not isinstance(num_draws, (int, np.integer)) or num_draws < 1:
+            raise DataError(f"num_draws must be a whole number >= 1, got {num_draws!r}")
+        total = posterior.sizes["chain"] * posterior.sizes["draw"]
+        chosen = np.sort(np.random.default_rng(seed).choice(total, size=min(num_draws, total), replace=False))
+        subset = select_draws(posterior, chosen)
+        return plots.plot_ppc(
+            y, data, lambda rows, key: self._predict(subset, rows, kind="posterior_predictive",
+                                                     new_groups="error", seed=key),
+            num_draws=len(chosen), response=str(self.info.spec.response), seed=seed)
+
+    def _predict(self, posterior: xr.Dataset, frame: pd.DataFrame, **options) -> np.ndarray:
+        """Draws of predictions for ``frame`` from the draws ``posterior`` (see ``predict``)."""
+        info = self.info
+        return predict_draws(posterior, info.spec, info.encoders, info.layout, info.family, frame, **options)
+
+    def _fitted_data(self, what: str) -> tuple[pd.DataFrame, np.ndarray]:
+        """The fitted rows of the columns the formula reads, and the response as fitted."""
+        groups = self.idata.groups()
+        if "constant_data" not in groups or "observed_data" not in groups:
+            raise DataError(f"{what} needs the fitted data, and this fit has none (a fit of a Dask "
+                                  "DataFrame keeps only sufficient statistics); fit a pandas DataFrame to plot it")
+        data = self.idata.constant_data
+        frame = pd.DataFrame({name: data[name].values for name in self.info.spec.variables()})
+        return frame, self.idata.observed_data["y"].values
+
+    def _group_codes(self, data: pd.DataFrame, term: GroupLayout) -> np.ndarray:
+        """The level code of each row of ``data`` for the grouping factor of ``term``."""
+        design = build_design(self.info.spec, data, na_action="error", encoders=self.info.encoders,
+                              with_response=False)
+        return design.groups[[g.name for g in self.info.layout.groups].index(term.name)].refs
 
     # -- persistence ---------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the fit to netCDF atomically (a temporary file, then a rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
-        try:
-            _renamed(self.idata, _escape).to_netcdf(tmp, engine="h5netcdf")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        """Write the fit to netCDF atomically (a temporary file, then a rename).
+
+        The written copy carries :class:`FitInfo` as JSON in the posterior's attribute
+        ``META_KEY``, from which :func:`load` restores the fit; ``self.idata`` is not changed.
+        """
+        meta = self.info.to_json()
+        written = _renamed(self.idata, _escape).map(lambda group: group.assign_attrs({META_KEY: meta}),
+                                                    groups="posterior")
+        return write_atomic(path, lambda tmp: written.to_netcdf(tmp, engine="h5netcdf"))
+
+
+def _pick_group(layout: Layout, group: str | None) -> GroupLayout:
+    names = [g.name for g in layout.groups]
+    if not names:
+        raise DataError("the model has no group terms, so there are no group effects to plot")
+    if group is None:
+        return layout.groups[0]
+    if group not in names:
+        raise DataError(f"group={group!r} is not a grouping factor of the model; it has {', '.join(names)}")
+    return layout.groups[names.index(group)]
+
+
+def _grouping_only_columns(spec: FormulaSpec) -> list[str]:
+    """The columns that only name groups (``g`` of ``(1 | g)``), not predictors or effects."""
+    effects = Terms(False, spec.fixed.terms + tuple(t for g in spec.groups for t in g.effects.terms))
+    predictors = set(FormulaSpec(spec.formula, spec.response, effects, ()).variables(response=False))
+    columns: dict[str, None] = {}
+    for term in spec.groups:
+        for factor in term.group:
+            name = factor.name if isinstance(factor, Var) else factor.args[0].name
+            if name not in predictors:
+                columns.setdefault(name, None)
+    return list(columns)
 
 
 def _escape(name: str) -> str:

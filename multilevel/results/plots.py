@@ -1,40 +1,36 @@
 """Plots of a fit: traces, fitted lines, group effects, posterior predictive densities.
 
-Every function draws on a new :class:`matplotlib.figure.Figure` with its own Agg
-canvas and returns it. Nothing goes through ``pyplot`` and no global matplotlib
-setting is changed, so figures can be written from scripts, servers and the CLI,
-and Jupyter displays a returned figure as it is.
+Every function takes plain values (arrays of draws, names, the fitted data frame
+and response, and where it needs predictions a callable that makes them) and
+knows nothing of the Fit, the model or the design; :class:`~multilevel.results.Fit`
+gathers those values in its ``plot_*`` methods. Every function draws on a new
+:class:`matplotlib.figure.Figure` with its own Agg canvas and returns it. Nothing
+goes through ``pyplot`` and no global matplotlib setting is changed, so figures
+can be written from scripts, servers and the CLI, and Jupyter displays a returned
+figure as it is. Densities are ArviZ's kernel density estimate (:func:`arviz.kde`).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Callable, Mapping, Sequence
 
+import arviz as az
 import numpy as np
 import pandas as pd
-import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patheffects import withStroke
 from matplotlib.ticker import MaxNLocator
+from numpy.typing import ArrayLike
+from scipy.stats import norm
 
-from ..design import build_design
 from ..design.columns import is_numeric
-from ..errors import MultilevelError
-from ..formula.spec import FormulaSpec, Terms, Var
-from ..model.layout import GroupLayout, Layout
-from .posterior import stack_draws
-from .predict import predict_draws
-
-if TYPE_CHECKING:
-    import arviz as az
-
-    from .fit import FitInfo
+from ..errors import DataError
+from .files import write_atomic
 
 #: Points of the x grid of each fitted line (enough for curved terms such as log(x)).
 GRID_POINTS = 20
@@ -44,6 +40,7 @@ MAX_COLOURS = 10
 MAX_LABELLED_LEVELS = 40
 #: Draws × rows predicted at once by plot_ppc (larger data are done in chunks of rows).
 PPC_CHUNK_VALUES = 5_000_000
+#: Points of the grid of each density.
 DENSITY_POINTS = 256
 
 
@@ -57,17 +54,7 @@ def new_figure(width: float, height: float) -> Figure:
 
 def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Write ``figure`` as PNG atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        figure.savefig(tmp, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=dpi))
 
 
 def write_plots(fit, directory: str | os.PathLike, lines_x: str | None = None,
@@ -84,89 +71,82 @@ def write_plots(fit, directory: str | os.PathLike, lines_x: str | None = None,
     return [save_figure(make(), directory / f"{name}.png") for name, make in makers.items()]
 
 
-# -- data and posterior pieces ----------------------------------------------------
-def fitted_data(idata: "az.InferenceData", spec: FormulaSpec, what: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """The fitted rows of the columns the formula reads, and the response as fitted."""
-    if "constant_data" not in idata.groups() or "observed_data" not in idata.groups():
-        raise MultilevelError(f"{what} needs the fitted data, and this fit has none (a fit of a Dask "
-                              "DataFrame keeps only sufficient statistics); fit a pandas DataFrame to plot it")
-    data = idata.constant_data
-    frame = pd.DataFrame({name: data[name].values for name in spec.variables()})
-    return frame, idata.observed_data["y"].values
+# -- densities ----------------------------------------------------------------------
+def _limits(low: float, high: float) -> tuple[float, float]:
+    """The range of a density grid: ``(low, high)``, widened to a unit when empty."""
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    return float(low), float(high)
 
 
-def _one_draw(posterior: xr.Dataset, index: np.ndarray | None = None) -> xr.Dataset:
-    """A posterior of the draws ``index`` (as one chain), or of the posterior means (None)."""
-    out = {}
-    for name, variable in posterior.data_vars.items():
-        values = stack_draws(posterior, name)
-        out[name] = (variable.dims, values.mean(axis=0)[None, None] if index is None else values[index][None])
-    return xr.Dataset(out)
+def _grid(limits: tuple[float, float]) -> np.ndarray:
+    """The points of a density over ``limits``: the centres of DENSITY_POINTS even bins."""
+    edges = np.linspace(*limits, DENSITY_POINTS + 1)
+    return (edges[1:] + edges[:-1]) / 2
 
 
-def _density(values: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
-    """Gaussian kernel density of ``values`` on an even ``grid`` (values binned to the grid)."""
-    step = grid[1] - grid[0]
-    edges = np.append(grid - step / 2, grid[-1] + step / 2)
-    counts = np.histogram(values, edges)[0]
-    return _smooth(counts, grid, bandwidth) / max(len(values), 1)
-
-
-def _smooth(counts: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
-    width = max(bandwidth, grid[1] - grid[0])
-    kernel = np.exp(-0.5 * ((grid[:, None] - grid[None, :]) / width) ** 2) / (width * np.sqrt(2 * np.pi))
-    return kernel @ counts
-
-
-def _bandwidth(values: np.ndarray) -> float:
-    """Silverman's rule of thumb."""
+def _bandwidth(values: np.ndarray, limits: tuple[float, float]) -> float:
+    """Silverman's rule of thumb (the standard deviation when the IQR is zero), and at
+    least one bin of the grid over ``limits``."""
     spread = np.std(values)
     iqr = np.subtract(*np.percentile(values, [75, 25])) / 1.34
     if iqr > 0:
         spread = min(spread, iqr)
-    return 0.9 * spread * len(values) ** -0.2
+    return float(max(0.9 * spread * len(values) ** -0.2, (limits[1] - limits[0]) / DENSITY_POINTS))
 
 
-def _grid(low: float, high: float) -> np.ndarray:
-    if high <= low:
-        low, high = low - 0.5, high + 0.5
-    return np.linspace(low, high, DENSITY_POINTS)
+def _density(values: ArrayLike, limits: tuple[float, float], bandwidth: float) -> np.ndarray:
+    """Gaussian kernel density of ``values`` on ``_grid(limits)``, by :func:`arviz.kde`
+    (binned to the grid) with a fixed ``bandwidth``.
 
+    ArviZ's boundary correction is off: it reflects the mass beyond the limits back
+    inside, which for a grid wider than the data (``plot_ppc``) bends the density up at
+    the edges and shifts modes near them; without it the mass beyond the limits is lost.
 
-def _pick_group(layout: Layout, group: str | None) -> GroupLayout:
-    names = [g.name for g in layout.groups]
-    if not names:
-        raise MultilevelError("the model has no group terms, so there are no group effects to plot")
-    if group is None:
-        return layout.groups[0]
-    if group not in names:
-        raise MultilevelError(f"group={group!r} is not a grouping factor of the model; it has {', '.join(names)}")
-    return layout.groups[names.index(group)]
+    Values outside ``limits`` are left out, and the density is scaled by the fraction of
+    the values within them, so densities of parts of a sample, weighted by their sizes,
+    add up to the density of the whole sample.
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    inside = values[(values >= limits[0]) & (values <= limits[1])]
+    if inside.size == 0:
+        return np.zeros(DENSITY_POINTS)
+    if np.all(inside == inside[0]):  # arviz.kde gives no estimate for a single value: the kernel there
+        return norm.pdf(_grid(limits), inside[0], bandwidth) * inside.size / values.size
+    _, pdf = az.kde(inside, bw=bandwidth, custom_lims=limits, grid_len=DENSITY_POINTS, bound_correction=False)
+    return pdf * inside.size / values.size
 
 
 # -- trace ---------------------------------------------------------------------------
-def plot_trace(posterior: xr.Dataset, names: Sequence[str]) -> Figure:
-    """Density (left) and trace (right) of each parameter in ``names``, one colour per chain.
+def plot_trace(draws: Mapping[str, ArrayLike]) -> Figure:
+    """Density (left) and trace (right) of each parameter, one colour per chain.
 
-    A name is a scalar parameter (``sigma``) or one level of a group effect as in the
-    summary (``Intercept|tree[3]``).
+    Parameters
+    ----------
+    draws
+        Parameter name (the panel's title) to its draws, ``(chain, draw)``.
+
+    Notes
+    -----
+    The chains of a parameter share one grid (the range of all its draws) and one
+    bandwidth (Silverman's rule on all its draws).
     """
-    series = [(name, _parameter_draws(posterior, name)) for name in names]
+    series = [(name, np.asarray(values)) for name, values in draws.items()]
     if not series:
-        raise MultilevelError("no parameters to plot")
+        raise DataError("no parameters to plot")
     figure = new_figure(10, 1.6 * len(series) + 0.6)
     axes = figure.subplots(len(series), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 2]})
-    for (name, draws), (left, right) in zip(series, axes):
-        grid = _grid(draws.min(), draws.max())
-        width = _bandwidth(draws.ravel())
-        for chain, values in enumerate(draws):
+    for (name, values), (left, right) in zip(series, axes):
+        limits = _limits(values.min(), values.max())
+        grid, width = _grid(limits), _bandwidth(values.ravel(), limits)
+        for chain, chain_values in enumerate(values):
             colour = f"C{chain % 10}"
-            left.plot(grid, _density(values, grid, width), color=colour, lw=1.2)
-            right.plot(values, color=colour, lw=0.6, alpha=0.8, label=f"chain {chain + 1}")
+            left.plot(grid, _density(chain_values, limits, width), color=colour, lw=1.2)
+            right.plot(chain_values, color=colour, lw=0.6, alpha=0.8, label=f"chain {chain + 1}")
         left.set_title(name, fontsize=10, loc="left")
         left.set_yticks([])
         left.xaxis.set_major_locator(MaxNLocator(4))
-        right.set_xlim(0, draws.shape[1] - 1)
+        right.set_xlim(0, values.shape[1] - 1)
     axes[-1, 0].set_xlabel("value")
     axes[-1, 1].set_xlabel("draw (after warmup)")
     handles, labels = axes[0, 1].get_legend_handles_labels()
@@ -175,76 +155,80 @@ def plot_trace(posterior: xr.Dataset, names: Sequence[str]) -> Figure:
     return figure
 
 
-def _parameter_draws(posterior: xr.Dataset, name: str) -> np.ndarray:
-    """Draws ``(chain, draw)`` of a scalar parameter or of ``effect[level]``."""
-    base, _, level = name.partition("[")
-    if base in posterior and level.endswith("]"):
-        variable = posterior[base]
-        dim = variable.dims[-1]
-        levels = [str(v) for v in variable.coords[dim].values]
-        if level[:-1] not in levels:
-            raise MultilevelError(f"{base} has no level {level[:-1]!r}")
-        return variable.values[..., levels.index(level[:-1])]
-    if name not in posterior:
-        raise MultilevelError(f"no parameter named {name!r}; the parameters are {', '.join(posterior.data_vars)}")
-    if posterior[name].ndim != 2:
-        raise MultilevelError(f"{name} has one value per level: name levels as in the summary, "
-                              f"e.g. '{name}[{posterior[name].coords[posterior[name].dims[-1]].values[0]}]'")
-    return posterior[name].values
-
-
 # -- fitted lines --------------------------------------------------------------------
-def plot_lines(posterior: xr.Dataset, info: "FitInfo", data: pd.DataFrame, y: np.ndarray, x: str,
-               color: str | None = None, group: str | None = None) -> Figure:
+def plot_lines(data: pd.DataFrame, y: ArrayLike, x: str, predict: Callable[[pd.DataFrame], np.ndarray], *,
+               response: str, groups: ArrayLike | None = None, group_name: str | None = None,
+               grouping_columns: Sequence[str] = (), color: str | None = None) -> Figure:
     """The data, each group's fitted line over its own range of ``x``, and population lines.
 
-    Lines are predictions (the family mean) at the posterior means of the parameters.
+    Parameters
+    ----------
+    data, y
+        The fitted rows and their response (on the scale fitted, ``log(dnow)``).
+    x
+        The numeric column of the x axis.
+    predict
+        ``predict(frame)`` gives draws ``(draws, rows)`` of the fitted value of each row
+        of ``frame``; a line is their mean over the draws. (The Fit passes the family
+        mean at the posterior means of the parameters, new levels with no effect.)
+    response
+        The y axis label.
+    groups
+        Per row of ``data``, the code of its level of the grouping factor whose lines
+        are drawn (one line per code, in sorted order); None for no group lines.
+    group_name
+        Name of that grouping factor, for the legend and title.
+    grouping_columns
+        The columns that only identify groups: a population line sets them to a new
+        level, ``"(new level)"``.
+    color
+        A column of at most MAX_COLOURS levels: points, group lines and a population
+        line per level in its colour.
+
+    Notes
+    -----
     A group's line takes its other covariates from the group's first row; a population
-    line (one per level of ``color``, over that level's range of ``x``) sets every
-    grouping factor to a new level with no effect. The response is on the scale fitted
-    (``log(dnow)``, not ``dnow``).
+    line (one per level of ``color``, over that level's range of ``x``) from the level's
+    first row.
     """
-    spec, layout = info.spec, info.layout
     _check_column(data, x, "x", numeric=True)
     if color is not None:
         _check_column(data, color, "color", numeric=False)
-    term = _pick_group(layout, group) if (group is not None or layout.groups) else None
     colours = data[color].to_numpy() if color is not None else np.zeros(len(data), dtype=int)
     levels, codes = np.unique(colours, return_inverse=True)
     if len(levels) > MAX_COLOURS:
-        raise MultilevelError(f"color={color!r} has {len(levels)} levels; give a column with at most "
+        raise DataError(f"color={color!r} has {len(levels)} levels; give a column with at most "
                               f"{MAX_COLOURS} (such as a treatment)")
     palette = [f"C{k}" for k in range(len(levels))]
     xs = data[x].to_numpy(dtype=float)
-    mean = _one_draw(posterior)
+    y = np.asarray(y)
 
     figure = new_figure(9, 6)
     ax = figure.add_subplot()
     ax.scatter(xs, y, s=5, c=[palette[c] for c in codes], alpha=0.25, linewidths=0, rasterized=True)
-    if term is not None:
-        refs = build_design(spec, data, na_action="error", encoders=info.encoders,
-                            with_response=False).groups[[g.name for g in layout.groups].index(term.name)].refs
-        present, first = np.unique(refs, return_index=True)
-        ranges = pd.Series(xs).groupby(refs).agg(["min", "max"]).loc[present].to_numpy()
-        grid_x, fitted = _lines(mean, info, data.iloc[first], x, ranges)
+    if groups is not None:
+        groups = np.asarray(groups)
+        present, first = np.unique(groups, return_index=True)
+        ranges = pd.Series(xs).groupby(groups).agg(["min", "max"]).loc[present].to_numpy()
+        grid_x, fitted = _lines(predict, data.iloc[first], x, ranges)
         lines = LineCollection(np.stack([grid_x, fitted], axis=-1), colors=[palette[c] for c in codes[first]],
                                linewidths=0.7, alpha=0.4, gid="group lines")
         ax.add_collection(lines)
-    population = _population_rows(spec, data, codes, len(levels))
+    population = _population_rows(data, codes, len(levels), grouping_columns)
     ranges = np.array([[xs[codes == c].min(), xs[codes == c].max()] for c in range(len(levels))])
-    grid_x, fitted = _lines(mean, info, population, x, ranges)
+    grid_x, fitted = _lines(predict, population, x, ranges)
     for c, level in enumerate(levels):
         label = f"{color} = {_level_text(level)}" if color is not None else "population"
         ax.plot(grid_x[c], fitted[c], color=palette[c], lw=3.5, label=label, gid="population line",
                 path_effects=[withStroke(linewidth=6, foreground="white")])
     handles, _ = ax.get_legend_handles_labels()
-    if term is not None:
-        handles.append(Line2D([], [], color="0.4", lw=0.8, label=f"each {term.name} (posterior mean)"))
+    if groups is not None:
+        handles.append(Line2D([], [], color="0.4", lw=0.8, label=f"each {group_name} (posterior mean)"))
     ax.legend(handles=handles, loc="best", framealpha=0.9)
     ax.set_xlabel(x)
-    ax.set_ylabel(str(spec.response))
-    what = f"fitted line of each {term.name} and population lines" if term is not None else "population lines"
-    ax.set_title(f"{spec.response} against {x}: {what}")
+    ax.set_ylabel(response)
+    what = f"fitted line of each {group_name} and population lines" if groups is not None else "population lines"
+    ax.set_title(f"{response} against {x}: {what}")
     ax.autoscale_view()
     return figure
 
@@ -258,53 +242,58 @@ def _level_text(level) -> str:
 
 def _check_column(data: pd.DataFrame, name: str, argument: str, numeric: bool) -> None:
     if name not in data.columns:
-        raise MultilevelError(f"{argument}={name!r} is not a column the formula uses; "
+        raise DataError(f"{argument}={name!r} is not a column the formula uses; "
                               f"the fit keeps {', '.join(data.columns)}")
     if numeric and not is_numeric(data[name]):
-        raise MultilevelError(f"{argument}={name!r} is not numeric: give a numeric column for the x axis")
+        raise DataError(f"{argument}={name!r} is not numeric: give a numeric column for the x axis")
 
 
-def _lines(mean: xr.Dataset, info: "FitInfo", rows: pd.DataFrame, x: str,
+def _lines(predict: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame, x: str,
            ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """x grids ``(lines, GRID_POINTS)`` over ``ranges`` and the predictions there, one line per row."""
     steps = np.linspace(0.0, 1.0, GRID_POINTS)
     grid_x = ranges[:, :1] + (ranges[:, 1:] - ranges[:, :1]) * steps
     frame = rows.iloc[np.repeat(np.arange(len(rows)), GRID_POINTS)].reset_index(drop=True)
     frame[x] = grid_x.ravel()
-    fitted = predict_draws(mean, info.spec, info.encoders, info.layout, info.family, frame,
-                           kind="mean", new_groups="zero")[0]
+    fitted = np.asarray(predict(frame), dtype=np.float64).reshape(-1, len(frame)).mean(axis=0)
     return grid_x, fitted.reshape(grid_x.shape)
 
 
-def _population_rows(spec: FormulaSpec, data: pd.DataFrame, codes: np.ndarray, num_levels: int) -> pd.DataFrame:
+def _population_rows(data: pd.DataFrame, codes: np.ndarray, num_levels: int,
+                     grouping_columns: Sequence[str]) -> pd.DataFrame:
     """The first row of each colour level with every grouping-only column set to a new level."""
     rows = data.iloc[[int(np.argmax(codes == c)) for c in range(num_levels)]].copy()
-    effects = Terms(False, spec.fixed.terms + tuple(t for g in spec.groups for t in g.effects.terms))
-    predictors = set(FormulaSpec(spec.formula, spec.response, effects, ()).variables(response=False))
-    for term in spec.groups:
-        for factor in term.group:
-            name = factor.name if isinstance(factor, Var) else factor.args[0].name
-            if name not in predictors:
-                rows[name] = "(new level)"
+    for name in grouping_columns:
+        rows[name] = "(new level)"
     return rows
 
 
 # -- group effects --------------------------------------------------------------------
-def plot_effects(posterior: xr.Dataset, layout: Layout, group: str | None = None,
-                 column: str | None = None, prob: float = 0.95) -> Figure:
+def plot_effects(effects: Mapping[str, ArrayLike], levels: Sequence[str], group: str,
+                 prob: float = 0.95) -> Figure:
     """Caterpillar plot: each level's effect (posterior mean and central interval),
-    levels sorted by posterior mean, one panel per effect column of the group term."""
-    term = _pick_group(layout, group)
-    columns = term.columns if column is None else (column,)
-    if column is not None and column not in term.columns:
-        raise MultilevelError(f"column={column!r} is not an effect of {term.name}; it has {', '.join(term.columns)}")
-    num_levels = len(term.levels)
+    levels sorted by posterior mean, one panel per effect column of the group term.
+
+    Parameters
+    ----------
+    effects
+        Effect column (``Intercept``, ``x``) to its draws ``(draws, levels)``; the
+        panel of column ``x`` of group ``g`` is titled ``x|g``.
+    levels
+        The level names, in the order of the draws' last axis.
+    group
+        The grouping factor's name.
+    prob
+        Probability of the central interval.
+    """
+    columns = list(effects)
+    num_levels = len(levels)
     labelled = num_levels <= MAX_LABELLED_LEVELS
     figure = new_figure(max(4.5 * len(columns), 6), float(np.clip(0.25 * num_levels + 1.5, 3.5, 9)))
     axes = figure.subplots(1, len(columns), squeeze=False)[0]
     tail = (1 - prob) / 2
     for ax, name in zip(axes, columns):
-        draws = stack_draws(posterior, f"{name}|{term.name}")
+        draws = np.asarray(effects[name])
         means = draws.mean(axis=0)
         low, high = np.quantile(draws, [tail, 1 - tail], axis=0)
         order = np.argsort(means)
@@ -316,52 +305,62 @@ def plot_effects(posterior: xr.Dataset, layout: Layout, group: str | None = None
         ax.axvline(0.0, color="black", lw=0.8, ls="--")
         ax.set_ylim(-1, num_levels)
         if labelled:
-            ax.set_yticks(rank, [term.levels[i] for i in order], fontsize=8)
+            ax.set_yticks(rank, [levels[i] for i in order], fontsize=8)
         else:
             ax.set_yticks([])
-            ax.set_ylabel(f"{num_levels} levels of {term.name}, sorted by posterior mean")
-        ax.set_title(f"{name}|{term.name}", fontsize=10)
+            ax.set_ylabel(f"{num_levels} levels of {group}, sorted by posterior mean")
+        ax.set_title(f"{name}|{group}", fontsize=10)
         ax.set_xlabel(f"deviation from the population ({100 * prob:g}% interval)")
-    figure.suptitle(f"Group effects of {term.name} (red: interval excludes 0)")
+    figure.suptitle(f"Group effects of {group} (red: interval excludes 0)")
     return figure
 
 
 # -- posterior predictive check -----------------------------------------------------------
-def plot_ppc(posterior: xr.Dataset, info: "FitInfo", data: pd.DataFrame, y: np.ndarray,
-             num_draws: int = 50, seed: int = 0) -> Figure:
+def plot_ppc(y: ArrayLike, data: pd.DataFrame, replicate: Callable[[pd.DataFrame, int], np.ndarray], *,
+             num_draws: int, response: str, seed: int = 0) -> Figure:
     """Densities of ``num_draws`` posterior predictive replicates of y over that of y.
 
-    Replicates are drawn at the fitted rows, for draws chosen at random (``seed``);
-    all densities share the observed y's bandwidth and a grid over y's range widened
-    by a quarter of it on each side.
+    Parameters
+    ----------
+    y, data
+        The fitted response and rows.
+    replicate
+        ``replicate(rows, seed)`` gives replicates ``(num_draws, len(rows))`` of the
+        response at ``rows`` (a slice of ``data``), one per posterior draw, the same
+        draws at every call. It is called on slices of at most ``PPC_CHUNK_VALUES /
+        num_draws`` rows, with seeds ``seed``, ``seed + 1``, ...
+    num_draws
+        The number of replicates ``replicate`` gives per row.
+    response
+        The x axis label.
+
+    Notes
+    -----
+    All densities share the observed y's bandwidth and a grid over y's range widened
+    by a quarter of it on each side; replicates outside it are left out of the density.
     """
-    total = posterior.sizes["chain"] * posterior.sizes["draw"]
-    if isinstance(num_draws, bool) or not isinstance(num_draws, (int, np.integer)) or num_draws < 1:
-        raise MultilevelError(f"num_draws must be a whole number >= 1, got {num_draws!r}")
-    chosen = np.sort(np.random.default_rng(seed).choice(total, size=min(num_draws, total), replace=False))
-    subset = _one_draw(posterior, chosen)
+    y = np.asarray(y, dtype=np.float64)
     low, high = float(y.min()), float(y.max())
-    grid = _grid(low - (high - low) / 4, high + (high - low) / 4)
-    width = _bandwidth(y)
-    step = grid[1] - grid[0]
-    edges = np.append(grid - step / 2, grid[-1] + step / 2)
-    counts = np.zeros((len(chosen), len(grid)))
-    chunk = max(1, PPC_CHUNK_VALUES // len(chosen))
+    limits = _limits(low - (high - low) / 4, high + (high - low) / 4)
+    grid, width = _grid(limits), _bandwidth(y, limits)
+    densities = np.zeros((num_draws, DENSITY_POINTS))
+    reached = [np.inf, -np.inf]
+    chunk = max(1, PPC_CHUNK_VALUES // num_draws)
     for number, start in enumerate(range(0, len(data), chunk)):
-        draws = predict_draws(subset, info.spec, info.encoders, info.layout, info.family,
-                              data.iloc[start:start + chunk], kind="posterior_predictive",
-                              new_groups="error", seed=seed + number)
-        counts += np.stack([np.histogram(row, edges)[0] for row in draws])
+        rows = data.iloc[start:start + chunk]
+        draws = np.asarray(replicate(rows, seed + number), dtype=np.float64).reshape(num_draws, len(rows))
+        densities += np.stack([_density(row, limits, width) for row in draws]) * (len(rows) / len(data))
+        reached = [min(reached[0], draws.min()), max(reached[1], draws.max())]
     figure = new_figure(8, 5)
     ax = figure.add_subplot()
-    for k, row in enumerate(counts):
-        ax.plot(grid, _smooth(row, grid, width) / len(data), color="C0", lw=0.7, alpha=0.35,
-                label=f"replicated y ({len(chosen)} posterior draws)" if k == 0 else None)
-    observed = _density(y, grid, width)
+    for k, density in enumerate(densities):
+        ax.plot(grid, density, color="C0", lw=0.7, alpha=0.35,
+                label=f"replicated y ({num_draws} posterior draws)" if k == 0 else None)
+    observed = _density(y, limits, width)
     ax.plot(grid, observed, color="black", lw=2.5, label="observed y")
-    reached = grid[counts.sum(axis=0) > 0]
-    ax.set_xlim(min(low, reached.min()) - 2 * width, max(high, reached.max()) + 2 * width)
-    ax.set_xlabel(str(info.spec.response))
+    reached = np.clip(reached, *limits)
+    ax.set_xlim(min(low, reached[0]) - 2 * width, max(high, reached[1]) + 2 * width)
+    ax.set_xlabel(response)
     ax.set_ylabel("density")
     ax.set_yticks([])
     ax.set_title("Posterior predictive check")

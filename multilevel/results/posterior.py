@@ -8,12 +8,16 @@ auxiliary parameter (``sigma``), group sd (``sd(diam|tree)``) and correlation
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from numpy.typing import ArrayLike
 
 from ..design.columns import is_numeric
+from ..errors import DataError
 from ..formula.spec import FormulaSpec
 from ..model.layout import Layout
 
@@ -61,12 +65,17 @@ def fitted_columns(spec: FormulaSpec, data: pd.DataFrame) -> dict[str, np.ndarra
 
 def make_idata(layout: Layout, posterior: dict[str, np.ndarray], sample_stats: dict[str, np.ndarray],
                log_likelihood: np.ndarray | None, y: np.ndarray | None, attrs: dict,
-               constant_data: dict[str, np.ndarray] | None = None) -> az.InferenceData:
-    """Assemble the InferenceData: posterior, sample_stats, log_likelihood, observed_data.
+               constant_data: dict[str, np.ndarray] | None = None,
+               posterior_predictive: np.ndarray | None = None) -> az.InferenceData:
+    """Assemble the InferenceData: posterior, sample_stats, log_likelihood, observed_data
+    and, when given, constant_data and posterior_predictive.
 
     ``constant_data``, when given, holds the data columns the formula reads for the
     rows fitted (dimension ``obs``), for the plots that need the data. It is added as
     its own group, so a column may share its name with a parameter (``sigma``).
+    ``posterior_predictive``, when given, holds replicates of y, ``(chain, draw, obs)``
+    (from :func:`~multilevel.results.predict.posterior_predictive_draws`), stored as
+    variable ``y`` of group ``posterior_predictive``.
     """
     coords = {g.dim: list(g.levels) for g in layout.groups}
     dims = {name: [g.dim] for g in layout.groups for name in g.effect_names}
@@ -77,6 +86,9 @@ def make_idata(layout: Layout, posterior: dict[str, np.ndarray], sample_stats: d
     if y is not None:
         groups["observed_data"] = {"y": y}
         dims.setdefault("y", ["obs"])
+    if posterior_predictive is not None:
+        groups["posterior_predictive"] = {"y": np.asarray(posterior_predictive)}
+        dims.setdefault("y", ["obs"])
     idata = az.from_dict(**groups, coords=coords, dims=dims, attrs=attrs)
     for name in ("posterior", "sample_stats"):
         getattr(idata, name).attrs.update(attrs)
@@ -85,7 +97,36 @@ def make_idata(layout: Layout, posterior: dict[str, np.ndarray], sample_stats: d
     return idata
 
 
-def stack_draws(dataset: xr.Dataset, name: str) -> np.ndarray:
-    """A posterior variable as ``(chain*draw, ...)``."""
-    values = dataset[name].values
+def parameter_draws(posterior: xr.Dataset, name: str) -> np.ndarray:
+    """Draws ``(chain, draw)`` of a scalar parameter (``sigma``) or of one level of a group
+    effect, named as in the summary (``Intercept|tree[3]``)."""
+    base, _, level = name.partition("[")
+    if base in posterior and level.endswith("]"):
+        variable = posterior[base]
+        dim = variable.dims[-1]
+        levels = [str(v) for v in variable.coords[dim].values]
+        if level[:-1] not in levels:
+            raise DataError(f"{base} has no level {level[:-1]!r}")
+        return variable.values[..., levels.index(level[:-1])]
+    if name not in posterior:
+        raise DataError(f"no parameter named {name!r}; the parameters are {', '.join(posterior.data_vars)}")
+    if posterior[name].ndim != 2:
+        raise DataError(f"{name} has one value per level: name levels as in the summary, "
+                              f"e.g. '{name}[{posterior[name].coords[posterior[name].dims[-1]].values[0]}]'")
+    return posterior[name].values
+
+
+def select_draws(posterior: xr.Dataset, index: np.ndarray | None = None) -> xr.Dataset:
+    """A posterior of the draws ``index`` of the stacked draws (as one chain), or of
+    one draw, the posterior means (``index=None``)."""
+    out = {}
+    for name, variable in posterior.data_vars.items():
+        values = stack_draws(posterior, name)
+        out[name] = (variable.dims, values.mean(axis=0)[None, None] if index is None else values[index][None])
+    return xr.Dataset(out)
+
+
+def stack_draws(dataset: Mapping[str, ArrayLike], name: str) -> np.ndarray:
+    """A posterior variable as ``(chain*draw, ...)`` (of an xarray Dataset or a dict of arrays)."""
+    values = np.asarray(dataset[name])
     return values.reshape((-1,) + values.shape[2:])

@@ -19,10 +19,13 @@ A level of a grouping factor not seen in fitting gets, with ``new_groups=``:
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import jax
 import numpy as np
 import pandas as pd
 import xarray as xr
+from numpy.typing import ArrayLike
 
 from ..design import Design, Encoders, build_design
 from ..errors import DataError
@@ -47,14 +50,16 @@ def predict_draws(posterior: xr.Dataset, spec: FormulaSpec, encoders: Encoders, 
     return design_draws(posterior, layout, family, design, kind=kind, new_groups=new_groups, seed=seed)
 
 
-def design_draws(posterior: xr.Dataset, layout: Layout, family: Family, design: Design, *,
+def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Family, design: Design, *,
                  kind: str = "mean", new_groups: str = "population", seed: int = 0) -> np.ndarray:
     """Draws of predictions for the rows of a design built with the fit's encoders.
 
     Posterior predictive draws of a discrete family are integers.
     """
     rng = np.random.default_rng(seed)
-    b = np.stack([stack_draws(posterior, n) for n in layout.fixed], axis=-1)
+    num_draws = stack_draws(posterior, next(iter(posterior))).shape[0]
+    b = np.stack([stack_draws(posterior, n) for n in layout.fixed], axis=-1) if layout.fixed \
+        else np.zeros((num_draws, 0))  # "y ~ 0 + (1 | g)" has no fixed effects
     eta = b @ design.X.T
     for g, data in zip(layout.groups, design.groups):
         effects = np.stack([stack_draws(posterior, n) for n in g.effect_names], axis=-1)  # (S, L, q)
@@ -91,7 +96,7 @@ def design_draws(posterior: xr.Dataset, layout: Layout, family: Family, design: 
     return draws.astype(np.int64) if family.discrete else draws.astype(np.float64)
 
 
-def _population_draws(posterior: xr.Dataset, g, num_new: int, rng: np.random.Generator) -> np.ndarray:
+def _population_draws(posterior: Mapping[str, ArrayLike], g, num_new: int, rng: np.random.Generator) -> np.ndarray:
     """Draw effects for ``num_new`` new levels from the fitted population, per draw."""
     sds = np.stack([stack_draws(posterior, n) for n in g.sd_names], axis=-1)  # (S, q)
     num_draws = sds.shape[0]
@@ -118,12 +123,29 @@ def summarise_predictions(draws: np.ndarray, new_data: pd.DataFrame, prob: float
     return out
 
 
-def add_posterior_predictive(idata, layout: Layout, family: Family, design: Design, seed: int = 0) -> None:
-    """Add ``posterior_predictive`` to ``idata``: one replicate of y per draw and fitted row."""
-    posterior = idata.posterior
+def posterior_predictive_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Family,
+                               design: Design, seed: int = 0) -> np.ndarray:
+    """Replicates of y at the fitted rows: one per draw and row, shape ``(chain, draw, rows)``.
+
+    Parameters
+    ----------
+    posterior
+        The named posterior draws, each ``(chain, draw, ...)``: the dict that
+        :func:`~multilevel.results.posterior.posterior_dataset` returns, or ``idata.posterior``.
+    layout, family
+        The model's parameter names and response family.
+    design
+        The design the model was fitted to (its rows are the rows replicated).
+    seed
+        Seed of the replicates' randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integers for a discrete family, floats otherwise; pass it to
+        :func:`~multilevel.results.posterior.make_idata` as ``posterior_predictive``.
+    """
     draws = design_draws(posterior, layout, family, design, kind="posterior_predictive",
                          new_groups="error", seed=seed)
-    shape = (posterior.sizes["chain"], posterior.sizes["draw"], draws.shape[-1])
-    dataset = xr.Dataset({"y": (("chain", "draw", "obs"), draws.reshape(shape))},
-                         coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values})
-    idata.add_groups(posterior_predictive=dataset)
+    num_chains, num_draws = np.shape(posterior[next(iter(posterior))])[:2]
+    return draws.reshape(num_chains, num_draws, draws.shape[-1])
