@@ -45,7 +45,7 @@ from multilevel.design import build_design
 from multilevel.design.suffstats import design_statistics
 from multilevel.formula import parse_formula
 from multilevel.inference.collapsed import collapsed_structure
-from multilevel.model import Layout, Prior, get_family, position_shapes, prior_from_string, resolve_priors
+from multilevel.model import Layout, Prior, get_family, prior_from_string, resolve_priors, zero_position
 from multilevel.model.marginal import CollapsedData, make_collapsed_logdensity
 
 FORMULA = "y ~ x + (1 + x | g)"
@@ -175,7 +175,7 @@ def peer_worker(size: Size, args: argparse.Namespace) -> dict:
 
 
 def float64(tree):
-    """Every leaf as a float64 JAX array but integer (index) leaves, as ``the collapsed sampler`` passes
+    """Every leaf as a float64 JAX array but integer (index) leaves, as the collapsed sampler passes
     its data (call inside ``enable_x64``)."""
     return jax.tree_util.tree_map(
         lambda a: jnp.asarray(a) if np.issubdtype(np.asarray(a).dtype, np.integer) else jnp.asarray(a, jnp.float64),
@@ -213,10 +213,10 @@ def gradient_worker(size: Size, args: argparse.Namespace) -> dict:
     layout = Layout.of(design, get_family("gaussian"))
     priors = resolve_priors(design, layout, None)
     struct = collapsed_structure(layout, priors, order)
-    # The keys of the collapsed sampler's positions: no group effects, b only when it is not integrated
-    # out. At zero: sigma = sds = 1, correlation 0, b = 0.
-    position = {k: np.zeros(shape) for k, shape in position_shapes(layout).items()
-                if not k.startswith("z") and (k != "b" or not struct.integrate_fixed)}
+    # The collapsed sampler's position: no group effects, b only when it is not integrated out.
+    # At zero: sigma = sds = 1, correlation 0, b = 0.
+    full = zero_position(layout)
+    position = full._replace(z=(), b=None if struct.integrate_fixed else full.b)
     loop = gradient_loop(make_collapsed_logdensity(struct))
     with jax.enable_x64(True):
         data = CollapsedData(float64(stats), float64(priors.values()))
@@ -230,7 +230,7 @@ def gradient_worker(size: Size, args: argparse.Namespace) -> dict:
             jax.block_until_ready(loop(position, data))
             timings.append(time.perf_counter() - start)
     return {"design_seconds": design_seconds, "stats_seconds": stats_seconds, "compile_seconds": compile_seconds,
-            "us_per_gradient": 1e6 * min(timings) / NUM_GRADIENTS, "position": sorted(position),
+            "us_per_gradient": 1e6 * min(timings) / NUM_GRADIENTS, "position": [f for f, v in zip(position._fields, position) if v is not None and not (isinstance(v, tuple) and not v)],
             "peak_mib": peak_mib()}
 
 

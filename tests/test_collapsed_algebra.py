@@ -24,6 +24,7 @@ from scipy.stats import multivariate_normal
 from multilevel.design.suffstats import sufficient_statistics
 from multilevel.model import Normal, linalg
 from multilevel.model.layout import Term
+from multilevel.model.logdensity import Position
 from multilevel.model.prior_table import PriorValues
 from multilevel.model.marginal import (CollapsedData, CollapsedStructure, conditional_noise, draw_effects,
                                       log_conditional, log_marginal)
@@ -127,10 +128,10 @@ def test_exact_draws_have_the_dense_conditional_posterior(nested):
     sds = np.sqrt(np.sum(T ** 2, axis=1))
     terms = [Term(q, True, 0)] + [Term(1, False, k) for k in range(1, len(pb["Ts"]))]
     with jax.enable_x64(True):
-        position = {"aux": jnp.log(jnp.array([pb["sigma"]])), "sd0": jnp.log(jnp.asarray(sds)),
-                    "cor0": CorrCholeskyTransform().inv(jnp.asarray(T / sds[:, None]))}
-        if nested:
-            position["sd1"] = jnp.log(jnp.abs(jnp.asarray(pb["Ts"][1][0])))
+        position = Position(None, jnp.log(jnp.array([pb["sigma"]])),
+                            (jnp.log(jnp.asarray(sds)),) + ((jnp.log(jnp.abs(jnp.asarray(pb["Ts"][1][0]))),)
+                                                            if nested else ()),
+                            (CorrCholeskyTransform().inv(jnp.asarray(T / sds[:, None])),) + ((None,) if nested else ()))
         priors = PriorValues(tuple(Normal(m, np.sqrt(v)) for m, v in zip(pb["m0"], pb["v0"])), (HalfNormal(1.0),),
                              tuple(tuple(HalfNormal(1.0) for _ in range(t.q)) for t in terms),
                              tuple(LKJ(1.0) if t.has_cor else None for t in terms))

@@ -32,7 +32,7 @@ import multilevel as ml
 from multilevel.cli import main
 from multilevel.design import build_design
 from multilevel.model import Layout, get_family, resolve_priors
-from multilevel.model.logdensity import constrain_scales
+from multilevel.model.logdensity import Position, constrain_scales
 from multilevel.model.prior_table import PriorValues
 from conftest import read_shared
 
@@ -148,7 +148,7 @@ def test_student_t_degrees_of_freedom_are_at_least_one_as_in_brms():
     priors = PriorValues((), (ml.HalfNormal(1.0), ml.Exponential(1.0)), (), ())
     with jax.enable_x64(True):
         for u in (-30.0, -1.0, 0.0, 2.0):
-            aux, _, _, log_prior, log_jac = constrain_scales({"aux": jnp.array([0.0, u])}, priors, (),
+            aux, _, _, log_prior, log_jac = constrain_scales(Position(None, jnp.array([0.0, u]), (), ()), priors, (),
                                                              family.aux_lower)
             nu = float(aux[1])
             assert nu == pytest.approx(1.0 + np.exp(u)) and nu >= 1.0

@@ -49,7 +49,7 @@ import numpy as np
 
 from ..design import Design
 from ..model.families import Family
-from ..model.logdensity import ModelData, Structure, constrain, linear_predictor
+from ..model.logdensity import ModelData, Position, Structure, constrain, linear_predictor
 
 #: A term is centred when the median over its levels of sd² × information is at least this.
 CENTER_MIN_KAPPA = 1.0
@@ -151,7 +151,7 @@ def guess_centering(design: Design, family: Family | None = None) -> tuple[tuple
 
 
 @partial(jax.jit, static_argnums=2)
-def _pilot_statistics(positions: dict, data: ModelData, struct: Structure):
+def _pilot_statistics(positions: Position, data: ModelData, struct: Structure):
     """From pilot draws ``(chain, draw, ...)``: the median sd of every term column (over
     the second half of the draws), and the information of each row about the linear
     predictor at the chains' last positions (averaged)."""
@@ -175,7 +175,7 @@ def _pilot_statistics(positions: dict, data: ModelData, struct: Structure):
     return median_sd, jnp.mean(jax.vmap(row_information)(last), axis=0)
 
 
-def decide_centering(positions: dict, data: ModelData, struct: Structure, design: Design
+def decide_centering(positions: Position, data: ModelData, struct: Structure, design: Design
                      ) -> tuple[tuple[bool, ...], tuple[str, ...], list[np.ndarray]]:
     """``(centred per term, reason per term, sds per term)`` from the draws of a pilot
     run (see the Notes)."""

@@ -22,12 +22,12 @@ from ..design.suffstats import SuffStats, design_statistics
 from ..model import Model
 from ..model.layout import Layout
 from ..model.batching import map_batches
-from ..model.logdensity import initial_position
+from ..model.logdensity import Position, initial_position
 from ..model.marginal import (CollapsedData, CollapsedStructure, conditional_noise, finish_draw,
                               gaussian_fixed_priors, make_collapsed_logdensity, prepare_draw)
 from ..model.prior_table import PriorSet
 from .driver import random_keys, run_chains
-from .nuts import NutsConfig, nuts_kernel
+from .nuts import NutsConfig, Sites, nuts_kernel
 from .sampler import Draws, Options, SamplerInfo
 
 
@@ -82,16 +82,15 @@ class CollapsedSampler:
         scales = position_scales(stats, struct)
         starts = []
         for _ in range(options.chains):
-            start = {k: np.asarray(v) / scales[k]
-                     for k, v in initial_position(rng, summary, layout, priors).items()
-                     if not k.startswith("z") and (k != "b" or not struct.integrate_fixed)}
-            starts.append(start)
-        config = NutsConfig(options.warmup, options.target_accept, options.max_treedepth, tuple(starts[0]))
+            full = initial_position(rng, summary, layout, priors)
+            start = full._replace(b=None if struct.integrate_fixed else full.b, z=())
+            starts.append(jax.tree_util.tree_map(lambda v, s: np.asarray(v) / s, start, scales))
+        config = NutsConfig(options.warmup, options.target_accept, options.max_treedepth, ("b", "aux", "sd", "cor"))
         keys = np.random.default_rng([seed, 0])
-        run = run_chains(nuts_kernel(logdensity, config), starts, (data, {k: scales[k] for k in starts[0]}),
+        run = run_chains(nuts_kernel(logdensity, config, Sites.of(starts[0])), starts, (data, scales),
                          num_warmup=options.warmup, num_draws=options.draws, rng=keys, progress=options.progress,
                          compiler_options=COMPILER_OPTIONS)
-        positions = {k: v * scales[k] for k, v in run.positions.items()}
+        positions = jax.tree_util.tree_map(lambda v, s: v * s, run.positions, scales)
         b, aux, sds, chols, r, deviance = _exact_draws(keys, positions, data, struct)
         details = {"fixed_effects": "integrated out" if struct.integrate_fixed else "sampled by NUTS",
                    "target_accept": options.target_accept, "max_treedepth": options.max_treedepth}
@@ -103,7 +102,7 @@ class CollapsedSampler:
 COLLAPSED = CollapsedSampler()
 
 
-def position_scales(stats: SuffStats, struct: CollapsedStructure) -> dict[str, float]:
+def position_scales(stats: SuffStats, struct: CollapsedStructure) -> Position:
     """The rough posterior sd of each unconstrained parameter, from the amount of data.
 
     A log-scale parameter informed by n independent values has a posterior sd of about
@@ -113,20 +112,18 @@ def position_scales(stats: SuffStats, struct: CollapsedStructure) -> dict[str, f
     (towards ``1e-3 I``) would otherwise swamp the variance of σ with 10⁶ rows
     (about 5e-7) and force tiny steps. The fixed effects, when sampled, keep scale 1.
     """
-    scales = {"aux": 1.0 / np.sqrt(2.0 * float(stats.n)), "b": 1.0}
-    for t, term in enumerate(struct.terms):
-        num_levels = stats.levels[term.factor].c.shape[0]
-        scales[f"sd{t}"] = scales[f"cor{t}"] = 1.0 / np.sqrt(2.0 * num_levels)
-    return scales
+    level_scales = [1.0 / np.sqrt(2.0 * stats.levels[term.factor].c.shape[0]) for term in struct.terms]
+    return Position(None if struct.integrate_fixed else 1.0, 1.0 / np.sqrt(2.0 * float(stats.n)),
+                    tuple(level_scales), tuple(s if term.has_cor else None for s, term in zip(level_scales, struct.terms)))
 
 
 @lru_cache(maxsize=None)
 def _scaled_logdensity(logdensity):
     """``f(u, (data, scales)) = logdensity(u * scales, data)``: the density on the scaled position."""
 
-    def scaled(position: dict, data_scales) -> jax.Array:
+    def scaled(position: Position, data_scales) -> jax.Array:
         data, scales = data_scales
-        return logdensity({k: v * scales[k] for k, v in position.items()}, data)
+        return logdensity(jax.tree_util.tree_map(lambda v, s: v * s, position, scales), data)
 
     return scaled
 
@@ -143,7 +140,7 @@ def _prepare_batch(positions: dict, data: CollapsedData, struct: CollapsedStruct
 @partial(jit, static_argnums=2)
 def _finish_batch(inputs, data: CollapsedData, struct: CollapsedStructure):
     key, positions, prepared = inputs
-    noise = conditional_noise(key, data.stats, (next(iter(positions.values())).shape[0],))
+    noise = conditional_noise(key, data.stats, (positions.aux.shape[0],))
     return jax.vmap(lambda eps, position, prep: finish_draw(eps, prep, position, data, struct))(
         noise, positions, prepared)
 
@@ -156,10 +153,10 @@ def _draw_batch(inputs, data: CollapsedData, struct: CollapsedStructure):
     return _finish_batch((keys[0], positions, _prepare_batch(positions, data, struct)), data, struct)
 
 
-def _exact_draws(rng: np.random.Generator, positions: dict, data: CollapsedData, struct: CollapsedStructure):
+def _exact_draws(rng: np.random.Generator, positions: Position, data: CollapsedData, struct: CollapsedStructure):
     """Exact (b, r) draws and their deviances for every position, shaped ``(chain, draw, ...)``."""
-    num_chains, num_draws = next(iter(positions.values())).shape[:2]
+    num_chains, num_draws = positions.aux.shape[:2]
     total = num_chains * num_draws
-    flat = {k: v.reshape((total,) + v.shape[2:]) for k, v in positions.items()}
+    flat = jax.tree_util.tree_map(lambda v: v.reshape((total,) + v.shape[2:]), positions)
     out = map_batches(_draw_batch, (random_keys(rng, (total,)), flat), data, struct)
     return jax.tree_util.tree_map(lambda a: a.reshape((num_chains, num_draws) + a.shape[1:]), out)

@@ -36,7 +36,7 @@ class Kernel(NamedTuple):
 class ChainRun:
     """Draws and statistics of all chains, stacked as ``(chain, draw, ...)``."""
 
-    positions: dict[str, np.ndarray]
+    positions: Any  # the kernel's positions (a pytree), each leaf (chain, draw, ...)
     stats: dict[str, np.ndarray]
     compile_seconds: float  # compiling and initialising, plus chain 1's first chunk
     sampling_seconds: float  # wall time of all warmup and sampling steps, chains in parallel
@@ -63,7 +63,7 @@ def random_keys(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.integers(0, 2 ** 32, size=shape + (2,), dtype=np.uint32)
 
 
-def run_chains(kernel: Kernel, positions: list[dict], data: Any, *, num_warmup: int,
+def run_chains(kernel: Kernel, positions: list, data: Any, *, num_warmup: int,
                num_draws: int, rng: np.random.Generator, progress: bool = True,
                chunk_size: int = 100, max_workers: int | None = None,
                compiler_options: tuple[tuple[str, object], ...] = (),

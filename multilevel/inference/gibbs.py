@@ -40,7 +40,7 @@ from ..design.summary import summarise
 from ..design.suffstats import LevelStats, SuffStats, factor_columns, sufficient_statistics
 from ..model import Model
 from ..model.layout import Layout, Term
-from ..model.logdensity import constrain_scales, initial_position
+from ..model.logdensity import Params, Position, constrain_scales, initial_position
 from ..model.marginal import (conditional_noise, draw_conditional, factor_scales,
                               log_conditional, log_marginal, split_effects)
 from ..model.prior_table import PriorSet, PriorValues
@@ -190,10 +190,7 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
                                      rss, by_term)
     new = GibbsState(b, sigma, sds, chols, tuple(effects))
     deviance = n * jnp.log(2 * jnp.pi * sigma ** 2) + rss / sigma ** 2
-    draw = {"b": b, "aux": sigma[None], **{f"sd{t}": sd for t, sd in enumerate(sds)},
-            **{f"chol{t}": c for t, c in enumerate(chols) if c is not None},
-            **{f"r{t}": r for t, r in enumerate(by_term)}}
-    return new, {"position": draw, "deviance": deviance}
+    return new, {"position": Params(b, sigma[None], sds, chols, tuple(by_term)), "deviance": deviance}
 
 
 def _draw_scales(key: jax.Array, sigma: jax.Array, sds: tuple, chols: tuple, priors: PriorValues,
@@ -276,12 +273,10 @@ class GibbsSampler:
                          compiler_options=COMPILER_OPTIONS, chains_per_state=size)
         # (batch, draw, chain-in-batch, ...) -> (chain, draw, ...)
         unbatch = lambda a: np.swapaxes(a, 1, 2).reshape((chains, draws) + a.shape[3:])  # noqa: E731
-        pos = {k: unbatch(v) for k, v in run.positions.items()}
+        params = jax.tree_util.tree_map(unbatch, run.positions)
         stats = {k: unbatch(v) for k, v in run.stats.items()}
-        terms = range(len(layout.groups))
         details = {"blocks": [[factors[k] for k in block] for block in struct.blocks], "chains_per_thread": size}
-        return Draws(pos["b"], pos["aux"], tuple(pos[f"sd{t}"] for t in terms),
-                     tuple(pos.get(f"chol{t}") for t in terms), tuple(pos[f"r{t}"] for t in terms), stats,
+        return Draws(params.b, params.aux, tuple(params.sd), tuple(params.chol), tuple(params.effects), stats,
                      SamplerInfo(run.compile_seconds, run.sampling_seconds, False, details))
 
 
@@ -296,7 +291,7 @@ def _batches(chains: int) -> int:
     return cores if chains % cores == 0 else chains
 
 
-def _initial_state(position: dict, data: GibbsData, struct: GibbsStructure, layout: Layout) -> GibbsState:
+def _initial_state(position: Position, data: GibbsData, struct: GibbsStructure, layout: Layout) -> GibbsState:
     """A chain's start from an unconstrained NUTS-style position: b, σ, sds and
     correlations as given, effects at zero (the first sweep draws them)."""
     aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
@@ -304,4 +299,4 @@ def _initial_state(position: dict, data: GibbsData, struct: GibbsStructure, layo
     for k in range(len(data.z)):
         terms = [t for t, term in enumerate(struct.terms) if term.factor == k]
         effects.append(jnp.zeros((len(layout.groups[terms[0]].levels), sum(struct.terms[t].q for t in terms))))
-    return GibbsState(jnp.asarray(position["b"], jnp.float64), aux[0], sds, chols, tuple(effects))
+    return GibbsState(jnp.asarray(position.b, jnp.float64), aux[0], sds, chols, tuple(effects))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -30,8 +30,8 @@ from ..errors import SamplerError
 from ..model.batching import map_batches
 from ..model.families import Family
 from ..model.layout import Layout
-from ..model.logdensity import (Params, constrain, initial_position, make_logdensity, model_data,
-                                position_shapes, recentre, structure)
+from ..model.logdensity import (Params, Position, constrain, initial_position, make_logdensity, model_data,
+                                recentre, structure)
 from .centering import decide_centering, guess_centering
 from .driver import Kernel, run_chains
 from .sampler import Draws, Options, SamplerInfo
@@ -54,28 +54,55 @@ class NutsConfig:
     num_warmup: int
     target_accept: float = 0.8
     max_treedepth: int = 10
-    dense_keys: tuple[str, ...] = ()
+    #: The fields of the position (``"b"``, ``"aux"``, ``"sd"``, ``"cor"``, ``"z"``) in the dense block.
+    dense_fields: tuple[str, ...] = ()
+
+
+class Sites(NamedTuple):
+    """A position as NumPyro's HMC names its parts: its structured mass matrix takes blocks
+    of named sites. ``names[i]`` is the site of the i-th leaf of ``treedef``."""
+
+    treedef: Any
+    names: tuple[str, ...]
+    fields: tuple[str, ...]
+
+    @classmethod
+    def of(cls, position) -> "Sites":
+        paths, treedef = jax.tree_util.tree_flatten_with_path(position)
+        return cls(treedef, tuple(jax.tree_util.keystr(p) for p, _ in paths), tuple(p[0].name for p, _ in paths))
+
+    def to_dict(self, position) -> dict:
+        return dict(zip(self.names, jax.tree_util.tree_leaves(position)))
+
+    def from_dict(self, sites: dict):
+        return jax.tree_util.tree_unflatten(self.treedef, [sites[n] for n in self.names])
+
+    def dense(self, fields: tuple[str, ...]) -> list[tuple[str, ...]] | bool:
+        block = tuple(n for n, f in zip(self.names, self.fields) if f in fields)
+        return [block] if block else False
 
 
 @lru_cache(maxsize=64)
-def nuts_kernel(logdensity: Callable, config: NutsConfig) -> Kernel:
-    """A NUTS kernel for ``logdensity(position, data)``, cached per (density, config)."""
+def nuts_kernel(logdensity: Callable, config: NutsConfig, sites: Sites) -> Kernel:
+    """A NUTS kernel for ``logdensity(position, data)`` on positions shaped as ``sites``
+    says, cached per (density, config, shape). The kernel takes and returns positions as
+    the density does; NumPyro sees them as named sites."""
 
     def potential_fn_gen(data):
-        return lambda position: -logdensity(position, data)
+        return lambda named: -logdensity(sites.from_dict(named), data)
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
-    dense = [config.dense_keys] if config.dense_keys else False
+    dense = sites.dense(config.dense_fields)
 
     def init(key, position, data):
-        return init_kernel(position, config.num_warmup, dense_mass=dense,
+        return init_kernel(sites.to_dict(position), config.num_warmup, dense_mass=dense,
                            target_accept_prob=config.target_accept,
                            max_tree_depth=config.max_treedepth, model_args=(data,), rng_key=key)
 
     def step(key, state, data):
         state = sample_kernel(state._replace(rng_key=key), model_args=(data,))
         info = {
-            "position": state.z,
+            "position": sites.from_dict(state.z),
             "lp": -state.potential_energy,
             "energy": state.energy,
             "diverging": state.diverging,
@@ -120,11 +147,6 @@ class NutsSampler:
         centered = per_term_centering(options.centered, layout)
         struct = structure(layout, family)
         logdensity = make_logdensity(struct)
-        shapes = position_shapes(layout)
-        small = sum(int(np.prod(v)) for v in shapes.values()) <= DENSE_MAX_DIM
-        dense_keys = tuple(k for k in shapes if small or not k.startswith("z"))
-        kernel = nuts_kernel(logdensity, NutsConfig(warmup, options.target_accept, options.max_treedepth,
-                                                    dense_keys))
         guess, guess_reasons = guess_centering(design, family)
         start = tuple(g if c is None else c for c, g in zip(centered, guess))
         reasons = ["set by centered=" if c is not None else r for c, r in zip(centered, guess_reasons)]
@@ -136,6 +158,10 @@ class NutsSampler:
         starts = [jax.device_get(recentre(initial_position(rng, summary, layout, priors,
                                                            family.initial_aux(resid_sd), family.aux_lower),
                                           nc, data.centering, struct)) for _ in range(chains)]
+        size = sum(np.size(a) for a in jax.tree_util.tree_leaves(starts[0]))
+        dense = ("b", "aux", "sd", "cor") + (("z",) if size <= DENSE_MAX_DIM else ())
+        kernel = nuts_kernel(logdensity, NutsConfig(warmup, options.target_accept, options.max_treedepth, dense),
+                             Sites.of(starts[0]))
         pilot = min(PILOT_STEPS, warmup // 2)
         choosing = any(c is None for c in centered) and pilot >= PILOT_MIN_STEPS
         run_options = dict(rng=np.random.default_rng([seed, 0]), progress=options.progress,
@@ -197,14 +223,14 @@ def _working_design(design: Design, family: Family) -> Design:
 
 
 @partial(jax.jit, static_argnums=2)
-def _constrain_all(flat_positions: dict, data, struct) -> Params:
+def _constrain_all(flat_positions: Position, data, struct) -> Params:
     return jax.vmap(lambda p: constrain(p, data, struct)[0])(flat_positions)
 
 
-def _constrained_draws(positions: dict, data, struct) -> Params:
+def _constrained_draws(positions: Position, data, struct) -> Params:
     """Map every draw's unconstrained position to its parameters."""
-    num_chains, num_draws = next(iter(positions.values())).shape[:2]
-    flat = {k: v.reshape((num_chains * num_draws,) + v.shape[2:]) for k, v in positions.items()}
+    num_chains, num_draws = positions.aux.shape[:2]
+    flat = jax.tree_util.tree_map(lambda v: v.reshape((num_chains * num_draws,) + v.shape[2:]), positions)
     params = map_batches(_constrain_all, flat, data, struct)
     return jax.tree_util.tree_map(lambda a: np.asarray(a).reshape((num_chains, num_draws) + a.shape[1:]),
                                   params)

@@ -2,8 +2,8 @@
 
 from .families import FAMILIES, Family, Gaussian, check_response, get_family
 from .layout import GroupLayout, Layout
-from .logdensity import (ModelData, Params, Structure, centering_arrays, constrain, recentre, deviance, initial_position, linear_predictor,
-                         make_logdensity, model_data, pointwise_log_likelihood, position_shapes,
+from .logdensity import (ModelData, Params, Position, Structure, centering_arrays, constrain, recentre, deviance, initial_position, linear_predictor,
+                         make_logdensity, model_data, pointwise_log_likelihood, zero_position,
                          structure)
 from .record import Model, build_model
 from .prior_table import ParamPrior, PriorSet, default_priors, resolve_priors
@@ -13,9 +13,9 @@ from .priors import (LKJ, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy
 
 __all__ = [
     "Model", "build_model",
-    "FAMILIES", "Family", "Gaussian", "check_response", "get_family", "GroupLayout", "Layout", "ModelData", "Params",
+    "FAMILIES", "Family", "Gaussian", "check_response", "get_family", "GroupLayout", "Layout", "ModelData", "Params", "Position",
     "Structure", "centering_arrays", "constrain", "recentre", "deviance", "initial_position", "linear_predictor", "make_logdensity",
-    "model_data", "pointwise_log_likelihood", "position_shapes", "structure", "ParamPrior", "PriorSet", "default_priors",
+    "model_data", "pointwise_log_likelihood", "zero_position", "structure", "ParamPrior", "PriorSet", "default_priors",
     "resolve_priors", "LKJ", "Cauchy", "Exponential", "Gamma", "GammaPrecision", "HalfCauchy",
     "HalfNormal", "HalfStudentT", "InverseGamma", "InverseGammaVariance", "InverseWishart", "Normal",
     "Prior", "StudentT", "Uniform", "prior_from_string",

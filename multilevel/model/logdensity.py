@@ -1,13 +1,14 @@
 """The log posterior density of the full model, as a pure function.
 
-Unconstrained position (a dict of arrays):
+Unconstrained position (a :class:`Position`):
 
 * ``b`` (p,): fixed effects, unconstrained already;
 * ``aux`` (k,): the family's positive parameters through their prior's map to (0, ∞);
-* ``sd{t}`` (q,): the sds of group term t, likewise;
-* ``cor{t}`` (q(q-1)/2,): the Cholesky factor ``L`` of its correlation matrix,
-  through :class:`numpyro.distributions.transforms.CorrCholeskyTransform`;
-* ``z{t}`` (levels, q): the group effects of term t, non-centred or centred
+* ``sd[t]`` (q,): the sds of group term t, likewise;
+* ``cor[t]`` (q(q-1)/2,): the Cholesky factor ``L`` of its correlation matrix,
+  through :class:`numpyro.distributions.transforms.CorrCholeskyTransform`
+  (None for a term without correlations);
+* ``z[t]`` (levels, q): the group effects of term t, non-centred or centred
   as ``data.centering[t]`` says (data, not structure: one compiled density
   serves every choice, and a sampler may switch after a pilot run).
 
@@ -91,15 +92,28 @@ def structure(layout: Layout, family: Family) -> Structure:
     return Structure(family, layout.terms())
 
 
-def position_shapes(layout: Layout) -> dict[str, tuple[int, ...]]:
-    """Shapes of the unconstrained position, by key."""
-    shapes = {"b": (len(layout.fixed),), "aux": (len(layout.aux),)}
-    for t, g in enumerate(layout.groups):
-        shapes[f"sd{t}"] = (g.q,)
-        if g.has_cor:
-            shapes[f"cor{t}"] = (g.q * (g.q - 1) // 2,)
-        shapes[f"z{t}"] = (len(g.levels), g.q)
-    return shapes
+class Position(NamedTuple):
+    """The unconstrained position, a pytree (see the module notes).
+
+    ``cor[t]`` is None for a term without correlations. The collapsed sampler's
+    position has no group effects (``z == ()``) and, when the fixed effects are
+    integrated out, ``b`` None.
+    """
+
+    b: jax.Array | None
+    aux: jax.Array
+    sd: tuple[jax.Array, ...]
+    cor: tuple[jax.Array | None, ...]
+    z: tuple[jax.Array, ...] = ()
+
+
+def zero_position(layout: Layout) -> Position:
+    """The full model's unconstrained position at zero (float64 numpy arrays): every
+    positive parameter 1 (above its lower bound), correlations 0, effects 0."""
+    return Position(np.zeros(len(layout.fixed)), np.zeros(len(layout.aux)),
+                    tuple(np.zeros(g.q) for g in layout.groups),
+                    tuple(np.zeros(g.q * (g.q - 1) // 2) if g.has_cor else None for g in layout.groups),
+                    tuple(np.zeros((len(g.levels), g.q)) for g in layout.groups))
 
 
 class Params(NamedTuple):
@@ -112,7 +126,7 @@ class Params(NamedTuple):
     effects: tuple[jax.Array, ...]  # (levels, q) per term
 
 
-def constrain_scales(position: dict, priors: PriorValues, terms: tuple[Term, ...],
+def constrain_scales(position: Position, priors: PriorValues, terms: tuple[Term, ...],
                      aux_lower: tuple[float, ...] = ()) -> tuple:
     """Auxiliary parameters, group sds and correlation factors from a position.
 
@@ -127,7 +141,7 @@ def constrain_scales(position: dict, priors: PriorValues, terms: tuple[Term, ...
     log_jac = jnp.zeros(())
     aux = []
     for j, p in enumerate(aux_priors):
-        value, jac = p.to_positive(position["aux"][j], aux_lower[j] if aux_lower else 0.0)
+        value, jac = p.to_positive(position.aux[j], aux_lower[j] if aux_lower else 0.0)
         aux.append(value)
         log_prior += p.log_prob(value)
         log_jac += jac
@@ -136,7 +150,7 @@ def constrain_scales(position: dict, priors: PriorValues, terms: tuple[Term, ...
         covariance_prior = isinstance(cor_priors[t], InverseWishart)
         sd = []
         for j, p in enumerate(sd_priors[t]):
-            value, jac = p.to_positive(position[f"sd{t}"][j])
+            value, jac = p.to_positive(position.sd[t][j])
             sd.append(value)
             if not covariance_prior:
                 log_prior += p.log_prob(value)
@@ -144,7 +158,7 @@ def constrain_scales(position: dict, priors: PriorValues, terms: tuple[Term, ...
         sd = jnp.stack(sd)
         chol = None
         if term.has_cor:
-            u = position[f"cor{t}"]
+            u = position.cor[t]
             chol = _CORR(u)
             log_jac += _CORR.log_abs_det_jacobian(u, chol)
             log_prior += (cor_priors[t].log_prob_scales(sd, chol) if covariance_prior
@@ -160,16 +174,16 @@ def fixed_log_prior(b: jax.Array, priors: PriorValues) -> jax.Array:
     return sum((p.log_prob(b[j]) for j, p in enumerate(priors.fixed)), jnp.zeros(()))
 
 
-def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Params, jax.Array, jax.Array]:
+def constrain(position: Position, data: ModelData, struct: Structure) -> tuple[Params, jax.Array, jax.Array]:
     """Constrained parameters, the log prior density and the log-Jacobian."""
     aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms,
                                                            struct.family.aux_lower)
-    b = position["b"]
+    b = position.b
     log_prior += fixed_log_prior(b, data.priors)
     effects, totals = [None] * len(struct.terms), [None] * len(struct.terms)
-    for t in term_order([position[f"z{t}"].shape[0] for t in range(len(struct.terms))]):
+    for t in term_order([w.shape[0] for w in position.z]):
         has_cor, sd, chol = struct.terms[t].has_cor, sds[t], chols[t]
-        w = position[f"z{t}"]
+        w = position.z[t]
         centred = data.centering[t].centred
         o = term_offset(t, b, totals, data.centering)
         r_centred = w - o
@@ -190,13 +204,13 @@ def constrain(position: dict, data: ModelData, struct: Structure) -> tuple[Param
 
 
 @partial(jax.jit, static_argnums=3)
-def recentre(position: dict, data: ModelData, centering: tuple, struct: Structure) -> dict:
+def recentre(position: Position, data: ModelData, centering: tuple, struct: Structure) -> Position:
     """The same point of the parameter space as a position under ``centering`` (of
     :func:`centering_arrays`) instead of ``data.centering``; ``position`` may carry
     leading batch axes (chains)."""
     def one(p):
         params = constrain(p, data, struct)[0]
-        out = dict(p)
+        out = list(p.z)
         totals = [None] * len(struct.terms)
         for t in term_order([r.shape[0] for r in params.effects]):
             has_cor, sd, chol, r = struct.terms[t].has_cor, params.sd[t], params.chol[t], params.effects[t]
@@ -204,10 +218,10 @@ def recentre(position: dict, data: ModelData, centering: tuple, struct: Structur
             z = r / sd
             if has_cor:
                 z = jax.scipy.linalg.solve_triangular(chol, z.T, lower=True).T
-            out[f"z{t}"] = jnp.where(centering[t].centred > 0.5, totals[t], z)
-        return out
+            out[t] = jnp.where(centering[t].centred > 0.5, totals[t], z)
+        return p._replace(z=tuple(out))
 
-    leading = position["b"].ndim - 1
+    leading = position.aux.ndim - 1
     for _ in range(leading):
         one = jax.vmap(one)
     return one(position)
@@ -229,7 +243,7 @@ def make_logdensity(struct: Structure):
     function object and JAX compiles it once per data shape.
     """
 
-    def logdensity(position: dict, data: ModelData) -> jax.Array:
+    def logdensity(position: Position, data: ModelData) -> jax.Array:
         params, log_prior, log_jac = constrain(position, data, struct)
         eta = linear_predictor(params.b, params.effects, data.X, data.refs, data.z, data.offset)
         loglik = jnp.sum(struct.family.log_likelihood(data.y, eta, params.aux, data.trials))
@@ -240,7 +254,7 @@ def make_logdensity(struct: Structure):
 
 def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Layout, priors: PriorSet,
                      aux_start: tuple[float, ...] | None = None,
-                     aux_lower: tuple[float, ...] = ()) -> dict[str, np.ndarray]:
+                     aux_lower: tuple[float, ...] = ()) -> Position:
     """A starting point near the data: ridge fixed effects, residual sd, small effects
     (non-centred; :func:`recentre` moves it to another parameterisation).
 
@@ -256,22 +270,19 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
     b = np.linalg.solve(gram + 1e-3 * summary.n * np.eye(p), summary.Xty / scale) / scale if p else np.zeros(0)
     resid_ss = summary.y_sumsq - 2 * b @ summary.Xty + b @ summary.XtX @ b
     resid_sd = float(np.sqrt(max(resid_ss / summary.n, 1e-12)))
-    position = {
-        "b": b + rng.normal(0, 0.1, p) * resid_sd / scale,
-        "aux": np.array([float(pp.prior.from_positive(a, lower))
-                         for pp, a, lower in zip(priors.aux, aux_start or (resid_sd,) * len(priors.aux),
-                                                 aux_lower or (0.0,) * len(priors.aux))])
-        + rng.uniform(-0.5, 0.5, len(priors.aux)),
-    }
+    b = b + rng.normal(0, 0.1, p) * resid_sd / scale
+    aux = np.array([float(pp.prior.from_positive(a, lower))
+                    for pp, a, lower in zip(priors.aux, aux_start or (resid_sd,) * len(priors.aux),
+                                            aux_lower or (0.0,) * len(priors.aux))])
+    aux = aux + rng.uniform(-0.5, 0.5, len(priors.aux))
+    sds, cors, zs = [], [], []
     for t, g in enumerate(layout.groups):
         sd = 0.5 * resid_sd / np.array([column_scale(s) for s in summary.z_sd(t)])
         sd = sd * np.exp(rng.uniform(-1, 1, g.q))
-        position[f"sd{t}"] = np.array([float(pp.prior.from_positive(s)) for pp, s in zip(priors.sd[t], sd)])
-        if g.has_cor:
-            position[f"cor{t}"] = rng.uniform(-0.5, 0.5, g.q * (g.q - 1) // 2)
-        z = rng.uniform(-1, 1, (len(g.levels), g.q))
-        position[f"z{t}"] = z
-    return position
+        sds.append(np.array([float(pp.prior.from_positive(s)) for pp, s in zip(priors.sd[t], sd)]))
+        cors.append(rng.uniform(-0.5, 0.5, g.q * (g.q - 1) // 2) if g.has_cor else None)
+        zs.append(rng.uniform(-1, 1, (len(g.levels), g.q)))
+    return Position(b, aux, tuple(sds), tuple(cors), tuple(zs))
 
 
 @partial(jax.jit, static_argnums=2)

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 from ..design.suffstats import SuffStats
 from . import linalg, onefactor
 from .layout import Term
-from .logdensity import constrain_scales, fixed_log_prior
+from .logdensity import Position, constrain_scales, fixed_log_prior
 from .prior_table import PriorValues
 from .priors import Normal
 
@@ -192,13 +192,13 @@ def log_conditional(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array], b: 
 def make_collapsed_logdensity(struct: CollapsedStructure):
     """``f(position, data)``: log posterior of (σ, sds, correlations[, b]) with r (and b) integrated out."""
 
-    def logdensity(position: dict, data: CollapsedData) -> jax.Array:
+    def logdensity(position: Position, data: CollapsedData) -> jax.Array:
         aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms)
         T = factor_scales(sds, chols, struct.terms)
         if struct.integrate_fixed:
             loglik = log_marginal(data.stats, aux[0], T, data.priors.fixed)
         else:
-            b = position["b"]
+            b = position.b
             log_prior += fixed_log_prior(b, data.priors)
             loglik = log_conditional(data.stats, aux[0], T, b)
         return loglik + log_prior + log_jac
@@ -226,25 +226,25 @@ def conditional(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array], fixed_p
     return Conditional(red, chol_p, mean)
 
 
-def prepare_draw(position: dict, data: CollapsedData, struct: CollapsedStructure):
+def prepare_draw(position: Position, data: CollapsedData, struct: CollapsedStructure):
     """The first half of :func:`draw_effects`: ``(aux, sds, chols, conditional)`` at a position."""
     aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
     Ts = factor_scales(sds, chols, struct.terms)
     return aux, sds, chols, conditional(data.stats, aux[0], Ts, data.priors.fixed, struct.integrate_fixed)
 
 
-def finish_draw(noise: tuple, prepared, position: dict, data: CollapsedData, struct: CollapsedStructure):
+def finish_draw(noise: tuple, prepared, position: Position, data: CollapsedData, struct: CollapsedStructure):
     """The second half of :func:`draw_effects`, from what :func:`prepare_draw` returned."""
     aux, sds, chols, cond = prepared
     Ts = factor_scales(sds, chols, struct.terms)
-    b = None if struct.integrate_fixed else position["b"]
+    b = None if struct.integrate_fixed else position.b
     b, by_factor = draw_from_conditional(noise, cond, data.stats, aux[0], Ts, b)
     s2 = aux[0] ** 2
     deviance = data.stats.n * jnp.log(2 * jnp.pi * s2) + residual_sum_of_squares(data.stats, b, by_factor) / s2
     return b, aux, sds, chols, split_effects(by_factor, struct.terms), deviance
 
 
-def draw_effects(noise: tuple, position: dict, data: CollapsedData, struct: CollapsedStructure):
+def draw_effects(noise: tuple, position: Position, data: CollapsedData, struct: CollapsedStructure):
     """One exact draw of (b, r) given a position of the variance parameters, and its deviance.
 
     ``noise``: the standard normals of :func:`conditional_noise`. Returns ``(b, aux, sds,

@@ -28,7 +28,7 @@ from ..formula import parse_formula
 from ..formula.spec import FormulaSpec
 from .families import Family, check_response, get_family
 from .layout import GroupLayout, Layout
-from .logdensity import initial_position, make_logdensity, model_data, structure
+from .logdensity import Position, initial_position, make_logdensity, model_data, structure
 from .prior_table import PriorSet, resolve_priors
 from .priors import Prior
 
@@ -69,11 +69,11 @@ class Model:
             return design
         return replace(design, y=design.y - design.offset, offset=None)
 
-    def log_density(self) -> tuple[Callable[[dict], jax.Array], dict[str, np.ndarray]]:
+    def log_density(self) -> tuple[Callable[[Position], jax.Array], Position]:
         """``(f, position)``: the log posterior density of the full model as a function
-        of the unconstrained, non-centred position (a dict of float64 arrays: ``b``,
-        ``aux``, and per group term t ``sd{t}``, ``cor{t}``, ``z{t}``, see
-        :mod:`multilevel.model.logdensity`), and a starting position near the data.
+        of the unconstrained, non-centred :class:`~multilevel.model.logdensity.Position`
+        (``b``, ``aux``, and per group term ``sd``, ``cor``, ``z``), and a starting
+        position near the data.
 
         Call ``f`` inside ``jax.enable_x64(True)``; it is jittable and differentiable.
         """
