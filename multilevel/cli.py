@@ -35,6 +35,7 @@ from . import api, datasets
 from .errors import DataError, MultilevelError
 from .formula import parse_formula
 from .inference import SAMPLERS
+from .model.families import FAMILIES
 from .results import compare, load
 from .results.files import write_atomic
 from .results.plots import write_plots
@@ -162,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "semicolon (detected), or a .parquet file")
     fit.add_argument("formula", help='model formula, e.g. "y ~ x + (1 + x | g)"')
     fit.add_argument("--family", default="gaussian",
-                     help="response family: gaussian (default), student_t, bernoulli, binomial, poisson, "
-                     "negbinomial, optionally with a link, e.g. 'bernoulli(probit)', or 'student_t(nu=4)'")
+                     help=f"response family: {', '.join(FAMILIES)} (default gaussian), optionally with a "
+                     "link, e.g. 'bernoulli(probit)', or 'student_t(nu=4)'")
     fit.add_argument("--prior", action="append", type=_parse_prior, default=[], metavar="KEY=PRIOR",
                      help="a prior, e.g. 'sigma=exponential(rate=0.1)' or 'b=normal(0, 10)'; repeatable")
     _add_sampler_options(fit)

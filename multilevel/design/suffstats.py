@@ -62,13 +62,21 @@ def _per_level(refs: np.ndarray, num_levels: int, a: np.ndarray, b: np.ndarray) 
     return out
 
 
-def sufficient_statistics(X: np.ndarray, y: np.ndarray,
-                          factors: list[tuple[np.ndarray, np.ndarray, int]]) -> SuffStats:
+def sufficient_statistics(X: np.ndarray, y: np.ndarray, factors: list[tuple[np.ndarray, np.ndarray, int]],
+                          weights: np.ndarray | None = None) -> SuffStats:
     """One vectorised pass over the rows: weighted bincounts, never a rows × levels matrix.
 
     ``factors`` holds ``(refs, z, num_levels)`` per factor, outermost first; each
-    inner factor must be nested in the one before it.
+    inner factor must be nested in the one before it. ``weights``: per-row
+    likelihood weights ``w_i`` (each row's Gaussian log-likelihood times ``w_i``,
+    MixedModels.jl's ``wtz``): every sum becomes ``sum_i w_i (...)`` and ``n`` is
+    ``sum_i w_i``, so integer weights give the statistics of rows repeated that
+    often, and Pólya-Gamma or IRLS weights reuse the same exact algebra.
     """
+    if weights is not None:
+        root = np.sqrt(np.asarray(weights, dtype=float))
+        X, y = X * root[:, None], y * root
+        factors = [(refs, z * root[:, None], num_levels) for refs, z, num_levels in factors]
     levels = []
     for k, (refs, z, num_levels) in enumerate(factors):
         G = _per_level(refs, num_levels, z, z)
@@ -81,7 +89,8 @@ def sufficient_statistics(X: np.ndarray, y: np.ndarray,
             parent = np.full(num_levels, -1, dtype=np.int32)  # -1: no rows (in this partition)
             parent[refs] = parent_refs
         levels.append(LevelStats(G, D, c, H, parent))
-    return SuffStats(np.asarray(float(len(y))), np.asarray(float(y @ y)), X.T @ y, X.T @ X, tuple(levels))
+    n = float(len(y)) if weights is None else float(np.sum(weights))
+    return SuffStats(np.asarray(n), np.asarray(float(y @ y)), X.T @ y, X.T @ X, tuple(levels))
 
 
 def design_statistics(design: Design, order: tuple[str, ...]) -> SuffStats:
