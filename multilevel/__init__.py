@@ -16,7 +16,7 @@ from .api import fit
 from .errors import DataError, FamilyError, FormulaError, MultilevelError, PriorError, SamplerError
 from .formula import parse_formula
 from .model import Model, build_model
-from .model.priors import (LKJ, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy, HalfNormal,
+from .model.priors import (LKJ, Beta, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy, HalfNormal,
                            HalfStudentT, InverseGamma, InverseGammaVariance, InverseWishart, Normal,
                            StudentT, Uniform)
 from .results import DIC, ConvergenceWarning, Fit, compare, load
@@ -27,6 +27,6 @@ __all__ = [
     "fit", "build_model", "Model", "load", "compare", "Fit", "DIC", "parse_formula", "datasets", "families", "ConvergenceWarning",
     "MultilevelError", "FormulaError", "DataError", "PriorError", "FamilyError", "SamplerError",
     "Normal", "StudentT", "Cauchy", "HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential",
-    "Gamma", "InverseGamma", "InverseGammaVariance", "InverseWishart", "GammaPrecision", "Uniform",
+    "Beta", "Gamma", "InverseGamma", "InverseGammaVariance", "InverseWishart", "GammaPrecision", "Uniform",
     "LKJ",
 ]

@@ -149,7 +149,7 @@ def test_student_t_degrees_of_freedom_are_at_least_one_as_in_brms():
     with jax.enable_x64(True):
         for u in (-30.0, -1.0, 0.0, 2.0):
             aux, _, _, log_prior, log_jac = constrain_scales(Position(None, jnp.array([0.0, u]), (), ()), priors, (),
-                                                             family.aux_lower)
+                                                             family.params)
             nu = float(aux[1])
             assert nu == pytest.approx(1.0 + np.exp(u)) and nu >= 1.0
             log_sigma_part = float(ml.HalfNormal(1.0).log_prob(1.0))

@@ -71,7 +71,7 @@ class CollapsedSampler:
         if model.stats is not None:
             stats, summary = model.stats, model.summary
         else:
-            design = model.identity_design()
+            design = model.gaussian_design()
             stats, summary = design_statistics(design, order), summarise(design)
         layout, priors = model.layout, model.priors
         struct = collapsed_structure(layout, priors, order)
@@ -94,7 +94,7 @@ class CollapsedSampler:
         b, aux, sds, chols, r, deviance = _exact_draws(keys, positions, data, struct)
         details = {"fixed_effects": "integrated out" if struct.integrate_fixed else "sampled by NUTS",
                    "target_accept": options.target_accept, "max_treedepth": options.max_treedepth}
-        return Draws(b, aux, tuple(sds), tuple(chols), tuple(r), {**run.stats, "deviance": deviance},
+        return Draws(b, aux, tuple(sds), tuple(chols), tuple(r), {**run.stats, "deviance": deviance + model.deviance_shift},
                      SamplerInfo(run.compile_seconds, run.sampling_seconds, True, details))
 
 

@@ -256,7 +256,7 @@ class GibbsSampler:
         chains run several to a thread (vmapped), and how many share a thread never
         changes their draws.
         """
-        design, layout, priors = model.identity_design(), model.layout, model.priors
+        design, layout, priors = model.gaussian_design(), model.layout, model.priors
         chains, draws = options.chains, options.draws
         factors, struct = gibbs_blocks(layout, design)
         data = gibbs_data(design, factors, struct, priors)
@@ -275,6 +275,7 @@ class GibbsSampler:
         unbatch = lambda a: np.swapaxes(a, 1, 2).reshape((chains, draws) + a.shape[3:])  # noqa: E731
         params = jax.tree_util.tree_map(unbatch, run.positions)
         stats = {k: unbatch(v) for k, v in run.stats.items()}
+        stats["deviance"] = stats["deviance"] + model.deviance_shift
         details = {"blocks": [[factors[k] for k in block] for block in struct.blocks], "chains_per_thread": size}
         return Draws(params.b, params.aux, tuple(params.sd), tuple(params.chol), tuple(params.effects), stats,
                      SamplerInfo(run.compile_seconds, run.sampling_seconds, False, details))

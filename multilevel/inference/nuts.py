@@ -156,7 +156,7 @@ class NutsSampler:
         resid_sd = float(np.sqrt(max(summary.y_sumsq / summary.n - summary.y_mean ** 2, 1e-12)))
         nc = model_data(design, priors)
         starts = [jax.device_get(recentre(initial_position(rng, summary, layout, priors,
-                                                           family.initial_aux(resid_sd), family.aux_lower),
+                                                           family.initial_aux(resid_sd), family.params),
                                           nc, data.centering, struct)) for _ in range(chains)]
         size = sum(np.size(a) for a in jax.tree_util.tree_leaves(starts[0]))
         dense = ("b", "aux", "sd", "cor") + (("z",) if size <= DENSE_MAX_DIM else ())

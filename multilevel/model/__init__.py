@@ -7,7 +7,7 @@ from .logdensity import (ModelData, Params, Position, Structure, centering_array
                          structure)
 from .record import Model, build_model
 from .prior_table import ParamPrior, PriorSet, default_priors, resolve_priors
-from .priors import (LKJ, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy, HalfNormal,
+from .priors import (LKJ, Beta, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy, HalfNormal,
                      HalfStudentT, InverseGamma, InverseGammaVariance, InverseWishart, Normal, Prior,
                      StudentT, Uniform, prior_from_string)
 
@@ -16,7 +16,7 @@ __all__ = [
     "FAMILIES", "Family", "Gaussian", "check_response", "get_family", "GroupLayout", "Layout", "ModelData", "Params", "Position",
     "Structure", "centering_arrays", "constrain", "recentre", "deviance", "initial_position", "linear_predictor", "make_logdensity",
     "model_data", "pointwise_log_likelihood", "zero_position", "structure", "ParamPrior", "PriorSet", "default_priors",
-    "resolve_priors", "LKJ", "Cauchy", "Exponential", "Gamma", "GammaPrecision", "HalfCauchy",
+    "resolve_priors", "LKJ", "Beta", "Cauchy", "Exponential", "Gamma", "GammaPrecision", "HalfCauchy",
     "HalfNormal", "HalfStudentT", "InverseGamma", "InverseGammaVariance", "InverseWishart", "Normal",
     "Prior", "StudentT", "Uniform", "prior_from_string",
 ]

@@ -39,7 +39,7 @@ from numpyro.distributions.transforms import CorrCholeskyTransform
 
 from ..design import Design
 from ..design.summary import DataSummary
-from .families import Family
+from .families import Family, Param
 from .hierarchy import TermCentering, centering_arrays, term_offset, term_order
 from .layout import Layout, Term
 from .batching import BATCH, map_batches
@@ -126,13 +126,28 @@ class Params(NamedTuple):
     effects: tuple[jax.Array, ...]  # (levels, q) per term
 
 
+def to_support(prior, param: Param | None, u):
+    """A family parameter from its unconstrained value by its support: ``(x, log|dx/du|)``
+    (positive above ``param.lower`` if ``param`` is None)."""
+    if param is not None and param.support == "unit":
+        return prior.to_unit(u)
+    return prior.to_positive(u, 0.0 if param is None else param.lower)
+
+
+def from_support(prior, param: Param | None, x):
+    """The unconstrained value of a family parameter ``x`` (inverse of :func:`to_support`)."""
+    if param is not None and param.support == "unit":
+        return prior.from_unit(x)
+    return prior.from_positive(x, 0.0 if param is None else param.lower)
+
+
 def constrain_scales(position: Position, priors: PriorValues, terms: tuple[Term, ...],
-                     aux_lower: tuple[float, ...] = ()) -> tuple:
+                     aux_params: tuple[Param, ...] = ()) -> tuple:
     """Auxiliary parameters, group sds and correlation factors from a position.
 
     Returns ``(aux, sds, chols, log_prior, log_jac)``; ``terms`` gives each group
-    term's shape, ``priors`` the pytree of :meth:`PriorSet.values`, ``aux_lower`` the
-    lower bound of each auxiliary parameter (:attr:`Family.aux_lower`; zeros if empty). A
+    term's shape, ``priors`` the pytree of :meth:`PriorSet.values`, ``aux_params`` the
+    family's parameters (their support and lower bound; positive if empty). A
     term whose covariance has an InverseWishart prior takes it on (sds, correlation
     factor) jointly.
     """
@@ -141,7 +156,7 @@ def constrain_scales(position: Position, priors: PriorValues, terms: tuple[Term,
     log_jac = jnp.zeros(())
     aux = []
     for j, p in enumerate(aux_priors):
-        value, jac = p.to_positive(position.aux[j], aux_lower[j] if aux_lower else 0.0)
+        value, jac = to_support(p, aux_params[j] if aux_params else None, position.aux[j])
         aux.append(value)
         log_prior += p.log_prob(value)
         log_jac += jac
@@ -177,7 +192,7 @@ def fixed_log_prior(b: jax.Array, priors: PriorValues) -> jax.Array:
 def constrain(position: Position, data: ModelData, struct: Structure) -> tuple[Params, jax.Array, jax.Array]:
     """Constrained parameters, the log prior density and the log-Jacobian."""
     aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms,
-                                                           struct.family.aux_lower)
+                                                           struct.family.params)
     b = position.b
     log_prior += fixed_log_prior(b, data.priors)
     effects, totals = [None] * len(struct.terms), [None] * len(struct.terms)
@@ -254,7 +269,7 @@ def make_logdensity(struct: Structure):
 
 def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Layout, priors: PriorSet,
                      aux_start: tuple[float, ...] | None = None,
-                     aux_lower: tuple[float, ...] = ()) -> Position:
+                     aux_params: tuple[Param, ...] = ()) -> Position:
     """A starting point near the data: ridge fixed effects, residual sd, small effects
     (non-centred; :func:`recentre` moves it to another parameterisation).
 
@@ -262,7 +277,8 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
     chains start apart (R-hat needs overdispersed starts). For a family with a
     link, ``summary`` is that of the working response (the response on the link
     scale, less the offset) and ``aux_start`` the family's starting values of its
-    auxiliary parameters (the residual sd for each if None), above ``aux_lower``.
+    parameters (the residual sd for each if None), in their supports (``aux_params``;
+    positive if empty).
     """
     p = len(layout.fixed)
     scale = np.sqrt(np.maximum(np.diag(summary.XtX) / summary.n, 1e-12))
@@ -271,9 +287,9 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
     resid_ss = summary.y_sumsq - 2 * b @ summary.Xty + b @ summary.XtX @ b
     resid_sd = float(np.sqrt(max(resid_ss / summary.n, 1e-12)))
     b = b + rng.normal(0, 0.1, p) * resid_sd / scale
-    aux = np.array([float(pp.prior.from_positive(a, lower))
-                    for pp, a, lower in zip(priors.aux, aux_start or (resid_sd,) * len(priors.aux),
-                                            aux_lower or (0.0,) * len(priors.aux))])
+    aux = np.array([float(from_support(pp.prior, param, a))
+                    for pp, a, param in zip(priors.aux, aux_start or (resid_sd,) * len(priors.aux),
+                                            aux_params or (None,) * len(priors.aux))])
     aux = aux + rng.uniform(-0.5, 0.5, len(priors.aux))
     sds, cors, zs = [], [], []
     for t, g in enumerate(layout.groups):

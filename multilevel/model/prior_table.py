@@ -38,7 +38,7 @@ or ``"cov"``), which then sets its sds and correlations together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping, NamedTuple
 
 import numpy as np
@@ -47,7 +47,7 @@ import pandas as pd
 from ..design import Design
 from ..design.summary import DataSummary, summarise
 from ..errors import PriorError
-from .families import Family, Gaussian
+from .families import Family, Gaussian, Param
 from .layout import Layout
 from .priors import LKJ, HalfStudentT, InverseWishart, Normal, Prior, prior_from_string
 
@@ -123,11 +123,11 @@ def default_priors(summary: DataSummary, layout: Layout, family: Family | None =
                    location: float | None = None) -> dict[str, Prior]:
     """Default prior of every parameter name (``cor|g`` for correlation matrices).
 
-    For a family with a non-identity link, ``location`` is the intercept's prior
+    For a family without :attr:`Family.response_scale`, ``location`` is the intercept's prior
     mean (:func:`intercept_location`; 0 if None) and the unit of scale is 1.
     """
     family = family or Gaussian()
-    identity = family.link == "identity"
+    identity = family.response_scale
     s_y, m_y = column_scale(summary.y_sd), float(summary.y_mean)
     sd_scale = s_y
     if not identity:
@@ -194,8 +194,11 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
         raise PriorError(f"no parameter matches the prior key(s) {', '.join(map(repr, unknown))}; "
                          f"valid keys are {', '.join(valid)}")
     location = None
-    if family is not None and family.link != "identity" and isinstance(data, Design):
-        location = intercept_location(family, data.y, data.trials, data.offset)
+    if isinstance(data, Design) and family is not None:
+        if family.response_scale:
+            data = replace(data, y=np.asarray(family.working_response(data.y, data.trials), dtype=float))
+        else:
+            location = intercept_location(family, data.y, data.trials, data.offset)
     defaults = default_priors(data if isinstance(data, DataSummary) else summarise(data), layout, family, location)
     covariance = _covariance_priors(layout, user)
     resolved: dict[str, ParamPrior] = {}
@@ -211,11 +214,8 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
             prior, source = defaults[name], "default"
         _check_support(name, cls, prior)
         resolved[name] = ParamPrior(name, cls, group, prior, source)
-    for name, lower in zip(layout.aux, family.aux_lower if family is not None else ()):
-        prior = resolved[name].prior
-        if lower > 0 and prior.support == "interval" and prior.high <= lower:
-            raise PriorError(f"{name} is at least {lower:g}, so its prior must put mass above {lower:g}; "
-                             f"got {prior}")
+    for param in family.params if family is not None else ():
+        _check_param_support(param, resolved[param.name].prior)
     return PriorSet(
         fixed=tuple(resolved[n] for n in layout.fixed),
         aux=tuple(resolved[n] for n in layout.aux),
@@ -256,6 +256,21 @@ def _from_covariance(name: str, cls: str, group: str, covariance: tuple[InverseW
     return ParamPrior(name, cls, group, prior, key)
 
 
+def _check_param_support(param: Param, prior: Prior) -> None:
+    """A family parameter's prior must put its mass where the parameter lives."""
+    name, lower = param.name, param.lower
+    if param.support == "unit":
+        if not (prior.support == "unit" or (prior.support == "interval" and prior.low >= 0 and prior.high <= 1)):
+            raise PriorError(f"{name} is a probability, so its prior must lie within (0, 1), such as "
+                             f"Beta(a, b) or Uniform(0, 1); got {prior}")
+    elif prior.support == "unit":
+        raise PriorError(f"{name} is positive, not a probability: {prior} does not apply; give a prior on "
+                         "(0, ∞) such as HalfStudentT or Gamma")
+    elif lower > 0 and prior.support == "interval" and prior.high <= lower:
+        raise PriorError(f"{name} is at least {lower:g}, so its prior must put mass above {lower:g}; "
+                         f"got {prior}")
+
+
 def _check_support(name: str, cls: str, prior: Prior) -> None:
     if isinstance(prior, InverseWishart):
         raise PriorError(f"{name}: InverseWishart is a prior on the covariance of a correlated term "
@@ -265,6 +280,8 @@ def _check_support(name: str, cls: str, prior: Prior) -> None:
             raise PriorError(f"{name}: a correlation matrix takes an LKJ(eta) prior, got {prior}")
     elif isinstance(prior, LKJ):
         raise PriorError(f"{name}: LKJ is a prior for correlations (key 'cor'), not for {cls}")
+    elif cls in ("Intercept", "b", "sd") and prior.support == "unit":
+        raise PriorError(f"{name}: {prior} is a prior on a probability, not on {cls}")
     elif cls in ("Intercept", "b") and prior.support != "real":
         raise PriorError(f"{name}: a fixed effect takes a prior on the whole real line "
                          f"(Normal, StudentT, Cauchy), got {prior}")

@@ -58,6 +58,15 @@ class Prior:
         """Inverse of :meth:`to_positive` (for initial values), clipped inside the support."""
         return jnp.log(jnp.maximum(x - lower, 1e-300))
 
+    def to_unit(self, u):
+        """Map an unconstrained ``u`` to a probability by the logistic; return ``(x, log|dx/du|)``."""
+        return jax.nn.sigmoid(u), jax.nn.log_sigmoid(u) + jax.nn.log_sigmoid(-u)
+
+    def from_unit(self, x):
+        """Inverse of :meth:`to_unit` (for initial values), clipped inside (0, 1)."""
+        x = jnp.clip(x, 1e-6, 1 - 1e-6)
+        return jnp.log(x) - jnp.log1p(-x)
+
     def __str__(self) -> str:
         args = ", ".join(f"{f.name}={getattr(self, f.name):.4g}" for f in fields(self))
         return f"{type(self).__name__}({args})"
@@ -257,6 +266,31 @@ class Uniform(Prior):
         low = jnp.maximum(self.low, lower)
         frac = jnp.clip((x - low) / (self.high - low), 0.05, 0.95)
         return jnp.log(frac) - jnp.log1p(-frac)
+
+    def to_unit(self, u):
+        low, high = jnp.maximum(self.low, 0.0), jnp.minimum(self.high, 1.0)
+        x = low + (high - low) * jax.nn.sigmoid(u)
+        return x, jnp.log(high - low) + jax.nn.log_sigmoid(u) + jax.nn.log_sigmoid(-u)
+
+    def from_unit(self, x):
+        low, high = jnp.maximum(self.low, 0.0), jnp.minimum(self.high, 1.0)
+        frac = jnp.clip((x - low) / (high - low), 0.05, 0.95)
+        return jnp.log(frac) - jnp.log1p(-frac)
+
+
+@_prior
+class Beta(Prior):
+    """A prior on a probability (``zi``, ``hu``): brms's default is Beta(1, 1)."""
+
+    a: float = 1.0
+    b: float = 1.0
+    support = "unit"
+
+    def check(self):
+        self._positive("a", "b")
+
+    def log_prob(self, x):
+        return dist.Beta(self.a, self.b).log_prob(x)
 
 
 @_prior

@@ -61,13 +61,18 @@ class Model:
     def has_rows(self) -> bool:
         return self.design is not None
 
-    def identity_design(self) -> Design:
-        """The design of a Gaussian model with its offset moved into the response
-        (``y - o = X b + Z r + e``), as the exact samplers take it."""
+    def gaussian_design(self) -> Design:
+        """The design of a Gaussian-marginal model as the exact samplers take it: the working
+        response (y, or log y for the lognormal) less the offset (``z - o = X b + Z r + e``)."""
         design = self.design
-        if design.offset is None:
-            return design
-        return replace(design, y=design.y - design.offset, offset=None)
+        z = np.asarray(self.family.working_response(design.y, design.trials), dtype=float)
+        return replace(design, y=z if design.offset is None else z - design.offset, offset=None)
+
+    @property
+    def deviance_shift(self) -> float:
+        """What to add to the deviance of the Gaussian working response to get that of y
+        (``-2 Σ log |dz/dy|``: 0 for a Gaussian, ``2 Σ log y`` for a lognormal)."""
+        return -2.0 * self.family.log_jacobian(self.design.y) if self.design is not None else 0.0
 
     def log_density(self) -> tuple[Callable[[Position], jax.Array], Position]:
         """``(f, position)``: the log posterior density of the full model as a function
@@ -85,7 +90,7 @@ class Model:
         logdensity = make_logdensity(structure(self.layout, self.family))
         start = initial_position(np.random.default_rng(0), self.summary, self.layout, self.priors,
                                  self.family.initial_aux(max(float(self.summary.y_sd), 1e-6)),
-                                 self.family.aux_lower)
+                                 self.family.params)
         return (lambda position: logdensity(position, data)), start
 
 

@@ -1,15 +1,28 @@
 """Response families: one file per kind, one registry line per family.
 
-==================  ========================  ===================================
-family              links                     parameters besides the mean
-==================  ========================  ===================================
-``gaussian``        identity                  ``sigma``
-``student_t``       identity                  ``sigma``, ``nu`` (unless fixed)
-``bernoulli``       logit, probit, cloglog    none; y is 0 or 1
-``binomial``        logit, probit, cloglog    none; ``cbind(s, f) ~`` or ``s | trials(n) ~``
-``poisson``         log                       none; counts
-``negbinomial``     log                       ``shape`` (variance ``mu + mu²/shape``)
-==================  ========================  ===================================
+=============================  ========================  ===================================
+family                         links                     parameters besides the mean
+=============================  ========================  ===================================
+``gaussian``                   identity                  ``sigma``
+``student_t``                  identity                  ``sigma``, ``nu`` (unless fixed)
+``lognormal``                  identity (of log y)       ``sigma``
+``gamma``                      log, inverse, identity    ``shape``
+``exponential``                log                       none
+``weibull``                    log                       ``shape``
+``beta``                       logit, probit, cloglog    ``phi`` (precision)
+``bernoulli``                  logit, probit, cloglog    none; y is 0 or 1
+``binomial``                   logit, probit, cloglog    none; ``cbind(s, f) ~`` or ``s | trials(n) ~``
+``beta_binomial``              logit, probit, cloglog    ``phi``; trials as for ``binomial``
+``poisson``                    log                       none; counts
+``negbinomial``                log                       ``shape`` (variance ``mu + mu²/shape``)
+``zero_inflated_poisson``      log                       ``zi``
+``zero_inflated_negbinomial``  log                       ``shape``, ``zi``
+``zero_inflated_binomial``     logit, probit, cloglog    ``zi``; trials
+``hurdle_poisson``             log                       ``hu``
+``hurdle_negbinomial``         log                       ``shape``, ``hu``
+``hurdle_lognormal``           identity (of log y)       ``sigma``, ``hu``
+``hurdle_gamma``               log, inverse, identity    ``shape``, ``hu``
+=============================  ========================  ===================================
 """
 
 from __future__ import annotations
@@ -24,6 +37,10 @@ from .base import Family, Param
 from .binary import Bernoulli, Binomial
 from .counts import NegBinomial, Poisson
 from .gaussian import Gaussian, StudentT
+from .inflated import (HurdleGamma, HurdleLognormal, HurdleNegBinomial, HurdlePoisson, ZeroInflatedBinomial,
+                       ZeroInflatedNegBinomial, ZeroInflatedPoisson)
+from .positive import Exponential, Gamma, Lognormal, Weibull
+from .unit import Beta, BetaBinomial
 from .links import LINKS, Link, get_link
 
 #: The families by name.
@@ -34,15 +51,30 @@ FAMILIES: dict[str, type[Family]] = {
     "binomial": Binomial,
     "poisson": Poisson,
     "negbinomial": NegBinomial,
+    "lognormal": Lognormal,
+    "gamma": Gamma,
+    "exponential": Exponential,
+    "weibull": Weibull,
+    "beta": Beta,
+    "beta_binomial": BetaBinomial,
+    "zero_inflated_poisson": ZeroInflatedPoisson,
+    "zero_inflated_negbinomial": ZeroInflatedNegBinomial,
+    "zero_inflated_binomial": ZeroInflatedBinomial,
+    "hurdle_poisson": HurdlePoisson,
+    "hurdle_negbinomial": HurdleNegBinomial,
+    "hurdle_lognormal": HurdleLognormal,
+    "hurdle_gamma": HurdleGamma,
 }
 _ALIASES = {"normal": "gaussian", "student": "student_t", "studentt": "student_t", "logistic": "bernoulli",
-            "negative_binomial": "negbinomial", "negbin": "negbinomial"}
+            "negative_binomial": "negbinomial", "negbin": "negbinomial", "betabinomial": "beta_binomial",
+            "zero_inflated_negative_binomial": "zero_inflated_negbinomial",
+            "hurdle_negative_binomial": "hurdle_negbinomial"}
 _CALL = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\((.*)\))?\s*$")
 #: Rows shown in a support error before "...".
 MAX_ROWS_SHOWN = 8
 
 __all__ = ["FAMILIES", "Family", "Param", "Link", "LINKS", "get_link", "get_family", "check_response",
-           "Gaussian", "StudentT", "Bernoulli", "Binomial", "Poisson", "NegBinomial"]
+           *(cls.__name__ for cls in FAMILIES.values())]
 
 
 def get_family(family: str | dict | Family) -> Family:
@@ -89,8 +121,8 @@ def check_response(family: Family, y: np.ndarray, trials: np.ndarray | None, ind
                    has_trials: bool) -> None:
     """Raise DataError unless every response is in the family's support, naming the rows at fault.
 
-    A constant response is an error for a family with a scale on the data's own
-    scale (identity link: there is no spread to scale the default priors by or to
+    A constant response is an error for a family whose linear predictor is on the
+    response's own scale (there is no spread to scale the default priors by or to
     estimate ``sigma`` from); for the other families it is a warning (all failures,
     all zero counts: the priors alone keep the intercept finite).
     """
@@ -111,7 +143,7 @@ def check_response(family: Family, y: np.ndarray, trials: np.ndarray | None, ind
         raise DataError(f"the {family.name} family needs the response {response} to be {what}; "
                         f"rows {shown}{more} are not: fix or drop them, or choose another family")
     if len(y) > 0 and np.all(y == y[0]):
-        if family.link == "identity":
+        if family.response_scale:
             raise DataError(f"the response {response} is {y[0]:g} in every row: a {family.name} model needs "
                             "responses that vary (there is no spread to estimate); check the column and the "
                             "rows kept")

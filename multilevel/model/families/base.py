@@ -74,8 +74,12 @@ class Family:
     name: ClassVar[str] = ""
     links: ClassVar[tuple[str, ...]] = ("identity",)
     params: ClassVar[tuple[Param, ...]] = ()
-    #: y is Normal given the linear predictor (identity link): the effects integrate out exactly.
+    #: The working response is Normal given the linear predictor (y itself, or log y for the
+    #: lognormal): the effects integrate out exactly.
     gaussian_marginal: ClassVar[bool] = False
+    #: The linear predictor is on the scale of the working response, with a spread to scale
+    #: default priors by (gaussian, student_t, lognormal); else the unit of scale is 1.
+    response_scale: ClassVar[bool] = False
     #: The response counts successes out of ``trials``.
     needs_trials: ClassVar[bool] = False
     #: Responses are whole numbers (posterior predictive draws are integers).
@@ -121,6 +125,11 @@ class Family:
     def working_response(self, y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
         """The response on the link scale, smoothed to stay finite (for starting values)."""
         return np.asarray(y, dtype=float)
+
+    def log_jacobian(self, y: np.ndarray) -> float:
+        """``Σ log |dz/dy|`` of the working response ``z`` of a Gaussian-marginal family
+        (0 for y itself): the log-likelihood of y is that of z plus this."""
+        return 0.0
 
     def information(self, y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
         """Roughly the Fisher information of each row about the linear predictor, in

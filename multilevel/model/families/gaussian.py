@@ -23,6 +23,7 @@ class Gaussian(Family):
     name = "gaussian"
     params = (SIGMA,)
     gaussian_marginal = True
+    response_scale = True
 
     def log_likelihood(self, y, eta, aux, trials=None):
         return norm.logpdf(y, eta, aux[0])
@@ -46,6 +47,7 @@ class StudentT(Family):
     nu: float | None = None
 
     name = "student_t"
+    response_scale = True
 
     def __post_init__(self):
         super().__post_init__()

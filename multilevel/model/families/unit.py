@@ -1,0 +1,93 @@
+"""Proportions: ``beta`` (a response in (0, 1)) and ``beta_binomial`` (overdispersed
+successes of trials), with brms's mean-precision parameterisation: mean ``mu``,
+precision ``phi``, shapes ``mu phi`` and ``(1 - mu) phi``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import gammaln
+
+from .base import Family, Param, whole
+from .binary import UNIT_LINKS
+from .positive import SHAPE_PRIOR
+
+PHI = Param("phi", prior=SHAPE_PRIOR, start=10.0)
+
+
+def _log_beta(a, b):
+    """``log B(a, b)`` by log-gamma functions: jax's ``betaln`` is off by ~1e-8 for a large ``b``."""
+    return gammaln(a) + gammaln(b) - gammaln(a + b)
+
+
+def _shapes(family: Family, eta, phi):
+    mu = family.link_function.inverse(eta)
+    return mu * phi, (1.0 - mu) * phi
+
+
+@dataclass(frozen=True)
+class Beta(Family):
+    """``y ~ Beta(mu phi, (1 - mu) phi)`` for y strictly between 0 and 1."""
+
+    name = "beta"
+    links = UNIT_LINKS
+    params = (PHI,)
+
+    def log_likelihood(self, y, eta, aux, trials=None):
+        log_mu, log_1mu = self.link_function.log_probs(eta)
+        phi = aux[0]
+        a, b = jnp.exp(log_mu) * phi, jnp.exp(log_1mu) * phi
+        return -_log_beta(a, b) + (a - 1) * jnp.log(y) + (b - 1) * jnp.log1p(-y)
+
+    def sample(self, key, eta, aux, trials=None):
+        a, b = _shapes(self, eta, aux[0])
+        return jax.random.beta(key, a, b)
+
+    def support_problem(self, y, trials):
+        return ~((y > 0) & (y < 1)), "strictly between 0 and 1 (for 0s or 1s, use a zero-one-inflated model)"
+
+    def working_response(self, y, trials):
+        return self.link_function(np.clip(np.asarray(y, dtype=float), 0.001, 0.999))
+
+    def information(self, y, trials):
+        p = float(np.clip(np.mean(y), 0.01, 0.99))
+        return np.full(np.shape(y), 10.0 * p * (1 - p))   # phi mu (1 - mu), phi guessed 10
+
+
+@dataclass(frozen=True)
+class BetaBinomial(Family):
+    """``y ~ BetaBinomial(trials, mu phi, (1 - mu) phi)``: successes of trials, overdispersed."""
+
+    name = "beta_binomial"
+    links = UNIT_LINKS
+    params = (PHI,)
+    needs_trials = True
+    discrete = True
+
+    def log_likelihood(self, y, eta, aux, trials=None):
+        a, b = _shapes(self, eta, aux[0])
+        log_choose = gammaln(trials + 1) - gammaln(y + 1) - gammaln(trials - y + 1)
+        return log_choose + _log_beta(y + a, trials - y + b) - _log_beta(a, b)
+
+    def mean(self, eta, aux, trials=None):
+        return trials * self.link_function.inverse(eta)
+
+    def sample(self, key, eta, aux, trials=None):
+        beta_key, binomial_key = jax.random.split(key)
+        a, b = _shapes(self, eta, aux[0])
+        p = jax.random.beta(beta_key, a, b)
+        return jax.random.binomial(binomial_key, jnp.broadcast_to(trials, jnp.shape(p)), p).astype(jnp.int32)
+
+    def support_problem(self, y, trials):
+        bad = ~whole(y) | (y < 0) | ~whole(trials) | (trials < 0) | (y > trials)
+        return bad, "a whole number of successes between 0 and the number of trials (itself a whole number)"
+
+    def working_response(self, y, trials):
+        return self.link_function((y + 0.5) / (trials + 1.0))
+
+    def information(self, y, trials):
+        p = float(np.clip(np.sum(y) / max(np.sum(trials), 1.0), 0.01, 0.99))
+        return trials * p * (1 - p) / (1 + trials / 10.0)
