@@ -26,7 +26,7 @@ from ..design.summary import DataSummary, summarise
 from ..errors import DataError
 from ..formula import parse_formula
 from ..formula.spec import FormulaSpec
-from .families import Family, check_response, get_family
+from .families import Family, Gaussian, check_response, get_family
 from .layout import GroupLayout, Layout
 from .logdensity import Position, initial_position, make_logdensity, model_data, structure
 from .prior_table import PriorSet, resolve_priors
@@ -120,9 +120,10 @@ def _distributed_model(spec: FormulaSpec, frame, family: Family, priors, na_acti
     if spec.offsets or spec.has_trials:
         raise DataError("a Dask DataFrame is fitted from sufficient statistics, which do not take offsets "
                         "or trials yet: compute a pandas DataFrame")
-    if not family.gaussian_marginal:
+    if not isinstance(family, Gaussian):
         raise DataError(f"a Dask DataFrame is fitted from the sufficient statistics of a Gaussian model; the "
-                        f"{family.name} family has none: compute a pandas DataFrame")
+                        f"{family.name} family has none (for a lognormal model, write log(y) ~ ... with the "
+                        "gaussian family): compute a pandas DataFrame")
     distributed = distributed_statistics(spec, frame, na_action)
     layout = Layout(distributed.columns, family.aux, tuple(
         GroupLayout(name, columns, distributed.encoders.levels[name], correlated)
