@@ -63,7 +63,10 @@ class Design:
     ``y`` is None when the design was built for prediction without a response.
     ``structure`` (the grouping factors and their nesting) is computed when fitting;
     a design built for prediction has an empty one. ``kept_rows`` are the positions
-    in the data frame of the rows used (those without a missing value).
+    in the data frame of the rows used (those without a missing value). A categorical
+    response (strings, a pandas Categorical) is held as category numbers 1..K in ``y``,
+    with its categories in ``response_levels`` (in their order); the family decides
+    whether it takes one (:meth:`~multilevel.model.families.Family.prepare`).
     ``offset`` is None without ``offset()`` terms, ``trials`` None without a binomial
     response (or, for prediction, when the data lack the trials' columns).
     Array fields are the pytree children; names and encoders are static.
@@ -82,6 +85,7 @@ class Design:
     trials: np.ndarray | None = None
     structure: GroupStructure = GroupStructure()
     kept_rows: np.ndarray | None = field(default=None, compare=False)
+    response_levels: tuple[str, ...] | None = None
 
     @property
     def num_rows(self) -> int:
@@ -91,15 +95,15 @@ class Design:
 def _flatten_design(d: Design):
     children = (d.X, d.y, tuple((g.refs, g.z) for g in d.groups), d.offset, d.trials)
     meta = (d.spec, d.response, d.columns, tuple((g.name, g.columns, g.levels, g.correlated, g.new_levels) for g in d.groups),
-            d.encoders, d.dropped_rows, d.row_index, d.structure, d.kept_rows)
+            d.encoders, d.dropped_rows, d.row_index, d.structure, d.kept_rows, d.response_levels)
     return children, meta
 
 
 def _unflatten_design(meta, children) -> Design:
-    spec, response, columns, group_meta, encoders, dropped, index, structure, kept = meta
+    spec, response, columns, group_meta, encoders, dropped, index, structure, kept, levels = meta
     X, y, group_arrays, offset, trials = children
     groups = tuple(GroupData(*gm[:4], *ga, gm[4]) for gm, ga in zip(group_meta, group_arrays))
-    return Design(spec, response, columns, groups, encoders, X, y, dropped, index, offset, trials, structure, kept)
+    return Design(spec, response, columns, groups, encoders, X, y, dropped, index, offset, trials, structure, kept, levels)
 
 
 jax.tree_util.register_pytree_node(Design, _flatten_design, _unflatten_design)
@@ -147,13 +151,13 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     _check_finite_columns(data, used)
 
     evaluator = Evaluator(data, encoders)
-    y = None
+    y = response_levels = None
     response = str(spec.response)
     if with_response:
         y = evaluator.evaluate(spec.successes)
         if isinstance(y, pd.Categorical):
-            raise DataError(f"the response {spec.successes} is not numeric; give a numeric column "
-                            "(code categories as numbers, e.g. 0/1)")
+            response_levels = tuple(str(c) for c in y.categories)
+            y = y.codes.astype(np.float64) + 1.0
         _check_finite(y, response, data.index)
     trials = None
     if with_trials:
@@ -174,7 +178,7 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
                                     tuple(g.num_levels for g in groups))
     design = Design(spec, response, columns, groups, evaluator.encoders(), X, y,
                     dropped_rows=num_rows - len(data), row_index=data.index, offset=offset, trials=trials,
-                    structure=structure, kept_rows=kept_rows)
+                    structure=structure, kept_rows=kept_rows, response_levels=response_levels)
     if encoders is None:
         _warn_rank_deficient(X, columns)
     return design

@@ -154,9 +154,15 @@ def constrain_scales(position: Position, priors: PriorValues, terms: tuple[Term,
     aux_priors, sd_priors, cor_priors = priors.aux, priors.sd, priors.cor
     log_prior = jnp.zeros(())
     log_jac = jnp.zeros(())
-    aux = []
+    aux, previous = [], None
     for j, p in enumerate(aux_priors):
-        value, jac = to_support(p, aux_params[j] if aux_params else None, position.aux[j])
+        param = aux_params[j] if aux_params else None
+        if param is not None and param.support == "ordered":   # a run of increasing values
+            u = position.aux[j]
+            value, jac = (u, jnp.zeros(())) if previous is None else (previous + jnp.exp(u), u)
+            previous = value
+        else:
+            value, jac = to_support(p, param, position.aux[j])
         aux.append(value)
         log_prior += p.log_prob(value)
         log_jac += jac
@@ -287,10 +293,15 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
     resid_ss = summary.y_sumsq - 2 * b @ summary.Xty + b @ summary.XtX @ b
     resid_sd = float(np.sqrt(max(resid_ss / summary.n, 1e-12)))
     b = b + rng.normal(0, 0.1, p) * resid_sd / scale
-    aux = np.array([float(from_support(pp.prior, param, a))
-                    for pp, a, param in zip(priors.aux, aux_start or (resid_sd,) * len(priors.aux),
-                                            aux_params or (None,) * len(priors.aux))])
-    aux = aux + rng.uniform(-0.5, 0.5, len(priors.aux))
+    values = aux_start or (resid_sd,) * len(priors.aux)
+    aux, previous = [], None
+    for pp, a, param in zip(priors.aux, values, aux_params or (None,) * len(priors.aux)):
+        if param is not None and param.support == "ordered":
+            aux.append(a if previous is None else np.log(max(a - previous, 1e-3)))
+            previous = a
+        else:
+            aux.append(float(from_support(pp.prior, param, a)))
+    aux = np.asarray(aux, dtype=float) + rng.uniform(-0.5, 0.5, len(priors.aux))
     sds, cors, zs = [], [], []
     for t, g in enumerate(layout.groups):
         sd = 0.5 * resid_sd / np.array([column_scale(s) for s in summary.z_sd(t)])

@@ -151,12 +151,12 @@ def default_priors(summary: DataSummary, layout: Layout, family: Family | None =
     return out
 
 
-def _entries(layout: Layout):
+def _entries(layout: Layout, family: Family):
     """(name, class, group) of every prior-carrying parameter, in order."""
     for name in layout.fixed:
         yield name, "Intercept" if name == "Intercept" else "b", None
-    for name in layout.aux:
-        yield name, name, None
+    for param in family.params:
+        yield param.name, param.cls or param.name, None
     for g in layout.groups:
         for name in g.sd_names:
             yield name, "sd", g.name
@@ -182,7 +182,7 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
         elif not isinstance(value, Prior):
             raise PriorError(f"the prior for {key!r} must be a prior such as ml.Normal(0, 1), "
                              f"got {type(value).__name__}")
-    entries = list(_entries(layout))
+    entries = list(_entries(layout, family or Gaussian()))
     valid = []
     for name, cls, group in entries:
         valid += [name, cls] + ([f"{cls}|{group}"] if group else [])
@@ -259,7 +259,11 @@ def _from_covariance(name: str, cls: str, group: str, covariance: tuple[InverseW
 def _check_param_support(param: Param, prior: Prior) -> None:
     """A family parameter's prior must put its mass where the parameter lives."""
     name, lower = param.name, param.lower
-    if param.support == "unit":
+    if param.support == "ordered":
+        if prior.support != "real":
+            raise PriorError(f"{name} is a threshold on the whole real line: give it a prior such as "
+                             f"Normal or StudentT; got {prior}")
+    elif param.support == "unit":
         if not (prior.support == "unit" or (prior.support == "interval" and prior.low >= 0 and prior.high <= 1)):
             raise PriorError(f"{name} is a probability, so its prior must lie within (0, 1), such as "
                              f"Beta(a, b) or Uniform(0, 1); got {prior}")

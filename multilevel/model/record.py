@@ -108,6 +108,7 @@ def build_model(formula: str | FormulaSpec, data, *, family: str | Family = "gau
     if is_dask_frame(data):
         return _distributed_model(spec, data, family, priors, na_action)
     design = build_design(spec, data, na_action=na_action)
+    family, design = family.prepare(design)
     check_response(family, design.y, design.trials, design.row_index, design.response, spec.has_trials)
     layout = Layout.of(design, family)
     return Model(spec, family, layout, resolve_priors(design, layout, priors, family), design.structure,

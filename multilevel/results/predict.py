@@ -60,7 +60,8 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
     num_draws = stack_draws(posterior, next(iter(posterior))).shape[0]
     b = np.stack([stack_draws(posterior, n) for n in layout.fixed], axis=-1) if layout.fixed \
         else np.zeros((num_draws, 0))  # "y ~ 0 + (1 | g)" has no fixed effects
-    eta = b @ design.X.T
+    X = design.X[:, [design.columns.index(n) for n in layout.fixed]]  # an ordinal model has no intercept
+    eta = b @ X.T
     for g, data in zip(layout.groups, design.groups):
         effects = np.stack([stack_draws(posterior, n) for n in g.effect_names], axis=-1)  # (S, L, q)
         refs = data.refs

@@ -22,6 +22,7 @@ family                         links                     parameters besides the 
 ``hurdle_negbinomial``         log                       ``shape``, ``hu``
 ``hurdle_lognormal``           identity (of log y)       ``sigma``, ``hu``
 ``hurdle_gamma``               log, inverse, identity    ``shape``, ``hu``
+``cumulative``                 logit, probit, cloglog    ``Intercept[1]`` ... ``Intercept[K-1]``
 =============================  ========================  ===================================
 """
 
@@ -39,6 +40,7 @@ from .counts import NegBinomial, Poisson
 from .gaussian import Gaussian, StudentT
 from .inflated import (HurdleGamma, HurdleLognormal, HurdleNegBinomial, HurdlePoisson, ZeroInflatedBinomial,
                        ZeroInflatedNegBinomial, ZeroInflatedPoisson)
+from .ordinal import Cumulative
 from .positive import Exponential, Gamma, Lognormal, Weibull
 from .unit import Beta, BetaBinomial
 from .links import LINKS, Link, get_link
@@ -64,11 +66,12 @@ FAMILIES: dict[str, type[Family]] = {
     "hurdle_negbinomial": HurdleNegBinomial,
     "hurdle_lognormal": HurdleLognormal,
     "hurdle_gamma": HurdleGamma,
+    "cumulative": Cumulative,
 }
 _ALIASES = {"normal": "gaussian", "student": "student_t", "studentt": "student_t", "logistic": "bernoulli",
             "negative_binomial": "negbinomial", "negbin": "negbinomial", "betabinomial": "beta_binomial",
             "zero_inflated_negative_binomial": "zero_inflated_negbinomial",
-            "hurdle_negative_binomial": "hurdle_negbinomial"}
+            "hurdle_negative_binomial": "hurdle_negbinomial", "ordinal": "cumulative"}
 _CALL = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\((.*)\))?\s*$")
 #: Rows shown in a support error before "...".
 MAX_ROWS_SHOWN = 8

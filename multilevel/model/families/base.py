@@ -28,7 +28,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...errors import FamilyError
+from ...design import Design
+from ...errors import DataError, FamilyError
 from ..priors import Prior
 from .links import Link, get_link
 
@@ -40,10 +41,12 @@ class Param:
     Attributes
     ----------
     name
-        As brms names it: ``sigma``, ``shape``, ``nu``, ``phi``, ``zi``, ``hu``, ``disc``.
+        As brms names it: ``sigma``, ``shape``, ``nu``, ``phi``, ``zi``, ``hu``, ``disc``,
+        ``Intercept[k]``.
     support
         ``"positive"`` (mapped from the real line by ``lower + exp(u)``), ``"unit"``
-        (by the logistic), ``"real"`` or ``"ordered"`` (a vector of increasing values).
+        (by the logistic) or ``"ordered"`` (one of a run of increasing values: the
+        first is ``u``, each next one the one before plus ``exp(u)``).
     lower
         Lower bound of a positive parameter (its prior is truncated there).
     prior
@@ -63,6 +66,8 @@ class Param:
     start: float | None = None
     predictable: bool = True
     link: str = "log"
+    #: The prior class (``"Intercept"`` for ordinal thresholds); None: the name itself.
+    cls: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,16 @@ class Family:
     def aux_lower(self) -> tuple[float, ...]:
         """Lower bound of each parameter (its prior is truncated there)."""
         return tuple(p.lower for p in self.params)
+
+    def prepare(self, design: Design) -> tuple["Family", Design]:
+        """The family and design as the model uses them (an ordinal family learns its
+        categories and drops the intercept here). Every other family takes numbers only."""
+        if design.response_levels is not None:
+            shown = ", ".join(map(repr, design.response_levels[:5]))
+            raise DataError(f"the response {design.response} is not numeric (categories {shown}); give a numeric "
+                            "column (code categories as numbers, e.g. 0/1), or use family='cumulative' for "
+                            "ordered categories")
+        return self, design
 
     def log_likelihood(self, y, eta, aux, trials=None):
         """Pointwise ``log p(y_i | eta_i, aux)``."""

@@ -1,0 +1,127 @@
+"""Ordered categories: the ``cumulative`` family (brms's; ``clmm`` in R's ordinal).
+
+For K categories with thresholds ``θ_1 < ... < θ_{K-1}`` (named ``Intercept[k]``,
+prior class ``Intercept``) and a linear predictor ``η`` without an intercept,
+
+.. math:: P(y \\le k) = F(θ_k - η), \\qquad P(y = k) = F(θ_k - η) - F(θ_{k-1} - η),
+
+with ``F`` the inverse link (logistic, normal or complementary log-log CDF) and
+``θ_0 = -∞``, ``θ_K = ∞``. The response is an ordered pandas Categorical, strings
+(ordered as a Categorical's categories, else sorted) or whole numbers 1..K; it is
+held as the category number 1..K. The thresholds have brms's default prior
+Student-t(3, 0, 2.5) each and an ordered transform.
+
+Each middle probability is computed from whichever tail keeps it accurate: below
+the middle of its two thresholds as ``F(a) (1 - F(b)/F(a))``, above it as
+``(1 - F(b)) (1 - (1 - F(a))/(1 - F(b)))``, in logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ...design import Design
+from ...errors import DataError, FamilyError
+from ..priors import StudentT
+from .base import Family, Param
+from .binary import UNIT_LINKS
+
+THRESHOLD_PRIOR = StudentT(3.0, 0.0, 2.5)
+
+
+def _log1mexp(x):
+    """``log(1 - exp(x))`` for x < 0, accurate on both sides of ``-log 2``. Each branch
+    sees only inputs it is finite at, so that neither sends an infinite gradient
+    through the ``where`` (x is capped just below 0: two equal cumulative
+    probabilities give a very small probability, not a zero one)."""
+    x = jnp.minimum(x, -1e-300)
+    near = x > -0.6931471805599453
+    return jnp.where(near, jnp.log(-jnp.expm1(jnp.where(near, x, -1.0))),
+                     jnp.log1p(-jnp.exp(jnp.where(near, -1.0, x))))
+
+
+@dataclass(frozen=True)
+class Cumulative(Family):
+    """Ordered categories by a cumulative link model (see the module notes)."""
+
+    categories: tuple[str, ...] = ()
+
+    name = "cumulative"
+    links = UNIT_LINKS
+    discrete = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "categories", tuple(str(c) for c in self.categories))
+
+    @property
+    def params(self) -> tuple[Param, ...]:  # type: ignore[override]
+        k = len(self.categories)
+        return tuple(Param(f"Intercept[{j}]", support="ordered", prior=THRESHOLD_PRIOR,
+                           start=float(self.link_function(np.asarray(j / k))), predictable=False, cls="Intercept")
+                     for j in range(1, k))
+
+    def prepare(self, design: Design) -> tuple[Family, Design]:
+        y = design.y
+        if design.response_levels is not None:
+            categories = design.response_levels
+        else:
+            bad = (y < 1) | (np.mod(y, 1) != 0)
+            if bad.any():
+                rows = ", ".join(f"{design.row_index[i]} ({y[i]:g})" for i in np.flatnonzero(bad)[:8])
+                raise DataError(f"the cumulative family needs the response {design.response} to be ordered "
+                                f"categories: a Categorical, strings, or whole numbers 1..K; rows {rows} are not")
+            categories = tuple(str(k) for k in range(1, int(y.max()) + 1))
+        if len(categories) < 2:
+            raise DataError(f"the response {design.response} has a single category: an ordinal model needs two "
+                            "or more")
+        if self.categories and self.categories != categories:
+            raise FamilyError(f"the cumulative family was given the categories {self.categories}, but the "
+                              f"response has {categories}")
+        keep = [j for j, c in enumerate(design.columns) if c != "Intercept"]
+        design = replace(design, X=design.X[:, keep], columns=tuple(design.columns[j] for j in keep))
+        return replace(self, categories=categories), design
+
+    def _thresholds(self, aux):
+        return jnp.stack([aux[j] for j in range(len(self.categories) - 1)], axis=-1)
+
+    def category_log_probs(self, eta, aux):
+        """``log P(y = k)`` for every category, shape ``eta.shape + (K,)``."""
+        theta = self._thresholds(aux)
+        x = theta - eta[..., None]
+        log_p, log_q = self.link_function.log_probs(x)
+        first, last = log_p[..., :1], log_q[..., -1:]
+        if theta.shape[-1] < 2:
+            return jnp.concatenate([first, last], axis=-1)
+        lower_tail = log_p[..., 1:] + _log1mexp(log_p[..., :-1] - log_p[..., 1:])
+        upper_tail = log_q[..., :-1] + _log1mexp(log_q[..., 1:] - log_q[..., :-1])
+        upper = (x[..., 1:] + x[..., :-1]) > 0
+        return jnp.concatenate([first, jnp.where(upper, upper_tail, lower_tail), last], axis=-1)
+
+    def log_likelihood(self, y, eta, aux, trials=None):
+        log_probs = self.category_log_probs(eta, aux)
+        index = jnp.asarray(y, dtype=jnp.int32) - 1
+        return jnp.take_along_axis(log_probs, jnp.broadcast_to(index, log_probs.shape[:-1])[..., None], -1)[..., 0]
+
+    def mean(self, eta, aux, trials=None):
+        """The expected category number, ``Σ_k k P(y = k)``."""
+        probs = jnp.exp(self.category_log_probs(eta, aux))
+        return jnp.sum(probs * jnp.arange(1, probs.shape[-1] + 1), axis=-1)
+
+    def sample(self, key, eta, aux, trials=None):
+        """Category numbers 1..K."""
+        return jax.random.categorical(key, self.category_log_probs(eta, aux)) + 1
+
+    def support_problem(self, y, trials):
+        bad = (y < 1) | (y > len(self.categories)) | (np.mod(y, 1) != 0)
+        return bad, f"one of the categories 1..{len(self.categories)}"
+
+    def working_response(self, y, trials):
+        return np.zeros(np.shape(y))
+
+    def information(self, y, trials):
+        return np.full(np.shape(y), 0.2)
