@@ -125,3 +125,12 @@ def test_fit_agrees_with_a_hand_written_numpyro_model(tmp_path):
     np.testing.assert_allclose(again.predict(new)["mean"], fit.predict(new)["mean"])
     replicates = again.predict(new, kind="posterior_predictive", summary=False)
     assert set(np.unique(replicates)) <= {1, 2, 3, 4}
+    probs = again.predict(new, kind="probs", summary=False)
+    assert probs.shape == (4000, 4, 4)
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose((probs * np.arange(1, 5)).sum(axis=-1).mean(axis=0), fit.predict(new)["mean"])
+    long = again.predict(new, kind="probs")
+    assert len(long) == 16 and list(long["category"][:4]) == LEVELS
+    np.testing.assert_allclose(long["mean"].to_numpy().reshape(4, 4), probs.mean(axis=0))
+    with pytest.raises(ml.DataError, match="kind='probs'"):
+        ml.fit("x ~ 1", data.head(50), chains=1, draws=20, warmup=20, progress=False).predict(new, kind="probs")

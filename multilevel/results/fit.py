@@ -28,7 +28,7 @@ from ..model.layout import GroupLayout, Layout
 from . import criteria, plots
 from .files import write_atomic
 from .posterior import parameter_draws, select_draws, stack_draws
-from .predict import predict_draws, summarise_predictions
+from .predict import predict_draws, summarise_predictions, summarise_probabilities
 from .summary import coda_table, convergence_messages, summary_table
 
 META_KEY = "multilevel"
@@ -208,17 +208,26 @@ class Fit:
         kind
             ``"linear"`` (linear predictor, offset included), ``"mean"`` (expected
             response on the data scale: a probability for bernoulli, an expected count
-            of successes for binomial, a rate times exposure for poisson) or
-            ``"posterior_predictive"`` (new responses; integers for count families).
+            of successes for binomial, a rate times exposure for poisson, the expected
+            category number 1..K for an ordinal model), ``"posterior_predictive"`` (new
+            responses; integers for count families, category numbers 1..K for an ordinal
+            model: ``fit.info.family.categories[k - 1]`` is category k) or ``"probs"``
+            (an ordinal model's category probabilities).
         new_groups
             For levels not seen in fitting: ``"population"`` draws new effects from the
             fitted distribution, ``"zero"`` sets them to zero, ``"error"`` raises DataError.
         summary
-            True: a copy of ``new_data`` with ``mean``, ``sd`` and interval columns.
-            False: the draws, an array of shape ``(chains * draws, rows)``.
+            True: a copy of ``new_data`` with ``mean``, ``sd`` and interval columns (for
+            ``"probs"``, in long form: one row per new row and ``category``).
+            False: the draws, an array of shape ``(chains * draws, rows)`` (``"probs"``:
+            ``(chains * draws, rows, categories)``).
         """
         draws = self._predict(self.idata.posterior, new_data, kind=kind, new_groups=new_groups, seed=seed)
-        return summarise_predictions(draws, pd.DataFrame(new_data), prob) if summary else draws
+        if not summary:
+            return draws
+        if kind == "probs":
+            return summarise_probabilities(draws, pd.DataFrame(new_data), self.info.family.categories, prob)
+        return summarise_predictions(draws, pd.DataFrame(new_data), prob)
 
     # -- plots (each returns a matplotlib Figure; see multilevel.results.plots) ---------
     def plot_trace(self, var_names: list[str] | None = None):

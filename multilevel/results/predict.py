@@ -34,7 +34,7 @@ from ..model.families import Family
 from ..model.layout import Layout
 from .posterior import stack_draws
 
-KINDS = ("linear", "mean", "posterior_predictive")
+KINDS = ("linear", "mean", "posterior_predictive", "probs")
 NEW_GROUPS = ("population", "zero", "error")
 
 
@@ -93,6 +93,11 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
     with jax.enable_x64(True):
         if kind == "mean":
             return np.asarray(family.mean(eta, aux_t, trials), dtype=np.float64)
+        if kind == "probs":
+            if not hasattr(family, "category_log_probs"):
+                raise DataError(f"kind='probs' gives category probabilities of an ordinal model; the "
+                                f"{family.name} family has no categories: use kind='mean'")
+            return np.exp(np.asarray(family.category_log_probs(eta, aux_t), dtype=np.float64))
         draws = np.asarray(family.sample(jax.random.PRNGKey(seed), eta, aux_t, trials))
     return draws.astype(np.int64) if family.discrete else draws.astype(np.float64)
 
@@ -110,6 +115,17 @@ def _population_draws(posterior: Mapping[str, ArrayLike], g, num_new: int, rng: 
         chol = np.linalg.cholesky(corr + 1e-12 * np.eye(g.q))
         normal = np.einsum("sij,snj->sni", chol, normal)
     return normal * sds[:, None, :]
+
+
+def summarise_probabilities(draws: np.ndarray, new_data: pd.DataFrame, categories: tuple[str, ...],
+                            prob: float) -> pd.DataFrame:
+    """Category probabilities ``(draws, rows, K)`` in long form: one row per new row and
+    category, the new data's columns, ``category``, and ``mean``, ``sd`` and interval columns."""
+    rows, num_categories = draws.shape[1], draws.shape[2]
+    flat = draws.reshape(draws.shape[0], rows * num_categories)
+    out = new_data.loc[new_data.index.repeat(num_categories)].reset_index(drop=True)
+    out["category"] = pd.Categorical(np.tile(categories, rows), categories=list(categories), ordered=True)
+    return summarise_predictions(flat, out, prob)
 
 
 def summarise_predictions(draws: np.ndarray, new_data: pd.DataFrame, prob: float) -> pd.DataFrame:
