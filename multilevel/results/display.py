@@ -15,8 +15,8 @@ import pandas as pd
 
 from ..model.layout import Layout
 
-#: The summary columns shown, as brms shows Estimate, Est.Error, the interval, Rhat and ESS.
-SHOWN = ("mean", "sd", "{lo}", "{hi}", "r_hat", "ess_bulk", "ess_tail")
+#: The summary columns shown, as brms shows Estimate, Est.Error, the 95% interval, Rhat and ESS.
+SHOWN = ["mean", "sd", "q2.5", "q97.5", "r_hat", "ess_bulk", "ess_tail"]
 
 
 class Section(NamedTuple):
@@ -35,9 +35,8 @@ class Report(NamedTuple):
 
 
 def make_report(header: str, table: pd.DataFrame, layout: Layout) -> Report:
-    """The display of a fit from its header and ``summary(group_effects=False)`` table."""
-    lo, hi = table.columns[2], table.columns[4]  # the interval, either side of q50
-    shown = table[[c.format(lo=lo, hi=hi) for c in SHOWN]]
+    """The display of a fit from its header and ``summary(group_effects=False)`` table (prob 0.95)."""
+    shown = table[SHOWN]
     factors: dict[str, list] = {}
     for term in layout.groups:
         factors.setdefault(term.name, [len(term.levels), []])[1] += [*term.sd_names, *term.cor_names]
