@@ -25,7 +25,8 @@ from ..errors import DataError
 from ..formula.spec import FormulaSpec, Terms, Var, spec_from_dict, spec_to_dict
 from ..model.families import Family, get_family
 from ..model.layout import GroupLayout, Layout
-from . import criteria, plots
+from . import accessors, criteria, plots
+from .display import as_html, as_text, make_report
 from .files import write_atomic
 from .posterior import parameter_draws, select_draws, stack_draws
 from .predict import predict_draws, summarise_predictions, summarise_probabilities
@@ -174,9 +175,43 @@ class Fit:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        with pd.option_context("display.width", 160, "display.max_columns", 20):
-            table = self.summary(group_effects=False).round(3)
-            return f"{self.header()}\n\n{table.to_string()}"
+        """brms's print: header, population-level effects, group-level sds and correlations
+        per factor (with its number of levels), family parameters; group effects only counted."""
+        return as_text(make_report(self.header(), self.summary(group_effects=False), self.info.layout))
+
+    def _repr_html_(self) -> str:
+        return as_html(make_report(self.header(), self.summary(group_effects=False), self.info.layout))
+
+    # -- reading a fit as brms and lme4 do (see multilevel.results.accessors) ------------
+    def fixef(self, summary: bool = True, prob: float = 0.95) -> pd.DataFrame:
+        """The population-level effects: one row per effect (``Intercept``, ``x``, ``cheese[B]``),
+        columns ``mean``, ``sd`` and the central ``prob`` interval (``q2.5``, ``q97.5``); with
+        ``summary=False`` the draws, ``chain*draw`` rows by effects. Every accessor raises
+        DataError for a ``prob`` outside (0, 1); see :mod:`.accessors`."""
+        return accessors.fixef(self.idata.posterior, self.info.layout, summary, prob)
+
+    def ranef(self, summary: bool = True, prob: float = 0.95) -> pd.DataFrame:
+        """Each level's deviations from the population-level effects (brms's ``ranef``).
+
+        Returns the tidy long table, columns ``group``, ``level``, ``term``, ``mean``,
+        ``sd`` and the interval (``summary=True``), or the draws with MultiIndex columns
+        ``(group, level, term)`` (``summary=False``); see :func:`.accessors.ranef`.
+        """
+        return accessors.ranef(self.idata.posterior, self.info.layout, summary, prob)
+
+    def coef(self, summary: bool = True, prob: float = 0.95) -> pd.DataFrame:
+        """Each level's coefficients, population effect plus deviation draw by draw (brms's
+        ``coef``), in the shape of :meth:`ranef`; see :func:`.accessors.coef`."""
+        return accessors.coef(self.idata.posterior, self.info.layout, summary, prob)
+
+    def varcorr(self, summary: bool = True, prob: float = 0.95) -> pd.DataFrame:
+        """Group-level sds, correlations and covariances per factor, and the residual sd.
+
+        Tidy, columns ``group``, ``term1``, ``term2``, ``kind`` (``sd``, ``cor``, ``cov``),
+        ``mean``, ``sd`` and the interval (``summary=True``), or the draws with those
+        four keys as MultiIndex columns (``summary=False``); see :func:`.accessors.varcorr`.
+        """
+        return accessors.varcorr(self.idata.posterior, self.info.layout, summary, prob)
 
     # -- information criteria --------------------------------------------------------
     def dic(self) -> criteria.DIC:

@@ -10,6 +10,7 @@ of all warmup and sampling iterations (compilation excluded).
 from __future__ import annotations
 
 import warnings
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -28,8 +29,17 @@ class ConvergenceWarning(UserWarning):
     """The chains have not converged, or NUTS reported divergent transitions."""
 
 
-def _label(q: float) -> str:
+def quantile_label(q: float) -> str:
+    """The column name of the ``q`` quantile: ``q2.5`` for 0.025."""
     return f"q{100 * q:g}"
+
+
+def check_prob(prob: object) -> float:
+    """``prob`` as a float, or a DataError naming it when it is not a number in (0, 1)."""
+    if isinstance(prob, bool) or not isinstance(prob, Real) or not 0 < prob < 1:
+        raise DataError(f"prob must be a number strictly between 0 and 1 (the probability of the "
+                        f"central interval, e.g. 0.95), got {prob!r}")
+    return float(prob)
 
 
 def stacked_draws(posterior: xr.Dataset, layout: Layout, group_effects: bool) -> tuple[np.ndarray, list[str]]:
@@ -52,14 +62,13 @@ def stacked_draws(posterior: xr.Dataset, layout: Layout, group_effects: bool) ->
 def summary_table(posterior: xr.Dataset, layout: Layout, seconds: float, prob: float = 0.95,
                   group_effects: bool = True) -> pd.DataFrame:
     """One row per parameter (per level for group effects), in layout order."""
-    if not 0 < prob < 1:
-        raise DataError(f"prob must be between 0 and 1 (the probability of the interval), got {prob}")
+    prob = check_prob(prob)
     values, labels = stacked_draws(posterior, layout, group_effects)
     flat = values.reshape(-1, values.shape[2])
     lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
     quantiles = np.quantile(flat, [lo, 0.5, hi], axis=0)
     table = pd.DataFrame({"mean": flat.mean(axis=0), "sd": flat.std(axis=0, ddof=1),
-                          _label(lo): quantiles[0], "q50": quantiles[1], _label(hi): quantiles[2],
+                          quantile_label(lo): quantiles[0], "q50": quantiles[1], quantile_label(hi): quantiles[2],
                           **diagnostics(values)}, index=labels)
     table["ess_per_sec"] = table["ess_bulk"] / seconds if seconds > 0 else np.nan
     return table
