@@ -235,8 +235,12 @@ def test_an_unknown_na_action_is_a_data_error(data):
 # -- data errors ----------------------------------------------------------------------
 
 def test_non_numeric_response_is_a_data_error_naming_it(data):
+    """The design keeps a categorical response as category numbers (an ordinal family
+    takes them); every other family rejects it when the model is built."""
+    design = build_design(ml.parse_formula("a ~ x"), data)
+    assert design.response_levels is not None and set(design.y) <= set(range(1, len(design.response_levels) + 1))
     with pytest.raises(ml.DataError, match="response a"):
-        build_design(ml.parse_formula("a ~ x"), data)
+        ml.build_model("a ~ x", data)
 
 
 def test_grouping_column_with_a_single_level_is_a_data_error(data):

@@ -16,7 +16,6 @@ from typing import Callable, Mapping
 
 import jax
 import numpy as np
-import pandas as pd
 
 from ..design import Design, Encoders, build_design, kept_columns
 from ..design.distributed import distributed_statistics, is_dask_frame

@@ -9,7 +9,6 @@ sampler's report, then warns of convergence problems.
 from __future__ import annotations
 
 import jax
-import numpy as np
 
 from ..inference.sampler import Draws, Options
 from ..model import Model, deviance, model_data, pointwise_log_likelihood

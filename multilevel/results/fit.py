@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,12 +26,10 @@ from ..model.families import Family, get_family
 from ..model.layout import GroupLayout, Layout
 from . import accessors, criteria, plots
 from .display import as_html, as_text, make_report
-from .files import write_atomic
 from .posterior import parameter_draws, select_draws, stack_draws
 from .predict import predict_draws, summarise_predictions, summarise_probabilities
+from .storage import META_KEY, read_fit_file, write_fit_file
 from .summary import coda_table, convergence_messages, summary_table
-
-META_KEY = "multilevel"
 
 
 @dataclass(frozen=True)
@@ -346,10 +343,7 @@ class Fit:
         The written copy carries :class:`FitInfo` as JSON in the posterior's attribute
         ``META_KEY``, from which :func:`load` restores the fit; ``self.idata`` is not changed.
         """
-        meta = self.info.to_json()
-        written = _renamed(self.idata, _escape).map(lambda group: group.assign_attrs({META_KEY: meta}),
-                                                    groups="posterior")
-        return write_atomic(path, lambda tmp: written.to_netcdf(tmp, engine="h5netcdf"))
+        return write_fit_file(self.idata, self.info.to_json(), path)
 
 
 def _pick_group(layout: Layout, group: str | None) -> GroupLayout:
@@ -376,22 +370,6 @@ def _grouping_only_columns(spec: FormulaSpec) -> list[str]:
     return list(columns)
 
 
-def _escape(name: str) -> str:
-    """netCDF (HDF5) names cannot hold '/', which parameter names such as ``I(x/2)`` can."""
-    return name.replace("%", "%25").replace("/", "%2F")
-
-
-def _unescape(name: str) -> str:
-    return name.replace("%2F", "/").replace("%25", "%")
-
-
-def _renamed(idata: az.InferenceData, rename) -> az.InferenceData:
-    """A copy of ``idata`` with every variable and dimension name passed through ``rename``."""
-    names = {n for group in idata.groups() for n in [*idata[group].data_vars, *idata[group].dims]}
-    mapping = {n: rename(n) for n in names if rename(n) != n}
-    return idata.rename(mapping) if mapping else idata
-
-
 def load(path: str | os.PathLike) -> Fit:
     """Restore a fit written by :meth:`Fit.save`.
 
@@ -402,24 +380,9 @@ def load(path: str | os.PathLike) -> Fit:
         :meth:`Fit.save`: not netCDF, netCDF (or HDF5) without the fit's
         ``multilevel`` attribute, or an attribute that cannot be read back.
     """
-    path = Path(path)
-    if not path.is_file():
-        what = "it is a directory" if path.is_dir() else "there is no such file"
-        raise DataError(f"no fit at {path}: {what}; give the netCDF file written by fit.save()")
+    idata, meta = read_fit_file(Path(path))
     try:
-        with warnings.catch_warnings():  # h5netcdf's note on an HDF5 file that is not netCDF
-            warnings.filterwarnings("ignore", message=".*phony_dims.*")
-            idata = az.from_netcdf(path, engine="h5netcdf")
-            idata.load()
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path} is not a fit written by fit.save(): it cannot be read as netCDF "
-                        f"({exc})") from None
-    idata = _renamed(idata, _unescape)
-    if "posterior" not in idata.groups() or META_KEY not in idata.posterior.attrs:
-        raise DataError(f"{path} is not a multilevel fit: it has no posterior with the {META_KEY!r} "
-                        "attribute that fit.save() writes; give the file written by fit.save()")
-    try:
-        info = FitInfo.from_json(idata.posterior.attrs[META_KEY])
+        info = FitInfo.from_json(meta)
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path} has a {META_KEY!r} attribute that cannot be read back ({exc!r}); "
                         "it was not written by this version's fit.save(): refit and save again") from None
