@@ -1,11 +1,19 @@
-"""Shared fixtures: the real data sets of ../shared/data (skipped when absent)."""
+"""Shared fixtures: the real data sets of ../shared/data (skipped when absent).
+
+The CLI keeps compiled programs in a persistent cache; tests that call it in-process
+would turn that cache on for the whole session, and share it with any other test
+run on the machine. Tests run without it (an empty ``MULTILEVEL_CACHE_DIR``).
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+os.environ["MULTILEVEL_CACHE_DIR"] = ""
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
