@@ -18,13 +18,18 @@ Tolerance
 ---------
 Both posterior means are Monte Carlo estimates of the same number, so
 
-    |mean_ours − mean_ref| <= 4 · sqrt(mcse_ours² + mcse_ref²),
+    |mean_ours − mean_ref| <= z · sqrt(mcse_ours² + mcse_ref²),
 
 with ``mcse_ours`` the fit summary's ``mcse_mean`` and ``mcse_ref`` from
-``arviz.mcse`` on the reference draws: a correct sampler fails a given
-parameter with probability ~6e-5. The MCSEs are only meaningful for converged
-chains, so both runs must first pass R-hat <= 1.01 and bulk ESS >= 400 on every
-compared quantity, and the reference must be essentially free of divergences.
+``arviz.mcse`` on the reference draws, and z = 4.58 the bound of
+``agreement.z_limit`` for the 42 compared quantities (one test per scalar and
+per group term, the bound shared over all of them): a correct sampler fails any
+of them with probability < 1e-3. The MCSEs are only meaningful for converged
+chains, so both runs must first have bulk ESS >= 400 and R-hat within the limit
+for their ESS (``agreement.rhat_limit``; false alarm < 1e-3 over the 42) on every
+compared quantity (observed: bulk ESS >= ~2700 ours, >= ~1900 reference, so the
+floor is far below), and the reference must be essentially free of divergences
+(at most 1 in 1000 draws: isolated ones in a non-centred model).
 
 Run lengths
 -----------
@@ -52,6 +57,7 @@ import pytest
 from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
+from agreement import assert_converged, z_limit
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 PRIORS = {"Intercept": ml.Normal(250.0, 100.0), "b": ml.Normal(0.0, 50.0),
@@ -62,8 +68,7 @@ REF_WARMUP, REF_SEED = 1000, 0
 REF_DRAWS = [pytest.param(2000, id="ref2000"),
              pytest.param(5000, id="ref5000", marks=pytest.mark.slow)]
 
-MEAN_MCSE = 4.0
-RHAT_MAX, ESS_BULK_MIN = 1.01, 400
+ESS_BULK_MIN = 400
 #: At most this share of divergent reference draws (isolated ones in a non-centred model).
 REF_DIVERGENT_MAX = 1e-3
 
@@ -169,23 +174,21 @@ def test_group_effects_are_named_by_subject(ours, sleepstudy):
 def test_our_fit_is_converged(ours, sleepstudy):
     fit, seconds = ours
     table = fit.summary().loc[compared_names(sleepstudy)]
-    bad = table[(table["r_hat"] > RHAT_MAX) | (table["ess_bulk"] < ESS_BULK_MIN)]
-    assert bad.empty, (f"{fit.num_divergent} divergences, {seconds:.0f} s;\n"
-                       f"{bad[['mean', 'ess_bulk', 'r_hat']].to_string()}")
+    assert_converged(table, CHAINS, ESS_BULK_MIN, what=f"our fit ({fit.num_divergent} divergences, {seconds:.0f} s)")
 
 
 @pytest.mark.parametrize("ref_draws", REF_DRAWS)
 def test_reference_run_is_converged(reference, ref_draws):
     table, divergent, seconds = reference(ref_draws)
     assert divergent <= REF_DIVERGENT_MAX * CHAINS * ref_draws, f"{divergent} divergent reference draws"
-    bad = table[(table["r_hat"] > RHAT_MAX) | (table["ess_bulk"] < ESS_BULK_MIN)]
-    assert bad.empty, f"reference ({seconds:.0f} s) not converged:\n{bad.to_string()}"
+    assert_converged(table, CHAINS, ESS_BULK_MIN, what=f"reference ({divergent} divergences, {seconds:.0f} s)")
 
 
 @pytest.mark.parametrize("ref_draws", REF_DRAWS)
 @pytest.mark.parametrize("name", [*SCALARS, *GROUP_TERMS])
-def test_posterior_means_match_the_reference_within_4_mcse(ours, reference, sleepstudy, ref_draws, name):
-    """One test per scalar parameter, and one per group term covering all its subjects."""
+def test_posterior_means_match_the_reference_within_mcse(ours, reference, sleepstudy, ref_draws, name):
+    """One test per scalar parameter, and one per group term covering all its subjects;
+    the z bound is shared over all compared quantities."""
     fit, _ = ours
     ref, _, _ = reference(ref_draws)
     names = [name] if name in SCALARS else [f"{name}[{level}]" for level in subject_levels(sleepstudy)]
@@ -193,8 +196,9 @@ def test_posterior_means_match_the_reference_within_4_mcse(ours, reference, slee
     error = (table["mean"] - ref.loc[names, "mean"]).abs()
     scale = np.sqrt(table["mcse_mean"] ** 2 + ref.loc[names, "mcse_mean"] ** 2)
     z = error / scale
+    limit = z_limit(len(compared_names(sleepstudy)), two_fits=True)
     report = pd.DataFrame({"ours": table["mean"], "reference": ref.loc[names, "mean"],
                            "mcse_ours": table["mcse_mean"], "mcse_ref": ref.loc[names, "mcse_mean"],
                            "z": z})
-    assert (z <= MEAN_MCSE).all(), f"differences beyond {MEAN_MCSE} combined MCSE:\n" \
-                                    f"{report[z > MEAN_MCSE].to_string()}"
+    print(f"{name}: max z {z.max():.2f}, limit {limit:.2f}")
+    assert (z <= limit).all(), f"differences beyond {limit:.2f} combined MCSE:\n{report[~(z <= limit)].to_string()}"
