@@ -24,29 +24,33 @@ from agreement import assert_within_mcse
 from multilevel.inference.conditionals import draw_inverse_wishart, slice_scale, wishart_shapes
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("q", [2, 3, 4])
 def test_inverse_wishart_density_on_sds_and_correlation_factor(q):
     rng = np.random.default_rng(q)
     prior = ml.InverseWishart(df=q + 2.5, scale=1.7)
     law = stats.invwishart(df=prior.df, scale=prior.scale * np.eye(q))
     lower = np.tril_indices(q, -1)
+
+    def covariance(v):  # (sd, free entries of L below the diagonal) -> lower triangle of Σ
+        L = jnp.zeros((q, q)).at[lower].set(v[q:])
+        L = L + jnp.diag(jnp.sqrt(1 - jnp.sum(L ** 2, axis=1)))
+        S = (v[:q, None] * L) @ (v[:q, None] * L).T
+        return S[jnp.tril_indices(q)]
+
     with jax.enable_x64(True):
+        # compiled once per q, not dispatched op by op for each draw (a unit test, kept fast)
+        jacobian_of, log_prob_scales, log_prob = (jax.jit(f) for f in (jax.jacobian(covariance),
+                                                                         prior.log_prob_scales, prior.log_prob))
         for _ in range(3):
             sigma = law.rvs(random_state=rng)
             sd = np.sqrt(np.diag(sigma))
             chol = np.linalg.cholesky(sigma / np.outer(sd, sd))
-
-            def covariance(v):  # (sd, free entries of L below the diagonal) -> lower triangle of Σ
-                L = jnp.zeros((q, q)).at[lower].set(v[q:])
-                L = L + jnp.diag(jnp.sqrt(1 - jnp.sum(L ** 2, axis=1)))
-                S = (v[:q, None] * L) @ (v[:q, None] * L).T
-                return S[jnp.tril_indices(q)]
-
-            jacobian = jax.jacobian(covariance)(jnp.concatenate([sd, chol[lower]]))
+            jacobian = jacobian_of(jnp.concatenate([sd, chol[lower]]))
             expected = law.logpdf(sigma) + np.linalg.slogdet(np.asarray(jacobian))[1]
-            got = prior.log_prob_scales(jnp.asarray(sd), jnp.asarray(chol))
+            got = log_prob_scales(jnp.asarray(sd), jnp.asarray(chol))
             assert float(got) == pytest.approx(expected, rel=1e-9)
-            assert float(prior.log_prob(jnp.asarray(sigma))) == pytest.approx(law.logpdf(sigma), rel=1e-9)
+            assert float(log_prob(jnp.asarray(sigma))) == pytest.approx(law.logpdf(sigma), rel=1e-9)
 
 
 def test_bartlett_draws_have_the_inverse_wishart_mean():

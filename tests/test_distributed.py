@@ -93,6 +93,7 @@ def test_dask_fit_has_the_in_memory_posterior(client, parquet):
     assert remote.predict(new, new_groups="zero")["mean"].notna().all()
 
 
+@pytest.mark.unit
 def test_dask_frame_needs_the_collapsed_sampler(parquet):
     _, path = parquet
     with pytest.raises(ml.SamplerError, match="collapsed sampler"):

@@ -60,6 +60,7 @@ def _logistic(eta):
     return special.expit(eta)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("family, y_values, aux, trials, reference", [
     ("gaussian", np.linspace(-3, 3, 7), (1.3,), None,
      lambda y, eta, n: stats.norm.logpdf(y, eta, 1.3)),
@@ -90,6 +91,7 @@ def test_log_likelihood_equals_scipy_on_a_grid(family, y_values, aux, trials, re
     np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.unit
 def test_probit_log_likelihood_stays_finite_far_in_the_tails():
     with jax.enable_x64(True):
         family = get_family("bernoulli(probit)")
@@ -99,6 +101,7 @@ def test_probit_log_likelihood_stays_finite_far_in_the_tails():
     assert np.isfinite(slope) and slope > 0
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("text, name, link, aux", [
     ("gaussian", "gaussian", "identity", ("sigma",)),
     ("student_t", "student_t", "identity", ("sigma", "nu")),
@@ -116,6 +119,7 @@ def test_family_names_links_and_parameters(text, name, link, aux):
     assert hash(family) == hash(get_family(text))
 
 
+@pytest.mark.unit
 def test_family_objects_and_bad_names():
     assert ml.families.bernoulli("probit") == get_family("bernoulli(probit)")
     assert ml.families.student_t(nu=3).aux == ("sigma",)
@@ -126,6 +130,7 @@ def test_family_objects_and_bad_names():
 
 
 # -- default priors on the link scale -----------------------------------------------------------
+@pytest.mark.unit
 def test_default_priors_of_link_families_follow_the_documented_table():
     rng = np.random.default_rng(0)
     x = rng.normal(2.0, 3.0, 200)
@@ -146,6 +151,7 @@ def test_default_priors_of_link_families_follow_the_documented_table():
         assert table[name] == prior
 
 
+@pytest.mark.unit
 def test_student_t_degrees_of_freedom_are_at_least_one_as_in_brms():
     """nu = 1 + exp(u), its prior truncated at 1: a unit-rate exponential prior then gives
     nu - 1 ~ Exp(1) (memoryless), so the density on u is exactly that of log Exp(1)."""
@@ -167,6 +173,7 @@ def test_student_t_degrees_of_freedom_are_at_least_one_as_in_brms():
 
 
 # -- support ---------------------------------------------------------------------------------------
+@pytest.mark.unit
 @pytest.mark.parametrize("family, formula, column, values, rows", [
     ("bernoulli", "y ~ x", "y", [0, 1, 2, 1, 0.5, 0], "rows 2 (2), 4 (0.5)"),
     ("poisson", "y ~ x", "y", [0, 3, -1, 2, 1.5, 0], "rows 2 (-1), 4 (1.5)"),
@@ -180,6 +187,7 @@ def test_responses_outside_the_support_raise_data_error_naming_the_rows(family, 
         ml.fit(formula, data, family=family)
 
 
+@pytest.mark.unit
 def test_binomial_needs_trials_and_other_families_refuse_them():
     data = pd.DataFrame({"y": [0, 1, 2], "x": [0.0, 1.0, 2.0], "n": 3})
     with pytest.raises(ml.DataError, match="needs the number of trials"):

@@ -92,6 +92,7 @@ def test_save_and_load_round_trip_without_the_data(corr_fit, tmp_path):
     assert restored.priors.equals(corr_fit.priors)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("option, value, match", [
     ("chains", 0, "chains must be a whole number"),
     ("draws", 2.5, "draws must be a whole number"),

@@ -124,6 +124,7 @@ def test_crossed_factors_use_gibbs_and_agree_with_nuts():
     assert_agree(gibbs, nuts)
 
 
+@pytest.mark.unit
 def test_a_factor_nested_in_another_is_drawn_in_the_same_block():
     rng = np.random.default_rng(0)
     lecturer = rng.integers(0, 40, 600)
@@ -133,6 +134,7 @@ def test_a_factor_nested_in_another_is_drawn_in_the_same_block():
     assert set(nested_blocks(design)) == {("student",), ("dept", "lecturer")}
 
 
+@pytest.mark.unit
 def test_gibbs_rejects_priors_it_cannot_sample():
     data = simulate_correlated(seed=0)
     with pytest.raises(ml.PriorError, match="StudentT.*nuts"):

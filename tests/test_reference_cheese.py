@@ -233,6 +233,7 @@ def cheese_fit(cheese):
 # The reference itself
 
 
+@pytest.mark.unit
 def test_exact_reference_uses_the_priors_of_cheese_model_1(cheese):
     ybar, s_y = cheese["y"].mean(), cheese["y"].std(ddof=1)
     priors = ml.datasets.cheese_priors(cheese, 1)
@@ -245,6 +246,7 @@ def test_exact_reference_uses_the_priors_of_cheese_model_1(cheese):
     assert priors["sd"] == ml.HalfCauchy(2.0)
 
 
+@pytest.mark.unit
 def test_exact_reference_grid_holds_the_posterior_mass(exact):
     sigma_mass = exact.weight.sum(axis=1)
     sd_mass = exact.weight.sum(axis=0)
@@ -261,6 +263,7 @@ def test_exact_reference_grid_holds_the_posterior_mass(exact):
         assert tail / moment < 1e-3, f"the grid misses {tail / moment:.1e} of E[sd^{k}]"
 
 
+@pytest.mark.unit
 def test_exact_reference_is_resolved_by_the_grid(exact):
     fine, coarse = exact.moments(), exact.moments(step=2)
     for name in (*MODEL1_PARAMETERS, LOG_GROUP_SD):
