@@ -105,12 +105,13 @@ only, our fit (~10 s) for (a) and (c); the NumPyro references are in the slow
 tier (the default run's cbpp reference of 4 × 2000 draws, ~20 s, moved there: the
 default tier keeps tests/test_families.py's agreement of bernoulli and poisson
 fits with hand-written NumPyro, and its check of the binomial likelihood against
-scipy). Slow tier ~7 min: cbpp against 4 × 10000 reference draws (50 s), grouseticks
-(ours 4 × 3000 draws, ~1 min, bulk ESS >= 930 on every fixed effect and sd, no
-divergence; reference 4 × 5000, ~5 min). Observed: cbpp means within 1.7 and
-sds within 1.6 MCSE of the long reference; grouseticks (591 quantities, bound
-4.45) within 3.6 and 3.1; medians within 0.1 posterior sd of glmer for the
-fixed effects, 0.37 (cbpp herd) and 0.36 (grouseticks BROOD) for the sds.
+scipy). Slow tier 2.5 min on 2 quiet cores: cbpp against 4 × 10000 reference draws
+(10 s), grouseticks (ours 4 × 3000 draws, 22 s, bulk ESS >= 790 on every fixed
+effect and sd, 0-1 divergence; reference 4 × 5000, 2 min, bulk ESS >= 1800).
+Observed: cbpp means within 1.1 and sds within 2.7 MCSE of the long reference
+(bound 4.57); grouseticks (591 quantities, bound 5.49) within 3.1 and 3.1;
+medians within 0.1 posterior sd of glmer for the fixed effects, 0.37 (cbpp herd)
+and 0.36 (grouseticks BROOD) for the sds.
 """
 
 from __future__ import annotations

@@ -49,11 +49,13 @@ and a fixed seed does not make that reproducible across machines).
 ``ml.ConvergenceWarning`` from short chains is expected and counted, not raised.
 
 Cost: one compilation per family (two if the automatic parameterisation
-changes between replications), then ~1-1.5 s per fit: 80-140 s per family,
-~9.5 min for all five on 2 shared cores. Last run: every p-value > 0.05
-(smallest: nu 0.052, Intercept (poisson) 0.11); 65-86 of 100 fits per family
-warn (bulk ESS < 400 of 1000 draws on a group effect, or R-hat > 1.01) and
-the poisson fits diverge 1658 times in all (student_t 361), concentrated in
+changes between replications), then 18-36 s per family, 2.5 min for all five
+on 2 quiet cores. Last run: smallest p-values nu 0.0015 (student_t) and
+Intercept (bernoulli) 0.015, every other > 0.13; nu's was chance (500
+replications of student_t: nu 0.20, every quantity > 0.05), and nu had the
+smallest p-value in the run before too (0.052): the quantity to watch. 37-59 of
+100 fits per family warn (bulk ESS < 400 of 1000 draws, or R-hat > 1.01) and the
+poisson fits diverge 571 times in all (student_t 30), concentrated in
 replications with a small sd, without visible miscalibration.
 """
 
