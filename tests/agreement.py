@@ -49,7 +49,7 @@ ESS floors
 A bulk ESS floor is a property of the sampler's efficiency, not a Monte Carlo
 tolerance, but its estimate is noisy too: on the AR(1) chains above (true ESS
 ~450) the estimate's 5%-95% range was 353-533, a relative sd of ~12%. Each floor
-in the tests is therefore set at most at half the smallest ESS observed over the
+in the tests is therefore set at about half the smallest ESS observed over the
 parameters of that fit (each test states it), i.e. > 4 such sds below.
 """
 
