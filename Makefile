@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-slow bench clean
+.PHONY: venv demo test test-unit test-slow bench clean
 
 venv: $(STAMP)
 
@@ -19,6 +19,9 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+test-unit: venv
+	$(BIN)/python -m pytest -q -m unit
 
 test-slow: venv
 	$(BIN)/python -m pytest -q -m slow

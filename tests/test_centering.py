@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
+from agreement import assert_agree
 
 FIT = dict(family="poisson", chains=2, draws=150, warmup=120, seed=0, progress=False)
 
@@ -70,11 +71,11 @@ def test_the_user_overrides_the_choice():
 
 
 def test_centred_and_non_centred_fits_agree(rich):
-    """The centred parameterisation (around the fixed intercept) is the same posterior."""
-    other = fit(counts(20, 40, 1.0), centered=False, draws=300)
-    a, b = rich.summary(group_effects=False), other.summary(group_effects=False)
-    z = (a["mean"] - b["mean"]) / np.hypot(a["mcse_mean"], b["mcse_mean"])
-    assert (z.abs() < 5).all(), z
+    """The centred parameterisation (around the fixed intercept) is the same posterior:
+    ``agreement.assert_agree`` (both converged, means and sds within the z limit; false
+    alarm < 1e-3 for each check). Non-centred, this data-rich term mixes slowly (bulk ESS of
+    the sd ~100 per 600 draws, ~250 per 2400), hence the longer run."""
+    assert_agree(rich, fit(counts(20, 40, 1.0), centered=False, draws=2000))
 
 
 def test_in_a_nested_design_the_informed_inner_term_is_centred_and_the_outer_one_not():

@@ -28,6 +28,9 @@ from multilevel.inference.centering import decide_from_sds, effective_informatio
 from multilevel.model import Layout, constrain, model_data, recentre, resolve_priors, structure, zero_position
 from multilevel.model.hierarchy import centering_arrays, term_parents
 
+#: Pure unit and property tests: no sampler runs (``make test-unit``).
+pytestmark = pytest.mark.unit
+
 
 def nested_frame(broods_per_location: list[int], rows_per_brood: int | list[int], seed: int = 0) -> pd.DataFrame:
     """Locations holding broods holding chicks (one row per chick), with a covariate
@@ -151,15 +154,18 @@ def test_every_parameterisation_is_the_same_point(formula):
     priors = resolve_priors(design, layout, None, family)
     with jax.enable_x64(True):
         struct = structure(layout, family)
+        # compiled, as inside the sampler (op by op this test took seconds)
+        effects_of = jax.jit(lambda position, data: constrain(position, data, struct)[0].effects)
+        move = jax.jit(lambda position, data, centering: recentre(position, data, centering, struct))
         rng = np.random.default_rng(0)
         position = jax.tree_util.tree_map(lambda a: rng.normal(size=a.shape), zero_position(layout))
         non_centred = model_data(design, priors)
-        effects = constrain(position, non_centred, struct)[0].effects
+        effects = effects_of(position, non_centred)
         for choice in itertools.product([False, True], repeat=len(design.groups)):
             data = model_data(design, priors, choice)
-            moved = recentre(position, non_centred, data.centering, struct)
-            for got, expected in zip(constrain(moved, data, struct)[0].effects, effects):
+            moved = move(position, non_centred, data.centering)
+            for got, expected in zip(effects_of(moved, data), effects):
                 np.testing.assert_allclose(got, expected, atol=1e-12)
-            back = recentre(moved, data, non_centred.centering, struct)
+            back = move(moved, data, non_centred.centering)
             for got, expected in zip(jax.tree_util.tree_leaves(back), jax.tree_util.tree_leaves(position)):
                 np.testing.assert_allclose(got, expected, atol=1e-12)

@@ -2,10 +2,13 @@
 
 Both target the same posterior, so for every parameter (fixed effects, sigma,
 group sds and correlations, and every group effect) the two posterior means
-differ by less than 4 combined Monte Carlo standard errors,
-``4 sqrt(mcse_collapsed² + mcse_nuts²)`` (a Bonferroni bound for many parameters:
-see ``agreement.assert_agree``), and so do the posterior sds (with ArviZ's
-``mcse_sd``); with fixed seeds the comparison is deterministic. Models: cheese model 1 (real data), sleepstudy with correlated
+differ by less than z combined Monte Carlo standard errors,
+``z sqrt(mcse_collapsed² + mcse_nuts²)``, and so do the posterior sds (with
+ArviZ's ``mcse_sd``), after both fits pass the R-hat limit for their ESS; z is
+the Bonferroni bound of ``agreement.assert_agree`` (false alarm < 1e-3 per test
+over all ~2m comparisons: z = 5.3 for the 247 parameters of the FACE-like model).
+The draws differ from machine to machine (floating point), so nothing here relies
+on a seed. Models: cheese model 1 (real data), sleepstudy with correlated
 intercept and slope (real data), a FACE-like tree-growth simulation, and
 students in classes nested in schools.
 """
@@ -32,8 +35,12 @@ def fit_both(formula, data, priors=None, draws=1000, seed=0):
 
 
 def test_cheese_model_1(cheese):
+    """With two backgrounds, the posterior of their sd has a tail ~ sd⁻⁴ (see
+    test_reference_cheese.py): no fourth moment, so its posterior sd has no meaningful
+    MCSE and is left out of the comparison (its mean is compared)."""
     formula = ml.datasets.CHEESE_MODELS[1][1]
-    assert_agree(*fit_both(formula, cheese, ml.datasets.cheese_priors(cheese, 1), draws=2000))
+    assert_agree(*fit_both(formula, cheese, ml.datasets.cheese_priors(cheese, 1), draws=2000),
+                 sd_exclude=("sd(Intercept|background)",))
 
 
 def test_sleepstudy_correlated_intercept_and_slope(sleepstudy):

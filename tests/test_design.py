@@ -18,6 +18,9 @@ import pytest
 import multilevel as ml
 from multilevel.design import build_design
 
+#: Pure unit and property tests: no sampler runs (``make test-unit``).
+pytestmark = pytest.mark.unit
+
 
 def design(formula: str, data: pd.DataFrame, **kwargs):
     """The design of ``formula``, failing the test on any warning."""

@@ -14,6 +14,9 @@ import pytest
 
 from multilevel.results.diagnostics import diagnostics
 
+#: Pure unit and property tests: no sampler runs (``make test-unit``).
+pytestmark = pytest.mark.unit
+
 
 def draws(seed: int, chains: int, num_draws: int) -> np.ndarray:
     rng = np.random.default_rng(seed)

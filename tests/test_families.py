@@ -3,9 +3,10 @@
 * each family's pointwise log-likelihood equals scipy.stats on a grid of
   responses and linear predictors, for every link; student_t's nu is at least 1;
 * responses outside a family's support raise DataError naming the rows;
-* a small simulated fit per family (NUTS) recovers the true parameters within
-  their 99% intervals; bernoulli and poisson fits agree with a long NumPyro run
-  of the same model and priors, written by hand, within 4 Monte Carlo standard errors;
+* a small simulated fit per family (NUTS) converges and recovers the true
+  parameters within their 99% intervals; bernoulli and poisson fits agree with a
+  long NumPyro run of the same model and priors, written by hand, within Monte
+  Carlo error (thresholds and their false-alarm rates at each test);
 * predictions of every kind are on the data scale and in the support, take trials
   and offsets from the new data, and are the same on a fit restored by ``ml.load``;
 * a Gaussian offset is taken off the response by the collapsed and Gibbs samplers;
@@ -34,9 +35,15 @@ from multilevel.design import build_design
 from multilevel.model import Layout, get_family, resolve_priors
 from multilevel.model.logdensity import Position, constrain_scales
 from multilevel.model.prior_table import PriorValues
+from agreement import assert_converged, assert_tables_agree
 from conftest import read_shared
 
 DRAWS = dict(chains=2, draws=500, warmup=500, progress=False)
+#: Divergent transitions allowed, as a share of the draws. None was seen in any fit of this
+#: module (5 simulated families, 1000 draws each; cbpp, 2000), which bounds the rate per
+#: transition by ~4e-4 (95%): a Poisson count of mean 0.4 exceeds 5 with probability 4e-6.
+#: A funnel the parameterisation does not remove diverges in percents of the draws.
+MAX_DIVERGENT_SHARE = 5e-3
 #: Explicit priors shared by the fits compared with hand-written NumPyro.
 PRIORS = {"Intercept": ml.Normal(0, 2.5), "b": ml.Normal(0, 2.5), "sd": ml.HalfStudentT(3, 2.5)}
 
@@ -54,6 +61,7 @@ def _logistic(eta):
     return special.expit(eta)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("family, y_values, aux, trials, reference", [
     ("gaussian", np.linspace(-3, 3, 7), (1.3,), None,
      lambda y, eta, n: stats.norm.logpdf(y, eta, 1.3)),
@@ -84,6 +92,7 @@ def test_log_likelihood_equals_scipy_on_a_grid(family, y_values, aux, trials, re
     np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.unit
 def test_probit_log_likelihood_stays_finite_far_in_the_tails():
     with jax.enable_x64(True):
         family = get_family("bernoulli(probit)")
@@ -93,6 +102,7 @@ def test_probit_log_likelihood_stays_finite_far_in_the_tails():
     assert np.isfinite(slope) and slope > 0
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("text, name, link, aux", [
     ("gaussian", "gaussian", "identity", ("sigma",)),
     ("student_t", "student_t", "identity", ("sigma", "nu")),
@@ -110,6 +120,7 @@ def test_family_names_links_and_parameters(text, name, link, aux):
     assert hash(family) == hash(get_family(text))
 
 
+@pytest.mark.unit
 def test_family_objects_and_bad_names():
     assert ml.families.bernoulli("probit") == get_family("bernoulli(probit)")
     assert ml.families.student_t(nu=3).aux == ("sigma",)
@@ -120,6 +131,7 @@ def test_family_objects_and_bad_names():
 
 
 # -- default priors on the link scale -----------------------------------------------------------
+@pytest.mark.unit
 def test_default_priors_of_link_families_follow_the_documented_table():
     rng = np.random.default_rng(0)
     x = rng.normal(2.0, 3.0, 200)
@@ -140,6 +152,7 @@ def test_default_priors_of_link_families_follow_the_documented_table():
         assert table[name] == prior
 
 
+@pytest.mark.unit
 def test_student_t_degrees_of_freedom_are_at_least_one_as_in_brms():
     """nu = 1 + exp(u), its prior truncated at 1: a unit-rate exponential prior then gives
     nu - 1 ~ Exp(1) (memoryless), so the density on u is exactly that of log Exp(1)."""
@@ -161,6 +174,7 @@ def test_student_t_degrees_of_freedom_are_at_least_one_as_in_brms():
 
 
 # -- support ---------------------------------------------------------------------------------------
+@pytest.mark.unit
 @pytest.mark.parametrize("family, formula, column, values, rows", [
     ("bernoulli", "y ~ x", "y", [0, 1, 2, 1, 0.5, 0], "rows 2 (2), 4 (0.5)"),
     ("poisson", "y ~ x", "y", [0, 3, -1, 2, 1.5, 0], "rows 2 (-1), 4 (1.5)"),
@@ -174,6 +188,7 @@ def test_responses_outside_the_support_raise_data_error_naming_the_rows(family, 
         ml.fit(formula, data, family=family)
 
 
+@pytest.mark.unit
 def test_binomial_needs_trials_and_other_families_refuse_them():
     data = pd.DataFrame({"y": [0, 1, 2], "x": [0.0, 1.0, 2.0], "n": 3})
     with pytest.raises(ml.DataError, match="needs the number of trials"):
@@ -266,14 +281,22 @@ def fitted(kind: str):
 
 @pytest.mark.parametrize("kind", list(MODELS))
 def test_simulated_fit_recovers_the_truth_within_99_percent_intervals(kind):
+    """The data are fixed (NumPy's generator gives the same numbers on every machine), so
+    whether the truth lies inside the 99% interval is a property of the posterior; only
+    the Monte Carlo error of the estimated interval ends varies. Observed, every true
+    value is at least 4.6 quantile MCSEs (ArviZ's) inside its interval (negbinomial's
+    sd, lower end; all others > 6): a false alarm below ~1e-5 in all.
+
+    Convergence: bulk ESS >= 100 (observed >= 320) and R-hat within the limit for its
+    ESS (``agreement.rhat_limit``: false alarm < 1e-3 over the parameters)."""
     fit, _, truth = fitted(kind)
     assert fit.sampler_info["sampler"] == "nuts"
-    assert fit.num_divergent == 0
+    assert fit.num_divergent <= MAX_DIVERGENT_SHARE * DRAWS["chains"] * DRAWS["draws"], fit.num_divergent
     table = fit.summary(prob=0.99, group_effects=False)
     assert set(truth) == set(table.index)
     for name, value in truth.items():
         assert table.loc[name, "q0.5"] < value < table.loc[name, "q99.5"], (name, value, table.loc[name])
-    assert table["r_hat"].max() <= 1.01
+    assert_converged(table, DRAWS["chains"], ess_min=100, what=kind)
 
 
 def numpyro_reference(kind: str, data: pd.DataFrame) -> pd.DataFrame:
@@ -305,15 +328,14 @@ def numpyro_reference(kind: str, data: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.parametrize("kind", ["bernoulli", "poisson"])
 def test_fit_agrees_with_a_long_hand_written_numpyro_run(kind):
+    """Means and sds of the three global parameters within the z bound of
+    ``agreement.z_limit`` over the 6 comparisons (z = 4.02; false alarm < 1e-3), after the
+    reference passes bulk ESS >= 400 and the R-hat limit for its ESS (our fit's
+    convergence is checked above)."""
     fit, data, _ = fitted(kind)
-    ours = fit.summary(group_effects=False)
     reference = numpyro_reference(kind, data)
-    assert reference["r_hat"].max() <= 1.01
-    for name in reference.index:
-        bound = 4 * np.hypot(ours.loc[name, "mcse_mean"], reference.loc[name, "mcse_mean"])
-        assert abs(ours.loc[name, "mean"] - reference.loc[name, "mean"]) <= bound, name
-        sd_bound = 4 * np.hypot(ours.loc[name, "mcse_sd"], reference.loc[name, "mcse_sd"])
-        assert abs(ours.loc[name, "sd"] - reference.loc[name, "sd"]) <= sd_bound, name
+    assert_converged(reference, 4, ess_min=400, what=f"{kind} reference")
+    assert_tables_agree(fit.summary(group_effects=False).loc[reference.index], reference, what=kind)
 
 
 def test_information_criteria_work_from_the_family_log_likelihood():
@@ -450,9 +472,10 @@ def test_cbpp_binomial_glmm_converges():
         fit = ml.fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", data, family="binomial",
                      chains=4, draws=500, warmup=500, seed=0, progress=False)
     table = fit.summary()
-    assert table["r_hat"].max() <= 1.01, table["r_hat"].sort_values().tail()
-    assert fit.num_divergent == 0
-    assert table.loc["period", "q97.5"] < 0          # incidence falls over the periods
+    # bulk ESS observed >= 1500; R-hat limit for its ESS: false alarm < 1e-3 over the 20 parameters
+    assert_converged(table, 4, ess_min=400, what="cbpp")
+    assert fit.num_divergent <= MAX_DIVERGENT_SHARE * 4 * 500, fit.num_divergent
+    assert table.loc["period", "q97.5"] < 0          # incidence falls over the periods (q97.5 ≈ -0.33, 2.7 sd)
     new = data.head(4)[["period", "herd", "size"]]
     mean = fit.predict(new, kind="mean")["mean"]
     assert ((mean > 0) & (mean < new["size"])).all()

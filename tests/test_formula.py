@@ -16,6 +16,9 @@ import multilevel as ml
 from multilevel.formula import BinOp, Call, GroupTerm, Neg, Num, Terms, Var, parse_formula, term_name
 from multilevel.formula.spec import spec_from_dict, spec_to_dict
 
+#: Pure unit and property tests: no sampler runs (``make test-unit``).
+pytestmark = pytest.mark.unit
+
 
 def fixed_terms(formula: str) -> list[str]:
     """Names of the fixed-effect terms (without the intercept) of ``formula``."""

@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,9 @@ import multilevel as ml
 from multilevel.design import build_design
 from multilevel.formula import parse_formula
 from multilevel.model import Layout, get_family, resolve_priors
+
+#: Pure unit and property tests: no sampler runs (``make test-unit``).
+pytestmark = pytest.mark.unit
 
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])

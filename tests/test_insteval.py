@@ -2,8 +2,10 @@
 
 73,421 ratings, 2,972 students crossed with 1,128 lecturers nested in 14
 departments. ``sampler="auto"`` picks the Gibbs sampler, which converges with
-4 chains × 1000 draws: R-hat <= 1.01 and bulk ESS >= 400 on the fixed effects,
-sigma and the sds. (Its speed is measured by benchmarks/bench_insteval.py.)
+4 chains × 1000 draws: bulk ESS >= 400 and R-hat within the limit for its ESS
+(``agreement.rhat_limit``: 1.01 at the bulk ESS of ~3000 the benchmark measures;
+false alarm < 1e-3) on the fixed effects, sigma and the sds. (Its speed is
+measured by benchmarks/bench_insteval.py.)
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import warnings
 import pytest
 
 import multilevel as ml
+from agreement import assert_converged
 from conftest import read_shared
 
 
@@ -25,6 +28,4 @@ def test_insteval_converges_with_the_default_sampler():
                      progress=False)
     assert fit.sampler_info["sampler"] == "gibbs"
     assert fit.sampler_info["blocks"] == [["s"], ["dept", "d"]]
-    table = fit.summary(group_effects=False)
-    assert table["r_hat"].max() <= 1.01
-    assert table["ess_bulk"].min() >= 400
+    assert_converged(fit.summary(group_effects=False), chains=4, ess_min=400, what="InstEval")

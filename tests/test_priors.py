@@ -25,6 +25,9 @@ from multilevel.model.priors import (LKJ, Cauchy, Exponential, Gamma, GammaPreci
                                      HalfNormal, HalfStudentT, InverseGamma, Normal, StudentT, Uniform,
                                      prior_from_string)
 
+#: Pure unit and property tests: no sampler runs (``make test-unit``).
+pytestmark = pytest.mark.unit
+
 POINTS = np.array([0.05, 0.3, 1.0, 2.7, 11.0])
 
 

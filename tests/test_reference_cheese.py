@@ -27,25 +27,35 @@ decay), and halving the grid resolution changes no moment.
 
 Tolerances
 ----------
-* Posterior means: within 4 Monte Carlo standard errors (``mcse_mean`` of the
-  fit's summary) of the exact mean. The reference is exact to ~1e-6, so the
-  error is the fit's Monte Carlo error alone: a correct sampler fails a given
-  parameter with probability ~6e-5.
-* Posterior sds: within 10% of the exact sd. The relative Monte Carlo error of
-  a sample sd is about sqrt((kurtosis − 1) / (4 ESS)): 3.5% for a Gaussian
-  marginal at the ESS floor of 400, 1.6% at ESS 2000, so for the nearly
-  Gaussian marginals (cheese coefficients, sigma) 10% is 3–6 such errors. The
-  Intercept and the two background effects are scale mixtures over the
-  heavy-tailed sd (kurtosis well above 3): their ``mcse_sd`` (in the failure
-  message) was ~3% of the sd with the collapsed sampler, so 10% is ~3 errors,
-  but ~10% with NUTS (bulk ESS ~1000), where this check is only indicative.
-  The group sd's own posterior sd is allowed 35%: its posterior tail ~ sd⁻⁴ has
-  no fourth moment, so the sample sd of sd(Intercept|background) has no finite
-  Monte Carlo variance and is typically below the truth (the tail is undersampled).
+The reference is exact to ~1e-6, so every error is the fit's Monte Carlo error
+alone, and each family of comparisons below is bounded by ``agreement.z_limit``
+(false alarm < 1e-3 for a correct sampler over the family; the draws differ
+between machines, so nothing relies on the seed).
+
+* Posterior means: within z = 4.44 Monte Carlo standard errors (``mcse_mean``
+  of the fit's summary) of the exact mean, for the 9 parameters.
+* Posterior sds of the 8 parameters with a finite fourth moment: within z = 4.4
+  standard errors of the exact sd. The standard error of a sample sd is
+  ``sqrt((μ₄ − σ⁴) / N) / (2σ)``: the Intercept and the two background effects
+  are scale mixtures over the heavy-tailed group sd (kurtosis well above 3), for
+  which the *estimated* ``mcse_sd`` is too often too small (simulated with iid
+  draws from the exact posterior: |z| > 4 in ~9e-4 of runs; t₃₀ allows 3.8e-4). So
+  the error used is the larger of the fit's ``mcse_sd`` and this formula with the
+  exact ``μ₄`` of the grid and N the fit's bulk ESS (with which the same
+  simulation gives |z| > 4 in 1.3e-4 of runs, within t₃₀'s rate).
+* The group sd: its posterior tail ~ sd⁻⁴ has no fourth moment, so its sample sd
+  has no finite Monte Carlo variance (in the same simulation at N = 3400 it is off
+  by more than 35% in 3% of runs, mostly above). Its mean is compared with the
+  others; its spread is compared on the log scale, where every moment is finite:
+  the mean and sd of ``log sd(Intercept|background)`` within z = 3.9 MCSEs of the
+  exact ones.
 * The convergence bar (all four models, 4 chains × 2000 draws, default
-  settings): every parameter including group effects has rank-normalised split
-  R-hat <= 1.01 and bulk ESS >= 400 (Vehtari et al. 2021), and divergent
-  transitions are either absent or announced by a ``ml.ConvergenceWarning``.
+  settings): every parameter including group effects has bulk ESS >= 400 and
+  rank-normalised split R-hat <= 1.01, or, where the ESS is too small for 1.01
+  to be a reliable bar, within the limit for its ESS (``agreement.rhat_limit``:
+  false alarm < 1e-3 over the model's parameters; observed, every bulk ESS is above
+  4800, NUTS's above 3400, where that limit is 1.01 itself); divergent transitions
+  are either absent or announced by a ``ml.ConvergenceWarning``.
 
 Fits use the library's default sampler (``sampler`` not passed). The same
 comparisons with ``sampler="nuts"`` forced are in the slow tier.
@@ -57,22 +67,18 @@ import time
 import warnings
 from dataclasses import dataclass
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
 import multilevel as ml
+from agreement import assert_converged, assert_within_mcse
 
 CHAINS, DRAWS, WARMUP, SEED = 4, 2000, 1000, 1
 
-#: Tolerances of the exact comparison (see the module docstring).
-MEAN_MCSE = 4.0
-SD_REL = 0.10
-GROUP_SD_SD_REL = 0.35
-
-#: The convergence bar.
-RHAT_MAX = 1.01
+#: The convergence bar: bulk ESS floor (R-hat: ``agreement.rhat_limit``).
 ESS_BULK_MIN = 400
 
 #: Grid of the exact posterior: log sigma and log sd (sd's heavy tail needs the wide range).
@@ -83,7 +89,10 @@ LOG_SD = np.linspace(np.log(0.01), np.log(1e5), 400)
 THETA_NAMES = ("Intercept", "cheese_A", "cheese_B", "cheese_C", "cheese_D",
                "Intercept|background[rural]", "Intercept|background[urban]")
 SIGMA, GROUP_SD = "sigma", "sd(Intercept|background)"
+LOG_GROUP_SD = f"log {GROUP_SD}"
 MODEL1_PARAMETERS = (*THETA_NAMES[:5], SIGMA, GROUP_SD, *THETA_NAMES[5:])
+#: The parameters whose posterior has a finite fourth moment (all but the group sd).
+FINITE_KURTOSIS = tuple(name for name in MODEL1_PARAMETERS if name != GROUP_SD)
 
 #: Samplers the exact comparison runs with: the default one, and NUTS forced (slow tier).
 SAMPLERS = [pytest.param(None, id="default"),
@@ -105,20 +114,30 @@ class ExactGrid:
     cond_var: np.ndarray     # (S, D, 7) Var[theta_i | sigma, sd, y]
 
     def moments(self, step: int = 1) -> dict[str, tuple[float, float]]:
-        """Posterior (mean, sd) of every parameter, using every ``step``-th grid node."""
+        """Posterior (mean, sd) of every parameter and of ``log sd``, using every
+        ``step``-th grid node."""
+        return {name: (mean, sd) for name, (mean, sd, _) in self._moments(step).items()}
+
+    def fourth_central_moments(self) -> dict[str, float]:
+        """Posterior E[(x - mean)⁴] of every parameter but the group sd (whose is infinite)."""
+        return {name: m4 for name, (_, _, m4) in self._moments(1).items() if name in FINITE_KURTOSIS}
+
+    def _moments(self, step: int) -> dict[str, tuple[float, float, float]]:
         w = self.weight[::step, ::step]
         w = w / w.sum()
         sigma, sd = np.meshgrid(self.sigma[::step], self.sd[::step], indexing="ij")
         out = {}
-        for name, x in ((SIGMA, sigma), (GROUP_SD, sd)):
+        for name, x in ((SIGMA, sigma), (GROUP_SD, sd), (LOG_GROUP_SD, np.log(sd))):
             mean = np.sum(w * x)
-            out[name] = (mean, np.sqrt(np.sum(w * (x - mean) ** 2)))
+            out[name] = (mean, np.sqrt(np.sum(w * (x - mean) ** 2)), np.sum(w * (x - mean) ** 4))
         m = self.cond_mean[::step, ::step]
         v = self.cond_var[::step, ::step]
         mean = np.einsum("sd,sdi->i", w, m)
-        var = np.einsum("sd,sdi->i", w, v + (m - mean) ** 2)   # total variance
+        d = m - mean
+        var = np.einsum("sd,sdi->i", w, v + d ** 2)   # total variance
+        m4 = np.einsum("sd,sdi->i", w, d ** 4 + 6 * d ** 2 * v + 3 * v ** 2)   # of a mixture of normals
         for i, name in enumerate(THETA_NAMES):
-            out[name] = (mean[i], np.sqrt(var[i]))
+            out[name] = (mean[i], np.sqrt(var[i]), m4[i])
         return out
 
 
@@ -214,6 +233,7 @@ def cheese_fit(cheese):
 # The reference itself
 
 
+@pytest.mark.unit
 def test_exact_reference_uses_the_priors_of_cheese_model_1(cheese):
     ybar, s_y = cheese["y"].mean(), cheese["y"].std(ddof=1)
     priors = ml.datasets.cheese_priors(cheese, 1)
@@ -226,6 +246,7 @@ def test_exact_reference_uses_the_priors_of_cheese_model_1(cheese):
     assert priors["sd"] == ml.HalfCauchy(2.0)
 
 
+@pytest.mark.unit
 def test_exact_reference_grid_holds_the_posterior_mass(exact):
     sigma_mass = exact.weight.sum(axis=1)
     sd_mass = exact.weight.sum(axis=0)
@@ -242,9 +263,10 @@ def test_exact_reference_grid_holds_the_posterior_mass(exact):
         assert tail / moment < 1e-3, f"the grid misses {tail / moment:.1e} of E[sd^{k}]"
 
 
+@pytest.mark.unit
 def test_exact_reference_is_resolved_by_the_grid(exact):
     fine, coarse = exact.moments(), exact.moments(step=2)
-    for name in MODEL1_PARAMETERS:
+    for name in (*MODEL1_PARAMETERS, LOG_GROUP_SD):
         assert coarse[name] == pytest.approx(fine[name], rel=1e-4, abs=1e-6), name
 
 
@@ -253,52 +275,59 @@ def test_exact_reference_is_resolved_by_the_grid(exact):
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
-@pytest.mark.parametrize("name", MODEL1_PARAMETERS)
-def test_model1_posterior_mean_is_exact_within_4_mcse(cheese_fit, exact, sampler, name):
-    row = cheese_fit(1, sampler).fit.summary().loc[name]
-    exact_mean, _ = exact.moments()[name]
-    error = abs(row["mean"] - exact_mean)
-    assert error <= MEAN_MCSE * row["mcse_mean"], (
-        f"{name}: fit mean {row['mean']:.4f}, exact {exact_mean:.4f}: "
-        f"off by {error:.4f} = {error / row['mcse_mean']:.1f} MCSE (MCSE {row['mcse_mean']:.4f})")
+def test_model1_posterior_means_are_exact_within_mcse(cheese_fit, exact, sampler):
+    table = cheese_fit(1, sampler).fit.summary().loc[list(MODEL1_PARAMETERS)]
+    moments = exact.moments()
+    exact_mean = pd.Series({name: moments[name][0] for name in MODEL1_PARAMETERS})
+    assert_within_mcse(table["mean"], exact_mean, table["mcse_mean"], what="posterior means")
+
+
+def sd_standard_error(sd: float, fourth_moment: float, ess: float) -> float:
+    """The standard error of the sample sd of ``ess`` independent draws (delta method)."""
+    return float(np.sqrt((fourth_moment - sd ** 4) / ess) / (2 * sd))
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
-@pytest.mark.parametrize("name", MODEL1_PARAMETERS)
-def test_model1_posterior_sd_is_exact_within_10_percent(cheese_fit, exact, sampler, name):
-    row = cheese_fit(1, sampler).fit.summary().loc[name]
-    _, exact_sd = exact.moments()[name]
-    tolerance = GROUP_SD_SD_REL if name == GROUP_SD else SD_REL
-    relative = row["sd"] / exact_sd - 1
-    assert abs(relative) <= tolerance, (
-        f"{name}: fit sd {row['sd']:.4f}, exact {exact_sd:.4f}: {relative:+.1%} "
-        f"(allowed ±{tolerance:.0%}; mcse_sd {row['mcse_sd']:.4f})")
+def test_model1_posterior_sds_are_exact_within_mcse(cheese_fit, exact, sampler):
+    """All parameters but the group sd (see the next test); the error is the larger of the
+    fit's ``mcse_sd`` and the exact standard error at the fit's bulk ESS."""
+    table = cheese_fit(1, sampler).fit.summary().loc[list(FINITE_KURTOSIS)]
+    moments, fourth = exact.moments(), exact.fourth_central_moments()
+    exact_sd = pd.Series({name: moments[name][1] for name in FINITE_KURTOSIS})
+    floor = pd.Series({name: sd_standard_error(exact_sd[name], fourth[name], table.loc[name, "ess_bulk"])
+                       for name in FINITE_KURTOSIS})
+    assert_within_mcse(table["sd"], exact_sd, np.maximum(table["mcse_sd"], floor), what="posterior sds")
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_model1_log_group_sd_has_the_exact_mean_and_sd(cheese_fit, exact, sampler):
+    draws = np.log(cheese_fit(1, sampler).fit.idata.posterior[GROUP_SD].values)     # (chain, draw)
+    mean, sd = exact.moments()[LOG_GROUP_SD]
+    estimate = pd.Series({"mean": draws.mean(), "sd": draws.std(ddof=1)})
+    mcse = pd.Series({"mean": float(az.mcse(draws)), "sd": float(az.mcse(draws, method="sd"))})
+    assert_within_mcse(estimate, pd.Series({"mean": mean, "sd": sd}), mcse, what=LOG_GROUP_SD)
 
 
 # --------------------------------------------------------------------------------------
 # The convergence bar on the four models
 
 
-def _check_convergence_bar(result: CheeseFit) -> None:
+def _check_convergence_bar(result: CheeseFit, label: str) -> None:
     fit = result.fit
     table = fit.summary()
     divergent_warned = any(issubclass(w.category, ml.ConvergenceWarning)
                            and "divergent transitions" in str(w.message) for w in result.caught)
-    report = (f"{fit.num_divergent} divergences, min bulk ESS {table['ess_bulk'].min():.0f} "
-              f"({table['ess_bulk'].idxmin()}), max R-hat {table['r_hat'].max():.4f} "
-              f"({table['r_hat'].idxmax()}), {result.seconds:.0f} s")
-    bad = table[(table["r_hat"] > RHAT_MAX) | (table["ess_bulk"] < ESS_BULK_MIN)]
-    assert bad.empty, (f"{len(bad)} of {len(table)} parameters miss R-hat <= {RHAT_MAX} or bulk ESS >= "
-                       f"{ESS_BULK_MIN} [{report}]:\n{bad[['mean', 'ess_bulk', 'r_hat']].to_string()}")
+    report = f"{label}: {fit.num_divergent} divergences, {result.seconds:.0f} s"
+    assert_converged(table, CHAINS, ESS_BULK_MIN, what=report)
     assert fit.num_divergent == 0 or divergent_warned, (
         f"{fit.num_divergent} divergent transitions and no ConvergenceWarning about them [{report}]")
 
 
 @pytest.mark.parametrize("model", sorted(ml.datasets.CHEESE_MODELS))
 def test_cheese_model_meets_the_convergence_bar(cheese_fit, model):
-    _check_convergence_bar(cheese_fit(model))
+    _check_convergence_bar(cheese_fit(model), f"model {model}")
 
 
 @pytest.mark.slow
 def test_cheese_model_1_meets_the_convergence_bar_with_nuts(cheese_fit):
-    _check_convergence_bar(cheese_fit(1, "nuts"))
+    _check_convergence_bar(cheese_fit(1, "nuts"), "model 1, NUTS")

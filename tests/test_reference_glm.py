@@ -14,18 +14,21 @@ logit and log scales, wide), every sd ~ ``HalfStudentT(3, 2.5)``.
 
 What is checked
 ---------------
-(a) *Convergence* of our fit (default sampler: NUTS on the full model): R-hat
-    <= 1.01 and bulk ESS >= 400 on every fixed effect and sd, and divergent
-    transitions in at most ``MAX_DIVERGENT_SHARE`` = 0.2% of the draws (cbpp:
-    none; grouseticks: 11 of 12000, isolated ones at small sds, which
-    part (b) shows bias nothing detectably).
+(a) *Convergence* of our fit (default sampler: NUTS on the full model): bulk
+    ESS >= 400 and R-hat within the limit for its ESS (``agreement.rhat_limit``,
+    false alarm < 1e-3 over the fixed effects and sds) on every fixed effect and
+    sd, and divergent transitions in at most ``MAX_DIVERGENT_SHARE`` = 0.2% of
+    the draws (cbpp: none; grouseticks: 0-11 of 12000, isolated ones at small
+    sds, which part (b) shows bias nothing detectably; were they Poisson with
+    mean 11, more than 24 would have probability 2e-4).
 (b) *Agreement with an independent run*: the model is written by hand in
     NumPyro below (nothing of the library is used) and sampled by NumPyro's NUTS
     in float64. Every posterior mean and sd (fixed effects, sds, every group
-    effect) must agree within ``z`` combined Monte Carlo standard errors,
-    ``z = max(4, Φ⁻¹(1 - 0.005/m))`` over the ``m`` compared numbers (the
-    Bonferroni bound of tests/agreement.py), after both runs pass the
-    convergence bar (the MCSEs mean nothing otherwise).
+    effect) must agree within ``z`` combined Monte Carlo standard errors, ``z``
+    the bound of ``agreement.z_limit`` over the ``2m`` compared numbers (false
+    alarm < 1e-3 in all: z = 4.6 for cbpp's 20 quantities, 5.5 for
+    grouseticks' 591), after both runs pass the convergence bar (the MCSEs
+    mean nothing otherwise).
 (c) *Closeness to lme4's glmer* (Laplace maximum likelihood): the posterior
     median of every fixed effect and sd lies within ``GLMER_TOL = 0.5``
     posterior sds of glmer's estimate. With priors this vague the posterior
@@ -39,7 +42,8 @@ What is checked
     Half a posterior sd allows that and still catches a wrong scale (sd vs
     variance), link, contrast or missing term, each of which moves an
     estimate by several posterior sds. The MCSE of the medians is ~0.02
-    posterior sd, so this check does not depend on the seed.
+    posterior sd, so the largest observed gap (0.37) is ~6 MCSEs inside the
+    tolerance: a false alarm below 1e-8 for a correct sampler.
 
 glmer's estimates (sources)
 ---------------------------
@@ -97,13 +101,17 @@ parameterisation (INDEX centred, BROOD and LOCATION non-centred), written
 independently. All grouseticks runs are in the slow tier.
 
 Tiers and run times (2 cores shared with other work): default tier, cbpp
-only, ~30 s (our fit 10 s, NumPyro reference of 4 × 2000 draws 18 s); slow
-tier ~7 min: cbpp against 4 × 10000 reference draws (50 s), grouseticks
-(ours 4 × 3000 draws, ~1 min, bulk ESS >= 930 on every fixed effect and sd, no
-divergence; reference 4 × 5000, ~5 min). Observed: cbpp means within 1.7 and
-sds within 1.6 MCSE of the long reference; grouseticks (591 quantities, bound
-4.45) within 3.6 and 3.1; medians within 0.1 posterior sd of glmer for the
-fixed effects, 0.37 (cbpp herd) and 0.36 (grouseticks BROOD) for the sds.
+only, our fit (~10 s) for (a) and (c); the NumPyro references are in the slow
+tier (the default run's cbpp reference of 4 × 2000 draws, ~20 s, moved there: the
+default tier keeps tests/test_families.py's agreement of bernoulli and poisson
+fits with hand-written NumPyro, and its check of the binomial likelihood against
+scipy). Slow tier 2.5 min on 2 quiet cores: cbpp against 4 × 10000 reference draws
+(10 s), grouseticks (ours 4 × 3000 draws, 22 s, bulk ESS >= 790 on every fixed
+effect and sd, 0-1 divergence; reference 4 × 5000, 2 min, bulk ESS >= 1800).
+Observed: cbpp means within 1.1 and sds within 2.7 MCSE of the long reference
+(bound 4.57); grouseticks (591 quantities, bound 5.49) within 3.1 and 3.1;
+medians within 0.1 posterior sd of glmer for the fixed effects, 0.37 (cbpp herd)
+and 0.36 (grouseticks BROOD) for the sds.
 """
 
 from __future__ import annotations
@@ -121,17 +129,15 @@ import numpyro.distributions as dist
 import pandas as pd
 import pytest
 from numpyro.infer import MCMC, NUTS
-from scipy import stats
-
 import multilevel as ml
+from agreement import assert_converged, z_limit
 from conftest import read_shared
 
 PRIORS = {"Intercept": ml.Normal(0.0, 10.0), "b": ml.Normal(0.0, 10.0), "sd": ml.HalfStudentT(3.0, 2.5)}
 CHAINS = 4
-RHAT_MAX, ESS_BULK_MIN = 1.01, 400
+ESS_BULK_MIN = 400
 #: Share of divergent draws allowed, in our fits and in the reference runs.
 MAX_DIVERGENT_SHARE = 2e-3
-MEAN_MCSE = 4.0
 #: Posterior median within this many posterior sds of glmer's estimate.
 GLMER_TOL = 0.5
 
@@ -184,9 +190,8 @@ GROUSETICKS = Case(
 )
 
 CASES = [pytest.param(CBPP, id="cbpp"), pytest.param(GROUSETICKS, id="grouseticks", marks=pytest.mark.slow)]
-#: (case, reference draws per chain): the short cbpp reference in the default tier.
-REF_RUNS = [pytest.param(CBPP, 2000, id="cbpp-ref2000"),
-            pytest.param(CBPP, 10000, id="cbpp-ref10000", marks=pytest.mark.slow),
+#: (case, reference draws per chain): all in the slow tier (see "Tiers" above).
+REF_RUNS = [pytest.param(CBPP, 10000, id="cbpp-ref10000", marks=pytest.mark.slow),
             pytest.param(GROUSETICKS, 5000, id="grouseticks-ref5000", marks=pytest.mark.slow)]
 REF_WARMUP, REF_SEED, SEED = 1000, 0, 3
 
@@ -347,18 +352,16 @@ def test_our_fit_is_converged(ours, case):
     fit, seconds = ours(case)
     assert fit.sampler_info["sampler"] == "nuts"
     table = fit.summary(group_effects=False).loc[list(case.scalars)]
-    bad = table[(table["r_hat"] > RHAT_MAX) | (table["ess_bulk"] < ESS_BULK_MIN)]
-    assert bad.empty and fit.num_divergent <= MAX_DIVERGENT_SHARE * CHAINS * case.draws, (
-        f"{fit.num_divergent} divergences, {seconds:.0f} s;\n{bad[['mean', 'ess_bulk', 'r_hat']].to_string()}")
+    assert fit.num_divergent <= MAX_DIVERGENT_SHARE * CHAINS * case.draws, f"{fit.num_divergent} divergences"
+    assert_converged(table, CHAINS, ESS_BULK_MIN, what=f"{case.name} ({fit.num_divergent} divergences, {seconds:.0f} s)")
 
 
 @pytest.mark.parametrize("case, ref_draws", REF_RUNS)
 def test_reference_run_is_converged(reference, case, ref_draws):
     table, divergent, seconds = reference(case, ref_draws)
     assert divergent <= MAX_DIVERGENT_SHARE * CHAINS * ref_draws, f"{divergent} divergent reference draws"
-    scalars = table.loc[list(case.scalars)]
-    bad = scalars[(scalars["r_hat"] > RHAT_MAX) | (scalars["ess_bulk"] < ESS_BULK_MIN)]
-    assert bad.empty, f"reference ({seconds:.0f} s) not converged:\n{bad.to_string()}"
+    assert_converged(table.loc[list(case.scalars)], CHAINS, ESS_BULK_MIN,
+                     what=f"{case.name} reference ({divergent} divergences, {seconds:.0f} s)")
 
 
 # --------------------------------------------------------------------------------------
@@ -373,7 +376,7 @@ def test_posterior_agrees_with_the_reference_within_mcse(ours, reference, case, 
     names = compared_names(case, fit)
     table = fit.summary().loc[names]
     ref = ref.loc[names]
-    z_max = max(MEAN_MCSE, stats.norm.isf(0.005 / (2 * len(names))))
+    z_max = z_limit(2 * len(names), two_fits=True)
     z_mean = (table["mean"] - ref["mean"]).abs() / np.sqrt(table["mcse_mean"] ** 2 + ref["mcse_mean"] ** 2)
     z_sd = (table["sd"] - ref["sd"]).abs() / np.sqrt(table["mcse_sd"] ** 2 + ref["mcse_sd"] ** 2)
     report = pd.DataFrame({"ours": table["mean"], "reference": ref["mean"], "z_mean": z_mean,
