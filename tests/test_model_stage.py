@@ -40,6 +40,7 @@ def nested_and_crossed(seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"y": y, "x": rng.normal(size=n), "dept": dept, "lecturer": lecturer, "student": student})
 
 
+@pytest.mark.unit
 def test_group_structure_is_computed_once_with_nesting_chain_and_blocks():
     data = nested_and_crossed()
     model = ml.build_model("y ~ x + (1 | dept) + (1 + x | lecturer) + (1 | student)", data)
@@ -55,6 +56,7 @@ def test_group_structure_is_computed_once_with_nesting_chain_and_blocks():
     assert chain.order == ("dept", "lecturer")
 
 
+@pytest.mark.unit
 def test_structure_from_refs_orders_nearest_parent_first():
     """Chicks in broods in locations: a chick's nearest parent is its brood."""
     chick = np.arange(12)
@@ -65,6 +67,7 @@ def test_structure_from_refs_orders_nearest_parent_first():
     assert s.blocks == (("location", "chick"), ("brood",))
 
 
+@pytest.mark.unit
 def test_model_is_frozen_and_leaves_the_data_alone():
     data = nested_and_crossed()
     before = data.copy()
@@ -76,6 +79,7 @@ def test_model_is_frozen_and_leaves_the_data_alone():
     assert model.layout.fixed == ("Intercept", "x") and model.num_rows == len(data)
 
 
+@pytest.mark.unit
 def test_log_density_is_the_log_posterior_computed_by_hand():
     """y ~ x, no group terms: log N(y | Xb, sigma) + priors + log-Jacobian of sigma = exp(u)."""
     rng = np.random.default_rng(1)
@@ -98,6 +102,7 @@ def test_log_density_is_the_log_posterior_computed_by_hand():
     assert np.all(np.isfinite(gradient.b))
 
 
+@pytest.mark.unit
 def test_auto_takes_the_first_sampler_that_fits_and_says_why():
     data = nested_and_crossed()
     assert [s.name for s in REGISTRY] == ["collapsed", "gibbs", "nuts"]
@@ -111,6 +116,7 @@ def test_auto_takes_the_first_sampler_that_fits_and_says_why():
     assert "Collapsed cannot: the poisson family" in reason and "Gibbs cannot: the poisson family" in reason
 
 
+@pytest.mark.unit
 def test_a_requested_sampler_that_cannot_fit_raises_naming_the_alternatives():
     data = nested_and_crossed()
     model = ml.build_model("y ~ x + (1 | dept) + (1 | student)", data)
@@ -181,6 +187,7 @@ def test_same_seed_same_draws_whatever_the_core_count(sampler, formula, monkeypa
                                    err_msg=name)
 
 
+@pytest.mark.unit
 def test_a_constant_response_is_an_error_for_identity_links_and_a_warning_otherwise():
     data = pd.DataFrame({"y": [2.0] * 6, "x": np.arange(6.0)})
     with pytest.raises(ml.DataError, match="the response y is 2 in every row"):
@@ -189,6 +196,7 @@ def test_a_constant_response_is_an_error_for_identity_links_and_a_warning_otherw
         ml.build_model("y ~ x", data.assign(y=0), family="bernoulli")
 
 
+@pytest.mark.unit
 def test_links_are_objects_and_an_unknown_link_is_an_error():
     from multilevel.model.families import get_link
     with jax.enable_x64(True):
