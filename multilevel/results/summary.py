@@ -37,8 +37,8 @@ def quantile_label(q: float) -> str:
 def check_prob(prob: object) -> float:
     """``prob`` as a float, or a DataError naming it when it is not a number in (0, 1)."""
     if isinstance(prob, bool) or not isinstance(prob, Real) or not 0 < prob < 1:
-        raise DataError(f"prob must be a number strictly between 0 and 1 (the probability of the "
-                        f"central interval, e.g. 0.95), got {prob!r}")
+        raise DataError(f"prob must be between 0 and 1, exclusive (the probability of the central "
+                        f"interval, e.g. 0.95), got {prob!r}")
     return float(prob)
 
 
