@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
 
-from .base import Family, Param, whole
-from .binary import UNIT_LINKS
+from .base import Family, Param
+from .binary import UNIT_LINKS, Binomial
 from .positive import SHAPE_PRIOR
 
 PHI = Param("phi", prior=SHAPE_PRIOR, start=10.0)
@@ -58,22 +58,17 @@ class Beta(Family):
 
 
 @dataclass(frozen=True)
-class BetaBinomial(Family):
-    """``y ~ BetaBinomial(trials, mu phi, (1 - mu) phi)``: successes of trials, overdispersed."""
+class BetaBinomial(Binomial):
+    """``y ~ BetaBinomial(trials, mu phi, (1 - mu) phi)``: successes of trials, overdispersed
+    (the binomial's trials, support, mean and starting values)."""
 
     name = "beta_binomial"
-    links = UNIT_LINKS
     params = (PHI,)
-    needs_trials = True
-    discrete = True
 
     def log_likelihood(self, y, eta, aux, trials=None):
         a, b = _shapes(self, eta, aux[0])
         log_choose = gammaln(trials + 1) - gammaln(y + 1) - gammaln(trials - y + 1)
         return log_choose + _log_beta(y + a, trials - y + b) - _log_beta(a, b)
-
-    def mean(self, eta, aux, trials=None):
-        return trials * self.link_function.inverse(eta)
 
     def sample(self, key, eta, aux, trials=None):
         beta_key, binomial_key = jax.random.split(key)
@@ -81,13 +76,5 @@ class BetaBinomial(Family):
         p = jax.random.beta(beta_key, a, b)
         return jax.random.binomial(binomial_key, jnp.broadcast_to(trials, jnp.shape(p)), p).astype(jnp.int32)
 
-    def support_problem(self, y, trials):
-        bad = ~whole(y) | (y < 0) | ~whole(trials) | (trials < 0) | (y > trials)
-        return bad, "a whole number of successes between 0 and the number of trials (itself a whole number)"
-
-    def working_response(self, y, trials):
-        return self.link_function((y + 0.5) / (trials + 1.0))
-
     def information(self, y, trials):
-        p = float(np.clip(np.sum(y) / max(np.sum(trials), 1.0), 0.01, 0.99))
-        return trials * p * (1 - p) / (1 + trials / 10.0)
+        return super().information(y, trials) / (1 + trials / 10.0)   # phi guessed 10
