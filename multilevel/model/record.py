@@ -32,7 +32,7 @@ from .prior_table import PriorSet, resolve_priors
 from .priors import Prior
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Model:
     """A model ready to sample: what it is (spec, family, priors, layout, grouping
     structure) and its data, as rows (``design``) or as sufficient statistics only
