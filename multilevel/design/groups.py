@@ -78,10 +78,6 @@ class GroupStructure:
                 blocks.append((outer, inner.name))
         return tuple(blocks)
 
-    def nested(self, inner: str, outer: str) -> bool:
-        """Whether factor ``inner`` is nested in factor ``outer``."""
-        return outer in self.factor(inner).within
-
     def terms_within(self, term: int) -> tuple[int, ...]:
         """The terms whose factor the factor of ``term`` is nested in, nearest first."""
         factor = self.factor(self.term_factor[term])
