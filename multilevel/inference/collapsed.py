@@ -71,7 +71,7 @@ class CollapsedSampler:
         if model.stats is not None:
             stats, summary = model.stats, model.summary
         else:
-            design = model.gaussian_design()
+            design = model.working_design()
             stats, summary = design_statistics(design, order), summarise(design)
         layout, priors = model.layout, model.priors
         struct = collapsed_structure(layout, priors, order)

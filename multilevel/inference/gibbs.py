@@ -256,7 +256,7 @@ class GibbsSampler:
         chains run several to a thread (vmapped), and how many share a thread never
         changes their draws.
         """
-        design, layout, priors = model.gaussian_design(), model.layout, model.priors
+        design, layout, priors = model.working_design(), model.layout, model.priors
         chains, draws = options.chains, options.draws
         factors, struct = gibbs_blocks(layout, design)
         data = gibbs_data(design, factors, struct, priors)

@@ -15,7 +15,7 @@ went from a bulk ESS of 10% of its draws on the intercept to over 100%.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 
@@ -24,11 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.hmc import hmc
 
-from ..design import Design
 from ..design.summary import summarise
 from ..errors import SamplerError
 from ..model.batching import map_batches
-from ..model.families import Family
 from ..model.layout import Layout
 from ..model.logdensity import (Params, Position, constrain, initial_position, make_logdensity, model_data,
                                 recentre, structure)
@@ -152,7 +150,7 @@ class NutsSampler:
         reasons = ["set by centered=" if c is not None else r for c, r in zip(centered, guess_reasons)]
         data = model_data(design, priors, start)
         rng = np.random.default_rng(seed)
-        summary = summarise(_working_design(design, family))
+        summary = summarise(model.working_design())
         resid_sd = float(np.sqrt(max(summary.y_sumsq / summary.n - summary.y_mean ** 2, 1e-12)))
         nc = model_data(design, priors)
         starts = [jax.device_get(recentre(initial_position(rng, summary, layout, priors,
@@ -212,14 +210,6 @@ def per_term_centering(centered: bool | Mapping[str, bool] | None, layout: Layou
     if unknown:
         raise SamplerError(f"centered names unknown grouping factors {unknown}; the model has {names}")
     return tuple(None if centered.get(n) is None else bool(centered[n]) for n in names)
-
-
-def _working_design(design: Design, family: Family) -> Design:
-    """The design with the response on the link scale, less the offset, for starting values."""
-    y = family.working_response(design.y, design.trials)
-    if design.offset is not None:
-        y = y - design.offset
-    return replace(design, y=np.asarray(y, dtype=float))
 
 
 @partial(jax.jit, static_argnums=2)

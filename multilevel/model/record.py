@@ -60,9 +60,11 @@ class Model:
     def has_rows(self) -> bool:
         return self.design is not None
 
-    def gaussian_design(self) -> Design:
-        """The design of a Gaussian-marginal model as the exact samplers take it: the working
-        response (y, or log y for the lognormal) less the offset (``z - o = X b + Z r + e``)."""
+    def working_design(self) -> Design:
+        """The design with the working response (the response on the link scale: y itself, log y
+        for the lognormal, a smoothed logit or log for the others) less the offset. For a
+        Gaussian-marginal family it is what the exact samplers fit (``z - o = X b + Z r + e``);
+        for every family, what starting values come from."""
         design = self.design
         z = np.asarray(self.family.working_response(design.y, design.trials), dtype=float)
         return replace(design, y=z if design.offset is None else z - design.offset, offset=None)
@@ -87,9 +89,9 @@ class Model:
         with jax.enable_x64(True):
             data = model_data(self.design, self.priors)
         logdensity = make_logdensity(structure(self.layout, self.family))
-        start = initial_position(np.random.default_rng(0), self.summary, self.layout, self.priors,
-                                 self.family.initial_aux(max(float(self.summary.y_sd), 1e-6)),
-                                 self.family.params)
+        summary = summarise(self.working_design())
+        start = initial_position(np.random.default_rng(0), summary, self.layout, self.priors,
+                                 self.family.initial_aux(max(float(summary.y_sd), 1e-6)), self.family.params)
         return (lambda position: logdensity(position, data)), start
 
 
