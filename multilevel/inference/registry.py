@@ -43,8 +43,8 @@ def choose_sampler(requested: str, model: Model) -> tuple[Sampler, str]:
         if problem:
             error = PriorError if isinstance(problem, PriorProblem) else SamplerError
             others = [s.name for s in REGISTRY if s is not sampler and s.problem(model) is None]
-            raise error(f"sampler={requested!r} cannot fit this model: {problem}; "
-                               f"use sampler='auto'" + (f" or {' or '.join(map(repr, others))}" if others else ""))
+            alternatives = f" or {' or '.join(map(repr, others))}" if others else ""
+            raise error(f"sampler={requested!r} cannot fit this model: {problem}; use sampler='auto'{alternatives}")
         return sampler, "requested"
     passed = []
     for sampler in REGISTRY:
