@@ -14,7 +14,7 @@ with _warnings.catch_warnings():
 from . import datasets, families
 from .api import fit
 from .errors import DataError, FamilyError, FormulaError, MultilevelError, PriorError, SamplerError
-from .formula import parse_formula
+from .formula import Formula, parse_formula
 from .model import Model, build_model
 from .model.priors import (LKJ, Beta, Cauchy, Exponential, Gamma, GammaPrecision, HalfCauchy, HalfNormal,
                            HalfStudentT, InverseGamma, InverseGammaVariance, InverseWishart, Normal,
@@ -24,7 +24,7 @@ from .results import DIC, ConvergenceWarning, Fit, compare, load
 __version__ = "0.1.0"
 
 __all__ = [
-    "fit", "build_model", "Model", "load", "compare", "Fit", "DIC", "parse_formula", "datasets", "families", "ConvergenceWarning",
+    "fit", "Formula", "build_model", "Model", "load", "compare", "Fit", "DIC", "parse_formula", "datasets", "families", "ConvergenceWarning",
     "MultilevelError", "FormulaError", "DataError", "PriorError", "FamilyError", "SamplerError",
     "Normal", "StudentT", "Cauchy", "HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential",
     "Beta", "Gamma", "InverseGamma", "InverseGammaVariance", "InverseWishart", "GammaPrecision", "Uniform",

@@ -9,20 +9,21 @@ own: build the model (:func:`multilevel.model.build_model`), choose a sampler
 from __future__ import annotations
 
 import sys
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import jax
 import numpy as np
 import pandas as pd
 
 from .errors import SamplerError
+from .formula import Formula
 from .inference import Options, choose_sampler
 from .model import Family, Prior, build_model
 from .results.assemble import assemble_fit
 from .results.fit import Fit
 
 
-def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
+def fit(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *, family: str | Family = "gaussian",
         priors: Mapping[str, Prior | str] | None = None, sampler: str = "auto", chains: int = 4,
         draws: int = 1000, warmup: int = 1000, seed: int = 0, target_accept: float = 0.8,
         max_treedepth: int = 10, centered: bool | Mapping[str, bool] | None = None,
@@ -32,7 +33,12 @@ def fit(formula: str, data: pd.DataFrame, *, family: str | Family = "gaussian",
     Parameters
     ----------
     formula
-        lme4/brms syntax, e.g. ``"log(dnow) ~ diam*trt + (1 + diam || tree)"``.
+        lme4/brms syntax, e.g. ``"log(dnow) ~ diam*trt + (1 + diam || tree)"``. For a
+        distributional model, ``ml.Formula("y ~ x + (1 | g)", "sigma ~ x + (1 | g)")`` or a
+        list of formula strings: the response's first, then one per parameter of the family
+        it predicts (``sigma``, ``shape``, ``phi``, ``zi``, ``hu``, ``nu``), on the parameter's
+        link scale (log, or logit for ``zi`` and ``hu``); its coefficients are named
+        ``sigma_Intercept``, ``sigma_x``, its group terms ``sd(sigma_Intercept|g)``.
     data
         A pandas DataFrame (never modified), or a Dask DataFrame: then the sufficient
         statistics of a Gaussian model are computed by Dask where the data live,

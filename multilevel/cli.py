@@ -33,7 +33,7 @@ import pandas as pd
 
 from . import api, datasets
 from .errors import DataError, MultilevelError
-from .formula import parse_formula
+from .formula import Formula
 from .inference import SAMPLERS
 from .model.families import FAMILIES
 from .results import compare, load
@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("data", type=Path, help="table with a header row: text delimited by tab, comma or "
                      "semicolon (detected), or a .parquet file")
     fit.add_argument("formula", help='model formula, e.g. "y ~ x + (1 + x | g)"')
+    fit.add_argument("--dpar", action="append", default=[], metavar="FORMULA",
+                     help="a formula for a parameter of the family, e.g. 'sigma ~ x + (1 | g)' (distributional "
+                          "regression, on the parameter's link scale); repeatable")
     fit.add_argument("--family", default="gaussian",
                      help=f"response family: {', '.join(FAMILIES)} (default gaussian), optionally with a "
                      "link, e.g. 'bernoulli(probit)', or 'student_t(nu=4)'")
@@ -198,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="levels not seen in fitting: population (draw new effects, default), "
                          "zero (no effect) or error")
     predict.add_argument("--prob", type=float, default=0.95, help="probability of the interval (default 0.95)")
+    predict.add_argument("--dpar", metavar="PARAM", help="predict this parameter of the family (e.g. sigma) "
+                         "instead of the response, with --kind mean (its value) or linear (its link scale)")
     predict.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     predict.add_argument("--out", type=Path, help="write the CSV here, atomically (default: standard output)")
 
@@ -233,9 +238,10 @@ def _run_fit(args) -> None:
     if args.lines_color and not args.lines_x:
         raise DataError("--lines-color needs --lines-x COL")
     table = read_table(args.data)
-    require_columns(table, parse_formula(args.formula).variables(), "the formula")
+    formula = Formula(args.formula, *args.dpar)
+    require_columns(table, formula.parse().variables(), "the formula")
     require_columns(table, [c for c in (args.lines_x, args.lines_color) if c], "--lines-x/--lines-color")
-    fit = api.fit(args.formula, table.data, family=args.family, priors=dict(args.prior),
+    fit = api.fit(formula, table.data, family=args.family, priors=dict(args.prior),
                   posterior_predictive=args.posterior_predictive, **_sampler_kwargs(args))
     _print_fit(fit, not args.no_group_effects)
     if args.out:
@@ -261,7 +267,7 @@ def _run_predict(args) -> None:
     fit = load(args.fit)
     require_columns(new_rows, fit.info.spec.variables(response=False), "the formula")
     table = fit.predict(new_rows.data, kind=args.kind, new_groups=args.new_groups,
-                        prob=args.prob, seed=args.seed)
+                        prob=args.prob, seed=args.seed, dpar=args.dpar)
     if args.out is None:
         table.to_csv(sys.stdout, index=False)
         return

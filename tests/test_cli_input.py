@@ -178,3 +178,28 @@ def test_predict_reads_new_rows_as_fit_does(tmp_path, monkeypatch, capsys):
     write_text(path, TABLE.drop(columns="g"), ";", "\r\n")
     assert main(["predict", "fit.nc", str(path)]) == 2
     assert "new.txt has no column 'g' (named by the formula)" in capsys.readouterr().err
+
+
+def test_fit_takes_a_formula_per_parameter_with_dpar(tmp_path, monkeypatch, capsys):
+    received = []
+
+    def record(formula, data, **kwargs):
+        received.append(formula)
+        raise ml.DataError("stopped after reading (test)")
+
+    monkeypatch.setattr(cli.api, "fit", record)
+    path = write_text(tmp_path / "trees.csv", TABLE, ",", "\n")
+    assert main(["fit", str(path), "y ~ x + (1 | g)", "--dpar", "sigma ~ x", "--dpar", "nu ~ 1"]) == 2
+    assert received[0].parse().formulas == ("y ~ x + (1 | g)", "sigma ~ x", "nu ~ 1")
+    assert main(["fit", str(path), "y ~ x", "--dpar", "sigma ~ w"]) == 2
+    assert "no column 'w'" in capsys.readouterr().err
+
+
+def test_predict_passes_dpar_on(tmp_path, monkeypatch, capsys):
+    asked = {}
+    fitted = SimpleNamespace(info=SimpleNamespace(spec=parse_formula("y ~ x + (1 | g)")),
+                             predict=lambda data, **kwargs: asked.update(kwargs) or data.assign(mean=1.0))
+    monkeypatch.setattr(cli, "load", lambda path: fitted)
+    path = write_text(tmp_path / "new.csv", TABLE.drop(columns="y"), ",", "\n")
+    assert main(["predict", "fit.nc", str(path), "--dpar", "sigma"]) == 0
+    assert asked["dpar"] == "sigma"

@@ -39,9 +39,10 @@ def test_category_probabilities_are_differences_of_the_cdf(link):
     theta = np.array([-1.3, 0.2, 1.7])
     eta = np.linspace(-4, 4, 17)
     with jax.enable_x64(True):
-        log_probs = np.asarray(family.category_log_probs(jnp.asarray(eta), jnp.asarray(theta)))
-        tails = np.asarray(family.category_log_probs(jnp.array([-40.0, 40.0]), jnp.asarray(theta)))
-        grad = jax.grad(lambda e: family.log_likelihood(jnp.array(2.0), e, jnp.asarray(theta)))(30.0)
+        aux = jnp.asarray(np.append(theta, 1.0))       # the thresholds, then the discrimination 1
+        log_probs = np.asarray(family.category_log_probs(jnp.asarray(eta), aux))
+        tails = np.asarray(family.category_log_probs(jnp.array([-40.0, 40.0]), aux))
+        grad = jax.grad(lambda e: family.log_likelihood(jnp.array(2.0), e, aux))(30.0)
     cdf = CDF[link](theta[None, :] - eta[:, None])
     expected = np.diff(np.c_[np.zeros(len(eta)), cdf, np.ones(len(eta))], axis=1)
     np.testing.assert_allclose(np.exp(log_probs), expected, rtol=1e-9, atol=1e-14)

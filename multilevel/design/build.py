@@ -13,7 +13,7 @@ row (``cbind(s, f)`` or ``s | trials(n)``), and ``y`` then counts the successes.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import jax
 import numpy as np
@@ -32,7 +32,9 @@ class GroupData:
 
     ``refs[i]`` is the index of row i's level in ``levels``. When new data are
     encoded for prediction, a level not seen in fitting has the negative
-    ``refs[i] == -1 - k`` for ``new_levels[k]``.
+    ``refs[i] == -1 - k`` for ``new_levels[k]``. ``dpar`` names the distributional
+    parameter whose formula the term is in ("" for the response's mean); its columns
+    then carry the parameter's name as a prefix (``sigma_Intercept``).
     """
 
     name: str
@@ -42,6 +44,7 @@ class GroupData:
     refs: np.ndarray
     z: np.ndarray
     new_levels: tuple[str, ...] = ()
+    dpar: str = ""
 
     @property
     def num_levels(self) -> int:
@@ -69,6 +72,9 @@ class Design:
     whether it takes one (:meth:`~multilevel.model.families.Family.prepare`).
     ``offset`` is None without ``offset()`` terms, ``trials`` None without a binomial
     response (or, for prediction, when the data lack the trials' columns).
+    A distributional model's predicted parameters have their columns after the mean's
+    in ``X``, named with the parameter as a prefix (``sigma_x``); ``column_dpars`` says
+    whose each column is ("" for the mean), and their group terms follow the mean's.
     Array fields are the pytree children; names and encoders are static.
     """
 
@@ -86,24 +92,32 @@ class Design:
     structure: GroupStructure = GroupStructure()
     kept_rows: np.ndarray | None = field(default=None, compare=False)
     response_levels: tuple[str, ...] | None = None
+    column_dpars: tuple[str, ...] = ()
 
     @property
     def num_rows(self) -> int:
         return self.X.shape[0]
 
+    def keep_columns(self, keep: list[int]) -> "Design":
+        """The design with only the fixed-effect columns ``keep``."""
+        return replace(self, X=self.X[:, keep], columns=tuple(self.columns[j] for j in keep),
+                       column_dpars=tuple(self.column_dpars[j] for j in keep))
+
 
 def _flatten_design(d: Design):
     children = (d.X, d.y, tuple((g.refs, g.z) for g in d.groups), d.offset, d.trials)
-    meta = (d.spec, d.response, d.columns, tuple((g.name, g.columns, g.levels, g.correlated, g.new_levels) for g in d.groups),
-            d.encoders, d.dropped_rows, d.row_index, d.structure, d.kept_rows, d.response_levels)
+    meta = (d.spec, d.response, d.columns,
+            tuple((g.name, g.columns, g.levels, g.correlated, g.new_levels, g.dpar) for g in d.groups),
+            d.encoders, d.dropped_rows, d.row_index, d.structure, d.kept_rows, d.response_levels, d.column_dpars)
     return children, meta
 
 
 def _unflatten_design(meta, children) -> Design:
-    spec, response, columns, group_meta, encoders, dropped, index, structure, kept, levels = meta
+    spec, response, columns, group_meta, encoders, dropped, index, structure, kept, levels, column_dpars = meta
     X, y, group_arrays, offset, trials = children
-    groups = tuple(GroupData(*gm[:4], *ga, gm[4]) for gm, ga in zip(group_meta, group_arrays))
-    return Design(spec, response, columns, groups, encoders, X, y, dropped, index, offset, trials, structure, kept, levels)
+    groups = tuple(GroupData(*gm[:4], *ga, *gm[4:]) for gm, ga in zip(group_meta, group_arrays))
+    return Design(spec, response, columns, groups, encoders, X, y, dropped, index, offset, trials, structure, kept,
+                  levels, column_dpars)
 
 
 jax.tree_util.register_pytree_node(Design, _flatten_design, _unflatten_design)
@@ -169,8 +183,15 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
         _check_finite(value, f"offset({expr})", data.index)
         offset = value if offset is None else offset + value
     X, columns = model_columns(spec.fixed, evaluator)
-    _check_finite_matrix(X, columns, data.index)
+    column_dpars = ("",) * len(columns)
     groups = tuple(_group_data(term, evaluator, encoders is None) for term in spec.groups)
+    for dpar in spec.dpars:
+        X_dpar, names = model_columns(dpar.fixed, evaluator)
+        X, columns = np.hstack([X, X_dpar]), columns + tuple(f"{dpar.name}_{c}" for c in names)
+        column_dpars += (dpar.name,) * len(names)
+        groups += tuple(_dpar_group(_group_data(term, evaluator, encoders is None), dpar.name)
+                        for term in dpar.groups)
+    _check_finite_matrix(X, columns, data.index)
     _check_unique_effects(groups)
     structure = GroupStructure()
     if encoders is None:
@@ -178,9 +199,12 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
                                     tuple(g.num_levels for g in groups))
     design = Design(spec, response, columns, groups, evaluator.encoders(), X, y,
                     dropped_rows=num_rows - len(data), row_index=data.index, offset=offset, trials=trials,
-                    structure=structure, kept_rows=kept_rows, response_levels=response_levels)
+                    structure=structure, kept_rows=kept_rows, response_levels=response_levels,
+                    column_dpars=column_dpars)
     if encoders is None:
-        _warn_rank_deficient(X, columns)
+        for dpar in dict.fromkeys(column_dpars):
+            keep = [j for j, d in enumerate(column_dpars) if d == dpar]
+            _warn_rank_deficient(X[:, keep], tuple(columns[j] for j in keep))
     return design
 
 
@@ -260,6 +284,11 @@ def _group_data(term: GroupTerm, evaluator: Evaluator, learn: bool) -> GroupData
     lookup.update({label: -1 - k for k, label in enumerate(new_levels)})
     refs = labels.map(lookup).to_numpy(dtype=np.int32)
     return GroupData(name, columns, tuple(levels), term.correlated, refs, z, new_levels)
+
+
+def _dpar_group(group: GroupData, dpar: str) -> GroupData:
+    """A group term of the formula of parameter ``dpar``, its columns named with the prefix."""
+    return replace(group, columns=tuple(f"{dpar}_{c}" for c in group.columns), dpar=dpar)
 
 
 def _check_unique_effects(groups: tuple[GroupData, ...]) -> None:

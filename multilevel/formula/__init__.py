@@ -1,9 +1,10 @@
 """Stage 1: formula strings to a frozen :class:`FormulaSpec`."""
 
+from .distributional import Formula, to_spec
 from .parser import FUNCTIONS, parse_formula
-from .spec import BinOp, Call, Expr, FormulaSpec, GroupTerm, Neg, Num, Term, Terms, Var, term_name
+from .spec import BinOp, Call, DparFormula, Expr, FormulaSpec, GroupTerm, Neg, Num, Term, Terms, Var, term_name
 
 __all__ = [
-    "FUNCTIONS", "parse_formula", "BinOp", "Call", "Expr", "FormulaSpec", "GroupTerm",
+    "FUNCTIONS", "Formula", "to_spec", "parse_formula", "BinOp", "Call", "DparFormula", "Expr", "FormulaSpec", "GroupTerm",
     "Neg", "Num", "Term", "Terms", "Var", "term_name",
 ]

@@ -11,7 +11,9 @@ A formula ``y ~ a*b + (1 + x | g)`` becomes a :class:`FormulaSpec`:
 * ``trials``: the number of binomial trials of ``y | trials(n) ~ ...`` (None
   otherwise; ``cbind(s, f) ~ ...`` keeps the call as its response instead);
 * ``offsets``: the arguments of the ``offset(...)`` terms, added to the linear
-  predictor with coefficient 1.
+  predictor with coefficient 1;
+* ``dpars``: one :class:`DparFormula` per distributional parameter of the family
+  predicted by a formula of its own (``sigma ~ x + (1 | g)``), as brms's ``bf()``.
 
 Expressions print back canonically (``str(expr)``); that text names design
 columns and keys the stateful transforms (``scale``, ``center``).
@@ -136,6 +138,17 @@ class GroupTerm:
 
 
 @dataclass(frozen=True)
+class DparFormula:
+    """``sigma ~ x + (1 | g)``: the linear predictor of a distributional parameter
+    (``name``) of the family, on the parameter's link scale."""
+
+    name: str
+    formula: str
+    fixed: Terms
+    groups: tuple[GroupTerm, ...]
+
+
+@dataclass(frozen=True)
 class FormulaSpec:
     """A parsed formula: what ``parse_formula`` returns and ``build_design`` consumes."""
 
@@ -145,6 +158,15 @@ class FormulaSpec:
     groups: tuple[GroupTerm, ...]
     trials: Expr | None = None
     offsets: tuple[Expr, ...] = ()
+    dpars: tuple[DparFormula, ...] = ()
+
+    @property
+    def formulas(self) -> tuple[str, ...]:
+        """The formula of the response, then those of the predicted parameters."""
+        return (self.formula, *(d.formula for d in self.dpars))
+
+    def __str__(self) -> str:
+        return "; ".join(self.formulas)
 
     @property
     def is_cbind(self) -> bool:
@@ -195,6 +217,7 @@ class FormulaSpec:
         visit(self.fixed)
         visit(self.groups)
         visit(self.offsets)
+        visit(self.dpars)
         return tuple(seen)
 
     def trials_variables(self) -> tuple[str, ...]:
@@ -205,7 +228,8 @@ class FormulaSpec:
         return FormulaSpec("", expr, Terms(False, ()), ()).variables()
 
 
-_NODE_TYPES = {cls.__name__: cls for cls in (Var, Num, Call, BinOp, Neg, Terms, GroupTerm, FormulaSpec)}
+_NODE_TYPES = {cls.__name__: cls for cls in (Var, Num, Call, BinOp, Neg, Terms, GroupTerm, DparFormula,
+                                                 FormulaSpec)}
 
 
 def spec_to_dict(node: Any) -> Any:

@@ -49,7 +49,7 @@ import numpy as np
 
 from ..design import Design
 from ..model.families import Family
-from ..model.logdensity import ModelData, Position, Structure, constrain, linear_predictor
+from ..model.logdensity import ModelData, Position, Structure, constrain, family_arguments
 
 #: A term is centred when the median over its levels of sd² × information is at least this.
 CENTER_MIN_KAPPA = 1.0
@@ -77,8 +77,9 @@ def effective_information(design: Design, weights: np.ndarray, sds: list[np.ndar
     inside = nested_terms(design)
     out = []
     for t, g in enumerate(groups):
-        below = sorted((o for o in range(len(groups)) if inside[t, o]), key=lambda o: -groups[o].num_levels)
-        crossed = [o for o in range(len(groups)) if o != t and not inside[t, o] and not inside[o, t]]
+        mean = [o for o in range(len(groups)) if not groups[o].dpar]     # terms of the mean's linear predictor
+        below = sorted((o for o in mean if inside[t, o]), key=lambda o: -groups[o].num_levels)
+        crossed = [o for o in mean if o != t and not inside[t, o] and not inside[o, t]]
         a = np.asarray(weights, dtype=float).copy()
         for o in below + crossed:
             h = groups[o]
@@ -118,11 +119,15 @@ def decide_from_sds(design: Design, weights: np.ndarray, sds: list[np.ndarray], 
     sd² × :func:`effective_information` is at least ``CENTER_MIN_KAPPA`` in every
     column and the columns are independent; ``weights`` and ``sds`` as there."""
     choice, reasons = [], []
-    for sd, kappa, independent in zip(sds, median_kappa(design, weights, sds), independent_columns(design)):
+    for g, sd, kappa, independent in zip(design.groups, sds, median_kappa(design, weights, sds),
+                                         independent_columns(design)):
         sd_text = ", ".join(f"{s:.3g}" for s in np.atleast_1d(sd))
         least = float(np.min(kappa))
         what = f"{source}: sd ≈ {sd_text}, median over levels of sd² × information {least:.3g}"
-        if not independent:
+        if g.dpar:
+            choice.append(False)
+            reasons.append(f"non-centred: the term predicts {g.dpar}")
+        elif not independent:
             choice.append(False)
             reasons.append(f"{what}; non-centred: the term's columns are linearly dependent")
         elif least >= CENTER_MIN_KAPPA:
@@ -163,10 +168,11 @@ def _pilot_statistics(positions: Position, data: ModelData, struct: Structure):
     def row_information(p):
         params = constrain(p, data, struct)[0]
 
-        def total(eta):
-            return jnp.sum(struct.family.log_likelihood(data.y, eta, params.aux, data.trials))
+        eta, aux = family_arguments(params, data, struct.predictors, struct.family)
 
-        eta = linear_predictor(params.b, params.effects, data.X, data.refs, data.z, data.offset)
+        def total(eta):
+            return jnp.sum(struct.family.log_likelihood(data.y, eta, aux, data.trials))
+
         # log p(y | eta) is a sum over rows, so its Hessian is diagonal: H·1 is the diagonal.
         second = jax.jvp(jax.grad(total), (eta,), (jnp.ones_like(eta),))[1]
         return jnp.maximum(-second, 0.0)

@@ -45,6 +45,8 @@ class CollapsedSampler:
     def problem(self, model: Model) -> str | None:
         if not model.family.gaussian_marginal:
             return f"the {model.family.name} family has no closed-form marginal likelihood"
+        if model.layout.dpars:
+            return f"{' and '.join(model.layout.dpars)} varies by row (a formula of its own)"
         factors = model.structure.names
         if len(factors) > 2:
             return f"more than two grouping factors ({', '.join(factors)}) are not collapsed yet"
@@ -82,7 +84,7 @@ class CollapsedSampler:
         scales = position_scales(stats, struct)
         starts = []
         for _ in range(options.chains):
-            full = initial_position(rng, summary, layout, priors)
+            full = initial_position(rng, summary, layout, priors, model.family)
             start = full._replace(b=None if struct.integrate_fixed else full.b, z=())
             starts.append(jax.tree_util.tree_map(lambda v, s: np.asarray(v) / s, start, scales))
         config = NutsConfig(options.warmup, options.target_accept, options.max_treedepth, ("b", "aux", "sd", "cor"))

@@ -240,6 +240,8 @@ class GibbsSampler:
     def problem(self, model: Model) -> str | None:
         if not model.family.gaussian_marginal:
             return f"the {model.family.name} family has no conjugate updates"
+        if model.layout.dpars:
+            return f"{' and '.join(model.layout.dpars)} varies by row (a formula of its own)"
         if not model.has_rows:
             return (f"Gibbs needs the rows, and the model was built from a {model.source}, which the "
                     "collapsed sampler fits from sufficient statistics")
@@ -262,7 +264,7 @@ class GibbsSampler:
         data = gibbs_data(design, factors, struct, priors)
         rng = np.random.default_rng(seed)
         summary = summarise(design)
-        starts = [_initial_state(initial_position(rng, summary, layout, priors), data, struct, layout)
+        starts = [_initial_state(initial_position(rng, summary, layout, priors, model.family), data, struct, layout)
                   for _ in range(chains)]
         batches = _batches(chains)
         size = chains // batches

@@ -142,19 +142,21 @@ class NutsSampler:
         """
         design, layout, family, priors = model.design, model.layout, model.family, model.priors
         chains, warmup = options.chains, options.warmup
-        centered = per_term_centering(options.centered, layout)
+        # a term of a parameter's formula stays non-centred (its rows say little about each level)
+        centered = tuple(False if g.dpar else c for g, c in zip(layout.groups,
+                                                               per_term_centering(options.centered, layout)))
         struct = structure(layout, family)
         logdensity = make_logdensity(struct)
         guess, guess_reasons = guess_centering(design, family)
         start = tuple(g if c is None else c for c, g in zip(centered, guess))
-        reasons = ["set by centered=" if c is not None else r for c, r in zip(centered, guess_reasons)]
+        reasons = ["set by centered=" if c is not None and not g.dpar else r
+                   for g, c, r in zip(layout.groups, centered, guess_reasons)]
         data = model_data(design, priors, start)
         rng = np.random.default_rng(seed)
         summary = summarise(model.working_design())
         resid_sd = float(np.sqrt(max(summary.y_sumsq / summary.n - summary.y_mean ** 2, 1e-12)))
         nc = model_data(design, priors)
-        starts = [jax.device_get(recentre(initial_position(rng, summary, layout, priors,
-                                                           family.initial_aux(resid_sd), family.params),
+        starts = [jax.device_get(recentre(initial_position(rng, summary, layout, priors, family, resid_sd),
                                           nc, data.centering, struct)) for _ in range(chains)]
         size = sum(np.size(a) for a in jax.tree_util.tree_leaves(starts[0]))
         dense = ("b", "aux", "sd", "cor") + (("z",) if size <= DENSE_MAX_DIM else ())
@@ -186,8 +188,9 @@ class NutsSampler:
         run = run_chains(kernel, starts, data, num_warmup=remaining, num_draws=options.draws, states=states,
                          **run_options)
         params = _constrained_draws(run.positions, data, struct)
-        details = {"centering": {g.name: "centred" if c else "non-centred" for g, c in zip(layout.groups, start)},
-                   "centering_reason": {g.name: r for g, r in zip(layout.groups, reasons)},
+        terms = [g.name if not g.dpar else f"{g.name} ({g.dpar})" for g in layout.groups]
+        details = {"centering": {t: "centred" if c else "non-centred" for t, c in zip(terms, start)},
+                   "centering_reason": dict(zip(terms, reasons)),
                    "pilot_steps": pilot if choosing else 0,
                    "target_accept": options.target_accept, "max_treedepth": options.max_treedepth}
         return Draws(params.b, params.aux, tuple(params.sd), tuple(params.chol), tuple(params.effects), run.stats,

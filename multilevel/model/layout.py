@@ -12,6 +12,11 @@ parameter                     class        shape
 ``cor(c_i,c_j|g)``            cor          one LKJ prior per correlated term
 ``c|g``                       (effects)    one value per level of g
 ============================  ===========  ===================================
+
+A parameter predicted by a formula of its own (``sigma ~ x + (1 | g)``) is not a
+scalar: its formula's coefficients join the fixed effects and its group terms the
+group terms, their columns named with the parameter as a prefix (``sigma_Intercept``,
+``sigma_x``, ``sd(sigma_Intercept|g)``), as brms names them.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ class GroupLayout:
     columns: tuple[str, ...]
     levels: tuple[str, ...]
     correlated: bool
+    #: The predicted parameter whose formula holds the term ("" for the mean).
+    dpar: str = ""
 
     @property
     def q(self) -> int:
@@ -63,6 +70,16 @@ class GroupLayout:
                      for i in range(self.q) for j in range(i))
 
     @property
+    def cls_suffix(self) -> str:
+        """What the prior classes of a parameter's term end with: ``_sigma`` (brms's ``dpar``)."""
+        return f"_{self.dpar}" if self.dpar else ""
+
+    @property
+    def cor_key(self) -> str:
+        """The prior key of the term's correlation matrix: ``cor|g`` (``cor_sigma|g``)."""
+        return f"cor{self.cls_suffix}|{self.name}"
+
+    @property
     def effect_names(self) -> tuple[str, ...]:
         return tuple(f"{c}|{self.name}" for c in self.columns)
 
@@ -73,20 +90,34 @@ class GroupLayout:
 
     @classmethod
     def of(cls, group: GroupData) -> "GroupLayout":
-        return cls(group.name, group.columns, group.levels, group.correlated)
+        return cls(group.name, group.columns, group.levels, group.correlated, group.dpar)
 
 
 @dataclass(frozen=True)
 class Layout:
-    """All parameter names of a model, in the order of the summary table."""
+    """All parameter names of a model, in the order of the summary table.
+
+    ``aux`` names the family's free scalar parameters (not those fixed, such as an ordinal
+    model's ``disc``, unless predicted); ``dpars`` those predicted
+    by formulas of their own, and ``fixed_dpars`` whose each fixed effect is ("" for
+    the mean's; all "" when not given).
+    """
 
     fixed: tuple[str, ...]
     aux: tuple[str, ...]
     groups: tuple[GroupLayout, ...]
+    dpars: tuple[str, ...] = ()
+    fixed_dpars: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.fixed_dpars:
+            object.__setattr__(self, "fixed_dpars", ("",) * len(self.fixed))
 
     @classmethod
     def of(cls, design: Design, family: Family) -> "Layout":
-        return cls(design.columns, family.aux, tuple(GroupLayout.of(g) for g in design.groups))
+        dpars = tuple(d.name for d in design.spec.dpars)
+        return cls(design.columns, tuple(p.name for p in family.params if p.name not in dpars and p.fixed is None),
+                   tuple(GroupLayout.of(g) for g in design.groups), dpars, design.column_dpars)
 
     def terms(self, factors: tuple[str, ...] = ()) -> tuple[Term, ...]:
         """Each group term's :class:`Term`, its factor indexed in ``factors`` (if given)."""

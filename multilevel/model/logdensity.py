@@ -20,7 +20,9 @@ the same column (:mod:`multilevel.model.hierarchy`), so that the data pin
 ``beta`` alone and no ridge joins ``b`` or the effects above and the level's
 effects (hierarchical centring, Gelfand, Sahu & Carlin 1995); the map
 ``(b, beta) -> (b, r)`` is unit-triangular, so it adds no Jacobian. The linear predictor is ``eta = X b + sum_t sum_j zcol_t[:, j] r_t[refs_t, j]``
-(plus the offset, if the formula has one).
+(plus the offset, if the formula has one); a distributional model has one per
+predicted parameter too (:mod:`multilevel.model.predictors`), and ``aux`` holds
+only the parameters without a formula.
 
 .. math::
    \\log p = \\sum_i \\log p(y_i | \\eta_i, aux) + \\sum \\log p(\\theta)
@@ -39,10 +41,11 @@ from numpyro.distributions.transforms import CorrCholeskyTransform
 
 from ..design import Design
 from ..design.summary import DataSummary
-from .families import Family, Param
+from .families import Family, Param, get_link
 from .hierarchy import TermCentering, centering_arrays, term_offset, term_order
 from .layout import Layout, Term
 from .batching import BATCH, map_batches
+from .predictors import Predictors
 from .prior_table import PriorSet, PriorValues, column_scale
 from .priors import InverseWishart
 
@@ -68,6 +71,7 @@ class Structure(NamedTuple):
 
     family: Family
     terms: tuple[Term, ...]
+    predictors: Predictors
 
 
 def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | None = None,
@@ -89,7 +93,7 @@ def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | No
 
 
 def structure(layout: Layout, family: Family) -> Structure:
-    return Structure(family, layout.terms())
+    return Structure(family, layout.terms(), Predictors.of(layout, family))
 
 
 class Position(NamedTuple):
@@ -198,7 +202,7 @@ def fixed_log_prior(b: jax.Array, priors: PriorValues) -> jax.Array:
 def constrain(position: Position, data: ModelData, struct: Structure) -> tuple[Params, jax.Array, jax.Array]:
     """Constrained parameters, the log prior density and the log-Jacobian."""
     aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms,
-                                                           struct.family.params)
+                                                           struct.predictors.free(struct.family))
     b = position.b
     log_prior += fixed_log_prior(b, data.priors)
     effects, totals = [None] * len(struct.terms), [None] * len(struct.terms)
@@ -256,6 +260,12 @@ def linear_predictor(b, effects, X, refs, z, offset=None) -> jax.Array:
     return eta
 
 
+def family_arguments(params: Params, data: ModelData, predictors: Predictors, family: Family) -> tuple:
+    """``(eta, parameters)`` of the family's functions at one draw's parameters."""
+    etas = predictors.etas(params.b, params.effects, data.X, data.refs, data.z, data.offset)
+    return predictors.family_arguments(family, etas, params.aux)
+
+
 @lru_cache(maxsize=None)
 def make_logdensity(struct: Structure):
     """The log posterior density ``f(position, data)`` for a model structure.
@@ -266,37 +276,46 @@ def make_logdensity(struct: Structure):
 
     def logdensity(position: Position, data: ModelData) -> jax.Array:
         params, log_prior, log_jac = constrain(position, data, struct)
-        eta = linear_predictor(params.b, params.effects, data.X, data.refs, data.z, data.offset)
-        loglik = jnp.sum(struct.family.log_likelihood(data.y, eta, params.aux, data.trials))
+        eta, aux = family_arguments(params, data, struct.predictors, struct.family)
+        loglik = jnp.sum(struct.family.log_likelihood(data.y, eta, aux, data.trials))
         return loglik + log_prior + log_jac
 
     return logdensity
 
 
 def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Layout, priors: PriorSet,
-                     aux_start: tuple[float, ...] | None = None,
-                     aux_params: tuple[Param, ...] = ()) -> Position:
+                     family: Family, resid_sd: float | None = None) -> Position:
     """A starting point near the data: ridge fixed effects, residual sd, small effects
     (non-centred; :func:`recentre` moves it to another parameterisation).
 
     Computed from the data summary alone (no rows needed), and jittered so that
     chains start apart (R-hat needs overdispersed starts). For a family with a
     link, ``summary`` is that of the working response (the response on the link
-    scale, less the offset) and ``aux_start`` the family's starting values of its
-    parameters (the residual sd for each if None), in their supports (``aux_params``;
-    positive if empty).
+    scale, less the offset); the family's parameters start at
+    :meth:`Family.initial_aux` (``resid_sd``, default the residual sd of the ridge fit,
+    where it has no start), a predicted
+    parameter by its formula's intercept, its other coefficients 0.
     """
-    p = len(layout.fixed)
-    scale = np.sqrt(np.maximum(np.diag(summary.XtX) / summary.n, 1e-12))
-    gram = summary.XtX / np.outer(scale, scale)
-    b = np.linalg.solve(gram + 1e-3 * summary.n * np.eye(p), summary.Xty / scale) / scale if p else np.zeros(0)
-    resid_ss = summary.y_sumsq - 2 * b @ summary.Xty + b @ summary.XtX @ b
-    resid_sd = float(np.sqrt(max(resid_ss / summary.n, 1e-12)))
-    b = b + rng.normal(0, 0.1, p) * resid_sd / scale
-    values = aux_start or (resid_sd,) * len(priors.aux)
+    mean = [j for j, d in enumerate(layout.fixed_dpars) if not d]
+    p = len(mean)
+    scale = np.sqrt(np.maximum(np.diag(summary.XtX)[mean] / summary.n, 1e-12))
+    gram = summary.XtX[np.ix_(mean, mean)] / np.outer(scale, scale)
+    b_mean = np.linalg.solve(gram + 1e-3 * summary.n * np.eye(p), summary.Xty[mean] / scale) / scale \
+        if p else np.zeros(0)
+    resid_ss = summary.y_sumsq - 2 * b_mean @ summary.Xty[mean] + b_mean @ summary.XtX[np.ix_(mean, mean)] @ b_mean
+    fitted_sd = float(np.sqrt(max(resid_ss / summary.n, 1e-12)))
+    b = np.zeros(len(layout.fixed))
+    b[mean] = b_mean + rng.normal(0, 0.1, p) * fitted_sd / scale
+    starts = dict(zip(family.aux, family.initial_aux(fitted_sd if resid_sd is None else resid_sd)))
+    for param in family.params:
+        if param.name in layout.dpars and f"{param.name}_Intercept" in layout.fixed:
+            value = get_link(param.link)(np.asarray(max(starts[param.name] - param.lower, 1e-6)))
+            b[layout.fixed.index(f"{param.name}_Intercept")] = float(value) + rng.uniform(-0.5, 0.5)
     aux, previous = [], None
-    for pp, a, param in zip(priors.aux, values, aux_params or (None,) * len(priors.aux)):
-        if param is not None and param.support == "ordered":
+    free = [param for param in family.params if param.name in layout.aux]
+    for pp, param in zip(priors.aux, free):
+        a = starts[param.name]
+        if param.support == "ordered":
             aux.append(a if previous is None else np.log(max(a - previous, 1e-3)))
             previous = a
         else:
@@ -304,7 +323,8 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
     aux = np.asarray(aux, dtype=float) + rng.uniform(-0.5, 0.5, len(priors.aux))
     sds, cors, zs = [], [], []
     for t, g in enumerate(layout.groups):
-        sd = 0.5 * resid_sd / np.array([column_scale(s) for s in summary.z_sd(t)])
+        unit = fitted_sd if not g.dpar else 1.0
+        sd = 0.5 * unit / np.array([column_scale(s) for s in summary.z_sd(t)])
         sd = sd * np.exp(rng.uniform(-1, 1, g.q))
         sds.append(np.array([float(pp.prior.from_positive(s)) for pp, s in zip(priors.sd[t], sd)]))
         cors.append(rng.uniform(-0.5, 0.5, g.q * (g.q - 1) // 2) if g.has_cor else None)
@@ -313,43 +333,43 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
 
 
 @partial(jax.jit, static_argnums=2)
-def _pointwise(draws, data: ModelData, family: Family):
+def _pointwise(draws, data: ModelData, struct: Structure):
     def one(b_s, aux_s, effects_s):
-        eta = linear_predictor(b_s, effects_s, data.X, data.refs, data.z, data.offset)
-        return family.log_likelihood(data.y, eta, tuple(aux_s[j] for j in range(aux_s.shape[0])), data.trials)
+        params = Params(b_s, aux_s, (), (), effects_s)
+        eta, aux = family_arguments(params, data, struct.predictors, struct.family)
+        return struct.family.log_likelihood(data.y, eta, aux, data.trials)
 
     return jax.vmap(one)(*draws)
 
 
 @partial(jax.jit, static_argnums=2)
-def _deviance(draws, data: ModelData, family: Family):
-    def one(b_s, aux_s, effects_s):
-        eta = linear_predictor(b_s, effects_s, data.X, data.refs, data.z, data.offset)
-        aux = tuple(aux_s[j] for j in range(aux_s.shape[0]))
-        return -2.0 * jnp.sum(family.log_likelihood(data.y, eta, aux, data.trials))
+def _deviance(draws, data: ModelData, struct: Structure):
+    return -2.0 * jnp.sum(_pointwise(draws, data, struct), axis=-1)
 
-    return jax.vmap(one)(*draws)
+
+def _flat_draws(b: np.ndarray, aux: np.ndarray, effects: list[np.ndarray]) -> tuple:
+    flat = lambda a: a.reshape((b.shape[0] * b.shape[1],) + a.shape[2:])  # noqa: E731
+    return flat(b), flat(aux), tuple(flat(e) for e in effects)
+
+
+def _batch(data: ModelData) -> int:
+    """Draws per batch: O(batch × rows) memory, whatever the number of draws."""
+    return max(1, min(BATCH, 2_000_000 // max(data.y.shape[0], 1)))
 
 
 def deviance(b: np.ndarray, aux: np.ndarray, effects: list[np.ndarray], data: ModelData,
-             family: Family) -> np.ndarray:
+             struct: Structure) -> np.ndarray:
     """``D(θ_s) = -2 Σ_i log p(y_i | θ_s)`` for every draw: shape ``(chain, draw)``.
 
     Memory O(batch × rows), whatever the number of draws (the pointwise values
     are summed, not kept).
     """
-    shape = b.shape[:2]
-    flat = lambda a: a.reshape((shape[0] * shape[1],) + a.shape[2:])  # noqa: E731
-    values = map_batches(_deviance, (flat(b), flat(aux), tuple(flat(e) for e in effects)), data, family,
-                         batch=max(1, min(BATCH, 2_000_000 // max(data.y.shape[0], 1))))
-    return values.reshape(shape)
+    values = map_batches(_deviance, _flat_draws(b, aux, effects), data, struct, batch=_batch(data))
+    return values.reshape(b.shape[:2])
 
 
 def pointwise_log_likelihood(b: np.ndarray, aux: np.ndarray, effects: list[np.ndarray],
-                             data: ModelData, family: Family) -> np.ndarray:
+                             data: ModelData, struct: Structure) -> np.ndarray:
     """``log p(y_i | theta_s)`` for every draw s and row i: shape ``(chain, draw, n)``."""
-    shape = b.shape[:2]
-    flat = lambda a: a.reshape((shape[0] * shape[1],) + a.shape[2:])  # noqa: E731
-    values = map_batches(_pointwise, (flat(b), flat(aux), tuple(flat(e) for e in effects)), data, family,
-                         batch=max(1, min(BATCH, 2_000_000 // max(data.y.shape[0], 1))))
-    return values.reshape(shape + (-1,))
+    values = map_batches(_pointwise, _flat_draws(b, aux, effects), data, struct, batch=_batch(data))
+    return values.reshape(b.shape[:2] + (-1,))

@@ -29,9 +29,19 @@ HalfStudentT(3, 2.5 / s_x), as brms's ``student_t(3, 0, 2.5)``. Other
 family parameters take their family's default (:attr:`Param.prior`), brms's:
 ``nu`` (student_t) Gamma(2, 0.1), ``shape`` (negbinomial) Gamma(0.01, 0.01).
 
+A parameter predicted by a formula of its own (``sigma ~ x + (1 | g)``) has its
+coefficients on its link scale (log for a positive parameter, logit for a
+probability), with brms's defaults there: ``sigma_Intercept`` StudentT(3, l, 2.5)
+around ``l``, the link of the parameter's starting value (``log s_y`` for
+``sigma``), the other coefficients Normal(0, 2.5 / s_x) and the sds of its terms
+HalfStudentT(3, 2.5 / s_x).
+
 User priors are keyed by parameter name (``"sd(diam|tree)"``), by class and
 group (``"sd|tree"``, ``"cor|tree"``) or by class (``"Intercept"``, ``"b"``,
-``"sigma"``, ``"sd"``, ``"cor"``); the most specific key wins. The covariance
+``"sigma"``, ``"sd"``, ``"cor"``); the most specific key wins. The classes of a
+predicted parameter's coefficients and terms end with its name, as brms's
+``dpar``: ``"Intercept_sigma"``, ``"b_sigma"``, ``"sd_sigma"`` (``"sd_sigma|g"``),
+``"cor_sigma"``. The covariance
 of a correlated term can instead take an InverseWishart prior (``"cov|tree"``
 or ``"cov"``), which then sets its sds and correlations together.
 """
@@ -47,9 +57,9 @@ import pandas as pd
 from ..design import Design
 from ..design.summary import DataSummary, summarise
 from ..errors import PriorError
-from .families import Family, Gaussian, Param
+from .families import Family, Gaussian, Param, get_link
 from .layout import Layout
-from .priors import LKJ, HalfStudentT, InverseWishart, Normal, Prior, prior_from_string
+from .priors import LKJ, HalfStudentT, InverseWishart, Normal, Prior, StudentT, prior_from_string
 
 
 
@@ -134,34 +144,47 @@ def default_priors(summary: DataSummary, layout: Layout, family: Family | None =
         s_y, m_y, sd_scale = 1.0, float(location or 0.0), 2.5
     out: dict[str, Prior] = {}
     intercept_var = (2.5 * s_y) ** 2
-    for j, name in enumerate(layout.fixed):
-        if name != "Intercept":
-            s_x = column_scale(summary.X_sd[j])
+    for j, (name, dpar) in enumerate(zip(layout.fixed, layout.fixed_dpars)):
+        s_x = column_scale(summary.X_sd[j])
+        if dpar:
+            out[name] = (StudentT(3.0, _dpar_location(family, dpar, summary), 2.5)
+                         if name == f"{dpar}_Intercept" else Normal(0.0, 2.5 / s_x))
+        elif name != "Intercept":
             out[name] = Normal(0.0, 2.5 * s_y / s_x)
             intercept_var += (2.5 * s_y * float(summary.X_mean[j]) / s_x) ** 2
     if "Intercept" in layout.fixed:
         out["Intercept"] = Normal(m_y, float(np.sqrt(intercept_var)))
     for param in family.params:
-        out[param.name] = HalfStudentT(3.0, s_y) if param.prior is None else param.prior
+        if param.name in layout.aux:
+            out[param.name] = HalfStudentT(3.0, s_y) if param.prior is None else param.prior
     for t, g in enumerate(layout.groups):
         for j, sd_name in enumerate(g.sd_names):
-            out[sd_name] = HalfStudentT(3.0, sd_scale / column_scale(summary.z_sd(t)[j]))
+            out[sd_name] = HalfStudentT(3.0, (2.5 if g.dpar else sd_scale) / column_scale(summary.z_sd(t)[j]))
         if g.has_cor:
-            out[f"cor|{g.name}"] = LKJ(1.0)
+            out[g.cor_key] = LKJ(1.0)
     return out
+
+
+def _dpar_location(family: Family, dpar: str, summary: DataSummary) -> float:
+    """The link of a predicted parameter's starting value (``log s_y`` for a scale without one)."""
+    param = next(p for p in family.params if p.name == dpar)
+    start = param.start if param.start is not None else column_scale(summary.y_sd)
+    return float(get_link(param.link)(np.asarray(max(start - param.lower, 1e-6))))
 
 
 def _entries(layout: Layout, family: Family):
     """(name, class, group) of every prior-carrying parameter, in order."""
-    for name in layout.fixed:
-        yield name, "Intercept" if name == "Intercept" else "b", None
+    for name, dpar in zip(layout.fixed, layout.fixed_dpars):
+        intercept, suffix = (f"{dpar}_Intercept", f"_{dpar}") if dpar else ("Intercept", "")
+        yield name, ("Intercept" if name == intercept else "b") + suffix, None
     for param in family.params:
-        yield param.name, param.cls or param.name, None
+        if param.name in layout.aux:
+            yield param.name, param.cls or param.name, None
     for g in layout.groups:
         for name in g.sd_names:
-            yield name, "sd", g.name
+            yield name, f"sd{g.cls_suffix}", g.name
         if g.has_cor:
-            yield f"cor|{g.name}", "cor", g.name
+            yield g.cor_key, f"cor{g.cls_suffix}", g.name
 
 
 def resolve_priors(data: Design | DataSummary, layout: Layout,
@@ -186,8 +209,8 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
     valid = []
     for name, cls, group in entries:
         valid += [name, cls] + ([f"{cls}|{group}"] if group else [])
-        if cls == "cor":
-            valid += [f"cov|{group}", "cov"]
+        if base_class(cls) == "cor":
+            valid += [f"cov{cls[3:]}|{group}", f"cov{cls[3:]}"]
     valid = list(dict.fromkeys(valid))
     unknown = [k for k in user if k not in valid]
     if unknown:
@@ -203,8 +226,9 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
     covariance = _covariance_priors(layout, user)
     resolved: dict[str, ParamPrior] = {}
     for name, cls, group in entries:
-        if group in covariance:
-            resolved[name] = _from_covariance(name, cls, group, covariance[group], user)
+        term = f"cor{cls[len(base_class(cls)):]}|{group}" if group else None
+        if term in covariance:
+            resolved[name] = _from_covariance(name, cls, group, covariance[term], user)
             continue
         for key in (name, f"{cls}|{group}" if group else None, cls):
             if key is not None and key in user:
@@ -215,23 +239,31 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
         _check_support(name, cls, prior)
         resolved[name] = ParamPrior(name, cls, group, prior, source)
     for param in family.params if family is not None else ():
-        _check_param_support(param, resolved[param.name].prior)
+        if param.name in layout.aux:
+            _check_param_support(param, resolved[param.name].prior)
     return PriorSet(
         fixed=tuple(resolved[n] for n in layout.fixed),
         aux=tuple(resolved[n] for n in layout.aux),
         sd=tuple(tuple(resolved[n] for n in g.sd_names) for g in layout.groups),
-        cor=tuple(resolved[f"cor|{g.name}"] if g.has_cor else None for g in layout.groups),
+        cor=tuple(resolved[g.cor_key] if g.has_cor else None for g in layout.groups),
     )
 
 
+def base_class(cls: str) -> str:
+    """The prior class without its parameter's suffix: ``b`` of ``b_sigma``."""
+    return cls.split("_")[0] if cls.split("_")[0] in ("Intercept", "b", "sd", "cor") else cls
+
+
 def _covariance_priors(layout: Layout, user: dict) -> dict[str, tuple[InverseWishart, str]]:
-    """``{group: (prior, key)}`` for the correlated terms whose covariance has an
-    InverseWishart prior: the first of ``cov|g``, ``cor|g``, ``cov``, ``cor`` given decides."""
+    """``{cor key: (prior, key)}`` for the correlated terms whose covariance has an
+    InverseWishart prior: the first of ``cov|g``, ``cor|g``, ``cov``, ``cor`` given decides
+    (``cov_sigma|g`` ... for a term of ``sigma``'s formula)."""
     out = {}
     for g in layout.groups:
         if not g.has_cor:
             continue
-        key = next((k for k in (f"cov|{g.name}", f"cor|{g.name}", "cov", "cor") if k in user), None)
+        s = g.cls_suffix
+        key = next((k for k in (f"cov{s}|{g.name}", f"cor{s}|{g.name}", f"cov{s}", f"cor{s}") if k in user), None)
         if key is None or not key.startswith("cov"):
             continue
         prior = user[key]
@@ -239,7 +271,7 @@ def _covariance_priors(layout: Layout, user: dict) -> dict[str, tuple[InverseWis
             raise PriorError(f"{key}: the covariance of a correlated term takes an InverseWishart(df, scale) "
                              f"prior, got {prior}")
         prior.check_dimension(g.q, key)
-        out[g.name] = (prior, key)
+        out[g.cor_key] = (prior, key)
     return out
 
 
@@ -247,9 +279,10 @@ def _from_covariance(name: str, cls: str, group: str, covariance: tuple[InverseW
                      user: dict) -> ParamPrior:
     """The sds and correlations of a term whose covariance has an InverseWishart prior."""
     prior, key = covariance
-    if cls == "cor":
-        return ParamPrior(f"cov|{group}", "cov", group, prior, key)
-    clash = next((k for k in (name, f"sd|{group}") if k in user), None)
+    suffix = cls[len(base_class(cls)):]
+    if base_class(cls) == "cor":
+        return ParamPrior(f"cov{suffix}|{group}", f"cov{suffix}", group, prior, key)
+    clash = next((k for k in (name, f"sd{suffix}|{group}") if k in user), None)
     if clash:
         raise PriorError(f"{clash}: the sds of the term on {group!r} are set by the InverseWishart "
                          f"prior on {key}; drop one of the two")
@@ -276,6 +309,7 @@ def _check_param_support(param: Param, prior: Prior) -> None:
 
 
 def _check_support(name: str, cls: str, prior: Prior) -> None:
+    cls = base_class(cls)
     if isinstance(prior, InverseWishart):
         raise PriorError(f"{name}: InverseWishart is a prior on the covariance of a correlated term "
                          f"(key 'cov' or 'cov|group'), not on {cls}")

@@ -12,7 +12,7 @@ posterior to users who bring their own sampler (lme4's ``devFunOnly``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -22,8 +22,8 @@ from ..design.distributed import distributed_statistics, is_dask_frame
 from ..design.groups import GroupStructure, chain_structure
 from ..design.suffstats import SuffStats
 from ..design.summary import DataSummary, summarise
-from ..errors import DataError
-from ..formula import parse_formula
+from ..errors import DataError, FormulaError
+from ..formula import Formula, to_spec
 from ..formula.spec import FormulaSpec
 from .families import Family, Gaussian, check_response, get_family
 from .layout import GroupLayout, Layout
@@ -90,35 +90,68 @@ class Model:
             data = model_data(self.design, self.priors)
         logdensity = make_logdensity(structure(self.layout, self.family))
         summary = summarise(self.working_design())
-        start = initial_position(np.random.default_rng(0), summary, self.layout, self.priors,
-                                 self.family.initial_aux(max(float(summary.y_sd), 1e-6)), self.family.params)
+        start = initial_position(np.random.default_rng(0), summary, self.layout, self.priors, self.family,
+                                 max(float(summary.y_sd), 1e-6))
         return (lambda position: logdensity(position, data)), start
 
 
-def build_model(formula: str | FormulaSpec, data, *, family: str | Family = "gaussian",
+def build_model(formula: str | Sequence[str] | Formula | FormulaSpec, data, *, family: str | Family = "gaussian",
                 priors: Mapping[str, Prior | str] | None = None, na_action: str = "drop") -> Model:
     """Parse, build the design (or, for Dask, the sufficient statistics) and resolve the priors.
+
+    ``formula``: a formula string; or, for a distributional model, a :class:`Formula`
+    or a list of formula strings, the response's first, then one per predicted
+    parameter of the family (``["y ~ x", "sigma ~ x"]``).
 
     Raises
     ------
     FormulaError, DataError, PriorError, FamilyError
         For a formula, data, priors or family that do not make a model.
     """
-    spec = formula if isinstance(formula, FormulaSpec) else parse_formula(formula)
+    spec = to_spec(formula)
     family = get_family(family)
+    check_dpars(spec, family)
     if is_dask_frame(data):
         return _distributed_model(spec, data, family, priors, na_action)
     design = build_design(spec, data, na_action=na_action)
     family, design = family.prepare(design)
     check_response(family, design.y, design.trials, design.row_index, design.response, spec.has_trials)
     layout = Layout.of(design, family)
+    _check_unique_names(layout)
     return Model(spec, family, layout, resolve_priors(design, layout, priors, family), design.structure,
                  design.encoders, summarise(design), design.num_rows, design=design,
                  columns=kept_columns(spec, data, design))
 
 
+def check_dpars(spec: FormulaSpec, family: Family) -> None:
+    """Each parameter formula must name a parameter of the family that may be predicted."""
+    predictable = {p.name: p for p in family.params if p.predictable}
+    for dpar in spec.dpars:
+        if dpar.name not in predictable:
+            has = (f"its parameters are {', '.join(predictable)}" if predictable
+                   else "it has no parameter to predict besides the mean")
+            raise FormulaError(f"{dpar.formula!r}: the {family} family has no parameter {dpar.name!r}; {has}")
+        fixed = predictable[dpar.name].fixed
+        if fixed is not None and dpar.fixed.intercept:
+            raise FormulaError(f"{dpar.formula!r}: {dpar.name} is {fixed:g} where the predictors are 0, which fixes "
+                               f"the scale of the model: drop the intercept ({dpar.name} ~ 0 + ...)")
+
+
+def _check_unique_names(layout: Layout) -> None:
+    seen: set[str] = set()
+    for name in layout.fixed:
+        if name in seen:
+            raise FormulaError(f"two coefficients are named {name!r} (a column of the data and a parameter's "
+                               "coefficient): rename the column")
+        seen.add(name)
+
+
 def _distributed_model(spec: FormulaSpec, frame, family: Family, priors, na_action: str) -> Model:
     """A Gaussian model of a Dask DataFrame, from sufficient statistics computed by Dask."""
+    if spec.dpars:
+        raise DataError("a Dask DataFrame is fitted from the sufficient statistics of a Gaussian model with one "
+                        f"sigma; {', '.join(d.name for d in spec.dpars)} has a formula of its own: compute a "
+                        "pandas DataFrame")
     if spec.offsets or spec.has_trials:
         raise DataError("a Dask DataFrame is fitted from sufficient statistics, which do not take offsets "
                         "or trials yet: compute a pandas DataFrame")

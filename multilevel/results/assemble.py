@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 
 from ..inference.sampler import Draws, Options
-from ..model import Model, deviance, model_data, pointwise_log_likelihood
+from ..model import Model, deviance, model_data, pointwise_log_likelihood, structure
 from .fit import Fit, FitInfo
 from .posterior import make_idata, posterior_dataset
 from .predict import posterior_predictive_draws
@@ -28,14 +28,15 @@ def assemble_fit(model: Model, draws: Draws, *, sampler: str, reason: str, seed:
     if model.has_rows:
         with jax.enable_x64(True):
             data = model_data(model.design, model.priors)
+            struct = structure(model.layout, model.family)
             if options.chains * options.draws * model.num_rows <= MAX_LOGLIK_VALUES:
-                loglik = pointwise_log_likelihood(draws.b, draws.aux, draws.effects, data, model.family)
+                loglik = pointwise_log_likelihood(draws.b, draws.aux, draws.effects, data, struct)
                 deviances = -2.0 * loglik.sum(axis=-1)
             elif deviances is None:
-                deviances = deviance(draws.b, draws.aux, draws.effects, data, model.family)
+                deviances = deviance(draws.b, draws.aux, draws.effects, data, struct)
             mean = lambda a: a.mean(axis=(0, 1))[None, None]  # noqa: E731
             at_mean = float(deviance(mean(draws.b), mean(draws.aux), [mean(e) for e in draws.effects], data,
-                                     model.family)[0, 0])
+                                     struct)[0, 0])
     stats = dict(draws.stats)
     if deviances is not None:
         stats["deviance"] = deviances

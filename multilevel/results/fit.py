@@ -50,7 +50,8 @@ class FitInfo:
             "spec": spec_to_dict(self.spec),
             "encoders": self.encoders.to_dict(),
             "layout": {"fixed": list(self.layout.fixed), "aux": list(self.layout.aux),
-                       "groups": [asdict(g) for g in self.layout.groups]},
+                       "groups": [asdict(g) for g in self.layout.groups], "dpars": list(self.layout.dpars),
+                       "fixed_dpars": list(self.layout.fixed_dpars)},
             "family": self.family.to_dict(),
             "priors": self.priors.to_dict(orient="records"),
             "sampler_info": self.sampler_info,
@@ -61,9 +62,11 @@ class FitInfo:
     @classmethod
     def from_json(cls, text: str) -> "FitInfo":
         data = json.loads(text)
-        layout = Layout(tuple(data["layout"]["fixed"]), tuple(data["layout"]["aux"]),
-                        tuple(GroupLayout(g["name"], tuple(g["columns"]), tuple(g["levels"]),
-                                          g["correlated"]) for g in data["layout"]["groups"]))
+        saved = data["layout"]
+        layout = Layout(tuple(saved["fixed"]), tuple(saved["aux"]),
+                        tuple(GroupLayout(g["name"], tuple(g["columns"]), tuple(g["levels"]), g["correlated"],
+                                          g.get("dpar", "")) for g in saved["groups"]),
+                        tuple(saved.get("dpars", ())), tuple(saved.get("fixed_dpars", ())))
         return cls(spec_from_dict(data["spec"]), Encoders.from_dict(data["encoders"]), layout,
                    get_family(data["family"]), pd.DataFrame.from_records(data["priors"]),
                    data["sampler_info"], data["num_rows"], data.get("deviance_at_mean"))
@@ -227,7 +230,7 @@ class Fit:
 
     # -- prediction --------------------------------------------------------------
     def predict(self, new_data: pd.DataFrame, kind: str = "mean", new_groups: str = "population",
-                summary: bool = True, prob: float = 0.95, seed: int = 0):
+                summary: bool = True, prob: float = 0.95, seed: int = 0, dpar: str | None = None):
         """Predict for new data.
 
         Parameters
@@ -248,13 +251,18 @@ class Fit:
         new_groups
             For levels not seen in fitting: ``"population"`` draws new effects from the
             fitted distribution, ``"zero"`` sets them to zero, ``"error"`` raises DataError.
+        dpar
+            A parameter of the family (``"sigma"``, ``"shape"``, ``"zi"`` ...) to predict
+            instead of the response: its value (``kind="mean"``) or its linear predictor
+            (``kind="linear"``), per row when it has a formula of its own.
         summary
             True: a copy of ``new_data`` with ``mean``, ``sd`` and interval columns (for
             ``"probs"``, in long form: one row per new row and ``category``).
             False: the draws, an array of shape ``(chains * draws, rows)`` (``"probs"``:
             ``(chains * draws, rows, categories)``).
         """
-        draws = self._predict(self.idata.posterior, new_data, kind=kind, new_groups=new_groups, seed=seed)
+        draws = self._predict(self.idata.posterior, new_data, kind=kind, new_groups=new_groups, seed=seed,
+                              dpar=dpar)
         if not summary:
             return draws
         if kind == "probs":

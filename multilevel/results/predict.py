@@ -8,6 +8,10 @@ For draw s and new row i, with fixed effects ``b_s`` and group effects
   binomial, ``trials_i`` times the probability);
 * ``kind="posterior_predictive"``: a new response drawn from the family.
 
+With ``dpar="sigma"`` (any parameter of the family), ``kind="linear"`` gives the
+parameter's linear predictor (its link scale) and ``kind="mean"`` its value, per
+row when it has a formula of its own, else the same for every row.
+
 Offsets and numbers of trials are read from the new data, as the formula
 computes them (``offset(log(exposure))``: the column ``exposure``).
 
@@ -30,8 +34,9 @@ from numpy.typing import ArrayLike
 from ..design import Design, Encoders, build_design
 from ..errors import DataError
 from ..formula.spec import FormulaSpec
-from ..model.families import Family
+from ..model.families import Family, get_link
 from ..model.layout import Layout
+from ..model.predictors import Predictors
 from .posterior import stack_draws
 
 KINDS = ("linear", "mean", "posterior_predictive", "probs")
@@ -40,29 +45,41 @@ NEW_GROUPS = ("population", "zero", "error")
 
 def predict_draws(posterior: xr.Dataset, spec: FormulaSpec, encoders: Encoders, layout: Layout,
                   family: Family, new_data: pd.DataFrame, *, kind: str = "mean",
-                  new_groups: str = "population", seed: int = 0) -> np.ndarray:
+                  new_groups: str = "population", seed: int = 0, dpar: str | None = None) -> np.ndarray:
     """Draws of predictions, shape ``(chain*draw, rows of new_data)``."""
     if kind not in KINDS:
         raise DataError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if new_groups not in NEW_GROUPS:
         raise DataError(f"new_groups must be one of {', '.join(NEW_GROUPS)}, got {new_groups!r}")
+    if dpar is not None:
+        names = [p.name for p in family.params if p.predictable]
+        if dpar not in names:
+            has = f"its parameters are {', '.join(names)}" if names else "it has none besides the mean"
+            raise DataError(f"dpar={dpar!r}: the {family} family has no such parameter; {has}")
+        if kind not in ("linear", "mean"):
+            raise DataError(f"dpar={dpar!r} takes kind='linear' (the link scale) or 'mean' (the parameter's "
+                            f"value), not {kind!r}")
     design = build_design(spec, new_data, na_action="error", encoders=encoders, with_response=False)
-    return design_draws(posterior, layout, family, design, kind=kind, new_groups=new_groups, seed=seed)
+    return design_draws(posterior, layout, family, design, kind=kind, new_groups=new_groups, seed=seed,
+                        dpar=dpar)
 
 
 def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Family, design: Design, *,
-                 kind: str = "mean", new_groups: str = "population", seed: int = 0) -> np.ndarray:
-    """Draws of predictions for the rows of a design built with the fit's encoders.
+                 kind: str = "mean", new_groups: str = "population", seed: int = 0,
+                 dpar: str | None = None) -> np.ndarray:
+    """Draws of predictions for the rows of a design built with the fit's encoders
+    (of the family's parameter ``dpar``, if given).
 
     Posterior predictive draws of a discrete family are integers.
     """
     rng = np.random.default_rng(seed)
+    predictors = Predictors.of(layout, family)
     num_draws = stack_draws(posterior, next(iter(posterior))).shape[0]
     b = np.stack([stack_draws(posterior, n) for n in layout.fixed], axis=-1) if layout.fixed \
         else np.zeros((num_draws, 0))  # "y ~ 0 + (1 | g)" has no fixed effects
     X = design.X[:, [design.columns.index(n) for n in layout.fixed]]  # an ordinal model has no intercept
-    eta = b @ X.T
-    for g, data in zip(layout.groups, design.groups):
+    etas = [b[:, start:stop] @ X[:, start:stop].T for start, stop in predictors.blocks]
+    for g, data, target in zip(layout.groups, design.groups, predictors.terms):
         effects = np.stack([stack_draws(posterior, n) for n in g.effect_names], axis=-1)  # (S, L, q)
         refs = data.refs
         if data.new_levels:
@@ -77,9 +94,22 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
                 extra = np.zeros_like(effects[:, :1])
                 refs = np.where(refs < 0, len(g.levels), refs)
             effects = np.concatenate([effects, extra], axis=1)
-        eta = eta + np.einsum("siq,iq->si", effects[:, refs, :], data.z)
+        etas[target] = etas[target] + np.einsum("siq,iq->si", effects[:, refs, :], data.z)
     if design.offset is not None:
-        eta = eta + design.offset
+        etas[0] = etas[0] + design.offset
+    aux = np.stack([stack_draws(posterior, n) for n in layout.aux], axis=-1)[:, None, :] \
+        if layout.aux else np.zeros((num_draws, 1, 0))
+    with jax.enable_x64(True):
+        eta, params = predictors.family_arguments(family, etas, tuple(aux[..., j] for j in range(aux.shape[-1])))
+        if dpar is not None:
+            j = family.aux.index(dpar)
+            value = np.broadcast_to(np.asarray(params[j], dtype=np.float64), eta.shape)
+            if kind == "mean":
+                return value
+            if predictors.sources[j] >= 0:
+                return np.asarray(etas[predictors.sources[j]], dtype=np.float64)
+            param = family.params[j]
+            return np.asarray(get_link(param.link)(value - param.lower), dtype=np.float64)
     if kind == "linear":
         return eta
     trials = design.trials
@@ -87,18 +117,15 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
         columns = ", ".join(repr(c) for c in design.spec.trials_variables())
         raise DataError(f"kind={kind!r} of a {family.name} model needs the number of trials of each new row: "
                         f"the new data need the column(s) {columns}")
-    aux = np.stack([stack_draws(posterior, n) for n in layout.aux], axis=-1)[:, None, :] \
-        if layout.aux else np.zeros((eta.shape[0], 1, 0))
-    aux_t = tuple(aux[..., j] for j in range(aux.shape[-1]))
     with jax.enable_x64(True):
         if kind == "mean":
-            return np.asarray(family.mean(eta, aux_t, trials), dtype=np.float64)
+            return np.asarray(family.mean(eta, params, trials), dtype=np.float64)
         if kind == "probs":
             if not hasattr(family, "category_log_probs"):
                 raise DataError(f"kind='probs' gives category probabilities of an ordinal model; the "
                                 f"{family.name} family has no categories: use kind='mean'")
-            return np.exp(np.asarray(family.category_log_probs(eta, aux_t), dtype=np.float64))
-        draws = np.asarray(family.sample(jax.random.PRNGKey(seed), eta, aux_t, trials))
+            return np.exp(np.asarray(family.category_log_probs(eta, params), dtype=np.float64))
+        draws = np.asarray(family.sample(jax.random.PRNGKey(seed), eta, params, trials))
     return draws.astype(np.int64) if family.discrete else draws.astype(np.float64)
 
 

@@ -68,6 +68,9 @@ class Param:
     link: str = "log"
     #: The prior class (``"Intercept"`` for ordinal thresholds); None: the name itself.
     cls: str | None = None
+    #: The value of a parameter that is a constant unless a formula predicts it (an ordinal
+    #: model's ``disc``, 1); None: a free parameter.
+    fixed: float | None = None
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,11 @@
 For K categories with thresholds ``θ_1 < ... < θ_{K-1}`` (named ``Intercept[k]``,
 prior class ``Intercept``) and a linear predictor ``η`` without an intercept,
 
-.. math:: P(y \\le k) = F(θ_k - η), \\qquad P(y = k) = F(θ_k - η) - F(θ_{k-1} - η),
+.. math:: P(y \\le k) = F(d (θ_k - η)), \\qquad P(y = k) = F(d (θ_k - η)) - F(d (θ_{k-1} - η)),
 
-with ``F`` the inverse link (logistic, normal or complementary log-log CDF) and
+with the discrimination ``d`` (brms's ``disc``) 1 unless a formula predicts it
+(``disc ~ 0 + x``, log link, without an intercept: ``d = 1`` where the predictors are 0
+fixes the scale of the latent variable), ``F`` the inverse link (logistic, normal or complementary log-log CDF) and
 ``θ_0 = -∞``, ``θ_K = ∞``. The response is an ordered pandas Categorical, strings
 (ordered as a Categorical's categories, else sorted) or whole numbers 1..K; it is
 held as the category number 1..K. The thresholds have brms's default prior
@@ -31,6 +33,8 @@ from .base import Family, Param
 from .binary import UNIT_LINKS
 
 THRESHOLD_PRIOR = StudentT(3.0, 0.0, 2.5)
+#: The discrimination: 1 unless a formula predicts it.
+DISC = Param("disc", start=1.0, fixed=1.0)
 
 
 def _log1mexp(x):
@@ -63,7 +67,7 @@ class Cumulative(Family):
         k = len(self.categories)
         return tuple(Param(f"Intercept[{j}]", support="ordered", prior=THRESHOLD_PRIOR,
                            start=float(self.link_function(np.asarray(j / k))), predictable=False, cls="Intercept")
-                     for j in range(1, k))
+                     for j in range(1, k)) + (DISC,)
 
     def prepare(self, design: Design) -> tuple[Family, Design]:
         y = design.y
@@ -83,8 +87,7 @@ class Cumulative(Family):
             raise FamilyError(f"the cumulative family was given the categories {self.categories}, but the "
                               f"response has {categories}")
         keep = [j for j, c in enumerate(design.columns) if c != "Intercept"]
-        design = replace(design, X=design.X[:, keep], columns=tuple(design.columns[j] for j in keep))
-        return replace(self, categories=categories), design
+        return replace(self, categories=categories), design.keep_columns(keep)
 
     def _thresholds(self, aux):
         return jnp.stack([aux[j] for j in range(len(self.categories) - 1)], axis=-1)
@@ -92,7 +95,8 @@ class Cumulative(Family):
     def category_log_probs(self, eta, aux):
         """``log P(y = k)`` for every category, shape ``eta.shape + (K,)``."""
         theta = self._thresholds(aux)
-        x = theta - eta[..., None]
+        disc = jnp.asarray(aux[len(self.categories) - 1])
+        x = disc[..., None] * (theta - eta[..., None])
         log_p, log_q = self.link_function.log_probs(x)
         first, last = log_p[..., :1], log_q[..., -1:]
         if theta.shape[-1] < 2:

@@ -1,0 +1,70 @@
+"""Several formulas for one model: the response's and one per predicted distributional
+parameter, as brms's ``bf(y ~ x, sigma ~ x)`` and bambi's ``bmb.Formula("y ~ x", "sigma ~ x")``."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..errors import FormulaError
+from .parser import parse_formula
+from .spec import DparFormula, FormulaSpec, Var
+
+
+class Formula:
+    """The formulas of a distributional model: ``Formula("y ~ x + (1 | g)", "sigma ~ x + (1 | g)")``.
+
+    The first formula models the response's mean; each further one a parameter of the
+    family (``sigma``, ``shape``, ``phi``, ``zi``, ``hu``, ``nu``), named on its left
+    side, on that parameter's link scale (log for a positive parameter, logit for a
+    probability). A parameter without a formula of its own stays one number.
+    """
+
+    def __init__(self, formula: str, *dpars: str):
+        for text in (formula, *dpars):
+            if not isinstance(text, str):
+                raise FormulaError(f"each formula must be a string, got {type(text).__name__}")
+        self.formula = formula
+        self.dpars = tuple(dpars)
+
+    def __repr__(self) -> str:
+        return f"Formula({', '.join(map(repr, (self.formula, *self.dpars)))})"
+
+    def parse(self) -> FormulaSpec:
+        """The parsed :class:`FormulaSpec`, its ``dpars`` in the order given.
+
+        Raises
+        ------
+        FormulaError
+            For a formula that does not parse, a parameter formula whose left side is not a
+            bare name, that has trials or offsets, or a parameter given two formulas.
+        """
+        spec = parse_formula(self.formula)
+        dpars: list[DparFormula] = []
+        for text in self.dpars:
+            part = parse_formula(text)
+            if not isinstance(part.response, Var):
+                raise FormulaError(f"{text!r}: the left side of a parameter's formula is the parameter's name, "
+                                   f"such as sigma ~ x, not {part.response}")
+            name = part.response.name
+            if part.trials is not None or part.offsets:
+                raise FormulaError(f"{text!r}: a formula for {name} takes fixed and group terms only "
+                                   "(no trials() or offset())")
+            if name in (d.name for d in dpars):
+                raise FormulaError(f"{name} has two formulas; give one")
+            dpars.append(DparFormula(name, text, part.fixed, part.groups))
+        return FormulaSpec(spec.formula, spec.response, spec.fixed, spec.groups, spec.trials, spec.offsets,
+                           tuple(dpars))
+
+
+def to_spec(formula: str | Sequence[str] | Formula | FormulaSpec) -> FormulaSpec:
+    """A :class:`FormulaSpec` from a formula string, a list of formula strings (the response's
+    first), a :class:`Formula` or a spec."""
+    if isinstance(formula, FormulaSpec):
+        return formula
+    if isinstance(formula, Formula):
+        return formula.parse()
+    if isinstance(formula, (list, tuple)):
+        if not formula:
+            raise FormulaError("the list of formulas is empty: give the response's formula first")
+        return Formula(*formula).parse()
+    return parse_formula(formula)

@@ -1,0 +1,87 @@
+"""The linear predictors of a model and how they feed the family.
+
+A model has one linear predictor for the response's mean, ``eta``, and one per
+distributional parameter predicted by a formula of its own (``sigma ~ x``):
+``eta_k = X_k b_k + Σ_t z_t r_t[refs_t]`` over the fixed columns and group terms of
+parameter k's formula. The parameter is ``lower + link⁻¹(eta_k)`` row by row (its
+:attr:`~multilevel.model.families.Param.link`: log for a positive parameter, logit
+for a probability); a parameter without a formula is one number, free in the
+position's ``aux``. The family's functions take each parameter as a number or as
+an array over the rows alike.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+from .families import Family, Param, get_link
+from .layout import Layout
+
+
+#: :attr:`Predictors.sources` of a parameter in the position's ``aux``, and of a constant one.
+FREE, FIXED = -1, -2
+
+
+class Predictors(NamedTuple):
+    """Which columns and terms make each linear predictor (static: hashable).
+
+    ``blocks[k]``: the slice ``(start, stop)`` of the fixed-effect columns of linear
+    predictor k (0 the mean, then the predicted parameters in the formula's order);
+    ``terms[t]``: the linear predictor group term t adds to; ``sources[j]``: for the
+    family's parameter j, the linear predictor that gives it, :data:`FREE` when it is in
+    the position's ``aux``, :data:`FIXED` when it is the constant :attr:`Param.fixed`.
+    """
+
+    blocks: tuple[tuple[int, int], ...]
+    terms: tuple[int, ...]
+    sources: tuple[int, ...]
+
+    @classmethod
+    def of(cls, layout: Layout, family: Family) -> "Predictors":
+        names = ("",) + layout.dpars
+        blocks = []
+        for name in names:
+            columns = [j for j, d in enumerate(layout.fixed_dpars) if d == name]
+            start = columns[0] if columns else (blocks[-1][1] if blocks else 0)
+            if columns != list(range(start, start + len(columns))):
+                raise ValueError(f"the fixed columns of {name or 'the mean'} are not contiguous")
+            blocks.append((start, start + len(columns)))
+        return cls(tuple(blocks), tuple(names.index(g.dpar) for g in layout.groups),
+                   tuple(names.index(p.name) if p.name in layout.dpars else FREE if p.fixed is None else FIXED
+                         for p in family.params))
+
+    @property
+    def distributional(self) -> bool:
+        return len(self.blocks) > 1
+
+    def free(self, family: Family) -> tuple[Param, ...]:
+        """The family's parameters held in the position's ``aux`` (those without a formula)."""
+        return tuple(p for p, s in zip(family.params, self.sources) if s == FREE)
+
+    def etas(self, b, effects, X, refs, z, offset=None) -> tuple:
+        """Every linear predictor (JAX or NumPy arrays over the rows); the offset joins the mean's."""
+        out = []
+        for k, (start, stop) in enumerate(self.blocks):
+            eta = X[:, start:stop] @ b[start:stop] if self.distributional else X @ b
+            if k == 0 and offset is not None:
+                eta = eta + offset
+            for r, ref, zt, target in zip(effects, refs, z, self.terms):
+                if target == k:
+                    eta = eta + (zt * r[ref]).sum(axis=1)
+            out.append(eta)
+        return tuple(out)
+
+    def family_arguments(self, family: Family, etas: Sequence, aux: Sequence) -> tuple:
+        """``(eta, parameters)`` as the family's functions take them: the mean's linear
+        predictor, and each parameter of the family in order, from ``aux`` (the free
+        ones, in order) or from its linear predictor."""
+        params, free = [], 0
+        for param, source in zip(family.params, self.sources):
+            if source == FREE:
+                params.append(aux[free])
+                free += 1
+            elif source == FIXED:
+                params.append(param.fixed)
+            else:
+                params.append(param.lower + get_link(param.link).inverse(etas[source]))
+        return etas[0], tuple(params)
