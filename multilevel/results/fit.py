@@ -230,7 +230,8 @@ class Fit:
 
     # -- prediction --------------------------------------------------------------
     def predict(self, new_data: pd.DataFrame, kind: str = "mean", new_groups: str = "population",
-                summary: bool = True, prob: float = 0.95, seed: int = 0, dpar: str | None = None):
+                summary: bool = True, prob: float = 0.95, seed: int = 0, dpar: str | None = None,
+                re_formula: str | None = None):
         """Predict for new data.
 
         Parameters
@@ -251,6 +252,11 @@ class Fit:
         new_groups
             For levels not seen in fitting: ``"population"`` draws new effects from the
             fitted distribution, ``"zero"`` sets them to zero, ``"error"`` raises DataError.
+        re_formula
+            The group terms to include, as brms: None (all), ``"~ 0"`` (none: the
+            population-level prediction, brms's ``re_formula = NA``) or ``"~ (1 | g)"``
+            (only the effects named). The grouping columns of the terms left out need
+            not be in ``new_data``.
         dpar
             A parameter of the family (``"sigma"``, ``"shape"``, ``"zi"`` ...) to predict
             instead of the response: its value (``kind="mean"``) or its linear predictor
@@ -262,7 +268,7 @@ class Fit:
             ``(chains * draws, rows, categories)``).
         """
         draws = self._predict(self.idata.posterior, new_data, kind=kind, new_groups=new_groups, seed=seed,
-                              dpar=dpar)
+                              dpar=dpar, re_formula=re_formula)
         if not summary:
             return draws
         if kind == "probs":

@@ -15,6 +15,11 @@ row when it has a formula of its own, else the same for every row.
 Offsets and numbers of trials are read from the new data, as the formula
 computes them (``offset(log(exposure))``: the column ``exposure``).
 
+``re_formula`` chooses the group terms, as brms's: None, all of them; ``"~ 0"``
+(brms's ``NA``), none (population-level predictions); ``"~ (1 | g)"``, only the
+effects it names (the intercept of ``g``; ``"~ (1 + x | g)"`` its slope too).
+The grouping columns of the terms left out need not be in the new data.
+
 A level of a grouping factor not seen in fitting gets, with ``new_groups=``:
 ``"population"``, an effect drawn per draw from ``N(0, diag(sd) R diag(sd))``
 (what a new group could be); ``"zero"``, the population mean (no effect); or
@@ -23,6 +28,7 @@ A level of a grouping factor not seen in fitting gets, with ``new_groups=``:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Mapping
 
 import jax
@@ -32,8 +38,9 @@ import xarray as xr
 from numpy.typing import ArrayLike
 
 from ..design import Design, Encoders, build_design
-from ..errors import DataError
-from ..formula.spec import FormulaSpec
+from ..errors import DataError, FormulaError
+from ..formula import parse_formula
+from ..formula.spec import FormulaSpec, Num, Terms, term_name
 from ..model.families import Family, get_link
 from ..model.layout import Layout
 from ..model.predictors import Predictors
@@ -45,7 +52,8 @@ NEW_GROUPS = ("population", "zero", "error")
 
 def predict_draws(posterior: xr.Dataset, spec: FormulaSpec, encoders: Encoders, layout: Layout,
                   family: Family, new_data: pd.DataFrame, *, kind: str = "mean",
-                  new_groups: str = "population", seed: int = 0, dpar: str | None = None) -> np.ndarray:
+                  new_groups: str = "population", seed: int = 0, dpar: str | None = None,
+                  re_formula: str | None = None) -> np.ndarray:
     """Draws of predictions, shape ``(chain*draw, rows of new_data)``."""
     if kind not in KINDS:
         raise DataError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -59,16 +67,57 @@ def predict_draws(posterior: xr.Dataset, spec: FormulaSpec, encoders: Encoders, 
         if kind not in ("linear", "mean"):
             raise DataError(f"dpar={dpar!r} takes kind='linear' (the link scale) or 'mean' (the parameter's "
                             f"value), not {kind!r}")
-    design = build_design(spec, new_data, na_action="error", encoders=encoders, with_response=False)
+    kept = kept_effects(re_formula, layout)
+    frame = _without_left_out_groups(pd.DataFrame(new_data), spec, kept)
+    design = build_design(spec, frame, na_action="error", encoders=encoders, with_response=False)
     return design_draws(posterior, layout, family, design, kind=kind, new_groups=new_groups, seed=seed,
-                        dpar=dpar)
+                        dpar=dpar, kept=kept)
+
+
+def kept_effects(re_formula: str | None, layout: Layout) -> tuple[np.ndarray, ...]:
+    """Per group term, which of its columns ``re_formula`` keeps (see the module notes)."""
+    if re_formula is None:
+        return tuple(np.ones(g.q, dtype=bool) for g in layout.groups)
+    if not isinstance(re_formula, str):
+        raise DataError(f"re_formula must be None, '~ 0' or a formula of group terms such as '~ (1 | g)', "
+                        f"got {re_formula!r}")
+    try:
+        spec = parse_formula("y " + re_formula.strip() if re_formula.strip().startswith("~") else re_formula)
+    except FormulaError as exc:
+        raise DataError(f"re_formula {re_formula!r} does not parse: {exc}") from None
+    if spec.fixed.terms:
+        raise DataError(f"re_formula {re_formula!r} names fixed terms; it takes group terms only, "
+                        "e.g. '~ (1 | g)', or '~ 0' for none")
+    names = {g.name for g in layout.groups}
+    unknown = [t.group_name for t in spec.groups if t.group_name not in names]
+    if unknown:
+        raise DataError(f"re_formula names {', '.join(map(repr, unknown))}, not a grouping factor of the model; "
+                        f"it has {', '.join(map(repr, sorted(names)))}")
+    out = []
+    for g in layout.groups:
+        named = [term_name(t) for term in spec.groups if term.group_name == g.name
+                 for t in ((() if term.effects.intercept else None), *term.effects.terms) if t is not None]
+        columns = [c[len(g.dpar) + 1:] if g.dpar else c for c in g.columns]
+        out.append(np.array([any(c == n or c.startswith(n + "[") for n in named) for c in columns], dtype=bool))
+    return tuple(out)
+
+
+def _without_left_out_groups(frame: pd.DataFrame, spec: FormulaSpec, kept: tuple[np.ndarray, ...]) -> pd.DataFrame:
+    """``frame`` with a placeholder for each missing column that only left-out group terms read."""
+    terms = spec.groups + tuple(t for d in spec.dpars for t in d.groups)
+    used = lambda parts: set(FormulaSpec("", Num(0.0), Terms(False, ()), parts).variables())  # noqa: E731
+    fixed = replace(spec, groups=(), dpars=tuple(replace(d, groups=()) for d in spec.dpars))
+    needed = set(fixed.variables(response=False)) | used(tuple(t for t, k in zip(terms, kept) if k.any()))
+    missing = [c for c in used(terms) - needed if c not in frame.columns]
+    return frame.assign(**{c: 0.0 for c in missing}) if missing else frame
 
 
 def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Family, design: Design, *,
                  kind: str = "mean", new_groups: str = "population", seed: int = 0,
-                 dpar: str | None = None) -> np.ndarray:
+                 dpar: str | None = None, kept: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
     """Draws of predictions for the rows of a design built with the fit's encoders
-    (of the family's parameter ``dpar``, if given).
+    (of the family's parameter ``dpar``, if given), with the group effects ``kept``
+    (per term, a mask of its columns; default all).
 
     Posterior predictive draws of a discrete family are integers.
     """
@@ -79,7 +128,10 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
         else np.zeros((num_draws, 0))  # "y ~ 0 + (1 | g)" has no fixed effects
     X = design.X[:, [design.columns.index(n) for n in layout.fixed]]  # an ordinal model has no intercept
     etas = [b[:, start:stop] @ X[:, start:stop].T for start, stop in predictors.blocks]
-    for g, data, target in zip(layout.groups, design.groups, predictors.terms):
+    kept = kept if kept is not None else tuple(np.ones(g.q, dtype=bool) for g in layout.groups)
+    for g, data, target, keep in zip(layout.groups, design.groups, predictors.terms, kept):
+        if not keep.any():
+            continue
         effects = np.stack([stack_draws(posterior, n) for n in g.effect_names], axis=-1)  # (S, L, q)
         refs = data.refs
         if data.new_levels:
@@ -94,7 +146,7 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
                 extra = np.zeros_like(effects[:, :1])
                 refs = np.where(refs < 0, len(g.levels), refs)
             effects = np.concatenate([effects, extra], axis=1)
-        etas[target] = etas[target] + np.einsum("siq,iq->si", effects[:, refs, :], data.z)
+        etas[target] = etas[target] + np.einsum("siq,iq->si", effects[:, refs, :], data.z * keep)
     if design.offset is not None:
         etas[0] = etas[0] + design.offset
     aux = np.stack([stack_draws(posterior, n) for n in layout.aux], axis=-1)[:, None, :] \
