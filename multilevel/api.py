@@ -18,6 +18,7 @@ import pandas as pd
 from .errors import SamplerError
 from .formula import Formula
 from .inference import Options, choose_sampler
+from .inference.prior import PRIOR
 from .model import Family, Prior, build_model
 from .results.assemble import assemble_fit
 from .results.fit import Fit
@@ -27,7 +28,8 @@ def fit(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *, family: s
         priors: Mapping[str, Prior | str] | None = None, sampler: str = "auto", chains: int = 4,
         draws: int = 1000, warmup: int = 1000, seed: int = 0, target_accept: float = 0.8,
         max_treedepth: int = 10, centered: bool | Mapping[str, bool] | None = None,
-        na_action: str = "drop", progress: bool | None = None, posterior_predictive: bool = False) -> Fit:
+        na_action: str = "drop", progress: bool | None = None, posterior_predictive: bool = False,
+        prior_only: bool = False) -> Fit:
     """Fit a Bayesian multilevel model.
 
     Parameters
@@ -86,6 +88,12 @@ def fit(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *, family: s
     posterior_predictive
         Also draw a replicate of the response at every fitted row for every draw,
         into ``fit.idata.posterior_predictive`` (variable ``y``, dims chain, draw, obs).
+    prior_only
+        Draw from the priors instead of the posterior (brms's ``sample_prior = "only"``):
+        exact independent draws, no sampler and no data in the draws (the data still give
+        the design and the default priors). With ``posterior_predictive=True`` the
+        replicates are prior predictive draws; the Fit summarises, plots and predicts as
+        for a posterior.
 
     Raises
     ------
@@ -101,11 +109,27 @@ def fit(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *, family: s
         progress = sys.stderr.isatty()
     options = Options(chains, draws, warmup, target_accept, max_treedepth, centered, progress)
     model = build_model(formula, data, family=family, priors=priors, na_action=na_action)
-    chosen, reason = choose_sampler(sampler, model)
+    if prior_only:
+        if sampler != "auto":
+            raise SamplerError(f"prior_only=True draws from the priors directly; it takes no sampler "
+                               f"(got sampler={sampler!r})")
+        chosen, reason = PRIOR, PRIOR.suits(model)
+    else:
+        chosen, reason = choose_sampler(sampler, model)
     with jax.enable_x64(True):
         result = chosen.run(model, seed, options)
     return assemble_fit(model, result, sampler=chosen.name, reason=reason, seed=seed, options=options,
                         posterior_predictive=posterior_predictive)
+
+
+def default_priors(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *,
+                   family: str | Family = "gaussian", priors: Mapping[str, Prior | str] | None = None,
+                   na_action: str = "drop") -> pd.DataFrame:
+    """The priors a fit of this model would use, without fitting (brms's ``get_prior``):
+    one row per parameter with its class, group, prior and source ("default" or the key
+    of ``priors`` that set it). The keys in the ``parameter``, ``class`` and ``class|group``
+    forms are what ``priors=`` takes."""
+    return build_model(formula, data, family=family, priors=priors, na_action=na_action).priors.table()
 
 
 def _check_options(chains, draws, warmup, seed, target_accept, max_treedepth) -> None:

@@ -19,7 +19,9 @@ from dataclasses import dataclass, fields
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
+from scipy import stats
 
 from ..errors import PriorError
 
@@ -47,6 +49,10 @@ class Prior:
                 raise PriorError(f"{type(self).__name__}: {name} must be > 0, got {getattr(self, name)}")
 
     def log_prob(self, x):
+        raise NotImplementedError
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Independent draws (numpy), for sampling the prior (``prior_only=True``)."""
         raise NotImplementedError
 
     def to_positive(self, u, lower: float = 0.0):
@@ -105,6 +111,9 @@ class Normal(Prior):
     def check(self):
         self._positive("sd")
 
+    def sample(self, rng, shape):
+        return rng.normal(self.mean, self.sd, shape)
+
     def log_prob(self, x):
         return dist.Normal(self.mean, self.sd).log_prob(x)
 
@@ -118,6 +127,9 @@ class StudentT(Prior):
     def check(self):
         self._positive("df", "sd")
 
+    def sample(self, rng, shape):
+        return self.mean + self.sd * rng.standard_t(self.df, shape)
+
     def log_prob(self, x):
         return dist.StudentT(self.df, self.mean, self.sd).log_prob(x)
 
@@ -129,6 +141,9 @@ class Cauchy(Prior):
 
     def check(self):
         self._positive("scale")
+
+    def sample(self, rng, shape):
+        return self.location + self.scale * rng.standard_cauchy(shape)
 
     def log_prob(self, x):
         return dist.Cauchy(self.location, self.scale).log_prob(x)
@@ -142,6 +157,9 @@ class HalfNormal(Prior):
     def check(self):
         self._positive("sd")
 
+    def sample(self, rng, shape):
+        return np.abs(rng.normal(0.0, self.sd, shape))
+
     def log_prob(self, x):
         return dist.HalfNormal(self.sd).log_prob(x)
 
@@ -153,6 +171,9 @@ class HalfCauchy(Prior):
 
     def check(self):
         self._positive("scale")
+
+    def sample(self, rng, shape):
+        return np.abs(self.scale * rng.standard_cauchy(shape))
 
     def log_prob(self, x):
         return dist.HalfCauchy(self.scale).log_prob(x)
@@ -167,6 +188,9 @@ class HalfStudentT(Prior):
     def check(self):
         self._positive("df", "scale")
 
+    def sample(self, rng, shape):
+        return np.abs(self.scale * rng.standard_t(self.df, shape))
+
     def log_prob(self, x):
         return jnp.log(2.0) + dist.StudentT(self.df, 0.0, self.scale).log_prob(x)
 
@@ -178,6 +202,9 @@ class Exponential(Prior):
 
     def check(self):
         self._positive("rate")
+
+    def sample(self, rng, shape):
+        return rng.exponential(1.0 / self.rate, shape)
 
     def log_prob(self, x):
         return dist.Exponential(self.rate).log_prob(x)
@@ -192,6 +219,9 @@ class Gamma(Prior):
     def check(self):
         self._positive("shape", "rate")
 
+    def sample(self, rng, shape):
+        return rng.gamma(self.shape, 1.0 / self.rate, shape)
+
     def log_prob(self, x):
         return dist.Gamma(self.shape, self.rate).log_prob(x)
 
@@ -204,6 +234,9 @@ class InverseGamma(Prior):
 
     def check(self):
         self._positive("shape", "scale")
+
+    def sample(self, rng, shape):
+        return self.scale / rng.gamma(self.shape, 1.0, shape)
 
     def log_prob(self, x):
         return dist.InverseGamma(self.shape, self.scale).log_prob(x)
@@ -219,6 +252,9 @@ class GammaPrecision(Prior):
 
     def check(self):
         self._positive("shape", "rate")
+
+    def sample(self, rng, shape):
+        return rng.gamma(self.shape, 1.0 / self.rate, shape) ** -0.5
 
     def log_prob(self, x):
         return dist.Gamma(self.shape, self.rate).log_prob(x ** -2.0) + jnp.log(2.0) - 3.0 * jnp.log(x)
@@ -239,6 +275,9 @@ class InverseGammaVariance(Prior):
     def check(self):
         self._positive("shape", "scale")
 
+    def sample(self, rng, shape):
+        return np.sqrt(self.scale / rng.gamma(self.shape, 1.0, shape))
+
     def log_prob(self, x):
         return dist.InverseGamma(self.shape, self.scale).log_prob(x ** 2.0) + jnp.log(2.0) + jnp.log(x)
 
@@ -252,6 +291,9 @@ class Uniform(Prior):
     def check(self):
         if self.high <= self.low:
             raise PriorError(f"Uniform: high must exceed low, got low={self.low}, high={self.high}")
+
+    def sample(self, rng, shape):
+        return rng.uniform(self.low, self.high, shape)
 
     def log_prob(self, x):
         return jnp.where((x >= self.low) & (x <= self.high), -jnp.log(self.high - self.low), -jnp.inf)
@@ -289,6 +331,9 @@ class Beta(Prior):
     def check(self):
         self._positive("a", "b")
 
+    def sample(self, rng, shape):
+        return rng.beta(self.a, self.b, shape)
+
     def log_prob(self, x):
         return dist.Beta(self.a, self.b).log_prob(x)
 
@@ -302,6 +347,26 @@ class LKJ(Prior):
 
     def check(self):
         self._positive("eta")
+
+    def sample(self, rng, shape):
+        """Cholesky factors: ``shape`` ends with the dimension q (``shape[:-1]`` draws).
+
+        By the C-vine of Lewandowski, Kurowicka & Joe (2009): the partial correlation of
+        variables i and j given those before j is ``2 Beta(b_j, b_j) - 1``,
+        ``b_j = eta + (q - 2 - j) / 2`` (j from 0), and row i of the factor is built from
+        its partial correlations as Stan's ``cholesky_corr_constrain`` does."""
+        q = shape[-1]
+        chol = np.zeros((*shape[:-1], q, q))
+        chol[..., 0, 0] = 1.0
+        for i in range(1, q):
+            remaining = np.ones(shape[:-1])
+            for j in range(i):
+                b = self.eta + (q - 2 - j) / 2
+                partial = 2.0 * rng.beta(b, b, shape[:-1]) - 1.0
+                chol[..., i, j] = partial * np.sqrt(remaining)
+                remaining = remaining - chol[..., i, j] ** 2
+            chol[..., i, i] = np.sqrt(np.maximum(remaining, 0.0))
+        return chol
 
     def log_prob(self, cholesky):
         return dist.LKJCholesky(cholesky.shape[-1], self.eta).log_prob(cholesky)
@@ -368,6 +433,12 @@ class InverseWishart(Prior):
         if self.df <= q - 1:
             raise PriorError(f"{name}: InverseWishart needs df > q - 1 = {q - 1} for a {q} x {q} "
                              f"covariance, got df={self.df:g}")
+
+    def sample(self, rng, shape):
+        """Covariance matrices: ``shape`` ends with the dimension q (``shape[:-1]`` draws)."""
+        q = shape[-1]
+        draws = stats.invwishart(self.df, self.scale * np.eye(q)).rvs(int(np.prod(shape[:-1])), random_state=rng)
+        return np.reshape(draws, (*shape[:-1], q, q))
 
     def log_prob(self, covariance):
         """``log IW(Σ; df, scale · I)`` of a covariance matrix."""

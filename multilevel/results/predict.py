@@ -29,6 +29,7 @@ A level of a grouping factor not seen in fitting gets, with ``new_groups=``:
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Mapping
 
 import jax
@@ -171,14 +172,20 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
                         f"the new data need the column(s) {columns}")
     with jax.enable_x64(True):
         if kind == "mean":
-            return np.asarray(family.mean(eta, params, trials), dtype=np.float64)
+            return np.asarray(_compiled(family, "mean")(eta, params, trials), dtype=np.float64)
         if kind == "probs":
             if not hasattr(family, "category_log_probs"):
                 raise DataError(f"kind='probs' gives category probabilities of an ordinal model; the "
                                 f"{family.name} family has no categories: use kind='mean'")
-            return np.exp(np.asarray(family.category_log_probs(eta, params), dtype=np.float64))
-        draws = np.asarray(family.sample(jax.random.PRNGKey(seed), eta, params, trials))
+            return np.exp(np.asarray(_compiled(family, "category_log_probs")(eta, params), dtype=np.float64))
+        draws = np.asarray(_compiled(family, "sample")(jax.random.PRNGKey(seed), eta, params, trials))
     return draws.astype(np.int64) if family.discrete else draws.astype(np.float64)
+
+
+@lru_cache(maxsize=64)
+def _compiled(family: Family, method: str):
+    """The family's ``method`` compiled as one program (not op by op), once per family."""
+    return jax.jit(getattr(family, method))
 
 
 def _population_draws(posterior: Mapping[str, ArrayLike], g, num_new: int, rng: np.random.Generator) -> np.ndarray:
