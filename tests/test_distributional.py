@@ -184,6 +184,8 @@ def test_a_heteroscedastic_fit_agrees_with_a_hand_written_numpyro_model(tmp_path
     reference = az.summary(numpyro_reference(data), var_names=["b", "c", "sd_mu", "sd_sigma"], round_to="none")
     reference.index = names
     assert_converged(ours, 4, 400, "ours")
+    # 33 rows a group inform each group's log sigma (information 2 a row): the pilot centres the term
+    assert fit.sampler_info["centering"] == {"g": "centred", "g (sigma)": "centred"}
     assert_tables_agree(ours, reference, "ours and NumPyro")
 
     new = pd.DataFrame({"x": [-1.0, 0.0, 2.0], "g": ["g00", "g01", "new"]})

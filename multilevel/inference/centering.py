@@ -42,6 +42,7 @@ locations, Poisson) the pilot's kappas are about 0.4 (LOCATION), 3 (BROOD) and
 from __future__ import annotations
 
 from functools import partial
+from typing import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +50,7 @@ import numpy as np
 
 from ..design import Design
 from ..model.families import Family
-from ..model.logdensity import ModelData, Position, Structure, constrain, family_arguments
+from ..model.logdensity import ModelData, Position, Structure, constrain
 
 #: A term is centred when the median over its levels of sd² × information is at least this.
 CENTER_MIN_KAPPA = 1.0
@@ -69,18 +70,33 @@ def nested_terms(design: Design) -> np.ndarray:
                     dtype=bool).reshape(len(within), len(within))
 
 
-def effective_information(design: Design, weights: np.ndarray, sds: list[np.ndarray]) -> list[np.ndarray]:
+Weights = np.ndarray | Mapping[str, np.ndarray]
+
+
+def _weights(weights: Weights) -> Mapping[str, np.ndarray]:
+    """Per-row information by linear predictor ("" the mean's; an array alone is the mean's)."""
+    return weights if isinstance(weights, Mapping) else {"": weights}
+
+
+def effective_information(design: Design, weights: Weights, sds: list[np.ndarray]) -> list[np.ndarray | None]:
     """Per term, the ``(levels, q, q)`` information of each level's effects from its rows,
-    with the other terms integrated out (see the module notes); ``weights``: per-row
-    information about the linear predictor, ``sds``: each term's sds."""
+    with the other terms of the same linear predictor integrated out (see the module
+    notes); ``weights``: per-row information about each linear predictor (by the name of
+    the parameter it predicts, "" for the mean; an array alone: the mean's), ``sds``:
+    each term's sds. None for a term whose linear predictor has no weights."""
     groups = design.groups
     inside = nested_terms(design)
+    weights = _weights(weights)
     out = []
     for t, g in enumerate(groups):
-        mean = [o for o in range(len(groups)) if not groups[o].dpar]     # terms of the mean's linear predictor
-        below = sorted((o for o in mean if inside[t, o]), key=lambda o: -groups[o].num_levels)
-        crossed = [o for o in mean if o != t and not inside[t, o] and not inside[o, t]]
-        a = np.asarray(weights, dtype=float).copy()
+        if g.dpar not in weights:
+            out.append(None)
+            continue
+        same = [o for o in range(len(groups)) if groups[o].dpar == g.dpar]
+        below = sorted((o for o in same if inside[t, o]), key=lambda o: -groups[o].num_levels)
+        crossed = [o for o in same if o != t and not inside[t, o] and not inside[o, t]]
+        row_weights = np.asarray(weights[g.dpar], dtype=float)
+        a = row_weights.copy()
         for o in below + crossed:
             h = groups[o]
             if o in crossed:
@@ -91,7 +107,7 @@ def effective_information(design: Design, weights: np.ndarray, sds: list[np.ndar
                 u2 = h.z[:, j] ** 2
                 variance = float(sds[o][j]) ** 2
                 if o in crossed:        # conditional posterior variance of the crossed level
-                    precision = 1 / max(variance, 1e-300) + np.bincount(h.refs, weights * u2, h.num_levels)
+                    precision = 1 / max(variance, 1e-300) + np.bincount(h.refs, row_weights * u2, h.num_levels)
                     variance = (1 / precision)[h.refs]
                 shared = np.bincount(cells, a * u2)[cells]
                 a = a / (1 + variance * shared)
@@ -101,19 +117,22 @@ def effective_information(design: Design, weights: np.ndarray, sds: list[np.ndar
     return out
 
 
-def median_kappa(design: Design, weights: np.ndarray, sds: list[np.ndarray]) -> list[np.ndarray]:
+def median_kappa(design: Design, weights: Weights, sds: list[np.ndarray]) -> list[np.ndarray | None]:
     """Per term, per column: the median over levels of ``sd² / [I⁻¹]_jj`` (``I``:
     :func:`effective_information`; the inverse gives each column the information
-    left given the level's other columns)."""
+    left given the level's other columns); None without weights for its predictor."""
     out = []
     for sd, info in zip(sds, effective_information(design, weights, sds)):
+        if info is None:
+            out.append(None)
+            continue
         variance = np.diagonal(np.linalg.pinv(info, hermitian=True), axis1=1, axis2=2)
         kappa = np.asarray(sd) ** 2 * np.where(variance > 0, 1 / np.maximum(variance, 1e-300), 0.0)
         out.append(np.median(kappa, axis=0))
     return out
 
 
-def decide_from_sds(design: Design, weights: np.ndarray, sds: list[np.ndarray], source: str = "given sds"
+def decide_from_sds(design: Design, weights: Weights, sds: list[np.ndarray], source: str = "given sds"
                     ) -> tuple[tuple[bool, ...], tuple[str, ...]]:
     """``(centred per term, reason per term)``: centred when the median over levels of
     sd² × :func:`effective_information` is at least ``CENTER_MIN_KAPPA`` in every
@@ -121,13 +140,14 @@ def decide_from_sds(design: Design, weights: np.ndarray, sds: list[np.ndarray], 
     choice, reasons = [], []
     for g, sd, kappa, independent in zip(design.groups, sds, median_kappa(design, weights, sds),
                                          independent_columns(design)):
+        if kappa is None:
+            choice.append(False)
+            reasons.append(f"{source}: non-centred (the term predicts {g.dpar}, on which only a pilot run informs)")
+            continue
         sd_text = ", ".join(f"{s:.3g}" for s in np.atleast_1d(sd))
         least = float(np.min(kappa))
         what = f"{source}: sd ≈ {sd_text}, median over levels of sd² × information {least:.3g}"
-        if g.dpar:
-            choice.append(False)
-            reasons.append(f"non-centred: the term predicts {g.dpar}")
-        elif not independent:
+        if not independent:
             choice.append(False)
             reasons.append(f"{what}; non-centred: the term's columns are linearly dependent")
         elif least >= CENTER_MIN_KAPPA:
@@ -158,27 +178,32 @@ def guess_centering(design: Design, family: Family | None = None) -> tuple[tuple
 @partial(jax.jit, static_argnums=2)
 def _pilot_statistics(positions: Position, data: ModelData, struct: Structure):
     """From pilot draws ``(chain, draw, ...)``: the median sd of every term column (over
-    the second half of the draws), and the information of each row about the linear
-    predictor at the chains' last positions (averaged)."""
+    the second half of the draws), and the information of each row about each linear
+    predictor (the others held) at the chains' last positions (averaged)."""
     half = jax.tree_util.tree_map(lambda a: a[:, a.shape[1] // 2:], positions)  # past the first moves
     flat = jax.tree_util.tree_map(lambda a: a.reshape((a.shape[0] * a.shape[1],) + a.shape[2:]), half)
     sds = jax.vmap(lambda p: constrain(p, data, struct)[0].sd)(flat)
     median_sd = tuple(jnp.median(s, axis=0) for s in sds)
 
+    predictors, family = struct.predictors, struct.family
+
     def row_information(p):
         params = constrain(p, data, struct)[0]
+        etas = predictors.etas(params.b, params.effects, data.X, data.refs, data.z, data.offset)
 
-        eta, aux = family_arguments(params, data, struct.predictors, struct.family)
+        def information(k):
+            def total(eta_k):
+                eta, aux = predictors.family_arguments(family, etas[:k] + (eta_k,) + etas[k + 1:], params.aux)
+                return jnp.sum(family.log_likelihood(data.y, eta, aux, data.trials))
 
-        def total(eta):
-            return jnp.sum(struct.family.log_likelihood(data.y, eta, aux, data.trials))
+            # log p(y | etas) is a sum over rows, so its Hessian in eta_k is diagonal: H·1 is the diagonal.
+            second = jax.jvp(jax.grad(total), (etas[k],), (jnp.ones_like(etas[k]),))[1]
+            return jnp.maximum(-second, 0.0)
 
-        # log p(y | eta) is a sum over rows, so its Hessian is diagonal: H·1 is the diagonal.
-        second = jax.jvp(jax.grad(total), (eta,), (jnp.ones_like(eta),))[1]
-        return jnp.maximum(-second, 0.0)
+        return tuple(information(k) for k in range(len(etas)))
 
     last = jax.tree_util.tree_map(lambda a: a[:, -1], positions)
-    return median_sd, jnp.mean(jax.vmap(row_information)(last), axis=0)
+    return median_sd, tuple(jnp.mean(w, axis=0) for w in jax.vmap(row_information)(last))
 
 
 def decide_centering(positions: Position, data: ModelData, struct: Structure, design: Design
@@ -187,4 +212,5 @@ def decide_centering(positions: Position, data: ModelData, struct: Structure, de
     run (see the Notes)."""
     sds, weights = jax.device_get(_pilot_statistics(positions, data, struct))
     sds = [np.asarray(s) for s in sds]
-    return (*decide_from_sds(design, np.asarray(weights), sds, "pilot run"), sds)
+    names = ("",) + tuple(d.name for d in design.spec.dpars)
+    return (*decide_from_sds(design, dict(zip(names, map(np.asarray, weights))), sds, "pilot run"), sds)

@@ -142,15 +142,12 @@ class NutsSampler:
         """
         design, layout, family, priors = model.design, model.layout, model.family, model.priors
         chains, warmup = options.chains, options.warmup
-        # a term of a parameter's formula stays non-centred (its rows say little about each level)
-        centered = tuple(False if g.dpar else c for g, c in zip(layout.groups,
-                                                               per_term_centering(options.centered, layout)))
+        centered = per_term_centering(options.centered, layout)
         struct = structure(layout, family)
         logdensity = make_logdensity(struct)
         guess, guess_reasons = guess_centering(design, family)
         start = tuple(g if c is None else c for c, g in zip(centered, guess))
-        reasons = ["set by centered=" if c is not None and not g.dpar else r
-                   for g, c, r in zip(layout.groups, centered, guess_reasons)]
+        reasons = ["set by centered=" if c is not None else r for c, r in zip(centered, guess_reasons)]
         data = model_data(design, priors, start)
         rng = np.random.default_rng(seed)
         summary = summarise(model.working_design())

@@ -95,6 +95,8 @@ def centering_arrays(design: Design, centered: tuple[bool, ...] | None = None,
     parents = term_parents(design)
     fixed = {name: k for k, name in enumerate(design.columns)}
     X = np.asarray(design.X, dtype=float)
+    mean_columns = np.array([not d for d in design.column_dpars] if design.column_dpars
+                            else [True] * X.shape[1], dtype=bool)
 
     def root(t: int, j: int) -> tuple[int, int]:
         while parents[t][j] is not None:
@@ -132,7 +134,7 @@ def centering_arrays(design: Design, centered: tuple[bool, ...] | None = None,
             if root(t, j) == intercept_tree:
                 parent = parents[t][j]
                 above = constant[parent[0]] if parent is not None else np.zeros_like(constant[t])
-                enters = constant[t] & ~above
+                enters = constant[t] & ~above & mean_columns          # a parameter's columns stay out
                 enters[fixed[INTERCEPT]] = False                      # carried by select
                 into[j], level_X = 1.0, X[first_rows[t]] * enters
         links = []
