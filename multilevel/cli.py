@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--posterior-predictive", action="store_true",
                      help="also draw replicates of the response at every row, kept in the fit (group "
                           "posterior_predictive of --out)")
-    fit.add_argument("--no-group-effects", action="store_true", help="leave group effects out of the summary")
+    fit.add_argument("--group-effects", action="store_true", help="print the whole summary table, every group "
+                     "effect included (default: brms's display, population- and group-level parameters)")
     fit.add_argument("--plots", type=Path, metavar="DIR", help="write trace.png, effects.png (models with "
                      "group terms), ppc.png and, with --lines-x, lines.png into DIR")
     fit.add_argument("--lines-x", metavar="COL", help="with --plots: x column of the fitted-lines plot")
@@ -184,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary = commands.add_parser("summary", help="print the summary of a saved fit",
                                   description="Print the summary of a fit saved with --out.")
     summary.add_argument("fit", type=Path, help="netCDF file written by 'multilevel fit --out'")
-    summary.add_argument("--no-group-effects", action="store_true", help="leave group effects out")
+    summary.add_argument("--group-effects", action="store_true", help="print every group effect too")
     summary.add_argument("--style", default="default", choices=("default", "coda"), help="table style")
 
     predict = commands.add_parser("predict", help="predict for new rows from a saved fit, as CSV",
@@ -195,8 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "grouping columns, and the columns of any offset and, for a binomial model, of the "
                          "trials)")
     predict.add_argument("--kind", default="mean", choices=KINDS,
-                         help="mean (expected response, default), linear (linear predictor) or "
-                         "posterior_predictive (new responses)")
+                         help="mean (expected response, default), linear (linear predictor), "
+                         "posterior_predictive (new responses) or probs (an ordinal model's category "
+                         "probabilities, one row per new row and category)")
     predict.add_argument("--new-groups", default="population", choices=NEW_GROUPS,
                          help="levels not seen in fitting: population (draw new effects, default), "
                          "zero (no effect) or error")
@@ -221,10 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_fit(fit, group_effects: bool) -> None:
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
+    """brms's display (the group effects counted, not listed), or with ``group_effects`` the
+    header and the whole summary table."""
+    if not group_effects:
+        print(fit)
+        return
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", None):
         print(fit.header())
         print()
-        print(fit.summary(group_effects=group_effects).round(3).to_string())
+        print(fit.summary().round(3).to_string())
 
 
 def _sampler_kwargs(args) -> dict:
@@ -243,7 +250,7 @@ def _run_fit(args) -> None:
     require_columns(table, [c for c in (args.lines_x, args.lines_color) if c], "--lines-x/--lines-color")
     fit = api.fit(formula, table.data, family=args.family, priors=dict(args.prior),
                   posterior_predictive=args.posterior_predictive, **_sampler_kwargs(args))
-    _print_fit(fit, not args.no_group_effects)
+    _print_fit(fit, args.group_effects)
     if args.out:
         fit.save(args.out)
         print(f"\nsaved to {args.out}")
@@ -255,9 +262,9 @@ def _run_fit(args) -> None:
 def _run_summary(args) -> None:
     fit = load(args.fit)
     if args.style == "coda":
-        print(fit.summary(style="coda", group_effects=not args.no_group_effects).round(4).to_string())
+        print(fit.summary(style="coda", group_effects=args.group_effects).round(4).to_string())
     else:
-        _print_fit(fit, not args.no_group_effects)
+        _print_fit(fit, args.group_effects)
 
 
 def _run_predict(args) -> None:
