@@ -26,6 +26,7 @@ from ..model.families import Family, get_family
 from ..model.layout import GroupLayout, Layout
 from . import accessors, criteria, plots
 from .display import as_html, as_text, make_report
+from .hypothesis import hypothesis_table
 from .posterior import parameter_draws, select_draws, stack_draws
 from .predict import predict_draws, summarise_predictions, summarise_probabilities
 from .storage import META_KEY, read_fit_file, write_fit_file
@@ -213,6 +214,48 @@ class Fit:
         """
         return accessors.varcorr(self.idata.posterior, self.info.layout, summary, prob)
 
+    # -- hypotheses (see multilevel.results.hypothesis) -------------------------------------
+    def hypothesis(self, hypotheses: str | list[str] | dict[str, str], prob: float = 0.95,
+                   summary: bool = True) -> pd.DataFrame:
+        """Test hypotheses about the parameters, as brms's ``hypothesis()``.
+
+        Parameters
+        ----------
+        hypotheses
+            One hypothesis (``"x > 0"``), a list of them
+            (``["cheese[B] - cheese[A] = 0", "2 * x + Intercept < 1"]``) or a dict
+            name -> hypothesis. Each compares two expressions with ``<``, ``>`` or ``=``:
+            parameters named as in :meth:`summary` (``Intercept``, ``diam:trt``, ``sigma``,
+            ``sd(Intercept|g)``, ``cor(Intercept,x|g)``, a group effect ``Intercept|g[level]``;
+            any name may be backquoted, ```name```), numbers, ``+ - * / ^``, parentheses and
+            ``exp``, ``log``, ``sqrt``, ``abs``.
+        prob
+            Probability of the interval.
+        summary
+            False: the draws of ``left - right`` instead, one column per hypothesis.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per hypothesis (indexed by its name, or its text), columns
+            ``hypothesis`` (the text), ``estimate`` and ``error`` (posterior mean and sd of
+            ``left - right``), the interval (``q2.5``, ``q97.5`` for ``prob=0.95``),
+            ``evid_ratio`` and ``post_prob``.
+
+        Notes
+        -----
+        As in brms, a one-sided hypothesis (``<``, ``>``) has a one-sided interval: for
+        ``>``, the ``1 - prob`` quantile and ``inf`` (in the columns ``q2.5`` and ``q97.5``);
+        for ``<``, ``-inf`` and the ``prob`` quantile. ``post_prob`` is the share of draws in
+        which it holds and ``evid_ratio`` ``post_prob / (1 - post_prob)`` (``inf`` when every
+        draw agrees). A hypothesis of equality (``=``) has the central interval, and
+        ``evid_ratio`` and ``post_prob`` NaN: brms's Savage-Dickey ratio needs draws from
+        the prior, which a fit does not hold. A name the fit does not have, or an
+        expression that does not parse, raises DataError with a caret under the fault.
+        See :func:`.hypothesis.hypothesis_table`.
+        """
+        return hypothesis_table(self.idata.posterior, hypotheses, prob, summary)
+
     # -- information criteria --------------------------------------------------------
     def dic(self) -> criteria.DIC:
         """DIC = D(θ̄) + 2 p_D with p_D = D̄ - D(θ̄), the deviance conditional on the
@@ -333,7 +376,7 @@ class Fit:
         groups = self.idata.groups()
         if "constant_data" not in groups or "observed_data" not in groups:
             raise DataError(f"{what} needs the fitted data, and this fit has none (a fit of a Dask "
-                                  "DataFrame keeps only sufficient statistics); fit a pandas DataFrame to plot it")
+                                  "DataFrame keeps only sufficient statistics); fit a pandas DataFrame instead")
         data = self.idata.constant_data
         frame = pd.DataFrame({name: data[name].values for name in self.info.spec.variables()})
         return frame, self.idata.observed_data["y"].values
