@@ -7,6 +7,7 @@
     multilevel predict fit.nc NEW [--kind mean|linear|posterior_predictive]
                    [--new-groups population|zero|error] [--prob 0.95] [--seed 0] [--out pred.csv]
     multilevel hypothesis fit.nc "x > 0" ["cheese[B] - cheese[A] = 0" ...] [--prob 0.95]
+    multilevel r2 fit.nc [--loo] [--prob 0.95] [--seed 0]
     multilevel demo [--example cheese|face] [--plots DIR]
 
 DATA and NEW are tables with a header row: delimited text (the delimiter, tab,
@@ -216,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
                             help='e.g. "x > 0", "cheese[B] - cheese[A] = 0", "sd(Intercept|g) > sigma"')
     hypothesis.add_argument("--prob", type=float, default=0.95, help="probability of the interval (default 0.95)")
 
+    r2 = commands.add_parser("r2", help="Bayesian R-squared of a saved fit",
+                             description="Bayesian R-squared (Gelman et al. 2019) of a fit saved with "
+                             "'multilevel fit --out', or with --loo the LOO-R-squared.")
+    r2.add_argument("fit", type=Path, help="netCDF file written by 'multilevel fit --out'")
+    r2.add_argument("--loo", action="store_true", help="LOO-R-squared, from the stored pointwise log-likelihood")
+    r2.add_argument("--prob", type=float, default=0.95, help="probability of the interval (default 0.95)")
+    r2.add_argument("--seed", type=int, default=0, help="seed of the bootstrap weights of --loo (default 0)")
+
     demo = commands.add_parser("demo", help="run a worked example on simulated data (cheese or face)",
                                description="--example cheese (default): fit the four varying-intercept/slope "
                                "models of the cheese analysis to simulated ratings (ml.datasets.simulate_ratings). "
@@ -295,6 +304,10 @@ def _run_hypothesis(args) -> None:
     _print_table(table.reset_index(drop=True).set_index("hypothesis"))
 
 
+def _run_r2(args) -> None:
+    _print_table(load(args.fit).r2(prob=args.prob, loo=args.loo, seed=args.seed))
+
+
 def _run_demo(args) -> None:
     if args.example == "face":
         _run_face_demo(args)
@@ -354,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning
             {"fit": _run_fit, "summary": _run_summary, "predict": _run_predict,
-             "hypothesis": _run_hypothesis, "demo": _run_demo}[args.command](args)
+             "hypothesis": _run_hypothesis, "r2": _run_r2, "demo": _run_demo}[args.command](args)
     except MultilevelError as exc:
         print(f"multilevel: error: {exc}", file=sys.stderr)
         return 2

@@ -47,7 +47,8 @@ def known_draws(model, seed: int = 0, chains: int = CHAINS, draws: int = DRAWS,
         sds.append(sd)
         chols.append(chol)
         effects.append(rng.normal(size=shape + (len(term.levels), term.q)) * sd[..., None, :])
-    return Draws(b, aux, tuple(sds), tuple(chols), tuple(effects), {}, SamplerInfo(0.0, 1.0, False, {}))
+    stats = {"diverging": np.zeros(shape, dtype=bool)}
+    return Draws(b, aux, tuple(sds), tuple(chols), tuple(effects), stats, SamplerInfo(0.0, 1.0, False, {}))
 
 
 def known_fit(formula, data: pd.DataFrame, family: str = "gaussian", seed: int = 0,
