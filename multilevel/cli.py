@@ -6,6 +6,8 @@
     multilevel summary fit.nc
     multilevel predict fit.nc NEW [--kind mean|linear|posterior_predictive]
                    [--new-groups population|zero|error] [--prob 0.95] [--seed 0] [--out pred.csv]
+    multilevel hypothesis fit.nc "x > 0" ["cheese[B] - cheese[A] = 0" ...] [--prob 0.95]
+    multilevel r2 fit.nc [--loo] [--prob 0.95] [--seed 0]
     multilevel demo [--example cheese|face] [--plots DIR]
 
 DATA and NEW are tables with a header row: delimited text (the delimiter, tab,
@@ -208,6 +210,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     predict.add_argument("--out", type=Path, help="write the CSV here, atomically (default: standard output)")
 
+    hypothesis = commands.add_parser("hypothesis", help="test hypotheses about the parameters of a saved fit",
+                                     description="Test hypotheses about the parameters of a fit saved with "
+                                     "'multilevel fit --out', as brms's hypothesis(): each compares two expressions "
+                                     "of parameters (named as in the summary) with <, > or =.")
+    hypothesis.add_argument("fit", type=Path, help="netCDF file written by 'multilevel fit --out'")
+    hypothesis.add_argument("hypotheses", nargs="+", metavar="HYPOTHESIS",
+                            help='e.g. "x > 0", "cheese[B] - cheese[A] = 0", "sd(Intercept|g) > sigma"')
+    hypothesis.add_argument("--prob", type=float, default=0.95, help="probability of the interval (default 0.95)")
+
+    r2 = commands.add_parser("r2", help="Bayesian R-squared of a saved fit",
+                             description="Bayesian R-squared (Gelman et al. 2019) of a fit saved with "
+                             "'multilevel fit --out', or with --loo the LOO-R-squared.")
+    r2.add_argument("fit", type=Path, help="netCDF file written by 'multilevel fit --out'")
+    r2.add_argument("--loo", action="store_true", help="LOO-R-squared, from the stored pointwise log-likelihood")
+    r2.add_argument("--prob", type=float, default=0.95, help="probability of the interval (default 0.95)")
+    r2.add_argument("--seed", type=int, default=0, help="seed of the bootstrap weights of --loo (default 0)")
+
     demo = commands.add_parser("demo", help="run a worked example on simulated data (cheese or face)",
                                description="--example cheese (default): fit the four varying-intercept/slope "
                                "models of the cheese analysis to simulated ratings (ml.datasets.simulate_ratings). "
@@ -282,6 +301,20 @@ def _run_predict(args) -> None:
     print(f"{len(table)} predictions ({args.kind}) written to {args.out}")
 
 
+def _print_table(table: pd.DataFrame) -> None:
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
+        print(table.round(4).to_string())
+
+
+def _run_hypothesis(args) -> None:
+    table = load(args.fit).hypothesis(args.hypotheses, prob=args.prob)
+    _print_table(table.reset_index(drop=True).set_index("hypothesis"))
+
+
+def _run_r2(args) -> None:
+    _print_table(load(args.fit).r2(prob=args.prob, loo=args.loo, seed=args.seed))
+
+
 def _run_demo(args) -> None:
     if args.example == "face":
         _run_face_demo(args)
@@ -341,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning
             {"fit": _run_fit, "summary": _run_summary, "predict": _run_predict,
-             "demo": _run_demo}[args.command](args)
+             "hypothesis": _run_hypothesis, "r2": _run_r2, "demo": _run_demo}[args.command](args)
     except MultilevelError as exc:
         print(f"multilevel: error: {exc}", file=sys.stderr)
         return 2

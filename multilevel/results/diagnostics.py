@@ -42,6 +42,20 @@ def diagnostics(values: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def ess_mean(values: np.ndarray) -> np.ndarray:
+    """The ESS of the mean of each of the K columns of ``values`` (chain, draw, K), on split
+    chains without rank normalisation (the ESS behind ``mcse_mean``); NaN below 4 draws."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.shape[2], np.nan)
+    if values.shape[1] < 4:
+        return out
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for start in range(0, values.shape[2], BLOCK):
+            out[start:start + BLOCK] = _ess(_split(np.ascontiguousarray(np.moveaxis(values[:, :, start:start + BLOCK],
+                                                                                     2, 0))))
+    return out
+
+
 def _block(x: np.ndarray) -> dict[str, np.ndarray]:
     """Diagnostics of a ``(K, chain, draw)`` block (draws contiguous, for speed)."""
     num_params, num_chains = x.shape[:2]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,12 +25,13 @@ from ..errors import DataError
 from ..formula.spec import FormulaSpec, Terms, Var, spec_from_dict, spec_to_dict
 from ..model.families import Family, get_family
 from ..model.layout import GroupLayout, Layout
-from . import accessors, criteria, plots
+from . import accessors, criteria, plots, r2
 from .display import as_html, as_text, make_report
+from .hypothesis import hypothesis_table
 from .posterior import parameter_draws, select_draws, stack_draws
-from .predict import predict_draws, summarise_predictions, summarise_probabilities
+from .predict import design_draws, predict_draws, summarise_predictions, summarise_probabilities
 from .storage import META_KEY, read_fit_file, write_fit_file
-from .summary import coda_table, convergence_messages, summary_table
+from .summary import check_prob, coda_table, convergence_messages, summary_table
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,101 @@ class Fit:
         """
         return accessors.varcorr(self.idata.posterior, self.info.layout, summary, prob)
 
+    # -- hypotheses and R² (see multilevel.results.hypothesis and .r2) --------------------
+    def hypothesis(self, hypotheses: str | list[str] | dict[str, str], prob: float = 0.95,
+                   summary: bool = True) -> pd.DataFrame:
+        """Test hypotheses about the parameters, as brms's ``hypothesis()``.
+
+        Parameters
+        ----------
+        hypotheses
+            One hypothesis (``"x > 0"``), a list of them
+            (``["cheese[B] - cheese[A] = 0", "2 * x + Intercept < 1"]``) or a dict
+            name -> hypothesis. Each compares two expressions with ``<``, ``>`` or ``=``:
+            parameters named as in :meth:`summary` (``Intercept``, ``diam:trt``, ``sigma``,
+            ``sd(Intercept|g)``, ``cor(Intercept,x|g)``, a group effect ``Intercept|g[level]``;
+            any name may be backquoted, ```name```), numbers, ``+ - * / ^``, parentheses and
+            ``exp``, ``log``, ``sqrt``, ``abs``.
+        prob
+            Probability of the interval.
+        summary
+            False: the draws of ``left - right`` instead, one column per hypothesis.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per hypothesis (indexed by its name, or its text), columns
+            ``hypothesis`` (the text), ``estimate`` and ``error`` (posterior mean and sd of
+            ``left - right``), the interval (``q2.5``, ``q97.5`` for ``prob=0.95``),
+            ``evid_ratio`` and ``post_prob``.
+
+        Notes
+        -----
+        As in brms, a one-sided hypothesis (``<``, ``>``) has a one-sided interval: for
+        ``>``, the ``1 - prob`` quantile and ``inf`` (in the columns ``q2.5`` and ``q97.5``);
+        for ``<``, ``-inf`` and the ``prob`` quantile. ``post_prob`` is the share of draws in
+        which it holds and ``evid_ratio`` ``post_prob / (1 - post_prob)`` (``inf`` when every
+        draw agrees). A hypothesis of equality (``=``) has the central interval, and
+        ``evid_ratio`` and ``post_prob`` NaN: brms's Savage-Dickey ratio needs draws from
+        the prior, which a fit does not hold. A name the fit does not have, or an
+        expression that does not parse, raises DataError with a caret under the fault.
+        See :func:`.hypothesis.hypothesis_table`.
+        """
+        return hypothesis_table(self.idata.posterior, hypotheses, prob, summary)
+
+    def r2(self, summary: bool = True, prob: float = 0.95, loo: bool = False, seed: int = 0) -> pd.DataFrame:
+        """Bayesian R² (Gelman, Goodrich, Gabry & Vehtari 2019), or LOO-R² with ``loo=True``.
+
+        For draw s, ``R² = var(mu_s) / (var(mu_s) + var_res_s)``, with ``mu_s`` the expected
+        response at each fitted row (the family's mean, group effects included; for a
+        binomial model a count of successes) and ``var_res_s`` the expected residual
+        variance: ``sigma_s²`` for a Gaussian model (its mean over rows when ``sigma`` has a
+        formula), and for every other family the variance of the residuals ``y - mu_s``
+        (the "residual draws" version, as brms's ``bayes_R2``). Variances over rows have
+        divisor n - 1. An ordinal model's expected category numbers are treated as
+        numbers, with a warning (as brms).
+
+        ``loo=True`` gives brms's ``loo_R2``: ``1 - var(y - mu_loo) / var(y)``, with
+        ``mu_loo`` each row's leave-one-out expected response (PSIS weights of the stored
+        log-likelihood), its uncertainty from Bayesian-bootstrap weights of the rows
+        (``seed``); a warning when some Pareto k are too large.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``summary=True``: one row (``R2``, or ``loo_R2``) with ``estimate``, ``error`` and
+            the central ``prob`` interval (``q2.5``, ``q97.5``). ``summary=False``: the
+            draws, one column of that name.
+
+        Raises
+        ------
+        DataError
+            For a fit without its rows (of a Dask DataFrame), or ``loo=True`` for a fit
+            that stored no pointwise log-likelihood.
+        """
+        prob = check_prob(prob)
+        data, y = self._fitted_data("r2")
+        family, posterior = self.info.family, self.idata.posterior
+        if hasattr(family, "category_log_probs"):
+            warnings.warn("r2 treats the expected category numbers of an ordinal model as numbers, which is "
+                          "likely not meaningful (as brms warns)", UserWarning, stacklevel=2)
+
+        design = build_design(self.info.spec, data, na_action="error", encoders=self.info.encoders,
+                              with_response=False)
+
+        def predict(index: np.ndarray, dpar: str | None) -> np.ndarray:
+            return design_draws(select_draws(posterior, index), self.info.layout, family, design, kind="mean",
+                                new_groups="error", dpar=dpar)
+
+        num_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+        if loo:
+            mu_loo, pareto_k = r2.loo_expectation(predict, r2.stored_log_likelihood(self.idata))
+            r2.warn_pareto_k(pareto_k, num_draws)
+            draws, label = r2.loo_r2(mu_loo, y, num_draws, seed), "loo_R2"
+        else:
+            draws, label = r2.fitted_bayes_r2(predict, y, family, num_draws), "R2"
+        return r2.summarise_r2(draws, label, prob) if summary else pd.DataFrame({label: draws})
+
     # -- information criteria --------------------------------------------------------
     def dic(self) -> criteria.DIC:
         """DIC = D(θ̄) + 2 p_D with p_D = D̄ - D(θ̄), the deviance conditional on the
@@ -339,7 +436,7 @@ class Fit:
         groups = self.idata.groups()
         if "constant_data" not in groups or "observed_data" not in groups:
             raise DataError(f"{what} needs the fitted data, and this fit has none (a fit of a Dask "
-                                  "DataFrame keeps only sufficient statistics); fit a pandas DataFrame to plot it")
+                                  "DataFrame keeps only sufficient statistics); fit a pandas DataFrame instead")
         data = self.idata.constant_data
         frame = pd.DataFrame({name: data[name].values for name in self.info.spec.variables()})
         return frame, self.idata.observed_data["y"].values
