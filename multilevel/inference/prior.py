@@ -69,7 +69,7 @@ class PriorSampler:
             chols.append(chol)
             effects.append(z * sd[:, :, None, :])
         return Draws(b, aux, tuple(sds), tuple(chols), tuple(effects), {},
-                     SamplerInfo(0.0, 0.0, True, {}))
+                     SamplerInfo(0.0, 0.0, True, {"independent_draws": True}))
 
 
 #: The prior sampler (not in the registry: ``ml.fit(..., prior_only=True)`` asks for it).

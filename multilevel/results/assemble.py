@@ -51,7 +51,8 @@ def assemble_fit(model: Model, draws: Draws, *, sampler: str, reason: str, seed:
     idata = make_idata(model.layout, posterior, stats, loglik, None if model.design is None else model.design.y,
                        attrs, model.columns, replicates)
     fitted = Fit(idata, info)
-    warn_convergence(fitted.diagnostics())
+    if not draws.info.details.get("independent_draws"):      # exact independent draws need no diagnosis
+        warn_convergence(fitted.diagnostics())
     return fitted
 
 

@@ -14,6 +14,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Mapping
 
 import arviz as az
 import numpy as np
@@ -27,6 +28,7 @@ from ..model.families import Family, get_family
 from ..model.layout import GroupLayout, Layout
 from . import accessors, criteria, plots, r2
 from .display import as_html, as_text, make_report
+from .effects import RESOLUTION, ConditionalEffects, conditional_effects, effect_grid
 from .hypothesis import hypothesis_table
 from .posterior import parameter_draws, select_draws, stack_draws
 from .predict import design_draws, predict_draws, summarise_predictions, summarise_probabilities
@@ -371,6 +373,37 @@ class Fit:
         if kind == "probs":
             return summarise_probabilities(draws, pd.DataFrame(new_data), self.info.family.categories, prob)
         return summarise_predictions(draws, pd.DataFrame(new_data), prob)
+
+    def conditional_effects(self, effect: str, *, kind: str = "mean", categorical: bool = False,
+                            conditions: Mapping[str, object] | None = None, re_formula: str | None = "~ 0",
+                            resolution: int = RESOLUTION, prob: float = 0.95, dpar: str | None = None,
+                            seed: int = 0) -> ConditionalEffects:
+        """The expected response over a grid of ``effect`` (``"x"``, or ``"x:z"`` for one line
+        per value of z), the other predictors at their means or reference levels (or at
+        ``conditions``), as brms's ``conditional_effects``; see
+        :mod:`multilevel.results.effects`.
+
+        ``kind`` as in :meth:`predict` (``"linear"`` for the link scale); ``categorical=True``
+        for an ordinal model's category probabilities; ``re_formula`` which group effects
+        to include (default none: brms's ``NA``); ``dpar`` a distributional parameter
+        instead of the response. Returns ``(data, figure)``: the grid with ``mean``, ``sd``
+        and interval columns, and its plot.
+        """
+        prob = check_prob(prob)
+        data, _ = self._fitted_data("conditional_effects")
+        info = self.info
+        grid = effect_grid(data, info.spec, info.encoders, effect, resolution=resolution, conditions=conditions)
+        categories = None
+        if categorical:
+            categories = getattr(info.family, "categories", None)
+            if not categories:
+                raise DataError(f"categorical=True gives the category probabilities of an ordinal model; the "
+                                f"{info.family.name} family has no categories")
+            kind = "probs"
+        draws = self._predict(self.idata.posterior, grid, kind=kind, new_groups="zero", seed=seed, dpar=dpar,
+                              re_formula=re_formula)
+        response = dpar or str(info.spec.response)
+        return conditional_effects(grid, draws, effect, prob, categories, response)
 
     # -- plots (each returns a matplotlib Figure; see multilevel.results.plots) ---------
     def plot_trace(self, var_names: list[str] | None = None):

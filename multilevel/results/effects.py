@@ -1,0 +1,171 @@
+"""Conditional effects, as brms's ``conditional_effects()``: the expected response over a
+grid of one predictor (or two, ``"x:z"``), the others held fixed.
+
+The grid, from the fitted rows of the formula's columns:
+
+* the effect: a numeric column at ``resolution`` evenly spaced values over its fitted
+  range, a categorical one at each of its levels;
+* the second variable of ``"x:z"``: its levels, or for a numeric one its mean and
+  the mean ± one sd (brms's choice);
+* every other column at its mean (numeric) or its reference level (the first level,
+  categorical), or at the value given in ``conditions``;
+* the number of trials of a binomial response at 1 (the mean is then the probability).
+
+Predictions leave the group effects out by default (``re_formula="~ 0"``, brms's
+``NA``): the effect of a population-level predictor for a typical group. Each grid
+row gets the posterior mean, sd and the central interval of its prediction; for an
+ordinal model with ``categorical=True``, of each category's probability.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, NamedTuple
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..design.columns import Encoders
+from ..errors import DataError
+from ..formula.spec import BinOp, FormulaSpec, Var
+from .plots import new_figure
+
+#: Values of a numeric effect's grid, as brms's default ``resolution``.
+RESOLUTION = 100
+
+
+class ConditionalEffects(NamedTuple):
+    """The summarised grid (one row per grid point, or per point and category) and its plot."""
+
+    data: pd.DataFrame
+    figure: Figure
+
+
+def effect_grid(columns: pd.DataFrame, spec: FormulaSpec, encoders: Encoders, effect: str, *,
+                resolution: int = RESOLUTION, conditions: Mapping[str, object] | None = None) -> pd.DataFrame:
+    """The grid of predictor values for ``effect`` (``"x"`` or ``"x:z"``; see the module notes).
+
+    ``columns``: the formula's columns at the fitted rows.
+
+    Raises
+    ------
+    DataError
+        For an effect that names no predictor of the formula, more than two, or a
+        condition that names no column.
+    """
+    names = effect.split(":") if isinstance(effect, str) else []
+    predictors = [c for c in spec.variables(response=False) if c in columns]
+    if not 1 <= len(names) <= 2 or any(n not in predictors for n in names):
+        raise DataError(f"effect {effect!r}: name one predictor of the formula, or two as 'x:z'; the "
+                        f"predictors are {', '.join(map(repr, predictors))}")
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
+        raise DataError(f"resolution must be a whole number >= 2, got {resolution!r}")
+    conditions = dict(conditions or {})
+    unknown = [c for c in conditions if c not in predictors]
+    if unknown:
+        raise DataError(f"conditions name {', '.join(map(repr, unknown))}, not a predictor of the formula; "
+                        f"the predictors are {', '.join(map(repr, predictors))}")
+    axes = [_values(columns[names[0]], encoders, names[0], resolution)]
+    if len(names) == 2:
+        second = columns[names[1]]
+        axes.append(_levels(second, encoders, names[1]) if _categorical(second, encoders, names[1]) else
+                    list(np.mean(second) + np.array([-1.0, 0.0, 1.0]) * np.std(second, ddof=1)))
+    grid = pd.MultiIndex.from_product(axes, names=names).to_frame(index=False)
+    for name in predictors:
+        if name not in names:
+            grid[name] = conditions.get(name, _typical(columns[name], encoders, name))
+    for name, value in _unit_trials(spec).items():
+        grid[name] = value
+    return grid
+
+
+def conditional_effects(grid: pd.DataFrame, draws: np.ndarray, effect: str, prob: float,
+                        categories: tuple[str, ...] | None = None, response: str = "y") -> ConditionalEffects:
+    """Summaries of ``draws`` (``(S, rows)``, or ``(S, rows, K)`` category probabilities with
+    ``categories``) over ``grid``, and their plot."""
+    lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+    names = effect.split(":")
+    if categories is not None:
+        rows, k = draws.shape[1], draws.shape[2]
+        data = grid.loc[grid.index.repeat(k)].reset_index(drop=True)
+        data["category"] = pd.Categorical(np.tile(categories, rows), categories=list(categories), ordered=True)
+        draws = draws.reshape(draws.shape[0], rows * k)
+    else:
+        data = grid.copy()
+    quantiles = np.quantile(draws, [lo, hi], axis=0)
+    data["mean"] = draws.mean(axis=0)
+    data["sd"] = draws.std(axis=0, ddof=1)
+    low, high = f"q{100 * lo:g}", f"q{100 * hi:g}"
+    data[low], data[high] = quantiles[0], quantiles[1]
+    colour = "category" if categories is not None else (names[1] if len(names) == 2 else None)
+    ylabel = "probability" if categories is not None else f"E[{response}]"
+    return ConditionalEffects(data, _plot(data, names[0], colour, low, high, ylabel))
+
+
+def _plot(data: pd.DataFrame, x: str, colour: str | None, low: str, high: str, ylabel: str) -> Figure:
+    """A line with its band over a numeric x, points with error bars over a categorical one,
+    one colour per value of ``colour``."""
+    figure = new_figure(6.0, 4.0)
+    axes = figure.add_subplot()
+    numeric = _numeric(data[x])
+    groups = [(None, data)] if colour is None else list(data.groupby(colour, sort=False, observed=True))
+    width = 0.6 / max(len(groups), 1)
+    for i, (value, part) in enumerate(groups):
+        label = None if value is None else f"{colour} = {value}"
+        if numeric:
+            line, = axes.plot(part[x], part["mean"], label=label)
+            axes.fill_between(part[x], part[low], part[high], alpha=0.25, color=line.get_color(), linewidth=0)
+        else:
+            position = np.arange(len(part)) + (i - (len(groups) - 1) / 2) * width
+            axes.errorbar(position, part["mean"], yerr=[part["mean"] - part[low], part[high] - part["mean"]],
+                          fmt="o", capsize=3, label=label)
+            axes.set_xticks(np.arange(len(part)), [str(v) for v in part[x]])
+    axes.set_xlabel(x)
+    axes.set_ylabel(ylabel)
+    if colour is not None:
+        axes.legend(frameon=False, fontsize="small")
+    return figure
+
+
+def _numeric(values) -> bool:
+    return pd.api.types.is_numeric_dtype(pd.Series(values)) and not pd.api.types.is_bool_dtype(pd.Series(values))
+
+
+def _categorical(values, encoders: Encoders, name: str) -> bool:
+    """Strings, ``C(x)`` and grouping factors take levels; other numbers take values."""
+    return not _numeric(values) or name in encoders.levels or f"C({name})" in encoders.levels
+
+
+def _levels(values, encoders: Encoders, name: str) -> list:
+    """A categorical column's levels, in the fit's order where it learned one."""
+    for key in (f"C({name})", name):
+        if key in encoders.levels:
+            learned = list(encoders.levels[key])
+            return sorted(float(v) for v in learned) if _numeric(values) else learned
+    return sorted(pd.unique(np.asarray(values)), key=str)
+
+
+def _values(values, encoders: Encoders, name: str, resolution: int) -> list:
+    if _categorical(values, encoders, name):
+        return _levels(values, encoders, name)
+    return list(np.linspace(np.min(values), np.max(values), resolution))
+
+
+def _typical(values, encoders: Encoders, name: str):
+    """The mean of a numeric column, the reference level of a categorical one."""
+    return _levels(values, encoders, name)[0] if _categorical(values, encoders, name) else float(np.mean(values))
+
+
+def _unit_trials(spec: FormulaSpec) -> dict[str, float]:
+    """Columns that set a binomial response's number of trials to 1 (so its mean is the
+    probability): ``n`` of ``trials(n)`` or ``cbind(s, n - s)``, ``s`` and ``f`` of ``cbind(s, f)``."""
+    expr = spec.trials_expr
+    if expr is None:
+        return {}
+    if isinstance(expr, Var):
+        return {expr.name: 1.0}
+    if isinstance(expr, BinOp) and expr.op == "+" and isinstance(expr.left, Var) and isinstance(expr.right, Var):
+        return {expr.left.name: 1.0, expr.right.name: 0.0}
+    raise DataError(f"conditional effects of a binomial model set the number of trials to 1, which the "
+                    f"trials {expr} of this formula cannot be set to; use fit.predict on a grid of your own")
+

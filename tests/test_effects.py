@@ -1,0 +1,97 @@
+"""``fit.conditional_effects`` as brms's: the grid (effect over its range or levels, the
+rest at means and reference levels, trials at 1) and the summaries of the expected
+response over it, checked against the same quantities computed by hand from the draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+
+import multilevel as ml
+from known_fits import known_fit, stacked
+
+
+def data(seed: int = 0, rows: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"y": rng.normal(size=rows), "x": rng.uniform(-2, 3, rows), "w": rng.normal(2, 1, rows),
+                         "f": rng.choice(["b", "a", "c"], rows), "g": rng.integers(0, 5, rows),
+                         "n": rng.integers(5, 10, rows)})
+
+
+@pytest.mark.unit
+def test_a_gaussian_effect_is_the_population_line_at_the_other_predictors_typical_values():
+    frame = data()
+    fit = known_fit("y ~ x + w + f + (1 | g)", frame, means={"x": 0.7})
+    effects = fit.conditional_effects("x", resolution=5)
+    grid = effects.data
+    np.testing.assert_allclose(grid["x"], np.linspace(frame["x"].min(), frame["x"].max(), 5))
+    assert (grid["w"] == frame["w"].mean()).all() and (grid["f"] == "a").all()     # "a": the first level
+    line = stacked(fit, "Intercept")[:, None] + np.outer(stacked(fit, "x"), grid["x"]) \
+        + (stacked(fit, "w") * frame["w"].mean())[:, None]                          # no group effect
+    np.testing.assert_allclose(grid["mean"], line.mean(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(grid["sd"], line.std(axis=0, ddof=1), rtol=1e-10)
+    np.testing.assert_allclose(grid["q2.5"], np.quantile(line, 0.025, axis=0), rtol=1e-10)
+    slope = np.diff(grid["mean"]) / np.diff(grid["x"])
+    np.testing.assert_allclose(slope, stacked(fit, "x").mean(), rtol=1e-9)      # the averaged slope is b_x
+    assert effects.figure.axes[0].get_xlabel() == "x"
+
+
+@pytest.mark.unit
+def test_a_logistic_effect_averages_the_probability_over_draws_and_takes_levels_and_a_second_variable():
+    frame = data().assign(y=lambda d: (d["y"] > 0).astype(int))
+    fit = known_fit("y ~ f + w", frame, family="bernoulli")
+    grid = fit.conditional_effects("f").data
+    assert list(grid["f"]) == ["a", "b", "c"]
+    eta = stacked(fit, "Intercept")[:, None] + np.column_stack(
+        [np.zeros(len(stacked(fit, "w"))), stacked(fit, "f[b]"), stacked(fit, "f[c]")]) \
+        + (stacked(fit, "w") * frame["w"].mean())[:, None]
+    np.testing.assert_allclose(grid["mean"], special.expit(eta).mean(axis=0), rtol=1e-10)
+    by = fit.conditional_effects("f:w").data
+    w = frame["w"]
+    np.testing.assert_allclose(sorted(by["w"].unique()), w.mean() + np.array([-1, 0, 1]) * w.std(ddof=1))
+    assert len(by) == 9
+    held = fit.conditional_effects("f", conditions={"w": 0.0}).data
+    np.testing.assert_allclose(held["mean"], special.expit(eta - (stacked(fit, "w") * w.mean())[:, None])
+                               .mean(axis=0), rtol=1e-10)
+
+
+@pytest.mark.unit
+def test_a_binomial_effect_is_a_probability_trials_set_to_one():
+    frame = data().assign(y=lambda d: np.random.default_rng(1).binomial(d["n"], 0.4))
+    fit = known_fit("y | trials(n) ~ x", frame, family="binomial")
+    grid = fit.conditional_effects("x", resolution=4).data
+    assert (grid["n"] == 1).all()
+    eta = stacked(fit, "Intercept")[:, None] + np.outer(stacked(fit, "x"), grid["x"])
+    np.testing.assert_allclose(grid["mean"], special.expit(eta).mean(axis=0), rtol=1e-10)
+
+
+def test_an_ordinal_effect_gives_each_categorys_probability():
+    frame = data().assign(y=lambda d: pd.cut(d["y"], [-9, -0.5, 0.5, 9], labels=[1, 2, 3]).astype(int))
+    fit = ml.fit("y ~ x", frame, family="cumulative", prior_only=True, chains=1, draws=300, progress=False)
+    assert fit.sampler_info["independent_draws"]
+    effects = fit.conditional_effects("x", categorical=True, resolution=7)
+    assert len(effects.data) == 21 and list(effects.data["category"][:3]) == ["1", "2", "3"]
+    np.testing.assert_allclose(effects.data["mean"].to_numpy().reshape(7, 3).sum(axis=1), 1.0, rtol=1e-10)
+    with pytest.raises(ml.DataError, match="no categories"):
+        known_fit("y ~ x", frame).conditional_effects("x", categorical=True)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("effect, options, message", [
+    ("z", {}, "name one predictor of the formula"),
+    ("x:w:f", {}, "name one predictor"),
+    ("x", {"conditions": {"q": 1}}, "conditions name 'q'"),
+    ("x", {"resolution": 1}, "resolution must be"),
+])
+def test_a_bad_request_is_a_data_error_naming_what_to_give(effect, options, message):
+    fit = known_fit("y ~ x + w + f", data())
+    with pytest.raises(ml.DataError, match=message):
+        fit.conditional_effects(effect, **options)
+
+
+def test_a_loaded_fit_gives_the_same_effects(tmp_path):
+    fit = known_fit("y ~ x + f + (1 | g)", data())
+    again = ml.load(fit.save(tmp_path / "fit.nc"))
+    pd.testing.assert_frame_equal(again.conditional_effects("x:f").data, fit.conditional_effects("x:f").data)
