@@ -19,6 +19,11 @@ The model: ``y ~ x + (1 | g)`` with ``sigma ~ x + (1 | g)``, 12 groups × 10 row
 
 Ranked: the six global parameters and both effects of the first group. Each fit:
 2 chains × 500 draws after 500 warmup. ``ml.ConvergenceWarning`` is counted, not raised.
+
+Cost: 265 s for the 100 replications on 2 busy cores. Last run: smallest p-value
+0.12 (``sd(Intercept|g)``), every other above 0.2; 68 of 100 fits warned (bulk ESS
+< 400 of 1000 draws, or R-hat > 1.01) and 195 divergences in all, in replications
+whose group sds are drawn near 0, without visible miscalibration.
 """
 
 from __future__ import annotations
