@@ -32,9 +32,10 @@ class GroupData:
 
     ``refs[i]`` is the index of row i's level in ``levels``. When new data are
     encoded for prediction, a level not seen in fitting has the negative
-    ``refs[i] == -1 - k`` for ``new_levels[k]``. ``dpar`` names the distributional
-    parameter whose formula the term is in ("" for the response's mean); its columns
-    then carry the parameter's name as a prefix (``sigma_Intercept``).
+    ``refs[i] == -1 - k`` for ``new_levels[k]``. ``dpars`` names, per column, the
+    distributional parameter whose formula the column is in ("" for the response's
+    mean); such a column carries the parameter's name as a prefix (``sigma_Intercept``).
+    A term joins columns of several formulas when they share an ID (``(1 |p| g)``).
     """
 
     name: str
@@ -44,11 +45,20 @@ class GroupData:
     refs: np.ndarray
     z: np.ndarray
     new_levels: tuple[str, ...] = ()
-    dpar: str = ""
+    dpars: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.dpars:
+            object.__setattr__(self, "dpars", ("",) * len(self.columns))
 
     @property
     def num_levels(self) -> int:
         return len(self.levels)
+
+    @property
+    def dpar(self) -> str | None:
+        """The one formula of the term's columns ("" the mean's), or None when it joins several."""
+        return self.dpars[0] if len(set(self.dpars)) == 1 else None
 
     @property
     def q(self) -> int:
@@ -107,7 +117,7 @@ class Design:
 def _flatten_design(d: Design):
     children = (d.X, d.y, tuple((g.refs, g.z) for g in d.groups), d.offset, d.trials)
     meta = (d.spec, d.response, d.columns,
-            tuple((g.name, g.columns, g.levels, g.correlated, g.new_levels, g.dpar) for g in d.groups),
+            tuple((g.name, g.columns, g.levels, g.correlated, g.new_levels, g.dpars) for g in d.groups),
             d.encoders, d.dropped_rows, d.row_index, d.structure, d.kept_rows, d.response_levels, d.column_dpars)
     return children, meta
 
@@ -184,13 +194,12 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
         offset = value if offset is None else offset + value
     X, columns = model_columns(spec.fixed, evaluator)
     column_dpars = ("",) * len(columns)
-    groups = tuple(_group_data(term, evaluator, encoders is None) for term in spec.groups)
     for dpar in spec.dpars:
         X_dpar, names = model_columns(dpar.fixed, evaluator)
         X, columns = np.hstack([X, X_dpar]), columns + tuple(f"{dpar.name}_{c}" for c in names)
         column_dpars += (dpar.name,) * len(names)
-        groups += tuple(_dpar_group(_group_data(term, evaluator, encoders is None), dpar.name)
-                        for term in dpar.groups)
+    groups = tuple(_joined(tuple(_dpar_group(_group_data(term, evaluator, encoders is None), dpar)
+                                 for dpar, term in parts)) for parts in spec.group_terms())
     _check_finite_matrix(X, columns, data.index)
     _check_unique_effects(groups)
     structure = GroupStructure()
@@ -287,8 +296,19 @@ def _group_data(term: GroupTerm, evaluator: Evaluator, learn: bool) -> GroupData
 
 
 def _dpar_group(group: GroupData, dpar: str) -> GroupData:
-    """A group term of the formula of parameter ``dpar``, its columns named with the prefix."""
-    return replace(group, columns=tuple(f"{dpar}_{c}" for c in group.columns), dpar=dpar)
+    """A group term of the formula of parameter ``dpar`` ("" the mean), its columns named with the prefix."""
+    if not dpar:
+        return group
+    return replace(group, columns=tuple(f"{dpar}_{c}" for c in group.columns), dpars=(dpar,) * group.q)
+
+
+def _joined(parts: tuple[GroupData, ...]) -> GroupData:
+    """Terms on one factor that share an ID, as one correlated term (their columns in order)."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    return replace(first, columns=sum((g.columns for g in parts), ()), correlated=True,
+                   z=np.hstack([g.z for g in parts]), dpars=sum((g.dpars for g in parts), ()))
 
 
 def _check_unique_effects(groups: tuple[GroupData, ...]) -> None:

@@ -10,6 +10,7 @@ Formula algebra (R's precedence, loosest first)::
     a:b               interaction
     (a + b)^2         all interactions up to order 2
     (x | g), (x || g) group terms: correlated / independent effects of x by g
+    (x |p| g)        an ID: terms with the same ID and factor, in any of a model's formulas, correlated
     offset(e)         a term added to the linear predictor with coefficient 1
 
 Inside function arguments and ``I()``, ``+ - * / ^ **`` are arithmetic. A
@@ -292,6 +293,12 @@ class _Parser:
         bar = self.accept("|", "||")
         if bar is None:
             raise self.error("expected '|' or '||' in the group term")
+        term_id = ""
+        ahead = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
+        if bar.text == "|" and self.tok.kind == "name" and ahead is not None and ahead.kind == "op" \
+                and ahead.text == "|":                   # brms's ID: (1 |p| g), correlated across formulas
+            term_id = self.tok.text
+            self.i += 2
         if not effects.intercept and not effects.terms:
             raise self.error("the group term has no effects before the bar", open_tok)
         if self.tok.kind == "op" and self.tok.text == ")":
@@ -306,7 +313,7 @@ class _Parser:
                 if not isinstance(factor, Var) and not (isinstance(factor, Call) and factor.func == "C"):
                     raise self.error(f"cannot group by {factor}: name a column", group_start)
         correlated = bar.text == "|"
-        return [GroupTerm(effects, term, correlated) for term in group_terms]
+        return [GroupTerm(effects, term, correlated, term_id) for term in group_terms]
 
     # -- factors and arithmetic ---------------------------------------------------
     def factor(self) -> Expr:

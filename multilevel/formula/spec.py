@@ -127,13 +127,16 @@ class GroupTerm:
     effects: Terms
     group: Term
     correlated: bool
+    #: brms's ID (``(1 |p| g)``): the terms on the same factor with the same ID, across the
+    #: model's formulas, are one term with correlated effects.
+    id: str = ""
 
     @property
     def group_name(self) -> str:
         return ":".join(str(g) for g in self.group)
 
     def __str__(self) -> str:
-        bar = "|" if self.correlated else "||"
+        bar = f"|{self.id}|" if self.id else "|" if self.correlated else "||"
         return f"({self.effects} {bar} {self.group_name})"
 
 
@@ -159,6 +162,22 @@ class FormulaSpec:
     trials: Expr | None = None
     offsets: tuple[Expr, ...] = ()
     dpars: tuple[DparFormula, ...] = ()
+
+    def group_terms(self) -> tuple[tuple[tuple[str, GroupTerm], ...], ...]:
+        """The model's group terms in the design's order, each as its parts ``(parameter,
+        term)`` ("" for the mean): the response's terms, then each parameter's, those with
+        the same ID on the same factor joined into the first one's place."""
+        out: list[list[tuple[str, GroupTerm]]] = []
+        place: dict[tuple[str, str], int] = {}
+        for dpar, term in [("", t) for t in self.groups] + [(d.name, t) for d in self.dpars for t in d.groups]:
+            key = (term.group_name, term.id)
+            if term.id and key in place:
+                out[place[key]].append((dpar, term))
+                continue
+            if term.id:
+                place[key] = len(out)
+            out.append([(dpar, term)])
+        return tuple(tuple(parts) for parts in out)
 
     @property
     def formulas(self) -> tuple[str, ...]:

@@ -59,8 +59,13 @@ GUESS_SD = 20 ** -0.5
 
 
 def independent_columns(design: Design) -> tuple[bool, ...]:
-    """Whether each group term's columns are linearly independent."""
-    return tuple(bool(np.linalg.matrix_rank(g.z.T @ g.z) == g.q) for g in design.groups)
+    """Whether each group term's columns are linearly independent (within each linear
+    predictor: a term joined across formulas may hold the intercept of each)."""
+    def independent(z: np.ndarray) -> bool:
+        return bool(np.linalg.matrix_rank(z.T @ z) == z.shape[1])
+
+    return tuple(all(independent(g.z[:, [j for j, e in enumerate(g.dpars) if e == d]]) for d in set(g.dpars))
+                 for g in design.groups)
 
 
 def nested_terms(design: Design) -> np.ndarray:
@@ -80,41 +85,55 @@ def _weights(weights: Weights) -> Mapping[str, np.ndarray]:
 
 def effective_information(design: Design, weights: Weights, sds: list[np.ndarray]) -> list[np.ndarray | None]:
     """Per term, the ``(levels, q, q)`` information of each level's effects from its rows,
-    with the other terms of the same linear predictor integrated out (see the module
-    notes); ``weights``: per-row information about each linear predictor (by the name of
-    the parameter it predicts, "" for the mean; an array alone: the mean's), ``sds``:
-    each term's sds. None for a term whose linear predictor has no weights."""
+    with the other terms' columns in the same linear predictor integrated out (see the
+    module notes); ``weights``: per-row information about each linear predictor (by the
+    name of the parameter it predicts, "" for the mean; an array alone: the mean's),
+    ``sds``: each term's sds. A term that joins formulas by an ID gets a block per linear
+    predictor (no information joins two predictors: none does for the mean and the scale
+    of a Gaussian). None for a term whose linear predictors lack weights."""
     groups = design.groups
     inside = nested_terms(design)
     weights = _weights(weights)
     out = []
     for t, g in enumerate(groups):
-        if g.dpar not in weights:
+        if any(d not in weights for d in g.dpars):
             out.append(None)
             continue
-        same = [o for o in range(len(groups)) if groups[o].dpar == g.dpar]
-        below = sorted((o for o in same if inside[t, o]), key=lambda o: -groups[o].num_levels)
-        crossed = [o for o in same if o != t and not inside[t, o] and not inside[o, t]]
-        row_weights = np.asarray(weights[g.dpar], dtype=float)
-        a = row_weights.copy()
-        for o in below + crossed:
-            h = groups[o]
-            if o in crossed:
-                cells = np.unique(g.refs.astype(np.int64) * h.num_levels + h.refs, return_inverse=True)[1].ravel()
-            else:
-                cells = h.refs
-            for j in range(h.q):
-                u2 = h.z[:, j] ** 2
-                variance = float(sds[o][j]) ** 2
-                if o in crossed:        # conditional posterior variance of the crossed level
-                    precision = 1 / max(variance, 1e-300) + np.bincount(h.refs, row_weights * u2, h.num_levels)
-                    variance = (1 / precision)[h.refs]
-                shared = np.bincount(cells, a * u2)[cells]
-                a = a / (1 + variance * shared)
-        zz = g.z[:, :, None] * g.z[:, None, :]
-        out.append(np.stack([np.bincount(g.refs, a * zz[:, i, k], g.num_levels)
-                             for i in range(g.q) for k in range(g.q)], axis=-1).reshape(g.num_levels, g.q, g.q))
+        info = np.zeros((g.num_levels, g.q, g.q))
+        for dpar in dict.fromkeys(g.dpars):
+            columns = [j for j, d in enumerate(g.dpars) if d == dpar]
+            block = _predictor_information(groups, inside, t, dpar, np.asarray(weights[dpar], dtype=float), sds)
+            info[np.ix_(range(g.num_levels), columns, columns)] = block[:, columns][:, :, columns]
+        out.append(info)
     return out
+
+
+def _predictor_information(groups, inside: np.ndarray, t: int, dpar: str, row_weights: np.ndarray,
+                           sds: list[np.ndarray]) -> np.ndarray:
+    """The ``(levels, q, q)`` information of term t's effects about linear predictor ``dpar``,
+    the columns of the other terms in that predictor integrated out."""
+    g = groups[t]
+    same = [o for o in range(len(groups)) if dpar in groups[o].dpars]
+    below = sorted((o for o in same if inside[t, o]), key=lambda o: -groups[o].num_levels)
+    crossed = [o for o in same if o != t and not inside[t, o] and not inside[o, t]]
+    a = row_weights.copy()
+    for o in below + crossed:
+        h = groups[o]
+        if o in crossed:
+            cells = np.unique(g.refs.astype(np.int64) * h.num_levels + h.refs, return_inverse=True)[1].ravel()
+        else:
+            cells = h.refs
+        for j in (j for j in range(h.q) if h.dpars[j] == dpar):
+            u2 = h.z[:, j] ** 2
+            variance = float(sds[o][j]) ** 2
+            if o in crossed:        # conditional posterior variance of the crossed level
+                precision = 1 / max(variance, 1e-300) + np.bincount(h.refs, row_weights * u2, h.num_levels)
+                variance = (1 / precision)[h.refs]
+            shared = np.bincount(cells, a * u2)[cells]
+            a = a / (1 + variance * shared)
+    zz = g.z[:, :, None] * g.z[:, None, :]
+    return np.stack([np.bincount(g.refs, a * zz[:, i, k], g.num_levels)
+                     for i in range(g.q) for k in range(g.q)], axis=-1).reshape(g.num_levels, g.q, g.q)
 
 
 def median_kappa(design: Design, weights: Weights, sds: list[np.ndarray]) -> list[np.ndarray | None]:
@@ -142,7 +161,8 @@ def decide_from_sds(design: Design, weights: Weights, sds: list[np.ndarray], sou
                                          independent_columns(design)):
         if kappa is None:
             choice.append(False)
-            reasons.append(f"{source}: non-centred (the term predicts {g.dpar}, on which only a pilot run informs)")
+            other = next(d for d in g.dpars if d)
+            reasons.append(f"{source}: non-centred (the term predicts {other}, on which only a pilot run informs)")
             continue
         sd_text = ", ".join(f"{s:.3g}" for s in np.atleast_1d(sd))
         least = float(np.min(kappa))

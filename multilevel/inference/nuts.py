@@ -185,7 +185,8 @@ class NutsSampler:
         run = run_chains(kernel, starts, data, num_warmup=remaining, num_draws=options.draws, states=states,
                          **run_options)
         params = _constrained_draws(run.positions, data, struct)
-        terms = [g.name if not g.dpar else f"{g.name} ({g.dpar})" for g in layout.groups]
+        terms = [g.name if g.dpar == "" else f"{g.name} ({', '.join(d or 'mean' for d in dict.fromkeys(g.dpars))})"
+                 for g in layout.groups]
         details = {"centering": {t: "centred" if c else "non-centred" for t, c in zip(terms, start)},
                    "centering_reason": dict(zip(terms, reasons)),
                    "pilot_steps": pilot if choosing else 0,

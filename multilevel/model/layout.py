@@ -46,8 +46,12 @@ class GroupLayout:
     columns: tuple[str, ...]
     levels: tuple[str, ...]
     correlated: bool
-    #: The predicted parameter whose formula holds the term ("" for the mean).
-    dpar: str = ""
+    #: Per column, the predicted parameter whose formula holds it ("" for the mean; all "" if empty).
+    dpars: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.dpars:
+            object.__setattr__(self, "dpars", ("",) * len(self.columns))
 
     @property
     def q(self) -> int:
@@ -70,14 +74,21 @@ class GroupLayout:
                      for i in range(self.q) for j in range(i))
 
     @property
-    def cls_suffix(self) -> str:
-        """What the prior classes of a parameter's term end with: ``_sigma`` (brms's ``dpar``)."""
-        return f"_{self.dpar}" if self.dpar else ""
+    def dpar(self) -> str | None:
+        """The one linear predictor the term adds to ("" the mean's, "sigma" ...), or None
+        for a term that joins several (an ID across formulas)."""
+        return self.dpars[0] if len(set(self.dpars)) == 1 else None
+
+    def column_suffix(self, j: int) -> str:
+        """What the prior class of column j's sd ends with: ``_sigma`` (brms's ``dpar``)."""
+        return f"_{self.dpars[j]}" if self.dpars[j] else ""
 
     @property
     def cor_key(self) -> str:
-        """The prior key of the term's correlation matrix: ``cor|g`` (``cor_sigma|g``)."""
-        return f"cor{self.cls_suffix}|{self.name}"
+        """The prior key of the term's correlation matrix: ``cor|g`` (``cor_sigma|g`` for a term
+        of sigma's formula; ``cor|g`` for one that joins formulas)."""
+        suffix = f"_{self.dpar}" if self.dpar else ""
+        return f"cor{suffix}|{self.name}"
 
     @property
     def effect_names(self) -> tuple[str, ...]:
@@ -90,7 +101,7 @@ class GroupLayout:
 
     @classmethod
     def of(cls, group: GroupData) -> "GroupLayout":
-        return cls(group.name, group.columns, group.levels, group.correlated, group.dpar)
+        return cls(group.name, group.columns, group.levels, group.correlated, group.dpars)
 
 
 @dataclass(frozen=True)

@@ -323,7 +323,7 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
     aux = np.asarray(aux, dtype=float) + rng.uniform(-0.5, 0.5, len(priors.aux))
     sds, cors, zs = [], [], []
     for t, g in enumerate(layout.groups):
-        unit = fitted_sd if not g.dpar else 1.0
+        unit = np.where(np.array(g.dpars) == "", fitted_sd, 1.0)
         sd = 0.5 * unit / np.array([column_scale(s) for s in summary.z_sd(t)])
         sd = sd * np.exp(rng.uniform(-1, 1, g.q))
         sds.append(np.array([float(pp.prior.from_positive(s)) for pp, s in zip(priors.sd[t], sd)]))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
+import numpy as np
+
 from .families import Family, Param, get_link
 from .layout import Layout
 
@@ -27,13 +29,14 @@ class Predictors(NamedTuple):
 
     ``blocks[k]``: the slice ``(start, stop)`` of the fixed-effect columns of linear
     predictor k (0 the mean, then the predicted parameters in the formula's order);
-    ``terms[t]``: the linear predictor group term t adds to; ``sources[j]``: for the
+    ``terms[t][j]``: the linear predictor column j of group term t adds to (a term
+    joined across formulas by an ID adds to several); ``sources[j]``: for the
     family's parameter j, the linear predictor that gives it, :data:`FREE` when it is in
     the position's ``aux``, :data:`FIXED` when it is the constant :attr:`Param.fixed`.
     """
 
     blocks: tuple[tuple[int, int], ...]
-    terms: tuple[int, ...]
+    terms: tuple[tuple[int, ...], ...]
     sources: tuple[int, ...]
 
     @classmethod
@@ -46,7 +49,7 @@ class Predictors(NamedTuple):
             if columns != list(range(start, start + len(columns))):
                 raise ValueError(f"the fixed columns of {name or 'the mean'} are not contiguous")
             blocks.append((start, start + len(columns)))
-        return cls(tuple(blocks), tuple(names.index(g.dpar) for g in layout.groups),
+        return cls(tuple(blocks), tuple(tuple(names.index(d) for d in g.dpars) for g in layout.groups),
                    tuple(names.index(p.name) if p.name in layout.dpars else FREE if p.fixed is None else FIXED
                          for p in family.params))
 
@@ -65,9 +68,12 @@ class Predictors(NamedTuple):
             eta = X[:, start:stop] @ b[start:stop] if self.distributional else X @ b
             if k == 0 and offset is not None:
                 eta = eta + offset
-            for r, ref, zt, target in zip(effects, refs, z, self.terms):
-                if target == k:
+            for r, ref, zt, targets in zip(effects, refs, z, self.terms):
+                if all(target == k for target in targets):
                     eta = eta + (zt * r[ref]).sum(axis=1)
+                elif k in targets:
+                    columns = np.array([j for j, target in enumerate(targets) if target == k])
+                    eta = eta + (zt[:, columns] * r[ref][:, columns]).sum(axis=1)
             out.append(eta)
         return tuple(out)
 

@@ -159,7 +159,7 @@ def default_priors(summary: DataSummary, layout: Layout, family: Family | None =
             out[param.name] = HalfStudentT(3.0, s_y) if param.prior is None else param.prior
     for t, g in enumerate(layout.groups):
         for j, sd_name in enumerate(g.sd_names):
-            out[sd_name] = HalfStudentT(3.0, (2.5 if g.dpar else sd_scale) / column_scale(summary.z_sd(t)[j]))
+            out[sd_name] = HalfStudentT(3.0, (2.5 if g.dpars[j] else sd_scale) / column_scale(summary.z_sd(t)[j]))
         if g.has_cor:
             out[g.cor_key] = LKJ(1.0)
     return out
@@ -181,10 +181,10 @@ def _entries(layout: Layout, family: Family):
         if param.name in layout.aux:
             yield param.name, param.cls or param.name, None
     for g in layout.groups:
-        for name in g.sd_names:
-            yield name, f"sd{g.cls_suffix}", g.name
+        for j, name in enumerate(g.sd_names):
+            yield name, f"sd{g.column_suffix(j)}", g.name
         if g.has_cor:
-            yield g.cor_key, f"cor{g.cls_suffix}", g.name
+            yield g.cor_key, g.cor_key.split("|")[0], g.name
 
 
 def resolve_priors(data: Design | DataSummary, layout: Layout,
@@ -262,7 +262,7 @@ def _covariance_priors(layout: Layout, user: dict) -> dict[str, tuple[InverseWis
     for g in layout.groups:
         if not g.has_cor:
             continue
-        s = g.cls_suffix
+        s = g.cor_key.split("|")[0][3:]
         key = next((k for k in (f"cov{s}|{g.name}", f"cor{s}|{g.name}", f"cov{s}", f"cor{s}") if k in user), None)
         if key is None or not key.startswith("cov"):
             continue

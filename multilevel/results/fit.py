@@ -69,7 +69,7 @@ class FitInfo:
         saved = data["layout"]
         layout = Layout(tuple(saved["fixed"]), tuple(saved["aux"]),
                         tuple(GroupLayout(g["name"], tuple(g["columns"]), tuple(g["levels"]), g["correlated"],
-                                          g.get("dpar", "")) for g in saved["groups"]),
+                                          tuple(g.get("dpars", ()))) for g in saved["groups"]),
                         tuple(saved.get("dpars", ())), tuple(saved.get("fixed_dpars", ())))
         return cls(spec_from_dict(data["spec"]), Encoders.from_dict(data["encoders"]), layout,
                    get_family(data["family"]), pd.DataFrame.from_records(data["priors"]),
@@ -110,7 +110,8 @@ class Fit:
     # -- descriptive ------------------------------------------------------------
     @property
     def formula(self) -> str:
-        return self.info.spec.formula
+        """The formula, and those of the predicted parameters after it: ``"y ~ x; sigma ~ x"``."""
+        return str(self.info.spec)
 
     @property
     def priors(self) -> pd.DataFrame:

@@ -98,18 +98,18 @@ def kept_effects(re_formula: str | None, layout: Layout) -> tuple[np.ndarray, ..
     for g in layout.groups:
         named = [term_name(t) for term in spec.groups if term.group_name == g.name
                  for t in ((() if term.effects.intercept else None), *term.effects.terms) if t is not None]
-        columns = [c[len(g.dpar) + 1:] if g.dpar else c for c in g.columns]
+        columns = [c[len(d) + 1:] if d else c for c, d in zip(g.columns, g.dpars)]
         out.append(np.array([any(c == n or c.startswith(n + "[") for n in named) for c in columns], dtype=bool))
     return tuple(out)
 
 
 def _without_left_out_groups(frame: pd.DataFrame, spec: FormulaSpec, kept: tuple[np.ndarray, ...]) -> pd.DataFrame:
     """``frame`` with a placeholder for each missing column that only left-out group terms read."""
-    terms = spec.groups + tuple(t for d in spec.dpars for t in d.groups)
+    terms = [tuple(term for _, term in parts) for parts in spec.group_terms()]
     used = lambda parts: set(FormulaSpec("", Num(0.0), Terms(False, ()), parts).variables())  # noqa: E731
     fixed = replace(spec, groups=(), dpars=tuple(replace(d, groups=()) for d in spec.dpars))
-    needed = set(fixed.variables(response=False)) | used(tuple(t for t, k in zip(terms, kept) if k.any()))
-    missing = [c for c in used(terms) - needed if c not in frame.columns]
+    needed = set(fixed.variables(response=False)) | used(tuple(t for ts, k in zip(terms, kept) if k.any() for t in ts))
+    missing = [c for c in used(tuple(t for ts in terms for t in ts)) - needed if c not in frame.columns]
     return frame.assign(**{c: 0.0 for c in missing}) if missing else frame
 
 
@@ -130,7 +130,7 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
     X = design.X[:, [design.columns.index(n) for n in layout.fixed]]  # an ordinal model has no intercept
     etas = [b[:, start:stop] @ X[:, start:stop].T for start, stop in predictors.blocks]
     kept = kept if kept is not None else tuple(np.ones(g.q, dtype=bool) for g in layout.groups)
-    for g, data, target, keep in zip(layout.groups, design.groups, predictors.terms, kept):
+    for g, data, targets, keep in zip(layout.groups, design.groups, predictors.terms, kept):
         if not keep.any():
             continue
         effects = np.stack([stack_draws(posterior, n) for n in g.effect_names], axis=-1)  # (S, L, q)
@@ -147,7 +147,9 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
                 extra = np.zeros_like(effects[:, :1])
                 refs = np.where(refs < 0, len(g.levels), refs)
             effects = np.concatenate([effects, extra], axis=1)
-        etas[target] = etas[target] + np.einsum("siq,iq->si", effects[:, refs, :], data.z * keep)
+        for k in set(targets):
+            mask = keep & (np.asarray(targets) == k)
+            etas[k] = etas[k] + np.einsum("siq,iq->si", effects[:, refs, :], data.z * mask)
     if design.offset is not None:
         etas[0] = etas[0] + design.offset
     aux = np.stack([stack_draws(posterior, n) for n in layout.aux], axis=-1)[:, None, :] \
