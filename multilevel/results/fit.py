@@ -220,7 +220,7 @@ class Fit:
 
     # -- hypotheses and R² (see multilevel.results.hypothesis and .r2) --------------------
     def hypothesis(self, hypotheses: str | list[str] | dict[str, str], prob: float = 0.95,
-                   summary: bool = True) -> pd.DataFrame:
+                   summary: bool = True, prior: "Fit | None" = None) -> pd.DataFrame:
         """Test hypotheses about the parameters, as brms's ``hypothesis()``.
 
         Parameters
@@ -237,6 +237,10 @@ class Fit:
             Probability of the interval.
         summary
             False: the draws of ``left - right`` instead, one column per hypothesis.
+        prior
+            A fit of the same model with ``prior_only=True``: its draws give a hypothesis
+            of equality brms's Savage-Dickey evidence ratio (posterior over prior density
+            at 0) and posterior probability.
 
         Returns
         -------
@@ -253,12 +257,14 @@ class Fit:
         for ``<``, ``-inf`` and the ``prob`` quantile. ``post_prob`` is the share of draws in
         which it holds and ``evid_ratio`` ``post_prob / (1 - post_prob)`` (``inf`` when every
         draw agrees). A hypothesis of equality (``=``) has the central interval, and
-        ``evid_ratio`` and ``post_prob`` NaN: brms's Savage-Dickey ratio needs draws from
-        the prior, which a fit does not hold. A name the fit does not have, or an
+        ``evid_ratio`` and ``post_prob`` NaN unless ``prior`` is given. A name the fit does not have, or an
         expression that does not parse, raises DataError with a caret under the fault.
         See :func:`.hypothesis.hypothesis_table`.
         """
-        return hypothesis_table(self.idata.posterior, hypotheses, prob, summary)
+        if prior is not None and not isinstance(prior, Fit):
+            raise DataError(f"prior must be a fit of the same model with prior_only=True, got {type(prior).__name__}")
+        return hypothesis_table(self.idata.posterior, hypotheses, prob, summary,
+                                None if prior is None else prior.idata.posterior)
 
     def r2(self, summary: bool = True, prob: float = 0.95, loo: bool = False, seed: int = 0) -> pd.DataFrame:
         """Bayesian R² (Gelman, Goodrich, Gabry & Vehtari 2019), or LOO-R² with ``loo=True``.

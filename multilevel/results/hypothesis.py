@@ -32,6 +32,7 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import stats
 
 from ..errors import DataError
 from .posterior import stack_draws
@@ -419,7 +420,7 @@ def _as_items(hypotheses) -> list[tuple[str | None, str]]:
 
 
 def hypothesis_table(posterior: xr.Dataset, hypotheses: str | Sequence[str] | Mapping[str, str],
-                     prob: float = 0.95, summary: bool = True) -> pd.DataFrame:
+                     prob: float = 0.95, summary: bool = True, prior: xr.Dataset | None = None) -> pd.DataFrame:
     """Test hypotheses about the parameters, as brms's ``hypothesis()`` (see ``Fit.hypothesis``).
 
     Returns
@@ -440,9 +441,11 @@ def hypothesis_table(posterior: xr.Dataset, hypotheses: str | Sequence[str] | Ma
     :math:`[q_{1-\\mathrm{prob}}, \\infty)`; ``<`` likewise with :math:`d^{(s)} < 0` and
     :math:`(-\\infty, q_{\\mathrm{prob}}]`. For ``=`` the interval is the central one,
     :math:`[q_{(1-\\mathrm{prob})/2}, q_{(1+\\mathrm{prob})/2}]`, and ``evid_ratio`` and
-    ``post_prob`` are NaN: brms computes them as the Savage-Dickey density ratio of
-    posterior to prior at :math:`d = 0`, which needs draws from the prior, and a fit
-    holds posterior draws only. Quantiles are ``numpy.quantile`` (linear interpolation).
+    ``post_prob`` are NaN unless ``prior`` holds draws from the prior (a fit with
+    ``prior_only=True``): then, as brms, ``evid_ratio`` is the Savage-Dickey density ratio
+    :math:`p(d = 0 \mid y) / p(d = 0)`, each density a Gaussian kernel density estimate
+    (Scott's bandwidth) of the draws at 0, and ``post_prob`` is
+    ``evid_ratio / (1 + evid_ratio)``. Quantiles are ``numpy.quantile`` (linear interpolation).
     """
     prob = check_prob(prob)
     items = _as_items(hypotheses)
@@ -458,6 +461,9 @@ def hypothesis_table(posterior: xr.Dataset, hypotheses: str | Sequence[str] | Ma
         if h.comparison == "=":
             lower, upper = np.quantile(d, [lo, hi])
             post_prob = evid_ratio = np.nan
+            if prior is not None:
+                evid_ratio = _density_at_zero(d) / _density_at_zero(hypothesis_draws(prior, h))
+                post_prob = evid_ratio / (1 + evid_ratio)
         else:
             holds = d > 0 if h.comparison == ">" else d < 0
             post_prob = float(holds.mean())
@@ -468,3 +474,8 @@ def hypothesis_table(posterior: xr.Dataset, hypotheses: str | Sequence[str] | Ma
                      quantile_label(lo): lower, quantile_label(hi): upper,
                      "evid_ratio": evid_ratio, "post_prob": post_prob})
     return pd.DataFrame(rows, index=keys)
+
+
+def _density_at_zero(draws: np.ndarray) -> float:
+    """A Gaussian kernel density estimate of ``draws`` at 0."""
+    return float(stats.gaussian_kde(draws)(0.0)[0])
