@@ -46,6 +46,8 @@ class FitInfo:
     sampler_info: dict
     num_rows: int
     deviance_at_mean: float | None = None  # D(θ̄), for DIC; None without the rows
+    #: The ``priors=`` that gives a refit exactly these priors (PriorSet.arguments); None in older files.
+    prior_arguments: dict[str, str] | None = None
 
     def to_json(self) -> str:
         return json.dumps({
@@ -59,6 +61,7 @@ class FitInfo:
             "sampler_info": self.sampler_info,
             "num_rows": self.num_rows,
             "deviance_at_mean": self.deviance_at_mean,
+            "prior_arguments": self.prior_arguments,
         })
 
     @classmethod
@@ -71,7 +74,8 @@ class FitInfo:
                         tuple(saved.get("dpars", ())), tuple(saved.get("fixed_dpars", ())))
         return cls(spec_from_dict(data["spec"]), Encoders.from_dict(data["encoders"]), layout,
                    get_family(data["family"]), pd.DataFrame.from_records(data["priors"]),
-                   data["sampler_info"], data["num_rows"], data.get("deviance_at_mean"))
+                   data["sampler_info"], data["num_rows"], data.get("deviance_at_mean"),
+                   data.get("prior_arguments"))
 
 
 class Fit:
