@@ -22,8 +22,9 @@ import arviz as az
 import pandas as pd
 
 from ..errors import DataError
+from .kfold import KFold, compare_kfold
 
-CRITERIA = ("dic", "waic", "loo")
+CRITERIA = ("dic", "waic", "loo", "kfold")
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,19 @@ def compare(fits: Mapping[str, object], ic: str = "loo") -> pd.DataFrame:
         ``elpd_diff`` to the best with its standard error ``dse``, ``se``,
         ``weight``, ``warning``), or ``"dic"`` (``rank``, ``dic``, ``p_d``,
         ``d_bar``, ``d_hat`` and ``dic_diff`` to the best; DIC has no standard error).
+        ``"kfold"`` takes ``{name: fit.kfold(data)}`` instead of fits (``rank``,
+        ``elpd_kfold``, ``p_kfold``, ``elpd_diff``, ``se``, ``dse``, ``warning``; see
+        :func:`.kfold.compare_kfold`).
     """
     if ic not in CRITERIA:
         raise DataError(f"ic must be one of {', '.join(CRITERIA)}, got {ic!r}")
     if not isinstance(fits, Mapping) or len(fits) < 2:
         raise DataError("compare needs a dict of at least two fits, {name: fit}")
+    if ic == "kfold":
+        return compare_kfold(fits)
+    kfolds = [name for name, fit in fits.items() if isinstance(fit, KFold)]
+    if kfolds:
+        raise DataError(f"{', '.join(map(repr, kfolds))} are K-fold results: compare them with ic='kfold'")
     rows = {fit.info.num_rows for fit in fits.values()}
     if len(rows) > 1:
         raise DataError(f"the fits are of different numbers of rows ({sorted(rows)}): criteria "
