@@ -20,6 +20,7 @@ from __future__ import annotations
 import types
 import warnings
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,6 +28,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import multilevel as ml
+from multilevel.results import criteria
 from multilevel.results.kfold import (KFold, compare_kfold, fitted_rows, log_likelihood_draws, make_folds,
                                       refit_priors)
 from multilevel.results.posterior import stack_draws
@@ -293,3 +295,15 @@ def test_compare_kfold_orders_and_differences_made_up_results():
         compare_kfold({"a": made_up_kfold(a, folds), "b": made_up_kfold(b, folds[::-1])})
     with pytest.raises(ml.DataError, match="different numbers of rows"):
         compare_kfold({"a": made_up_kfold(a, folds), "b": made_up_kfold(b[:20], folds[:20])})
+
+
+@pytest.mark.unit
+def test_loo_names_kfold_when_pareto_k_is_large():
+    rng = np.random.default_rng(0)
+    loglik = rng.normal(-1.0, 0.1, (2, 500, 20))
+    loglik[..., 0] = -20 * np.abs(rng.standard_cauchy((2, 500)))  # one row with a very heavy-tailed ratio
+    idata = az.from_dict(posterior={"a": rng.normal(size=(2, 500))}, log_likelihood={"y": loglik})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")  # ArviZ's own
+        with pytest.warns(UserWarning, match=r"unreliable for 1 of 20 rows .* fit.kfold\(data, K=10\)"):
+            criteria.loo(idata)

@@ -327,7 +327,7 @@ class Fit:
 
     def loo(self):
         """PSIS-LOO by ArviZ (``elpd_loo``, ``p_loo``, ``se``, Pareto k per row, with a warning
-        when some k exceed 0.7)."""
+        when some k exceed 0.7, naming :meth:`kfold` as the remedy)."""
         return criteria.loo(self.idata)
 
     def kfold(self, data: pd.DataFrame, K: int = 10, group: str | None = None, folds=None, seed: int = 0,
