@@ -28,6 +28,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import multilevel as ml
+from multilevel.cli import main
 from multilevel.results import criteria
 from multilevel.results.kfold import (KFold, compare_kfold, fitted_rows, log_likelihood_draws, make_folds,
                                       refit_priors)
@@ -104,6 +105,18 @@ def test_given_folds_are_the_same_split_as_group(small, logo):
             given = fit.kfold(data, folds=codes)
     np.testing.assert_array_equal(given["kfold_i"], logo["kfold_i"])
     assert given["how"] == "folds given" and given["warning"] and "convergence problems" in str(given)
+
+
+def test_a_saved_fit_cross_validates_from_the_command_line(small, logo, tmp_path, capsys):
+    data, fit = small
+    fit.save(tmp_path / "fit.nc")
+    data.to_csv(tmp_path / "data.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["kfold", str(tmp_path / "fit.nc"), str(tmp_path / "data.csv"), "--group", "g"]) == 0
+    out = capsys.readouterr().out
+    assert "leave-one-group-out by g" in out
+    assert f"{logo['elpd_kfold']:9.2f}" in out  # the loaded fit refits with the same priors and settings
 
 
 # -- the priors of the refits -------------------------------------------------------------
