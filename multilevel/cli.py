@@ -227,6 +227,18 @@ def build_parser() -> argparse.ArgumentParser:
     r2.add_argument("--prob", type=float, default=0.95, help="probability of the interval (default 0.95)")
     r2.add_argument("--seed", type=int, default=0, help="seed of the bootstrap weights of --loo (default 0)")
 
+    kfold = commands.add_parser("kfold", help="K-fold cross-validation of a saved fit (refits it per fold)",
+                                description="K-fold cross-validation of a fit saved with 'multilevel fit --out', "
+                                "as brms's kfold(): the model is refitted without each fold (same priors, sampler "
+                                "and settings) and the held-out rows are scored by their log predictive density.")
+    kfold.add_argument("fit", type=Path, help="netCDF file written by 'multilevel fit --out'")
+    kfold.add_argument("data", type=Path, help="the data file the model was fitted to")
+    kfold.add_argument("-K", "--K", type=int, default=10, dest="K", help="number of random folds (default 10)")
+    kfold.add_argument("--group", metavar="COL", help="leave one group out: one fold per level of COL (K ignored)")
+    kfold.add_argument("--seed", type=int, default=0, help="seed of the folds and of new groups' effects (default 0)")
+    kfold.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="show a progress bar over the folds (default: when stderr is a terminal)")
+
     demo = commands.add_parser("demo", help="run a worked example on simulated data (cheese or face)",
                                description="--example cheese (default): fit the four varying-intercept/slope "
                                "models of the cheese analysis to simulated ratings (ml.datasets.simulate_ratings). "
@@ -315,6 +327,11 @@ def _run_r2(args) -> None:
     _print_table(load(args.fit).r2(prob=args.prob, loo=args.loo, seed=args.seed))
 
 
+def _run_kfold(args) -> None:
+    print(load(args.fit).kfold(read_table(args.data).data, K=args.K, group=args.group, seed=args.seed,
+                               progress=args.progress))
+
+
 def _run_demo(args) -> None:
     if args.example == "face":
         _run_face_demo(args)
@@ -374,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning
             {"fit": _run_fit, "summary": _run_summary, "predict": _run_predict,
-             "hypothesis": _run_hypothesis, "r2": _run_r2, "demo": _run_demo}[args.command](args)
+             "hypothesis": _run_hypothesis, "r2": _run_r2, "kfold": _run_kfold,
+             "demo": _run_demo}[args.command](args)
     except MultilevelError as exc:
         print(f"multilevel: error: {exc}", file=sys.stderr)
         return 2

@@ -59,7 +59,7 @@ from ..design.summary import DataSummary, summarise
 from ..errors import PriorError
 from .families import Family, Gaussian, Param, get_link
 from .layout import Layout
-from .priors import LKJ, HalfStudentT, InverseWishart, Normal, Prior, StudentT, prior_from_string
+from .priors import LKJ, HalfStudentT, InverseWishart, Normal, Prior, StudentT, prior_from_string, prior_text
 
 
 
@@ -104,6 +104,13 @@ class PriorSet:
         """One row per parameter: name, class, group, prior, source."""
         rows = [(p.name, p.cls, p.group or "", str(p.prior), p.source) for p in self.all()]
         return pd.DataFrame(rows, columns=["parameter", "class", "group", "prior", "source"])
+
+    def arguments(self) -> dict[str, str]:
+        """The ``priors=`` under which a refit resolves to these same priors, whatever its data:
+        every parameter by name (a term under an InverseWishart prior by its ``cov`` key), each
+        prior as exact text (:func:`~multilevel.model.priors.prior_text`)."""
+        return {p.name: prior_text(p.prior) for p in self.all()
+                if not isinstance(p.prior, InverseWishart) or base_class(p.cls) != "sd"}
 
     def values(self) -> PriorValues:
         """The prior objects as a pytree for the log density."""

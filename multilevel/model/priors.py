@@ -401,6 +401,12 @@ def prior_from_string(text: str) -> Prior:
         raise PriorError(f"prior {text!r}: {exc}") from None
 
 
+def prior_text(prior: Prior) -> str:
+    """``prior`` as text that :func:`prior_from_string` reads back exactly: every number at
+    full precision (``str(prior)`` rounds to 4 significant digits, for display)."""
+    return f"{type(prior).__name__}({', '.join(f'{f.name}={float(getattr(prior, f.name))!r}' for f in fields(prior))})"
+
+
 @_prior
 class InverseWishart(Prior):
     r"""Inverse-Wishart prior on the covariance ``Σ = diag(s) R diag(s)`` of a correlated

@@ -8,6 +8,8 @@ sampler's report, then warns of convergence problems.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import jax
 
 from ..inference.sampler import Draws, Options
@@ -42,7 +44,7 @@ def assemble_fit(model: Model, draws: Draws, *, sampler: str, reason: str, seed:
         stats["deviance"] = deviances
     info = FitInfo(model.spec, model.encoders, model.layout, model.family, model.priors.table(),
                    sampler_report(sampler, reason, seed, options, draws, loglik is not None), model.num_rows,
-                   at_mean)
+                   at_mean, prior_arguments=model.priors.arguments())
     posterior = posterior_dataset(model.layout, draws.b, draws.aux, draws.sd, draws.chol, draws.effects)
     replicates = None
     if posterior_predictive:
@@ -60,6 +62,12 @@ def sampler_report(sampler: str, reason: str, seed: int, options: Options, draws
                    loglik_stored: bool) -> dict:
     """What ``fit.sampler_info`` reports: which sampler, why, its settings, timings and choices."""
     return {"sampler": sampler, "reason": reason, "chains": options.chains, "draws": options.draws,
-            "warmup": options.warmup, "seed": seed, "log_likelihood_stored": loglik_stored,
+            "warmup": options.warmup, "seed": seed, "centered": _json_ready(options.centered),
+            "log_likelihood_stored": loglik_stored,
             "exact_group_effects": draws.info.exact_effects, "compile_seconds": draws.info.compile_seconds,
             "sampling_seconds": draws.info.sampling_seconds, **draws.info.details}
+
+
+def _json_ready(centered):
+    """The ``centered`` option as given (None, a bool or a dict by grouping factor), JSON-ready."""
+    return {str(k): bool(v) for k, v in centered.items()} if isinstance(centered, Mapping) else centered

@@ -27,6 +27,7 @@ from ..formula.spec import FormulaSpec, Terms, Var, spec_from_dict, spec_to_dict
 from ..model.families import Family, get_family
 from ..model.layout import GroupLayout, Layout
 from . import accessors, criteria, plots, r2
+from . import kfold as kfold_module
 from .display import as_html, as_text, make_report
 from .effects import RESOLUTION, ConditionalEffects, conditional_effects, effect_grid
 from .hypothesis import hypothesis_table
@@ -48,6 +49,8 @@ class FitInfo:
     sampler_info: dict
     num_rows: int
     deviance_at_mean: float | None = None  # D(θ̄), for DIC; None without the rows
+    #: The ``priors=`` that gives a refit exactly these priors (PriorSet.arguments); None in older files.
+    prior_arguments: dict[str, str] | None = None
 
     def to_json(self) -> str:
         return json.dumps({
@@ -61,6 +64,7 @@ class FitInfo:
             "sampler_info": self.sampler_info,
             "num_rows": self.num_rows,
             "deviance_at_mean": self.deviance_at_mean,
+            "prior_arguments": self.prior_arguments,
         })
 
     @classmethod
@@ -73,7 +77,8 @@ class FitInfo:
                         tuple(saved.get("dpars", ())), tuple(saved.get("fixed_dpars", ())))
         return cls(spec_from_dict(data["spec"]), Encoders.from_dict(data["encoders"]), layout,
                    get_family(data["family"]), pd.DataFrame.from_records(data["priors"]),
-                   data["sampler_info"], data["num_rows"], data.get("deviance_at_mean"))
+                   data["sampler_info"], data["num_rows"], data.get("deviance_at_mean"),
+                   data.get("prior_arguments"))
 
 
 class Fit:
@@ -331,8 +336,55 @@ class Fit:
 
     def loo(self):
         """PSIS-LOO by ArviZ (``elpd_loo``, ``p_loo``, ``se``, Pareto k per row, with a warning
-        when some k exceed 0.7)."""
+        when some k exceed 0.7, naming :meth:`kfold` as the remedy)."""
         return criteria.loo(self.idata)
+
+    def kfold(self, data: pd.DataFrame, K: int = 10, group: str | None = None, folds=None, seed: int = 0,
+              progress: bool | None = None) -> "kfold_module.KFold":
+        """K-fold cross-validation (brms's ``kfold``): refit without each fold, score its rows.
+
+        For each fold, the same model (formula, family, the fit's priors exactly, sampler,
+        chains, draws, warmup, seed and NUTS settings) is fitted to the other rows, and
+        each held-out row i gets ``elpd_i = log (1/S) Σ_s p(y_i | θ_s)`` over the refit's
+        S draws; a row whose group level the refit did not see gets a group effect drawn
+        from the fitted population per draw (brms's ``sample_new_levels = "uncertainty"``).
+        ``elpd_kfold = Σ_i elpd_i``, ``se = sqrt(n var(elpd_i))``, ``p_kfold`` the full fit's
+        lppd minus ``elpd_kfold``. See :mod:`multilevel.results.kfold`.
+
+        Parameters
+        ----------
+        data
+            The data frame the model was fitted to (a fit keeps no copy): the same rows, in
+            the same order (rows with missing values in the formula's columns are dropped
+            as in fitting).
+        K
+            Number of random folds (sizes differing by at most one), from 2 to the rows.
+        group
+            A column of ``data``: leave one group out, one fold per level (``K`` is ignored).
+        folds
+            A fold label per row (brms's ``folds``): one fold per distinct label.
+        seed
+            Seed of the random folds and of the effects drawn for new group levels (the
+            refits use the fit's own seed).
+        progress
+            A progress bar over the folds (default: when standard error is a terminal).
+
+        Returns
+        -------
+        KFold
+            ArviZ's ELPDData with ``elpd_kfold``, ``se``, ``p_kfold``, ``kfold_i`` (per row),
+            ``folds`` (per row, its fold's label); ``ml.compare({...}, ic="kfold")`` ranks them.
+
+        Raises
+        ------
+        DataError
+            When ``data`` is not the fitted data (another number of rows, another response),
+            ``group`` is not a column, ``K`` is not from 2 to the rows, or a fold's refit fails
+            (the message names the fold).
+        """
+        from ..api import fit as refit  # the whole pipeline, as ml.fit runs it (api imports this module)
+        return kfold_module.kfold(self, data, refit=refit, K=K, group=group, folds=folds, seed=seed,
+                                  progress=progress)
 
     # -- prediction --------------------------------------------------------------
     def predict(self, new_data: pd.DataFrame, kind: str = "mean", new_groups: str = "population",

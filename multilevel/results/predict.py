@@ -120,7 +120,9 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
     (of the family's parameter ``dpar``, if given), with the group effects ``kept``
     (per term, a mask of its columns; default all).
 
-    Posterior predictive draws of a discrete family are integers.
+    Posterior predictive draws of a discrete family are integers. ``kind="log_likelihood"``
+    (internal, for cross-validation) gives ``log p(y_i | θ_s)`` of the design's own response
+    (a design built ``with_response=True``).
     """
     rng = np.random.default_rng(seed)
     predictors = Predictors.of(layout, family)
@@ -175,6 +177,8 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
     with jax.enable_x64(True):
         if kind == "mean":
             return np.asarray(_compiled(family, "mean")(eta, params, trials), dtype=np.float64)
+        if kind == "log_likelihood":
+            return np.asarray(_compiled(family, "log_likelihood")(design.y, eta, params, trials), dtype=np.float64)
         if kind == "probs":
             if not hasattr(family, "category_log_probs"):
                 raise DataError(f"kind='probs' gives category probabilities of an ordinal model; the "
