@@ -386,6 +386,30 @@ class Fit:
         return kfold_module.kfold(self, data, refit=refit, K=K, group=group, folds=folds, seed=seed,
                                   progress=progress)
 
+    def update(self, data: pd.DataFrame | None = None, *, formula=None, family: str | Family | None = None,
+               priors: Mapping[str, object] | None = None, **options) -> "Fit":
+        """Refit with some things changed, as brms's ``update``: new ``data``, ``formula``,
+        ``family``, ``priors`` or sampler options (``draws=``, ``chains=``, ``seed=`` ... as
+        :func:`multilevel.fit` takes them); everything not given is the fit's own.
+
+        Without ``data`` the model is refitted to the fitted rows of the formula's columns,
+        which the fit keeps (so a new formula may only use those columns). Without
+        ``priors``, and with the same formula and family, the refit has exactly the fit's
+        priors, data-scaled defaults included; with ``priors``, those and the defaults.
+        Compiled programs are reused when the model's structure and shapes allow (same
+        formula and family, as many rows and levels): then a refit costs sampling only.
+        """
+        from ..api import fit as refit  # the whole pipeline, as ml.fit runs it (api imports this module)
+        info = self.info
+        same_model = formula is None and family is None
+        if data is None:
+            data, _ = self._fitted_data("update without data")
+        if priors is None and same_model:
+            priors = kfold_module.refit_priors(info)
+        settings = {**kfold_module.refit_settings(self.sampler_info), **options}
+        return refit(info.spec if formula is None else formula, data,
+                     family=info.family if family is None else family, priors=priors, **settings)
+
     # -- prediction --------------------------------------------------------------
     def predict(self, new_data: pd.DataFrame, kind: str = "mean", new_groups: str = "population",
                 summary: bool = True, prob: float = 0.95, seed: int = 0, dpar: str | None = None,
