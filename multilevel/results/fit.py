@@ -14,7 +14,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import arviz as az
 import numpy as np
@@ -79,6 +79,10 @@ class FitInfo:
                    get_family(data["family"]), pd.DataFrame.from_records(data["priors"]),
                    data["sampler_info"], data["num_rows"], data.get("deviance_at_mean"),
                    data.get("prior_arguments"))
+
+
+#: The kinds of posterior predictive check, and the draws each uses by default.
+PPC_KINDS = {"density": 50, "bars": 200, "stat": 500}
 
 
 class Fit:
@@ -527,20 +531,40 @@ class Fit:
         effects = {name: stack_draws(self.idata.posterior, f"{name}|{term.name}") for name in columns}
         return plots.plot_effects(effects, term.levels, term.name)
 
-    def plot_ppc(self, num_draws: int = 50, seed: int = 0):
-        """Densities of ``num_draws`` posterior predictive replicates of y over the observed y's,
-        replicated at the fitted rows for draws chosen at random (``seed``)."""
+    def plot_ppc(self, num_draws: int | None = None, seed: int = 0, kind: str | None = None,
+                 stat: str | Callable = "mean"):
+        """A posterior predictive check: replicates of y at the fitted rows, for draws
+        chosen at random (``seed``), against the observed y.
+
+        ``kind``: ``"density"`` (densities of ``num_draws`` replicates over y's; default for
+        continuous responses, 50 draws), ``"bars"`` (the count of each response value, observed
+        and the replicates' median and 90% interval; default for counts, binary and ordinal
+        responses, 200 draws) or ``"stat"`` (the histogram of a test statistic over the
+        replicates and its observed value, with ``P(T(y_rep) >= T(y))``; ``stat`` is
+        ``"mean"``, ``"sd"``, ``"min"``, ``"max"``, ``"median"``, ``"zeros"`` (the share of
+        zeros) or a function of the response; 500 draws)."""
         data, y = self._fitted_data("plot_ppc")
+        kind = kind or ("bars" if self.info.family.discrete else "density")
+        if kind not in PPC_KINDS:
+            raise DataError(f"kind must be one of {', '.join(PPC_KINDS)}, got {kind!r}")
+        num_draws = PPC_KINDS[kind] if num_draws is None else num_draws
         posterior = self.idata.posterior
         if isinstance(num_draws, bool) or not isinstance(num_draws, (int, np.integer)) or num_draws < 1:
             raise DataError(f"num_draws must be a whole number >= 1, got {num_draws!r}")
         total = posterior.sizes["chain"] * posterior.sizes["draw"]
         chosen = np.sort(np.random.default_rng(seed).choice(total, size=min(num_draws, total), replace=False))
         subset = select_draws(posterior, chosen)
-        return plots.plot_ppc(
-            y, data, lambda rows, key: self._predict(subset, rows, kind="posterior_predictive",
-                                                     new_groups="error", seed=key),
-            num_draws=len(chosen), response=str(self.info.spec.response), seed=seed)
+
+        def replicate(rows, key):
+            return self._predict(subset, rows, kind="posterior_predictive", new_groups="error", seed=key)
+
+        response = str(self.info.spec.response)
+        if kind == "density":
+            return plots.plot_ppc(y, data, replicate, num_draws=len(chosen), response=response, seed=seed)
+        replicates = replicate(data, seed)
+        if kind == "bars":
+            return plots.plot_ppc_bars(y, replicates, response=response)
+        return plots.plot_ppc_stat(y, replicates, stat, response=response)
 
     def _predict(self, posterior: xr.Dataset, frame: pd.DataFrame, **options) -> np.ndarray:
         """Draws of predictions for ``frame`` from the draws ``posterior`` (see ``predict``)."""
