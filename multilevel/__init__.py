@@ -12,7 +12,7 @@ with _warnings.catch_warnings():
     import arviz as _arviz  # noqa: F401
 
 from . import datasets, families
-from .api import default_priors, fit
+from .api import default_priors, fit, sbc
 from .errors import DataError, FamilyError, FormulaError, MultilevelError, PriorError, SamplerError
 from .formula import Formula, parse_formula
 from .model import Model, build_model
@@ -24,7 +24,7 @@ from .results import DIC, ConvergenceWarning, Fit, compare, load
 __version__ = "0.1.0"
 
 __all__ = [
-    "fit", "default_priors", "Formula", "build_model", "Model", "load", "compare", "Fit", "DIC", "parse_formula", "datasets", "families", "ConvergenceWarning",
+    "fit", "default_priors", "sbc", "Formula", "build_model", "Model", "load", "compare", "Fit", "DIC", "parse_formula", "datasets", "families", "ConvergenceWarning",
     "MultilevelError", "FormulaError", "DataError", "PriorError", "FamilyError", "SamplerError",
     "Normal", "StudentT", "Cauchy", "HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential",
     "Beta", "Gamma", "InverseGamma", "InverseGammaVariance", "InverseWishart", "GammaPrecision", "Uniform",

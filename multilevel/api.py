@@ -9,11 +9,13 @@ own: build the model (:func:`multilevel.model.build_model`), choose a sampler
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Mapping, Sequence
 
 import jax
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from .errors import SamplerError
 from .formula import Formula
@@ -21,7 +23,9 @@ from .inference import Options, choose_sampler
 from .inference.prior import PRIOR
 from .model import Family, Prior, build_model
 from .results.assemble import assemble_fit
+from .results.calibration import Calibration, run_sbc
 from .results.fit import Fit
+from .results.summary import ConvergenceWarning
 
 
 def fit(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *, family: str | Family = "gaussian",
@@ -130,6 +134,43 @@ def default_priors(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *
     of ``priors`` that set it). The keys in the ``parameter``, ``class`` and ``class|group``
     forms are what ``priors=`` takes."""
     return build_model(formula, data, family=family, priors=priors, na_action=na_action).priors.table()
+
+
+def sbc(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *, family: str | Family = "gaussian",
+        priors: Mapping[str, Prior | str] | None = None, fit_priors: Mapping[str, Prior | str] | None = None,
+        num_simulations: int = 100, chains: int = 2, draws: int = 500, warmup: int = 500, seed: int = 0,
+        false_alarm: float = 1e-3, progress: bool | None = None, **options) -> Calibration:
+    """Simulation-based calibration of the model on the rows of ``data``
+    (:mod:`multilevel.results.calibration`): ``num_simulations`` times, draw the parameters
+    from ``priors`` and a response from the model on those rows, fit it (with
+    ``fit_priors`` if given, else ``priors``; ``chains``, ``draws``, ``warmup`` and the
+    other options of :func:`fit`), and rank each true value among the posterior draws.
+
+    Returns a :class:`~multilevel.results.calibration.Calibration`: ``ranks``, ``tests``
+    (chi-square p-value per parameter), ``calibrated`` (every p-value above
+    ``false_alarm / k``), ``figure`` (rank histograms), ``rejected`` and ``warned``.
+    Each simulation is a fit: the cost is ``num_simulations`` fits (compiled once).
+    """
+    if isinstance(num_simulations, bool) or not isinstance(num_simulations, (int, np.integer)) \
+            or num_simulations < 2:
+        raise SamplerError(f"num_simulations must be a whole number >= 2, got {num_simulations!r}")
+    if progress is None:
+        progress = sys.stderr.isatty()
+    model = build_model(formula, data, family=family, priors=priors)
+    frame = pd.DataFrame(data).iloc[model.design.kept_rows].reset_index(drop=True)
+    prior_fit = fit(model.spec, frame, family=family, priors=priors, prior_only=True, chains=1,
+                    draws=num_simulations, seed=seed, posterior_predictive=True, progress=False)
+
+    def fit_once(simulated: pd.DataFrame, s: int):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            fitted = fit(model.spec, simulated, family=family, priors=priors if fit_priors is None else fit_priors,
+                         chains=chains, draws=draws, warmup=warmup, seed=seed + 1 + s, progress=False, **options)
+        return fitted, any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+    categories = getattr(model.family, "categories", None)
+    return run_sbc(prior_fit, fit_once, frame, model.spec, categories, list(model.layout.scalar_names()),
+                   num_simulations, false_alarm, (lambda it: tqdm(it, desc="sbc")) if progress else None)
 
 
 def _check_options(chains, draws, warmup, seed, target_accept, max_treedepth) -> None:
