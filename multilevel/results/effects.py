@@ -68,12 +68,12 @@ def effect_grid(columns: pd.DataFrame, spec: FormulaSpec, encoders: Encoders, ef
     axes = [_values(columns[names[0]], encoders, names[0], resolution)]
     if len(names) == 2:
         second = columns[names[1]]
-        axes.append(_levels(second, encoders, names[1]) if _categorical(second, encoders, names[1]) else
+        axes.append(levels_of(second, encoders, names[1]) if is_categorical(second, encoders, names[1]) else
                     list(np.mean(second) + np.array([-1.0, 0.0, 1.0]) * np.std(second, ddof=1)))
     grid = pd.MultiIndex.from_product(axes, names=names).to_frame(index=False)
     for name in predictors:
         if name not in names:
-            grid[name] = conditions.get(name, _typical(columns[name], encoders, name))
+            grid[name] = conditions.get(name, typical_value(columns[name], encoders, name))
     for name, value in _unit_trials(spec).items():
         grid[name] = value
     return grid
@@ -131,12 +131,12 @@ def _numeric(values) -> bool:
     return pd.api.types.is_numeric_dtype(pd.Series(values)) and not pd.api.types.is_bool_dtype(pd.Series(values))
 
 
-def _categorical(values, encoders: Encoders, name: str) -> bool:
+def is_categorical(values, encoders: Encoders, name: str) -> bool:
     """Strings, ``C(x)`` and grouping factors take levels; other numbers take values."""
     return not _numeric(values) or name in encoders.levels or f"C({name})" in encoders.levels
 
 
-def _levels(values, encoders: Encoders, name: str) -> list:
+def levels_of(values, encoders: Encoders, name: str) -> list:
     """A categorical column's levels, in the fit's order where it learned one."""
     for key in (f"C({name})", name):
         if key in encoders.levels:
@@ -146,14 +146,14 @@ def _levels(values, encoders: Encoders, name: str) -> list:
 
 
 def _values(values, encoders: Encoders, name: str, resolution: int) -> list:
-    if _categorical(values, encoders, name):
-        return _levels(values, encoders, name)
+    if is_categorical(values, encoders, name):
+        return levels_of(values, encoders, name)
     return list(np.linspace(np.min(values), np.max(values), resolution))
 
 
-def _typical(values, encoders: Encoders, name: str):
+def typical_value(values, encoders: Encoders, name: str):
     """The mean of a numeric column, the reference level of a categorical one."""
-    return _levels(values, encoders, name)[0] if _categorical(values, encoders, name) else float(np.mean(values))
+    return levels_of(values, encoders, name)[0] if is_categorical(values, encoders, name) else float(np.mean(values))
 
 
 def _unit_trials(spec: FormulaSpec) -> dict[str, float]:

@@ -26,10 +26,11 @@ from ..errors import DataError
 from ..formula.spec import FormulaSpec, Terms, Var, spec_from_dict, spec_to_dict
 from ..model.families import Family, get_family
 from ..model.layout import GroupLayout, Layout
-from . import accessors, criteria, plots, r2
+from . import accessors, criteria, margins, plots, r2
 from . import kfold as kfold_module
 from .display import as_html, as_text, make_report
-from .effects import RESOLUTION, ConditionalEffects, conditional_effects, effect_grid
+from .effects import (RESOLUTION, ConditionalEffects, conditional_effects, effect_grid, is_categorical,
+                      levels_of, typical_value)
 from .hypothesis import hypothesis_table
 from .posterior import parameter_draws, select_draws, stack_draws
 from .predict import design_draws, predict_draws, summarise_predictions, summarise_probabilities
@@ -491,6 +492,107 @@ class Fit:
                               re_formula=re_formula)
         response = dpar or str(info.spec.response)
         return conditional_effects(grid, draws, effect, prob, categories, response)
+
+    # -- marginaleffects-style summaries (see multilevel.results.margins) -----------
+    def datagrid(self, **values) -> pd.DataFrame:
+        """A grid of new rows, as marginaleffects' ``datagrid``: every combination of the
+        values given (``x=[0, 1], f=["a", "b"]``), every other column of the formula at its
+        mean (numeric) or reference level (categorical) over the fitted rows."""
+        data, _ = self._fitted_data("datagrid")
+        info = self.info
+        columns = [c for c in dict.fromkeys(info.spec.variables(response=False) + info.spec.trials_variables())
+                   if c in data]
+        unknown = [k for k in values if k not in columns]
+        if unknown:
+            raise DataError(f"datagrid: {', '.join(map(repr, unknown))} is not a column of the formula; "
+                            f"the columns are {', '.join(map(repr, columns))}")
+        axes = {k: list(np.atleast_1d(v)) for k, v in values.items()}
+        grid = pd.MultiIndex.from_product(list(axes.values()), names=list(axes)).to_frame(index=False) \
+            if axes else pd.DataFrame(index=[0])
+        for name in columns:
+            if name not in axes:
+                grid[name] = typical_value(data[name], info.encoders, name)
+        return grid
+
+    def predictions(self, newdata: pd.DataFrame | None = None, by=None, kind: str = "mean",
+                    re_formula: str | None = None, prob: float = 0.95) -> pd.DataFrame:
+        """Predictions per row of ``newdata`` (default: the fitted rows), or averaged over
+        them (``by=True``) or within groups (``by="f"`` or a list of columns), draw by draw,
+        as marginaleffects' ``predictions``/``avg_predictions``; columns ``estimate`` (mean),
+        ``sd`` and the interval."""
+        frame = self._margins_data(newdata)
+        return margins.table(self._margins_predict(kind, re_formula), frame, by, check_prob(prob),
+                             self._num_draws)
+
+    def comparisons(self, variables, newdata: pd.DataFrame | None = None, by=True,
+                    comparison: str = "difference", kind: str = "mean", re_formula: str | None = None,
+                    prob: float = 0.95) -> pd.DataFrame:
+        """Contrasts of predictions, as marginaleffects' ``comparisons``: for each variable
+        (a name, a list, or a dict name -> step or ``"reference"``/``"pairwise"``) the change
+        in the prediction when a numeric variable grows by its step (default 1), or between a
+        categorical one's levels (default each against the first; ``"pairwise"``: every pair,
+        as emmeans' pairwise contrasts). ``comparison="ratio"`` divides instead. Averaged over
+        the rows of ``newdata`` (default the fitted rows; ``by=True``), within groups (``by=``
+        columns) or per row (``by=False``). One row per variable, contrast (and group)."""
+        prob, frame = check_prob(prob), self._margins_data(newdata)
+        combine = margins.comparison_function(comparison)
+        predict = self._margins_predict(kind, re_formula)
+        wanted = variables if isinstance(variables, Mapping) else \
+            {v: None for v in ([variables] if isinstance(variables, str) else variables)}
+        data, _ = self._fitted_data("comparisons")
+        parts = []
+        for variable, values in wanted.items():
+            if variable not in data or variable not in frame:
+                raise DataError(f"comparisons: {variable!r} is not a predictor in the data; the columns are "
+                                f"{', '.join(map(repr, frame.columns))}")
+            levels = levels_of(data[variable], self.info.encoders, variable) \
+                if is_categorical(data[variable], self.info.encoders, variable) else None
+            for label, high, low in margins.contrasts(variable, values, frame, levels):
+                high_frame, low_frame = frame.assign(**high), frame.assign(**low)
+
+                def contrast(rows, high_frame=high_frame, low_frame=low_frame):
+                    return combine(predict(high_frame.loc[rows.index]), predict(low_frame.loc[rows.index]))
+
+                part = margins.table(contrast, frame, by, prob, self._num_draws)
+                part.insert(0, "contrast", label)
+                part.insert(0, "term", variable)
+                parts.append(part)
+        return pd.concat(parts, ignore_index=True)
+
+    def slopes(self, variable: str, newdata: pd.DataFrame | None = None, by=True, kind: str = "mean",
+               re_formula: str | None = None, prob: float = 0.95) -> pd.DataFrame:
+        """The derivative of the prediction with respect to a numeric ``variable``, as
+        marginaleffects' ``slopes``: a centred difference with a step of a ten-thousandth of
+        the variable's fitted range, averaged (``by``) as in :meth:`comparisons`."""
+        prob, frame = check_prob(prob), self._margins_data(newdata)
+        data, _ = self._fitted_data("slopes")
+        if variable not in data or is_categorical(data[variable], self.info.encoders, variable):
+            raise DataError(f"slopes: {variable!r} is not a numeric predictor of the model; "
+                            "use comparisons for a categorical one")
+        step = margins.SLOPE_STEP * float(np.ptp(data[variable])) or margins.SLOPE_STEP
+        x = frame[variable].to_numpy(dtype=np.float64)
+        high_frame, low_frame = frame.assign(**{variable: x + step / 2}), frame.assign(**{variable: x - step / 2})
+        predict = self._margins_predict(kind, re_formula)
+
+        def slope(rows):
+            return (predict(high_frame.loc[rows.index]) - predict(low_frame.loc[rows.index])) / step
+
+        out = margins.table(slope, frame, by, prob, self._num_draws)
+        out.insert(0, "term", variable)
+        return out
+
+    @property
+    def _num_draws(self) -> int:
+        return self.idata.posterior.sizes["chain"] * self.idata.posterior.sizes["draw"]
+
+    def _margins_data(self, newdata: pd.DataFrame | None) -> pd.DataFrame:
+        frame = self._fitted_data("predictions, comparisons and slopes without newdata")[0] if newdata is None \
+            else pd.DataFrame(newdata)
+        return frame.reset_index(drop=True)
+
+    def _margins_predict(self, kind: str, re_formula: str | None):
+        posterior = self.idata.posterior
+        return lambda rows: self._predict(posterior, rows, kind=kind, re_formula=re_formula, seed=0)
 
     # -- plots (each returns a matplotlib Figure; see multilevel.results.plots) ---------
     def plot_trace(self, var_names: list[str] | None = None):
