@@ -8,6 +8,7 @@
                    [--new-groups population|zero|error] [--prob 0.95] [--seed 0] [--out pred.csv]
     multilevel hypothesis fit.nc "x > 0" ["cheese[B] - cheese[A] = 0" ...] [--prob 0.95]
     multilevel r2 fit.nc [--loo] [--prob 0.95] [--seed 0]
+    multilevel effects fit.nc EFFECT [--categorical] [--prob 0.95] [--plot effects.png]
     multilevel demo [--example cheese|face] [--plots DIR]
 
 DATA and NEW are tables with a header row: delimited text (the delimiter, tab,
@@ -40,7 +41,7 @@ from .inference import SAMPLERS
 from .model.families import FAMILIES
 from .results import compare, load
 from .results.files import write_atomic
-from .results.plots import write_plots
+from .results.plots import save_figure, write_plots
 from .results.predict import KINDS, NEW_GROUPS
 
 
@@ -227,6 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     r2.add_argument("--prob", type=float, default=0.95, help="probability of the interval (default 0.95)")
     r2.add_argument("--seed", type=int, default=0, help="seed of the bootstrap weights of --loo (default 0)")
 
+    effects = commands.add_parser("effects", help="conditional effects of a predictor of a saved fit, as CSV",
+                                  description="Conditional effects of a fit saved with 'multilevel fit --out', as "
+                                  "brms's conditional_effects(): the expected response over a grid of EFFECT (or of "
+                                  "x:z), the other predictors at their means or reference levels, without group "
+                                  "effects; the grid with mean, sd and interval columns is written as CSV.")
+    effects.add_argument("fit", type=Path, help="netCDF file written by 'multilevel fit --out'")
+    effects.add_argument("effect", help="a predictor, or two as x:z (one line per value of z)")
+    effects.add_argument("--categorical", action="store_true", help="an ordinal model's category probabilities")
+    effects.add_argument("--prob", type=float, default=0.95, help="probability of the interval (default 0.95)")
+    effects.add_argument("--plot", type=Path, metavar="PNG", help="also write the plot to this PNG file")
+
     kfold = commands.add_parser("kfold", help="K-fold cross-validation of a saved fit (refits it per fold)",
                                 description="K-fold cross-validation of a fit saved with 'multilevel fit --out', "
                                 "as brms's kfold(): the model is refitted without each fold (same priors, sampler "
@@ -323,6 +335,14 @@ def _run_hypothesis(args) -> None:
     _print_table(table.reset_index(drop=True).set_index("hypothesis"))
 
 
+def _run_effects(args) -> None:
+    effects = load(args.fit).conditional_effects(args.effect, categorical=args.categorical, prob=args.prob)
+    effects.data.to_csv(sys.stdout, index=False)
+    if args.plot:
+        save_figure(effects.figure, args.plot)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+
+
 def _run_r2(args) -> None:
     _print_table(load(args.fit).r2(prob=args.prob, loo=args.loo, seed=args.seed))
 
@@ -391,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning
             {"fit": _run_fit, "summary": _run_summary, "predict": _run_predict,
-             "hypothesis": _run_hypothesis, "r2": _run_r2, "kfold": _run_kfold,
+             "hypothesis": _run_hypothesis, "r2": _run_r2, "effects": _run_effects, "kfold": _run_kfold,
              "demo": _run_demo}[args.command](args)
     except MultilevelError as exc:
         print(f"multilevel: error: {exc}", file=sys.stderr)

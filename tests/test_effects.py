@@ -4,6 +4,8 @@ response over it, checked against the same quantities computed by hand from the 
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from scipy import special
 
 import multilevel as ml
 from known_fits import known_fit, stacked
+from multilevel.cli import main
 
 
 def data(seed: int = 0, rows: int = 120) -> pd.DataFrame:
@@ -95,3 +98,12 @@ def test_a_loaded_fit_gives_the_same_effects(tmp_path):
     fit = known_fit("y ~ x + f + (1 | g)", data())
     again = ml.load(fit.save(tmp_path / "fit.nc"))
     pd.testing.assert_frame_equal(again.conditional_effects("x:f").data, fit.conditional_effects("x:f").data)
+
+
+def test_the_effects_command_writes_the_grid_as_csv_and_the_plot(tmp_path, capsys):
+    path = known_fit("y ~ x + f", data()).save(tmp_path / "fit.nc")
+    assert main(["effects", str(path), "x:f", "--plot", str(tmp_path / "x.png")]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(table) == 300 and {"x", "f", "mean", "q2.5", "q97.5"} <= set(table.columns)
+    assert (tmp_path / "x.png").stat().st_size > 0
+    assert main(["effects", str(path), "z"]) == 2
