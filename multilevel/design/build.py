@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError
-from ..formula.spec import FormulaSpec, GroupTerm
+from ..formula.spec import FormulaSpec, GroupTerm, Var
 from .coding import model_columns
 from .columns import Encoders, Evaluator, column, factor_column, is_numeric, level_labels, sorted_levels
 from .groups import GroupStructure, group_structure
@@ -179,7 +179,11 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     response = str(spec.response)
     if with_response:
         y = evaluator.evaluate(spec.successes)
-        if isinstance(y, pd.Categorical):
+        declared = _declared_categories(data, spec)
+        if declared is not None:                 # an ordered Categorical keeps its unobserved categories
+            response_levels = tuple(str(c) for c in declared.categories)
+            y = declared.codes.astype(np.float64) + 1.0
+        elif isinstance(y, pd.Categorical):
             response_levels = tuple(str(c) for c in y.categories)
             y = y.codes.astype(np.float64) + 1.0
         _check_finite(y, response, data.index)
@@ -215,6 +219,17 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
             keep = [j for j, d in enumerate(column_dpars) if d == dpar]
             _warn_rank_deficient(X[:, keep], tuple(columns[j] for j in keep))
     return design
+
+
+def _declared_categories(data: pd.DataFrame, spec: FormulaSpec) -> pd.Categorical | None:
+    """The response column itself when it is an ordered pandas Categorical: its categories,
+    observed or not, are the response's levels (an unobserved category keeps its threshold)."""
+    if not isinstance(spec.successes, Var) or spec.successes.name not in data.columns:
+        return None
+    column = data[spec.successes.name]
+    if isinstance(column.dtype, pd.CategoricalDtype) and column.cat.ordered:
+        return pd.Categorical(column)
+    return None
 
 
 def kept_columns(spec: FormulaSpec, data: pd.DataFrame, design: Design) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.hmc import hmc
+from numpyro.infer.hmc_util import euclidean_kinetic_energy
 
 from ..design.summary import summarise
 from ..errors import SamplerError
@@ -80,6 +81,18 @@ class Sites(NamedTuple):
         return [block] if block else False
 
 
+def finite_kinetic_energy(inverse_mass_matrix, momentum):
+    """NumPyro's Euclidean kinetic energy, with a non-finite value made +inf.
+
+    After a large step (the step size is reset at the end of each warmup window) a
+    leapfrog step can overflow the momentum, giving a kinetic energy of -inf with a
+    finite potential: NumPyro would take that state's energy as -inf (infinite weight),
+    accept it and never leave (log density near -1e190, every later step divergent).
+    +inf makes it what it is, a divergent proposal."""
+    kinetic = euclidean_kinetic_energy(inverse_mass_matrix, momentum)
+    return jnp.where(jnp.isfinite(kinetic), kinetic, jnp.inf)
+
+
 @lru_cache(maxsize=64)
 def nuts_kernel(logdensity: Callable, config: NutsConfig, sites: Sites) -> Kernel:
     """A NUTS kernel for ``logdensity(position, data)`` on positions shaped as ``sites``
@@ -89,7 +102,8 @@ def nuts_kernel(logdensity: Callable, config: NutsConfig, sites: Sites) -> Kerne
     def potential_fn_gen(data):
         return lambda named: -logdensity(sites.from_dict(named), data)
 
-    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
+    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, kinetic_fn=finite_kinetic_energy,
+                                     algo="NUTS")
     dense = sites.dense(config.dense_fields)
 
     def init(key, position, data):
