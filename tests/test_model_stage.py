@@ -213,3 +213,13 @@ def test_links_are_objects_and_an_unknown_link_is_an_error():
         get_link("logg")
     with pytest.raises(ml.FamilyError, match="the poisson family has no 'logit' link; choose from log"):
         ml.families.poisson("logit")
+
+
+@pytest.mark.unit
+def test_a_non_finite_kinetic_energy_counts_as_infinite():
+    from multilevel.inference.nuts import finite_kinetic_energy
+    with jax.enable_x64(True):
+        inverse_mass = jnp.ones(2)
+        assert float(finite_kinetic_energy(inverse_mass, jnp.array([3.0, 4.0]))) == pytest.approx(12.5)
+        assert float(finite_kinetic_energy(inverse_mass, jnp.array([jnp.nan, 1.0]))) == np.inf
+        assert float(finite_kinetic_energy(-inverse_mass, jnp.array([jnp.inf, 1.0]))) == np.inf

@@ -135,3 +135,12 @@ def test_fit_agrees_with_a_hand_written_numpyro_model(tmp_path):
     np.testing.assert_allclose(long["mean"].to_numpy().reshape(4, 4), probs.mean(axis=0))
     with pytest.raises(ml.DataError, match="kind='probs'"):
         ml.fit("x ~ 1", data.head(50), chains=1, draws=20, warmup=20, progress=False).predict(new, kind="probs")
+
+
+@pytest.mark.unit
+def test_an_ordered_categorical_keeps_its_unobserved_categories():
+    data = pd.DataFrame({"y": pd.Categorical([1, 3, 4, 3, 1, 4] * 5, categories=[1, 2, 3, 4], ordered=True),
+                         "x": np.linspace(0, 1, 30)})
+    model = ml.build_model("y ~ x", data, family="cumulative")
+    assert model.family.categories == ("1", "2", "3", "4")
+    assert set(np.unique(model.design.y)) == {1.0, 3.0, 4.0}
