@@ -33,7 +33,7 @@ def fit_of(num_rows: int):
 @pytest.mark.parametrize("subclass, match, call", [
     (ml.DataError, "prob must be between 0 and 1",
      lambda: summary_table(POSTERIOR, Layout(("Intercept",), (), ()), seconds=1.0, prob=1.5)),
-    (ml.DataError, "ic must be one of dic, waic, loo, got 'bic'",
+    (ml.DataError, "ic must be one of dic, waic, loo, kfold, got 'bic'",
      lambda: ml.compare({"a": fit_of(10), "b": fit_of(10)}, ic="bic")),
     (ml.DataError, "compare needs a dict of at least two fits", lambda: ml.compare({"a": fit_of(10)})),
     (ml.DataError, "different numbers of rows", lambda: ml.compare({"a": fit_of(10), "b": fit_of(12)})),
