@@ -97,7 +97,12 @@ def contrasts(variable: str, values, frame: pd.DataFrame, levels: Sequence | Non
     else:
         raise DataError(f"{variable} is categorical: compare its levels with 'reference' (each against the "
                         f"first, {levels[0]!r}) or 'pairwise', got {values!r}")
-    return [(f"{b} - {a}", {variable: b}, {variable: a}) for b, a in pairs]
+    return [(f"{_text(b)} - {_text(a)}", {variable: b}, {variable: a}) for b, a in pairs]
+
+
+def _text(level) -> str:
+    """A level as written: ``2`` for the level 2.0 of a numeric column."""
+    return f"{level:g}" if isinstance(level, float) else str(level)
 
 
 def comparison_function(comparison: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
