@@ -107,9 +107,20 @@ class Cumulative(Family):
         return jnp.concatenate([first, jnp.where(upper, upper_tail, lower_tail), last], axis=-1)
 
     def log_likelihood(self, y, eta, aux, trials=None):
-        log_probs = self.category_log_probs(eta, aux)
-        index = jnp.asarray(y, dtype=jnp.int32) - 1
-        return jnp.take_along_axis(log_probs, jnp.broadcast_to(index, log_probs.shape[:-1])[..., None], -1)[..., 0]
+        """``log P(y)`` from the two thresholds around each row's category only (the
+        tails as :meth:`category_log_probs` takes them): 2 CDF evaluations a row, not K - 1."""
+        theta = self._thresholds(aux)
+        disc = jnp.asarray(aux[len(self.categories) - 1])
+        last = len(self.categories) - 1
+        k = jnp.asarray(y, dtype=jnp.int32) - 1
+        upper = disc * (theta[..., jnp.clip(k, 0, last - 1)] - eta)
+        lower = disc * (theta[..., jnp.clip(k - 1, 0, last - 1)] - eta)
+        log_p_upper, log_q_upper = self.link_function.log_probs(upper)
+        log_p_lower, log_q_lower = self.link_function.log_probs(lower)
+        lower_tail = log_p_upper + _log1mexp(log_p_lower - log_p_upper)
+        upper_tail = log_q_lower + _log1mexp(log_q_upper - log_q_lower)
+        middle = jnp.where(upper + lower > 0, upper_tail, lower_tail)
+        return jnp.where(k == 0, log_p_upper, jnp.where(k == last, log_q_lower, middle))
 
     def mean(self, eta, aux, trials=None):
         """The expected category number, ``Σ_k k P(y = k)``."""
