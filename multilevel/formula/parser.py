@@ -21,7 +21,7 @@ brms's addition terms follow the response and a bar, joined by ``+``::
 
     y | trials(n) ~ ...          binomial trials of each row
     y | se(s) ~ ...              a known standard error per row (se(s, sigma = TRUE): sigma too)
-    y | weights(w) ~ ...         each row's log-likelihood times w (weights(w, scale = TRUE))
+    y | weights(w) ~ ...         each row's log-likelihood times w
     y | se(s) + weights(w) ~ ... several at once, each at most once
 
 Their options are R's logical constants (``TRUE``, ``FALSE``, ``T``, ``F``).
@@ -44,7 +44,7 @@ FUNCTIONS = {
 
 #: The addition terms that may follow the response and a bar, with their options (R's names)
 #: in the order R matches them by position after the first argument.
-ADDITION_TERMS = {"trials": (), "se": ("sigma",), "weights": ("scale",)}
+ADDITION_TERMS = {"trials": (), "se": ("sigma",), "weights": ()}
 #: R's logical constants, as options of addition terms take them.
 _LOGICAL = {"TRUE": True, "T": True, "FALSE": False, "F": False}
 
@@ -168,8 +168,7 @@ class _Parser:
         weights = addition.get("weights")
         return FormulaSpec(self.formula, response, fixed, tuple(groups), None if trials is None else trials.args[0],
                            tuple(offsets), se=None if se is None else SeTerm(se.args[0], se.options["sigma"]),
-                           weights=None if weights is None else WeightsTerm(weights.args[0],
-                                                                              weights.options["scale"]))
+                           weights=None if weights is None else WeightsTerm(weights.args[0]))
 
     def response(self) -> tuple[Expr, dict[str, "_Addition"]]:
         """The left of '~': an expression or ``cbind(s, f)``, then, after a bar, its addition

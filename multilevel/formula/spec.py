@@ -175,14 +175,12 @@ class SeTerm:
 @dataclass(frozen=True)
 class WeightsTerm:
     """``weights(w)``: each row's log-likelihood is multiplied by ``w_i >= 0`` (brms's
-    ``weights``: a row of weight 2 counts as two copies of it). ``scale=True`` rescales the
-    weights to sum to the number of rows."""
+    ``weights``: a row of weight 2 counts as two copies of it)."""
 
     values: Expr
-    scale: bool = False
 
     def __str__(self) -> str:
-        return f"weights({self.values}, scale = TRUE)" if self.scale else f"weights({self.values})"
+        return f"weights({self.values})"
 
 
 @dataclass(frozen=True)
