@@ -76,6 +76,10 @@ class CollapsedSampler:
             where = f"one grouping factor ({order[0]})"
         else:
             where = f"nested grouping factors ({' within '.join(reversed(order))})"
+        if model.spec.se is not None:
+            where += f", known standard errors {model.spec.se} as each row's sd"
+        if model.spec.weights is not None:
+            where += f", {model.spec.weights} as row weights"
         return f"Gaussian with {where}: effects integrated out exactly"
 
     def run(self, model: Model, seed: int, options: Options) -> Draws:

@@ -29,7 +29,9 @@ integrated. ``B ≥ I`` keeps this stable as the sds go to zero. With Normal pri
 Row weights and known standard errors (``weights()``, ``se()``) change only the
 sums: the statistics are weighted by each row's precision and ``n`` is the sum of
 the weights (:mod:`multilevel.model.rownoise`); with known standard errors and no
-sigma, ``σ ≡ 1`` (:attr:`CollapsedStructure.known_sd`).
+sigma, ``σ ≡ 1`` (:attr:`CollapsedStructure.known_sd`) and the densities below
+leave out the constant ``-½ Σ w_i log s_i²`` (the deviance adds it back:
+:attr:`~multilevel.model.record.Model.deviance_shift`).
 
 Given (σ, Σ): ``b ~ N(P⁻¹h, P⁻¹)``, then, outermost factor first, each level's
 ``r = T u`` with ``u ~ N(B⁻¹ Tᵀ (f - F β), B⁻¹)``, exactly; :func:`draw_effects`, which also gives the
