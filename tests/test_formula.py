@@ -338,7 +338,7 @@ def test_offsets_are_kept_apart_from_the_terms():
     ("log(cbind(a, b)) ~ x", 4, "cbind"),
     ("y ~ cbind(a, b)", 4, "whole response"),
     ("cbind(a, b) | trials(n) ~ x", 12, "already gives the trials"),
-    ("y | weights(w) ~ x", 4, "takes trials"),
+    ("y | foo(w) ~ x", 4, "takes addition terms"),
     ("trials(n) ~ x", 0, "follows the response"),
     ("y ~ x + (offset(t) | g)", 9, "term of its own"),
     ("y ~ x - offset(t)", 8, "cannot be removed"),

@@ -7,7 +7,11 @@ that the random-effects part of the linear predictor is
 ``sum_j z[i, j] * r[refs[i], j]`` and never a dense ``n × levels·q`` matrix.
 The ``offset`` (the sum of the formula's ``offset()`` terms) is added to the
 linear predictor as it is; ``trials`` is the number of binomial trials of each
-row (``cbind(s, f)`` or ``s | trials(n)``), and ``y`` then counts the successes.
+row (``cbind(s, f)`` or ``s | trials(n)``), and ``y`` then counts the successes;
+``se`` the known standard error of each row's response (``y | se(s)``, finite and
+``>= 0``; ``> 0`` unless ``sigma = TRUE`` adds an estimated sd to it) and
+``weights`` each row's likelihood weight (``y | weights(w)``, finite, ``>= 0``, not
+all 0).
 """
 
 from __future__ import annotations
@@ -81,7 +85,9 @@ class Design:
     with its categories in ``response_levels`` (in their order); the family decides
     whether it takes one (:meth:`~multilevel.model.families.Family.prepare`).
     ``offset`` is None without ``offset()`` terms, ``trials`` None without a binomial
-    response (or, for prediction, when the data lack the trials' columns).
+    response (or, for prediction, when the data lack the trials' columns); likewise
+    ``se`` without ``se()`` (or its columns, for prediction), and ``weights`` without
+    ``weights()`` or without the response (predictions ignore weights).
     A distributional model's predicted parameters have their columns after the mean's
     in ``X``, named with the parameter as a prefix (``sigma_x``); ``column_dpars`` says
     whose each column is ("" for the mean), and their group terms follow the mean's.
@@ -103,6 +109,8 @@ class Design:
     kept_rows: np.ndarray | None = field(default=None, compare=False)
     response_levels: tuple[str, ...] | None = None
     column_dpars: tuple[str, ...] = ()
+    se: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
     @property
     def num_rows(self) -> int:
@@ -115,7 +123,7 @@ class Design:
 
 
 def _flatten_design(d: Design):
-    children = (d.X, d.y, tuple((g.refs, g.z) for g in d.groups), d.offset, d.trials)
+    children = (d.X, d.y, tuple((g.refs, g.z) for g in d.groups), d.offset, d.trials, d.se, d.weights)
     meta = (d.spec, d.response, d.columns,
             tuple((g.name, g.columns, g.levels, g.correlated, g.new_levels, g.dpars) for g in d.groups),
             d.encoders, d.dropped_rows, d.row_index, d.structure, d.kept_rows, d.response_levels, d.column_dpars)
@@ -124,10 +132,10 @@ def _flatten_design(d: Design):
 
 def _unflatten_design(meta, children) -> Design:
     spec, response, columns, group_meta, encoders, dropped, index, structure, kept, levels, column_dpars = meta
-    X, y, group_arrays, offset, trials = children
+    X, y, group_arrays, offset, trials, se, weights = children
     groups = tuple(GroupData(*gm[:4], *ga, *gm[4:]) for gm, ga in zip(group_meta, group_arrays))
     return Design(spec, response, columns, groups, encoders, X, y, dropped, index, offset, trials, structure, kept,
-                  levels, column_dpars)
+                  levels, column_dpars, se, weights)
 
 
 jax.tree_util.register_pytree_node(Design, _flatten_design, _unflatten_design)
@@ -152,8 +160,15 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
         case group levels never seen in fitting get ``refs == -1``.
     with_response
         Whether to evaluate the response (prediction data need not have it). The
-        trials of a binomial response are evaluated with it, or, without it, when
-        the data have their columns.
+        trials of a binomial response and the standard errors of ``se()`` are evaluated
+        with it, or, without it, when the data have their columns; the weights of
+        ``weights()`` only with it.
+
+    Raises
+    ------
+    DataError
+        For missing or non-finite values (with ``na_action="error"``), and standard
+        errors or weights out of their range, naming the column and the rows.
     """
     if not isinstance(data, pd.DataFrame):
         try:
@@ -168,6 +183,9 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     with_trials = spec.has_trials and (with_response or all(c in data.columns for c in spec.trials_variables()))
     if with_trials and not with_response:
         used = tuple(dict.fromkeys(used + spec.trials_variables()))
+    with_se = spec.se is not None and (with_response or all(c in data.columns for c in spec.se_variables()))
+    if with_se and not with_response:
+        used = tuple(dict.fromkeys(used + spec.se_variables()))
     for name in used:
         column(data, name)
     num_rows = len(data)
@@ -191,6 +209,13 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     if with_trials:
         trials = evaluator.numeric(spec.trials_expr, "the number of trials")
         _check_finite(trials, f"the number of trials {spec.trials_expr}", data.index)
+    se = weights = None
+    if with_se:
+        se = evaluator.numeric(spec.se.values, "se()")
+        _check_standard_errors(se, spec, data.index)
+    if with_response and spec.weights is not None:
+        weights = evaluator.numeric(spec.weights.values, "weights()")
+        _check_weights(weights, spec, data.index)
     offset = None
     for expr in spec.offsets:
         value = evaluator.numeric(expr, "offset()")
@@ -213,7 +238,7 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     design = Design(spec, response, columns, groups, evaluator.encoders(), X, y,
                     dropped_rows=num_rows - len(data), row_index=data.index, offset=offset, trials=trials,
                     structure=structure, kept_rows=kept_rows, response_levels=response_levels,
-                    column_dpars=column_dpars)
+                    column_dpars=column_dpars, se=se, weights=weights)
     if encoders is None:
         for dpar in dict.fromkeys(column_dpars):
             keep = [j for j, d in enumerate(column_dpars) if d == dpar]
@@ -279,6 +304,36 @@ def _check_finite(values: np.ndarray, what: str, index: pd.Index) -> None:
         raise DataError(f"{what} has {int(bad.sum())} non-finite values (rows {rows}"
                         f"{', ...' if bad.sum() > 5 else ''}); a transform such as log() of a "
                         "value <= 0 gives these: fix or drop those rows")
+
+
+def _rows(mask: np.ndarray, index: pd.Index) -> str:
+    """The labels of the rows in ``mask``, the first five and a count."""
+    shown = ", ".join(map(str, index[mask][:5]))
+    return f"rows {shown}{', ...' if mask.sum() > 5 else ''} ({int(mask.sum())} in all)"
+
+
+def _check_standard_errors(se: np.ndarray, spec: FormulaSpec, index: pd.Index) -> None:
+    """Standard errors are finite and ``>= 0``; ``> 0`` when they are the whole sd (no sigma)."""
+    what = f"the standard errors {spec.se.values} of {spec.se}"
+    _check_finite(se, what, index)
+    if (se < 0).any():
+        raise DataError(f"{what} are negative in {_rows(se < 0, index)}: a standard error is >= 0; "
+                        "fix or drop those rows")
+    if not spec.se.sigma and (se == 0).any():
+        raise DataError(f"{what} are 0 in {_rows(se == 0, index)}: without sigma a row's sd is its standard "
+                        "error, and 0 would make it exact; give it a positive one, or write "
+                        f"se({spec.se.values}, sigma = TRUE) to add an estimated sigma")
+
+
+def _check_weights(weights: np.ndarray, spec: FormulaSpec, index: pd.Index) -> None:
+    """Weights are finite, ``>= 0`` and not all 0."""
+    what = f"the weights {spec.weights.values} of {spec.weights}"
+    _check_finite(weights, what, index)
+    if (weights < 0).any():
+        raise DataError(f"{what} are negative in {_rows(weights < 0, index)}: a weight multiplies a row's "
+                        "log-likelihood and must be >= 0; fix or drop those rows")
+    if not (weights > 0).any():
+        raise DataError(f"{what} are 0 in every row: no row would count; give some rows a positive weight")
 
 
 def _check_finite_matrix(X: np.ndarray, columns: tuple[str, ...], index: pd.Index) -> None:

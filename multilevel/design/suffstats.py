@@ -93,6 +93,7 @@ def sufficient_statistics(X: np.ndarray, y: np.ndarray, factors: list[tuple[np.n
     return SuffStats(np.asarray(n), np.asarray(float(y @ y)), X.T @ y, X.T @ X, tuple(levels))
 
 
-def design_statistics(design: Design, order: tuple[str, ...]) -> SuffStats:
-    """Sufficient statistics of an in-memory design, factors in nesting ``order``."""
-    return sufficient_statistics(design.X, design.y, [factor_columns(design, f) for f in order])
+def design_statistics(design: Design, order: tuple[str, ...], weights: np.ndarray | None = None) -> SuffStats:
+    """Sufficient statistics of an in-memory design, factors in nesting ``order``, weighted
+    by ``weights`` (see :func:`sufficient_statistics`)."""
+    return sufficient_statistics(design.X, design.y, [factor_columns(design, f) for f in order], weights)

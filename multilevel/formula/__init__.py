@@ -2,9 +2,10 @@
 
 from .distributional import Formula, to_spec
 from .parser import FUNCTIONS, parse_formula
-from .spec import BinOp, Call, DparFormula, Expr, FormulaSpec, GroupTerm, Neg, Num, Term, Terms, Var, term_name
+from .spec import (BinOp, Call, DparFormula, Expr, FormulaSpec, GroupTerm, Neg, Num, SeTerm, Term, Terms, Var,
+                   WeightsTerm, term_name)
 
 __all__ = [
     "FUNCTIONS", "Formula", "to_spec", "parse_formula", "BinOp", "Call", "DparFormula", "Expr", "FormulaSpec", "GroupTerm",
-    "Neg", "Num", "Term", "Terms", "Var", "term_name",
+    "Neg", "Num", "SeTerm", "Term", "Terms", "Var", "WeightsTerm", "term_name",
 ]

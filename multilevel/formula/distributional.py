@@ -3,6 +3,7 @@ parameter, as brms's ``bf(y ~ x, sigma ~ x)`` and bambi's ``bmb.Formula("y ~ x",
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 from ..errors import FormulaError
@@ -36,7 +37,7 @@ class Formula:
         ------
         FormulaError
             For a formula that does not parse, a parameter formula whose left side is not a
-            bare name, that has trials or offsets, or a parameter given two formulas.
+            bare name, that has addition terms or offsets, or a parameter given two formulas.
         """
         spec = parse_formula(self.formula)
         dpars: list[DparFormula] = []
@@ -46,14 +47,13 @@ class Formula:
                 raise FormulaError(f"{text!r}: the left side of a parameter's formula is the parameter's name, "
                                    f"such as sigma ~ x, not {part.response}")
             name = part.response.name
-            if part.trials is not None or part.offsets:
+            if part.trials is not None or part.offsets or part.se is not None or part.weights is not None:
                 raise FormulaError(f"{text!r}: a formula for {name} takes fixed and group terms only "
-                                   "(no trials() or offset())")
+                                   "(no trials(), se(), weights() or offset(): give those in the response's)")
             if name in (d.name for d in dpars):
                 raise FormulaError(f"{name} has two formulas; give one")
             dpars.append(DparFormula(name, text, part.fixed, part.groups))
-        return FormulaSpec(spec.formula, spec.response, spec.fixed, spec.groups, spec.trials, spec.offsets,
-                           tuple(dpars))
+        return replace(spec, dpars=tuple(dpars))
 
 
 def to_spec(formula: str | Sequence[str] | Formula | FormulaSpec) -> FormulaSpec:

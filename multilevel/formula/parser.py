@@ -16,6 +16,15 @@ Formula algebra (R's precedence, loosest first)::
 Inside function arguments and ``I()``, ``+ - * / ^ **`` are arithmetic. A
 binomial response is written ``cbind(successes, failures) ~ ...`` (lme4) or
 ``successes | trials(n) ~ ...`` (brms).
+
+brms's addition terms follow the response and a bar, joined by ``+``::
+
+    y | trials(n) ~ ...          binomial trials of each row
+    y | se(s) ~ ...              a known standard error per row (se(s, sigma = TRUE): sigma too)
+    y | weights(w) ~ ...         each row's log-likelihood times w
+    y | se(s) + weights(w) ~ ... several at once, each at most once
+
+Their options are R's logical constants (``TRUE``, ``FALSE``, ``T``, ``F``).
 """
 
 from __future__ import annotations
@@ -25,18 +34,26 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from ..errors import FormulaError
-from .spec import BinOp, Call, Expr, FormulaSpec, GroupTerm, Neg, Num, Term, Terms, Var
+from .spec import BinOp, Call, Expr, FormulaSpec, GroupTerm, Neg, Num, SeTerm, Term, Terms, Var, WeightsTerm
 
 #: The functions a formula may call, with their number of arguments.
 FUNCTIONS = {
     "log": 1, "log1p": 1, "log2": 1, "log10": 1, "exp": 1, "sqrt": 1, "abs": 1,
-    "scale": 1, "center": 1, "I": 1, "C": 1, "offset": 1, "cbind": 2, "trials": 1,
+    "scale": 1, "center": 1, "I": 1, "C": 1, "offset": 1, "cbind": 2, "trials": 1, "se": 1, "weights": 1,
 }
+
+#: The addition terms that may follow the response and a bar, with their options (R's names)
+#: in the order R matches them by position after the first argument.
+ADDITION_TERMS = {"trials": (), "se": ("sigma",), "weights": ()}
+#: R's logical constants, as options of addition terms take them.
+_LOGICAL = {"TRUE": True, "T": True, "FALSE": False, "F": False}
 
 #: Functions with a fixed place in a formula, and what that place is.
 _PLACED = {
     "cbind": "cbind(successes, failures) is the whole response, as in cbind(s, n - s) ~ x",
     "trials": "trials(n) follows the response and a bar, as in s | trials(n) ~ x",
+    "se": "se(s) follows the response and a bar, as in y | se(s) ~ x",
+    "weights": "weights(w) follows the response and a bar, as in y | weights(w) ~ x",
     "offset": "offset() is a term of its own on the right of '~', added with '+', as in y ~ x + offset(log(t))",
 }
 
@@ -44,7 +61,7 @@ _TOKEN = re.compile(
     r"\s*(?:(?P<number>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
     r"|(?P<name>[A-Za-z_.][A-Za-z0-9_.]*)"
     r"|`(?P<quoted>[^`]+)`"
-    r"|(?P<op>\|\||\*\*|[~+\-*/:^|(),]))"
+    r"|(?P<op>\|\||\*\*|[~+\-*/:^|(),=]))"
 )
 
 
@@ -85,6 +102,14 @@ class _Intercept:
     """Marker for a literal 0 or 1 in a sum of terms."""
 
     present: bool
+
+
+@dataclass
+class _Addition:
+    """An addition term of the response as parsed: its argument and options."""
+
+    args: tuple[Expr, ...]
+    options: dict[str, bool]
 
 
 @dataclass
@@ -130,7 +155,7 @@ class _Parser:
             raise self.error("the formula is empty; write it as 'response ~ predictors'")
         if self.tok.kind == "op" and self.tok.text == "~":
             raise self.error("the formula has no response before '~'")
-        response, trials = self.response()
+        response, addition = self.response()
         self.expect("~", "'~' between the response and the predictors")
         if self.tok.kind == "end":
             raise self.error("nothing after '~'; write '1' for an intercept-only model")
@@ -138,29 +163,76 @@ class _Parser:
         fixed, groups = self.rhs(allow_groups=True, offsets=offsets)
         if self.tok.kind != "end":
             raise self.error(f"unexpected {self.tok.text!r}")
-        return FormulaSpec(self.formula, response, fixed, tuple(groups), trials, tuple(offsets))
+        trials = addition.get("trials")
+        se = addition.get("se")
+        weights = addition.get("weights")
+        return FormulaSpec(self.formula, response, fixed, tuple(groups), None if trials is None else trials.args[0],
+                           tuple(offsets), se=None if se is None else SeTerm(se.args[0], se.options["sigma"]),
+                           weights=None if weights is None else WeightsTerm(weights.args[0]))
 
-    def response(self) -> tuple[Expr, Expr | None]:
-        """The left of '~': an expression, ``cbind(s, f)``, or ``s | trials(n)``."""
-        if self._call_ahead("cbind"):
+    def response(self) -> tuple[Expr, dict[str, "_Addition"]]:
+        """The left of '~': an expression or ``cbind(s, f)``, then, after a bar, its addition
+        terms joined by '+' (``s | trials(n)``, ``y | se(s) + weights(w)``), by name."""
+        is_cbind = self._call_ahead("cbind")
+        if is_cbind:
             name = self.tok
             self.i += 1
             self.expect("(", "'('")
             response = self.call_rest(name, placed=True)
-            if self.tok.kind == "op" and self.tok.text in ("|", "||"):
+        else:
+            response = self.arith()
+        bar = self.accept("|", "||")
+        if bar is None:
+            return response, {}
+        if bar.text == "||":
+            raise self.error("the response takes its addition terms after a single bar, as in y | se(s) ~ x", bar)
+        addition: dict[str, _Addition] = {}
+        while True:
+            start = self.tok
+            if not any(self._call_ahead(name) for name in ADDITION_TERMS):
+                raise self.error("after the response, '|' takes addition terms joined by '+': trials(n) (binomial "
+                                 "trials), se(s) (known standard errors), weights(w) (row weights), as in "
+                                 "y | se(s) + weights(w) ~ x")
+            if start.text in addition:
+                raise self.error(f"{start.text}() is given twice; give each addition term once", start)
+            if start.text == "trials" and is_cbind:
                 raise self.error("cbind(successes, failures) already gives the trials; "
-                                 "write either cbind(s, f) ~ ... or s | trials(n) ~ ...")
-            return response, None
-        response = self.arith()
-        if self.accept("|") is None:
-            return response, None
-        if not self._call_ahead("trials"):
-            raise self.error("after the response, '|' takes trials(n), the number of binomial trials "
-                             "of each row (as in s | trials(n) ~ x)")
+                                 "write either cbind(s, f) ~ ... or s | trials(n) ~ ...", bar)
+            addition[start.text] = self.addition_term()
+            if self.accept("+") is None:
+                return response, addition
+
+    def addition_term(self) -> "_Addition":
+        """One addition term at the current token: ``name(expr[, option = TRUE ...])``, its
+        options given by name or, as in R, by position after the first argument."""
         name = self.tok
-        self.i += 1
-        self.expect("(", "'('")
-        return response, self.call_rest(name, placed=True).args[0]
+        self.i += 2
+        args = [self.arith()]
+        options = dict.fromkeys(ADDITION_TERMS[name.text], False)
+        position = 0
+        while self.accept(",") is not None:
+            start = self.tok
+            named = start.kind == "name" and self.tokens[self.i + 1].kind == "op" \
+                and self.tokens[self.i + 1].text == "="
+            if named:
+                if start.text not in options:
+                    takes = (f"its options are {', '.join(options)}" if options
+                             else "it takes one argument")
+                    raise self.error(f"{name.text}() has no option {start.text!r}; {takes}", start)
+                key = start.text
+                self.i += 2
+            elif position < len(options):
+                key = list(options)[position]
+                position += 1
+            else:
+                raise self.error(f"{name.text}() takes {1 + len(options)} argument(s) at most", start)
+            value = self.tok
+            if value.kind != "name" or value.text not in _LOGICAL:
+                raise self.error(f"{name.text}(..., {key} = ) takes TRUE or FALSE")
+            self.i += 1
+            options[key] = _LOGICAL[value.text]
+        self.expect(")", f"')' to close {name.text}(")
+        return _Addition(tuple(args), options)
 
     def _call_ahead(self, func: str) -> bool:
         """Whether the current token is a call of ``func``."""

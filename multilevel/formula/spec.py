@@ -10,6 +10,10 @@ A formula ``y ~ a*b + (1 + x | g)`` becomes a :class:`FormulaSpec`:
   (``a/b`` gives a term for ``a`` and one for ``a:b``);
 * ``trials``: the number of binomial trials of ``y | trials(n) ~ ...`` (None
   otherwise; ``cbind(s, f) ~ ...`` keeps the call as its response instead);
+* ``se``, ``weights``: brms's other addition terms of the response, ``y | se(s) ~ ...``
+  (a known standard error per row: :class:`SeTerm`) and ``y | weights(w) ~ ...``
+  (each row's log-likelihood times ``w``: :class:`WeightsTerm`); None when absent.
+  Several are joined by ``+``: ``y | se(s) + weights(w) ~ ...``;
 * ``offsets``: the arguments of the ``offset(...)`` terms, added to the linear
   predictor with coefficient 1;
 * ``dpars``: one :class:`DparFormula` per distributional parameter of the family
@@ -152,6 +156,34 @@ class DparFormula:
 
 
 @dataclass(frozen=True)
+class SeTerm:
+    """``se(s)`` or ``se(s, sigma = TRUE)``: the known standard error ``s_i`` of each row's
+    response (brms's ``se``, as in a meta-analysis).
+
+    With ``sigma=False`` (brms's default) the Gaussian likelihood's sd is ``s_i`` and the
+    model has no ``sigma``; with ``sigma=True`` it is ``sqrt(sigma² + s_i²)``, ``sigma``
+    estimated (the residual variation beyond the known one).
+    """
+
+    values: Expr
+    sigma: bool = False
+
+    def __str__(self) -> str:
+        return f"se({self.values}, sigma = TRUE)" if self.sigma else f"se({self.values})"
+
+
+@dataclass(frozen=True)
+class WeightsTerm:
+    """``weights(w)``: each row's log-likelihood is multiplied by ``w_i >= 0`` (brms's
+    ``weights``: a row of weight 2 counts as two copies of it)."""
+
+    values: Expr
+
+    def __str__(self) -> str:
+        return f"weights({self.values})"
+
+
+@dataclass(frozen=True)
 class FormulaSpec:
     """A parsed formula: what ``parse_formula`` returns and ``build_design`` consumes."""
 
@@ -162,6 +194,8 @@ class FormulaSpec:
     trials: Expr | None = None
     offsets: tuple[Expr, ...] = ()
     dpars: tuple[DparFormula, ...] = ()
+    se: SeTerm | None = None
+    weights: WeightsTerm | None = None
 
     def group_terms(self) -> tuple[tuple[tuple[str, GroupTerm], ...], ...]:
         """The model's group terms in the design's order, each as its parts ``(parameter,
@@ -216,7 +250,8 @@ class FormulaSpec:
         """Every data column the formula reads, in order of first use.
 
         With ``response=False``, only the columns of the right-hand side (the
-        predictors, grouping factors and offsets), not those of the trials.
+        predictors, grouping factors and offsets), not those of the trials, standard
+        errors or weights.
         """
         seen: dict[str, None] = {}
 
@@ -233,6 +268,8 @@ class FormulaSpec:
         if response:
             visit(self.response)
             visit(self.trials)
+            visit(self.se)
+            visit(self.weights)
         visit(self.fixed)
         visit(self.groups)
         visit(self.offsets)
@@ -246,9 +283,15 @@ class FormulaSpec:
             return ()
         return FormulaSpec("", expr, Terms(False, ()), ()).variables()
 
+    def se_variables(self) -> tuple[str, ...]:
+        """The columns the standard errors of ``se()`` are computed from (empty without)."""
+        if self.se is None:
+            return ()
+        return FormulaSpec("", self.se.values, Terms(False, ()), ()).variables()
+
 
 _NODE_TYPES = {cls.__name__: cls for cls in (Var, Num, Call, BinOp, Neg, Terms, GroupTerm, DparFormula,
-                                                 FormulaSpec)}
+                                                 SeTerm, WeightsTerm, FormulaSpec)}
 
 
 def spec_to_dict(node: Any) -> Any:

@@ -50,7 +50,7 @@ import numpy as np
 
 from ..design import Design
 from ..model.families import Family
-from ..model.logdensity import ModelData, Position, Structure, constrain
+from ..model.logdensity import ModelData, Position, Structure, constrain, weighted
 
 #: A term is centred when the median over its levels of sd² × information is at least this.
 CENTER_MIN_KAPPA = 1.0
@@ -191,8 +191,20 @@ def choose_centering(design: Design, family: Family | None = None) -> tuple[bool
 def guess_centering(design: Design, family: Family | None = None) -> tuple[tuple[bool, ...], tuple[str, ...]]:
     """:func:`choose_centering` with the reasons."""
     weights = np.ones(design.num_rows) if family is None else family.information(design.y, design.trials)
+    weights = weights * row_precision(design)
     sds = [np.full(g.q, GUESS_SD) for g in design.groups]
     return decide_from_sds(design, weights, sds, "data only (warmup too short for a pilot), assumed")
+
+
+def row_precision(design: Design) -> np.ndarray | float:
+    """Each row's information relative to an unweighted row: its weight, over its known
+    variance relative to the median one (``se()``: a row measured twice as precisely
+    informs four times as much, in units of a typical row)."""
+    out = 1.0 if design.weights is None else np.asarray(design.weights, dtype=float)
+    if design.se is not None:
+        variance = np.maximum(np.asarray(design.se, dtype=float) ** 2, 1e-300)
+        out = out * np.median(variance) / variance
+    return out
 
 
 @partial(jax.jit, static_argnums=2)
@@ -213,8 +225,9 @@ def _pilot_statistics(positions: Position, data: ModelData, struct: Structure):
 
         def information(k):
             def total(eta_k):
-                eta, aux = predictors.family_arguments(family, etas[:k] + (eta_k,) + etas[k + 1:], params.aux)
-                return jnp.sum(family.log_likelihood(data.y, eta, aux, data.trials))
+                eta, aux = predictors.family_arguments(family, etas[:k] + (eta_k,) + etas[k + 1:], params.aux,
+                                                       data.se)
+                return jnp.sum(weighted(family.log_likelihood(data.y, eta, aux, data.trials), data))
 
             # log p(y | etas) is a sum over rows, so its Hessian in eta_k is diagonal: H·1 is the diagonal.
             second = jax.jvp(jax.grad(total), (etas[k],), (jnp.ones_like(etas[k]),))[1]

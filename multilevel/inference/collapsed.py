@@ -6,6 +6,10 @@ out) on the exact marginal posterior of :mod:`multilevel.model.marginal`, whose
 cost per gradient depends on the number of levels, not rows. For every draw,
 the fixed and group effects are then drawn exactly from their Gaussian
 conditional. There is no funnel left: the group effects never enter NUTS.
+
+Row weights (``weights()``) and known standard errors without sigma (``se()``) weight
+the statistics by each row's precision (:mod:`multilevel.model.rownoise`); with
+known standard errors there is no σ, and NUTS explores the group sds alone.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from ..compiler import COMPILER_OPTIONS, jit
 from ..design.summary import summarise
 from ..design.suffstats import SuffStats, design_statistics
 from ..model import Model
-from ..model.layout import Layout
+from ..model.layout import SE_ADDED, SE_KNOWN, Layout
 from ..model.batching import map_batches
 from ..model.logdensity import Position, initial_position
 from ..model.marginal import (CollapsedData, CollapsedStructure, conditional_noise, finish_draw,
@@ -33,7 +37,8 @@ from .sampler import Draws, Options, SamplerInfo
 
 def collapsed_structure(layout: Layout, priors: PriorSet, order: tuple[str, ...]) -> CollapsedStructure:
     """The static structure for group factors in nesting ``order`` (outermost first)."""
-    return CollapsedStructure(layout.terms(order), bool(layout.fixed) and gaussian_fixed_priors(priors.values()))
+    return CollapsedStructure(layout.terms(order), bool(layout.fixed) and gaussian_fixed_priors(priors.values()),
+                              layout.se == SE_KNOWN)
 
 
 class CollapsedSampler:
@@ -52,6 +57,13 @@ class CollapsedSampler:
             return f"more than two grouping factors ({', '.join(factors)}) are not collapsed yet"
         if model.structure.order is None:
             return f"the grouping factors {' and '.join(factors)} are crossed, not nested"
+        if model.layout.se == SE_ADDED:
+            return (f"{model.spec.se} makes each row's variance sigma² + se², not sigma² times a known "
+                    "factor, so the effects do not integrate out in closed form")
+        struct = collapsed_structure(model.layout, model.priors, model.structure.order)
+        if struct.known_sd and not struct.terms and (struct.integrate_fixed or not model.layout.fixed):
+            return (f"with {model.spec.se}, no sigma and no group terms every parameter is drawn exactly: "
+                    "nothing is left for NUTS to explore")
         return None
 
     def suits(self, model: Model) -> str:
@@ -64,6 +76,10 @@ class CollapsedSampler:
             where = f"one grouping factor ({order[0]})"
         else:
             where = f"nested grouping factors ({' within '.join(reversed(order))})"
+        if model.spec.se is not None:
+            where += f", known standard errors {model.spec.se} as each row's sd"
+        if model.spec.weights is not None:
+            where += f", {model.spec.weights} as row weights"
         return f"Gaussian with {where}: effects integrated out exactly"
 
     def run(self, model: Model, seed: int, options: Options) -> Draws:
@@ -73,8 +89,9 @@ class CollapsedSampler:
         if model.stats is not None:
             stats, summary = model.stats, model.summary
         else:
-            design = model.working_design()
-            stats, summary = design_statistics(design, order), summarise(design)
+            design, noise = model.working_design(), model.row_noise()
+            stats, summary = design_statistics(design, order, noise.precision), summarise(design)
+            stats = stats._replace(n=np.asarray(noise.count))
         layout, priors = model.layout, model.priors
         struct = collapsed_structure(layout, priors, order)
         data = CollapsedData(jax.tree_util.tree_map(_float64_unless_index, stats),

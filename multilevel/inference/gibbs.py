@@ -20,6 +20,11 @@ Model: ``y = X b + Σ_k Z_k r_k + e``, ``e ~ N(0, σ² I)``, ``r_{k,l} ~ N(0, Σ
    Gamma-precision prior on σ and Inverse-Wishart priors on covariances, a
    slice update for any other prior on σ).
 
+Row weights and known standard errors (``weights()``, ``se()`` without sigma) weight
+every sum over rows by the row's precision ``λ_i``, and the count of rows becomes
+``Σ w_i`` (:mod:`multilevel.model.rownoise`); with known standard errors σ ≡ 1 and
+step 2 draws no σ.
+
 A sweep costs O(rows · factors) for the residuals and per-level sums plus
 O(levels · q³); all chains of a thread advance together in one vmapped scan.
 """
@@ -39,11 +44,12 @@ from ..design import Design
 from ..design.summary import summarise
 from ..design.suffstats import LevelStats, SuffStats, factor_columns, sufficient_statistics
 from ..model import Model
-from ..model.layout import Layout, Term
+from ..model.layout import SE_ADDED, SE_KNOWN, Layout, Term
 from ..model.logdensity import Params, Position, constrain_scales, initial_position
 from ..model.marginal import (conditional_noise, draw_conditional, factor_scales,
                               log_conditional, log_marginal, split_effects)
 from ..model.prior_table import PriorSet, PriorValues
+from ..model.rownoise import RowNoise
 from ..model.priors import InverseWishart, Normal
 from .conditionals import (conjugate_scale, conjugate_shape, draw_covariance, is_conjugate_scale, slice_sample,
                            slice_scale, wishart_shapes)
@@ -52,7 +58,8 @@ from .sampler import Draws, Options, PriorProblem, SamplerInfo
 
 
 class GibbsData(NamedTuple):
-    """The rows, the per-level sums that do not involve y, and the priors."""
+    """The rows, the per-level sums that do not involve y, and the priors; the rows'
+    precision weights (None: all 1) and their count ``Σ w_i``."""
 
     y: jax.Array
     X: jax.Array
@@ -61,14 +68,17 @@ class GibbsData(NamedTuple):
     z: tuple[jax.Array, ...]  # per factor (rows, Q): the columns of all its terms side by side
     blocks: tuple[tuple[LevelStats, ...], ...]  # per block, its factors' G, D (H, parent); c unused
     priors: PriorValues
+    precision: jax.Array | None = None
+    count: jax.Array | None = None
 
 
 class GibbsStructure(NamedTuple):
-    """Static shape: the group terms (their factors indexed in block order) and the
-    blocks of factors."""
+    """Static shape: the group terms (their factors indexed in block order), the
+    blocks of factors, and whether the rows' sds are known (σ ≡ 1, not drawn)."""
 
     terms: tuple[Term, ...]
     blocks: tuple[tuple[int, ...], ...]
+    known_sd: bool = False
 
 
 class GibbsState(NamedTuple):
@@ -99,24 +109,31 @@ def gibbs_blocks(layout: Layout, design: Design) -> tuple[tuple[str, ...], Gibbs
     """The grouping factors, block by block, and the sampler's static structure."""
     blocks = design.structure.blocks
     factors = tuple(f for block in blocks for f in block)
-    struct = GibbsStructure(layout.terms(factors), tuple(tuple(factors.index(f) for f in block) for block in blocks))
+    struct = GibbsStructure(layout.terms(factors), tuple(tuple(factors.index(f) for f in block) for block in blocks),
+                            layout.se == SE_KNOWN)
     return factors, struct
 
 
-def gibbs_data(design: Design, factors: tuple[str, ...], struct: GibbsStructure, priors: PriorSet) -> GibbsData:
-    """Float64 arrays of the design and the per-level sums ``Zᵀ Z``, ``Zᵀ X`` of each block."""
+def gibbs_data(design: Design, factors: tuple[str, ...], struct: GibbsStructure, priors: PriorSet,
+               noise: RowNoise | None = None) -> GibbsData:
+    """Float64 arrays of the design and the per-level sums ``Zᵀ Λ Z``, ``Zᵀ Λ X`` of each block
+    (``Λ`` the rows' precision weights of ``noise``; the identity if None)."""
+    precision = None if noise is None else noise.precision
+    count = design.num_rows if noise is None else noise.count
     columns = [factor_columns(design, f) for f in factors]
-    blocks = tuple(sufficient_statistics(design.X, design.y, [columns[k] for k in block]).levels
+    blocks = tuple(sufficient_statistics(design.X, design.y, [columns[k] for k in block], precision).levels
                    for block in struct.blocks)
     as_float = lambda a: jnp.asarray(a, jnp.float64)  # noqa: E731
     blocks = tuple(tuple(LevelStats(as_float(lv.G), as_float(lv.D), as_float(lv.c),
                                     None if lv.H is None else as_float(lv.H),
                                     None if lv.parent is None else jnp.asarray(lv.parent))
                          for lv in block) for block in blocks)
-    return GibbsData(as_float(design.y), as_float(design.X), as_float(design.X.T @ design.X),
+    weighted_X = design.X if precision is None else design.X * precision[:, None]
+    return GibbsData(as_float(design.y), as_float(design.X), as_float(design.X.T @ weighted_X),
                      tuple(jnp.asarray(refs) for refs, _, _ in columns),
                      tuple(as_float(z) for _, z, _ in columns), blocks,
-                     jax.tree_util.tree_map(as_float, priors.values()))
+                     jax.tree_util.tree_map(as_float, priors.values()),
+                     None if precision is None else as_float(precision), as_float(count))
 
 
 def _contribution(data: GibbsData, k: int, effects: jax.Array) -> jax.Array:
@@ -124,14 +141,19 @@ def _contribution(data: GibbsData, k: int, effects: jax.Array) -> jax.Array:
     return jnp.sum(data.z[k] * effects[data.refs[k]], axis=1)
 
 
+def _weighted(data: GibbsData, resid: jax.Array) -> jax.Array:
+    """``Λ ỹ``: the residuals times the rows' precision weights."""
+    return resid if data.precision is None else data.precision * resid
+
+
 def _block_stats(data: GibbsData, block: tuple[int, ...], level_stats: tuple, resid: jax.Array) -> SuffStats:
     """The block's sufficient statistics for the partial residual ``resid``: its per-level
-    ``Zᵀ ỹ`` by segment sums; ``Zᵀ Z``, ``Zᵀ X`` and ``Xᵀ X`` were computed once."""
-    levels = tuple(lv._replace(c=jax.ops.segment_sum(data.z[k] * resid[:, None], data.refs[k],
+    ``Zᵀ Λ ỹ`` by segment sums; ``Zᵀ Λ Z``, ``Zᵀ Λ X`` and ``Xᵀ Λ X`` were computed once."""
+    weighted = _weighted(data, resid)
+    levels = tuple(lv._replace(c=jax.ops.segment_sum(data.z[k] * weighted[:, None], data.refs[k],
                                                      num_segments=lv.G.shape[0]))
                    for lv, k in zip(level_stats, block))
-    return SuffStats(jnp.asarray(resid.shape[0], jnp.float64), resid @ resid, data.X.T @ resid, data.XtX,
-                     levels)
+    return SuffStats(data.count, resid @ weighted, data.X.T @ weighted, data.XtX, levels)
 
 
 def _update_block_sds(key: jax.Array, stats: SuffStats, block: tuple[int, ...], sds: list, chols: tuple,
@@ -183,30 +205,33 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
             total = total + new - contributions[k]
             effects[k], contributions[k] = r, new
     resid = data.y - data.X @ b - total
-    rss = resid @ resid
-    n = data.y.shape[0]
+    rss = resid @ _weighted(data, resid)
+    n = data.count
     by_term = split_effects(effects, struct.terms)
     sigma, sds, chols = _draw_scales(keys[-1], state.sigma, tuple(sds), state.chols, data.priors, struct, n,
                                      rss, by_term)
     new = GibbsState(b, sigma, sds, chols, tuple(effects))
     deviance = n * jnp.log(2 * jnp.pi * sigma ** 2) + rss / sigma ** 2
-    return new, {"position": Params(b, sigma[None], sds, chols, tuple(by_term)), "deviance": deviance}
+    aux = jnp.zeros(0) if struct.known_sd else sigma[None]
+    return new, {"position": Params(b, aux, sds, chols, tuple(by_term)), "deviance": deviance}
 
 
 def _draw_scales(key: jax.Array, sigma: jax.Array, sds: tuple, chols: tuple, priors: PriorValues,
                  struct: GibbsStructure, n: int, rss: jax.Array, by_term: list[jax.Array]):
-    """σ given the residuals, and each correlated block's covariance given its effects
-    (conditionally independent). The Gamma variates of the conjugate draws are drawn
-    in one call: each call site of ``jax.random.gamma`` costs seconds of compilation."""
-    (sigma_prior,), cor_priors = priors.aux, priors.cor
+    """σ given the residuals (unless the rows' sds are known: σ stays 1), and each correlated
+    block's covariance given its effects (conditionally independent). The Gamma variates of
+    the conjugate draws are drawn in one call: each call site of ``jax.random.gamma`` costs
+    seconds of compilation."""
+    sigma_prior, cor_priors = (None if struct.known_sd else priors.aux[0]), priors.cor
+    conjugate = sigma_prior is not None and is_conjugate_scale(sigma_prior)
     correlated = [(t, r) for t, (term, r) in enumerate(zip(struct.terms, by_term)) if term.has_cor]
-    shapes = [jnp.atleast_1d(conjugate_shape(sigma_prior, n))] if is_conjugate_scale(sigma_prior) else []
+    shapes = [jnp.atleast_1d(conjugate_shape(sigma_prior, n))] if conjugate else []
     shapes += [wishart_shapes(cor_priors[t], r.shape[0], r.shape[1]) for t, r in correlated]
     k_gamma, k_sigma, k_cov = jax.random.split(key, 3)
     variates = jax.random.gamma(k_gamma, jnp.concatenate(shapes)) if shapes else jnp.zeros(0)
-    if is_conjugate_scale(sigma_prior):
+    if conjugate:
         sigma, variates = conjugate_scale(sigma_prior, rss, variates[0]), variates[1:]
-    else:
+    elif sigma_prior is not None:
         sigma = slice_scale(k_sigma, sigma_prior, n, rss, sigma)
     sds, chols = list(sds), list(chols)
     for (t, r), k in zip(correlated, jax.random.split(k_cov, len(correlated) or 1)):
@@ -242,6 +267,9 @@ class GibbsSampler:
             return f"the {model.family.name} family has no conjugate updates"
         if model.layout.dpars:
             return f"{' and '.join(model.layout.dpars)} varies by row (a formula of its own)"
+        if model.layout.se == SE_ADDED:
+            return (f"{model.spec.se} makes each row's variance sigma² + se², which has no conjugate "
+                    "update of sigma")
         if not model.has_rows:
             return (f"Gibbs needs the rows, and the model was built from a {model.source}, which the "
                     "collapsed sampler fits from sufficient statistics")
@@ -261,7 +289,7 @@ class GibbsSampler:
         design, layout, priors = model.working_design(), model.layout, model.priors
         chains, draws = options.chains, options.draws
         factors, struct = gibbs_blocks(layout, design)
-        data = gibbs_data(design, factors, struct, priors)
+        data = gibbs_data(design, factors, struct, priors, model.row_noise())
         rng = np.random.default_rng(seed)
         summary = summarise(design)
         starts = [_initial_state(initial_position(rng, summary, layout, priors, model.family), data, struct, layout)
@@ -302,4 +330,5 @@ def _initial_state(position: Position, data: GibbsData, struct: GibbsStructure, 
     for k in range(len(data.z)):
         terms = [t for t, term in enumerate(struct.terms) if term.factor == k]
         effects.append(jnp.zeros((len(layout.groups[terms[0]].levels), sum(struct.terms[t].q for t in terms))))
-    return GibbsState(jnp.asarray(position.b, jnp.float64), aux[0], sds, chols, tuple(effects))
+    sigma = jnp.ones(()) if struct.known_sd else aux[0]
+    return GibbsState(jnp.asarray(position.b, jnp.float64), sigma, sds, chols, tuple(effects))

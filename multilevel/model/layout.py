@@ -17,6 +17,10 @@ A parameter predicted by a formula of its own (``sigma ~ x + (1 | g)``) is not a
 scalar: its formula's coefficients join the fixed effects and its group terms the
 group terms, their columns named with the parameter as a prefix (``sigma_Intercept``,
 ``sigma_x``, ``sd(sigma_Intercept|g)``), as brms names them.
+
+Known standard errors (``y | se(s) ~ ...``) make each row's sd ``s_i``: the model then
+has no ``sigma`` (:data:`SE_KNOWN`), unless ``se(s, sigma = TRUE)`` keeps it, the sd
+being ``sqrt(sigma² + s_i²)`` (:data:`SE_ADDED`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ from typing import NamedTuple
 
 from ..design import Design, GroupData
 from .families import Family
+
+
+#: :attr:`Layout.se`: each row's sd is its known standard error (no ``sigma``), or
+#: ``sqrt(sigma² + s_i²)``.
+SE_KNOWN, SE_ADDED = "known", "added"
 
 
 class Term(NamedTuple):
@@ -111,7 +120,9 @@ class Layout:
     ``aux`` names the family's free scalar parameters (not those fixed, such as an ordinal
     model's ``disc``, unless predicted); ``dpars`` those predicted
     by formulas of their own, and ``fixed_dpars`` whose each fixed effect is ("" for
-    the mean's; all "" when not given).
+    the mean's; all "" when not given). ``se`` says how known standard errors enter the
+    family's ``sigma``: "" (none), :data:`SE_KNOWN` (they are the sd: ``sigma`` is not a
+    parameter) or :data:`SE_ADDED` (the sd is ``sqrt(sigma² + s_i²)``).
     """
 
     fixed: tuple[str, ...]
@@ -119,6 +130,7 @@ class Layout:
     groups: tuple[GroupLayout, ...]
     dpars: tuple[str, ...] = ()
     fixed_dpars: tuple[str, ...] = ()
+    se: str = ""
 
     def __post_init__(self):
         if not self.fixed_dpars:
@@ -127,8 +139,11 @@ class Layout:
     @classmethod
     def of(cls, design: Design, family: Family) -> "Layout":
         dpars = tuple(d.name for d in design.spec.dpars)
-        return cls(design.columns, tuple(p.name for p in family.params if p.name not in dpars and p.fixed is None),
-                   tuple(GroupLayout.of(g) for g in design.groups), dpars, design.column_dpars)
+        se = se_mode(design.spec.se)
+        aux = tuple(p.name for p in family.params
+                    if p.name not in dpars and p.fixed is None and not (se == SE_KNOWN and p.name == "sigma"))
+        return cls(design.columns, aux, tuple(GroupLayout.of(g) for g in design.groups), dpars, design.column_dpars,
+                   se)
 
     def terms(self, factors: tuple[str, ...] = ()) -> tuple[Term, ...]:
         """Each group term's :class:`Term`, its factor indexed in ``factors`` (if given)."""
@@ -140,3 +155,9 @@ class Layout:
         for g in self.groups:
             names += list(g.sd_names) + list(g.cor_names)
         return tuple(names)
+
+
+def se_mode(se) -> str:
+    """:attr:`Layout.se` of a formula's ``se()`` term (a :class:`~multilevel.formula.spec.SeTerm`
+    or None)."""
+    return "" if se is None else SE_ADDED if se.sigma else SE_KNOWN

@@ -25,8 +25,13 @@ predicted parameter too (:mod:`multilevel.model.predictors`), and ``aux`` holds
 only the parameters without a formula.
 
 .. math::
-   \\log p = \\sum_i \\log p(y_i | \\eta_i, aux) + \\sum \\log p(\\theta)
-             + \\log |J| - \\tfrac12 \\sum z^2 .
+   \\log p = \\sum_i w_i \\log p(y_i | \\eta_i, aux) + \\sum \\log p(\\theta)
+             + \\log |J| - \\tfrac12 \\sum z^2 ,
+
+with ``w_i`` the row weights of ``weights(w)`` (1 without): brms's weighted
+likelihood, and the pointwise log-likelihood of WAIC, LOO and DIC is weighted the
+same way. Known standard errors (``se(s)``) enter the family's ``sigma``
+(:mod:`multilevel.model.predictors`).
 """
 
 from __future__ import annotations
@@ -64,6 +69,9 @@ class ModelData(NamedTuple):
     trials: jax.Array | None = None
     #: Where each group term's effects sit (:class:`~multilevel.model.hierarchy.TermCentering`).
     centering: tuple[TermCentering, ...] = ()
+    #: Known standard errors of ``se()`` and row weights of ``weights()`` (None without).
+    se: jax.Array | None = None
+    weights: jax.Array | None = None
 
 
 class Structure(NamedTuple):
@@ -89,6 +97,8 @@ def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | No
         offset=None if design.offset is None else jnp.asarray(design.offset, dtype=jnp.float64),
         trials=None if design.trials is None else jnp.asarray(design.trials, dtype=jnp.float64),
         centering=centering_arrays(design, centered, sds),
+        se=None if design.se is None else jnp.asarray(design.se, dtype=jnp.float64),
+        weights=None if design.weights is None else jnp.asarray(design.weights, dtype=jnp.float64),
     )
 
 
@@ -263,7 +273,18 @@ def linear_predictor(b, effects, X, refs, z, offset=None) -> jax.Array:
 def family_arguments(params: Params, data: ModelData, predictors: Predictors, family: Family) -> tuple:
     """``(eta, parameters)`` of the family's functions at one draw's parameters."""
     etas = predictors.etas(params.b, params.effects, data.X, data.refs, data.z, data.offset)
-    return predictors.family_arguments(family, etas, params.aux)
+    return predictors.family_arguments(family, etas, params.aux, data.se)
+
+
+def weighted(loglik: jax.Array, data: ModelData) -> jax.Array:
+    """Pointwise log-likelihoods times the row weights (as they are without weights)."""
+    return loglik if data.weights is None else data.weights * loglik
+
+
+def row_log_likelihood(params: Params, data: ModelData, struct: Structure) -> jax.Array:
+    """``w_i log p(y_i | θ)`` for every row at one draw's parameters."""
+    eta, aux = family_arguments(params, data, struct.predictors, struct.family)
+    return weighted(struct.family.log_likelihood(data.y, eta, aux, data.trials), data)
 
 
 @lru_cache(maxsize=None)
@@ -276,8 +297,7 @@ def make_logdensity(struct: Structure):
 
     def logdensity(position: Position, data: ModelData) -> jax.Array:
         params, log_prior, log_jac = constrain(position, data, struct)
-        eta, aux = family_arguments(params, data, struct.predictors, struct.family)
-        loglik = jnp.sum(struct.family.log_likelihood(data.y, eta, aux, data.trials))
+        loglik = jnp.sum(row_log_likelihood(params, data, struct))
         return loglik + log_prior + log_jac
 
     return logdensity
@@ -335,9 +355,7 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
 @partial(jax.jit, static_argnums=2)
 def _pointwise(draws, data: ModelData, struct: Structure):
     def one(b_s, aux_s, effects_s):
-        params = Params(b_s, aux_s, (), (), effects_s)
-        eta, aux = family_arguments(params, data, struct.predictors, struct.family)
-        return struct.family.log_likelihood(data.y, eta, aux, data.trials)
+        return row_log_likelihood(Params(b_s, aux_s, (), (), effects_s), data, struct)
 
     return jax.vmap(one)(*draws)
 
@@ -359,7 +377,7 @@ def _batch(data: ModelData) -> int:
 
 def deviance(b: np.ndarray, aux: np.ndarray, effects: list[np.ndarray], data: ModelData,
              struct: Structure) -> np.ndarray:
-    """``D(θ_s) = -2 Σ_i log p(y_i | θ_s)`` for every draw: shape ``(chain, draw)``.
+    """``D(θ_s) = -2 Σ_i w_i log p(y_i | θ_s)`` for every draw: shape ``(chain, draw)``.
 
     Memory O(batch × rows), whatever the number of draws (the pointwise values
     are summed, not kept).
@@ -370,6 +388,7 @@ def deviance(b: np.ndarray, aux: np.ndarray, effects: list[np.ndarray], data: Mo
 
 def pointwise_log_likelihood(b: np.ndarray, aux: np.ndarray, effects: list[np.ndarray],
                              data: ModelData, struct: Structure) -> np.ndarray:
-    """``log p(y_i | theta_s)`` for every draw s and row i: shape ``(chain, draw, n)``."""
+    """``w_i log p(y_i | theta_s)`` for every draw s and row i (``w_i = 1`` without weights):
+    shape ``(chain, draw, n)``."""
     values = map_batches(_pointwise, _flat_draws(b, aux, effects), data, struct, batch=_batch(data))
     return values.reshape(b.shape[:2] + (-1,))

@@ -26,6 +26,13 @@ integrated. ``B ≥ I`` keeps this stable as the sds go to zero. With Normal pri
    \log p(y | σ, Σ) = -\tfrac12 [n \log 2π + \log|V| + \sum \log v₀
        + \log|P| + k + \sum m₀²/v₀ - hᵀ P^{-1} h].
 
+Row weights and known standard errors (``weights()``, ``se()``) change only the
+sums: the statistics are weighted by each row's precision and ``n`` is the sum of
+the weights (:mod:`multilevel.model.rownoise`); with known standard errors and no
+sigma, ``σ ≡ 1`` (:attr:`CollapsedStructure.known_sd`) and the densities below
+leave out the constant ``-½ Σ w_i log s_i²`` (the deviance adds it back:
+:attr:`~multilevel.model.record.Model.deviance_shift`).
+
 Given (σ, Σ): ``b ~ N(P⁻¹h, P⁻¹)``, then, outermost factor first, each level's
 ``r = T u`` with ``u ~ N(B⁻¹ Tᵀ (f - F β), B⁻¹)``, exactly; :func:`draw_effects`, which also gives the
 deviance from the same sums (:func:`residual_sum_of_squares`).
@@ -59,10 +66,18 @@ class CollapsedData(NamedTuple):
 
 class CollapsedStructure(NamedTuple):
     """Static shape: the group terms (their factors indexed in nesting order, outermost
-    first) and whether b is integrated out."""
+    first), whether b is integrated out, and whether the rows' sds are known (``se()``
+    without sigma: the statistics carry the precisions, σ ≡ 1 and the position has no
+    ``aux``)."""
 
     terms: tuple[Term, ...]
     integrate_fixed: bool
+    known_sd: bool = False
+
+
+def residual_scale(aux: jax.Array, struct: CollapsedStructure) -> jax.Array:
+    """σ from the constrained ``aux``: its first entry, or 1 when the rows' sds are known."""
+    return jnp.ones(()) if struct.known_sd else aux[0]
 
 
 def gaussian_fixed_priors(priors: PriorValues) -> bool:
@@ -195,12 +210,13 @@ def make_collapsed_logdensity(struct: CollapsedStructure):
     def logdensity(position: Position, data: CollapsedData) -> jax.Array:
         aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms)
         T = factor_scales(sds, chols, struct.terms)
+        sigma = residual_scale(aux, struct)
         if struct.integrate_fixed:
-            loglik = log_marginal(data.stats, aux[0], T, data.priors.fixed)
+            loglik = log_marginal(data.stats, sigma, T, data.priors.fixed)
         else:
             b = position.b
             log_prior += fixed_log_prior(b, data.priors)
-            loglik = log_conditional(data.stats, aux[0], T, b)
+            loglik = log_conditional(data.stats, sigma, T, b)
         return loglik + log_prior + log_jac
 
     return logdensity
@@ -230,7 +246,8 @@ def prepare_draw(position: Position, data: CollapsedData, struct: CollapsedStruc
     """The first half of :func:`draw_effects`: ``(aux, sds, chols, conditional)`` at a position."""
     aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
     Ts = factor_scales(sds, chols, struct.terms)
-    return aux, sds, chols, conditional(data.stats, aux[0], Ts, data.priors.fixed, struct.integrate_fixed)
+    return aux, sds, chols, conditional(data.stats, residual_scale(aux, struct), Ts, data.priors.fixed,
+                                        struct.integrate_fixed)
 
 
 def finish_draw(noise: tuple, prepared, position: Position, data: CollapsedData, struct: CollapsedStructure):
@@ -238,8 +255,9 @@ def finish_draw(noise: tuple, prepared, position: Position, data: CollapsedData,
     aux, sds, chols, cond = prepared
     Ts = factor_scales(sds, chols, struct.terms)
     b = None if struct.integrate_fixed else position.b
-    b, by_factor = draw_from_conditional(noise, cond, data.stats, aux[0], Ts, b)
-    s2 = aux[0] ** 2
+    sigma = residual_scale(aux, struct)
+    b, by_factor = draw_from_conditional(noise, cond, data.stats, sigma, Ts, b)
+    s2 = sigma ** 2
     deviance = data.stats.n * jnp.log(2 * jnp.pi * s2) + residual_sum_of_squares(data.stats, b, by_factor) / s2
     return b, aux, sds, chols, split_effects(by_factor, struct.terms), deviance
 

@@ -8,6 +8,10 @@ parameter k's formula. The parameter is ``lower + link⁻¹(eta_k)`` row by row 
 for a probability); a parameter without a formula is one number, free in the
 position's ``aux``. The family's functions take each parameter as a number or as
 an array over the rows alike.
+
+Known standard errors ``s_i`` (``y | se(s) ~ ...``) enter as the family's ``sigma``:
+it is ``s_i`` (:data:`KNOWN`: no ``sigma`` parameter), or with ``se(s, sigma = TRUE)``
+``sqrt(sigma² + s_i²)``, ``sigma`` from wherever it comes (brms's parameterisation).
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .families import Family, Param, get_link
-from .layout import Layout
+from .layout import SE_ADDED, SE_KNOWN, Layout
 
 
-#: :attr:`Predictors.sources` of a parameter in the position's ``aux``, and of a constant one.
-FREE, FIXED = -1, -2
+#: :attr:`Predictors.sources` of a parameter in the position's ``aux``, of a constant one, and
+#: of ``sigma`` when it is each row's known standard error.
+FREE, FIXED, KNOWN = -1, -2, -3
 
 
 class Predictors(NamedTuple):
@@ -32,12 +37,15 @@ class Predictors(NamedTuple):
     ``terms[t][j]``: the linear predictor column j of group term t adds to (a term
     joined across formulas by an ID adds to several); ``sources[j]``: for the
     family's parameter j, the linear predictor that gives it, :data:`FREE` when it is in
-    the position's ``aux``, :data:`FIXED` when it is the constant :attr:`Param.fixed`.
+    the position's ``aux``, :data:`FIXED` when it is the constant :attr:`Param.fixed`,
+    :data:`KNOWN` when it is each row's known standard error; ``se``: the layout's
+    :attr:`~multilevel.model.layout.Layout.se`.
     """
 
     blocks: tuple[tuple[int, int], ...]
     terms: tuple[tuple[int, ...], ...]
     sources: tuple[int, ...]
+    se: str = ""
 
     @classmethod
     def of(cls, layout: Layout, family: Family) -> "Predictors":
@@ -49,9 +57,10 @@ class Predictors(NamedTuple):
             if columns != list(range(start, start + len(columns))):
                 raise ValueError(f"the fixed columns of {name or 'the mean'} are not contiguous")
             blocks.append((start, start + len(columns)))
+        known = layout.se == SE_KNOWN
         return cls(tuple(blocks), tuple(tuple(names.index(d) for d in g.dpars) for g in layout.groups),
-                   tuple(names.index(p.name) if p.name in layout.dpars else FREE if p.fixed is None else FIXED
-                         for p in family.params))
+                   tuple(names.index(p.name) if p.name in layout.dpars else KNOWN if known and p.name == "sigma"
+                         else FREE if p.fixed is None else FIXED for p in family.params), layout.se)
 
     @property
     def distributional(self) -> bool:
@@ -77,17 +86,25 @@ class Predictors(NamedTuple):
             out.append(eta)
         return tuple(out)
 
-    def family_arguments(self, family: Family, etas: Sequence, aux: Sequence) -> tuple:
+    def family_arguments(self, family: Family, etas: Sequence, aux: Sequence, se=None) -> tuple:
         """``(eta, parameters)`` as the family's functions take them: the mean's linear
         predictor, and each parameter of the family in order, from ``aux`` (the free
-        ones, in order) or from its linear predictor."""
+        ones, in order) or from its linear predictor; ``sigma`` with the rows' known
+        standard errors ``se`` (see the module notes). Without ``se`` (new data that lack
+        its column) a known ``sigma`` is NaN and an added one is ``sigma`` alone: enough
+        for the mean, which does not use it."""
         params, free = [], 0
         for param, source in zip(family.params, self.sources):
             if source == FREE:
-                params.append(aux[free])
+                value = aux[free]
                 free += 1
             elif source == FIXED:
-                params.append(param.fixed)
+                value = param.fixed
+            elif source == KNOWN:
+                value = float("nan") if se is None else se
             else:
-                params.append(param.lower + get_link(param.link).inverse(etas[source]))
+                value = param.lower + get_link(param.link).inverse(etas[source])
+            if self.se == SE_ADDED and param.name == "sigma" and se is not None:
+                value = (value * value + se * se) ** 0.5
+            params.append(value)
         return etas[0], tuple(params)

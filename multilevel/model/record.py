@@ -25,9 +25,10 @@ from ..design.summary import DataSummary, summarise
 from ..errors import DataError, FormulaError
 from ..formula import Formula, to_spec
 from ..formula.spec import FormulaSpec
-from .families import Family, Gaussian, check_response, get_family
-from .layout import GroupLayout, Layout
+from .families import FAMILIES, Family, Gaussian, check_response, get_family
+from .layout import SE_KNOWN, GroupLayout, Layout
 from .logdensity import Position, initial_position, make_logdensity, model_data, structure
+from .rownoise import RowNoise, row_noise
 from .prior_table import PriorSet, resolve_priors
 from .priors import Prior
 
@@ -69,11 +70,21 @@ class Model:
         z = np.asarray(self.family.working_response(design.y, design.trials), dtype=float)
         return replace(design, y=z if design.offset is None else z - design.offset, offset=None)
 
+    def row_noise(self) -> RowNoise:
+        """How the rows' weights and known standard errors enter the exact samplers' Gaussian
+        algebra (:mod:`multilevel.model.rownoise`); needs the rows."""
+        return row_noise(self.design, self.layout)
+
     @property
     def deviance_shift(self) -> float:
-        """What to add to the deviance of the Gaussian working response to get that of y
-        (``-2 Σ log |dz/dy|``: 0 for a Gaussian, ``2 Σ log y`` for a lognormal)."""
-        return -2.0 * self.family.log_jacobian(self.design.y) if self.design is not None else 0.0
+        """What to add to the deviance the exact samplers compute, that of the Gaussian working
+        response with precision weights (:mod:`multilevel.model.rownoise`), to get that of y:
+        ``-2 Σ w_i log |dz_i/dy_i|`` (0 for a Gaussian, ``2 Σ w_i log y_i`` for a lognormal),
+        plus ``Σ w_i log s_i²`` when known standard errors are the sd."""
+        if self.design is None:
+            return 0.0
+        shift = -2.0 * self.family.log_jacobian(self.design.y, self.design.weights)
+        return shift + self.row_noise().log_det if self.layout.se == SE_KNOWN else shift
 
     def log_density(self) -> tuple[Callable[[Position], jax.Array], Position]:
         """``(f, position)``: the log posterior density of the full model as a function
@@ -111,6 +122,7 @@ def build_model(formula: str | Sequence[str] | Formula | FormulaSpec, data, *, f
     spec = to_spec(formula)
     family = get_family(family)
     check_dpars(spec, family)
+    check_addition_terms(spec, family)
     if is_dask_frame(data):
         return _distributed_model(spec, data, family, priors, na_action)
     design = build_design(spec, data, na_action=na_action)
@@ -137,6 +149,21 @@ def check_dpars(spec: FormulaSpec, family: Family) -> None:
                                f"the scale of the model: drop the intercept ({dpar.name} ~ 0 + ...)")
 
 
+def check_addition_terms(spec: FormulaSpec, family: Family) -> None:
+    """``se()`` only for a family with a residual sd (:attr:`Family.takes_se`), and not with a
+    formula for ``sigma`` unless ``sigma = TRUE`` keeps it a parameter."""
+    if spec.se is None:
+        return
+    if not family.takes_se:
+        takes = [name for name, cls in FAMILIES.items() if cls.takes_se]
+        raise FormulaError(f"{spec.se}: known standard errors replace a residual sd, which the {family.name} family "
+                           f"does not have; se() takes the {' and '.join(takes)} families (or drop it and use "
+                           "weights() to weigh rows)")
+    if not spec.se.sigma and "sigma" in (d.name for d in spec.dpars):
+        raise FormulaError(f"{spec.se}: without sigma each row's sd is its standard error, so sigma has no formula "
+                           f"to take; write se({spec.se.values}, sigma = TRUE) to estimate a sigma besides it")
+
+
 def _check_unique_names(layout: Layout) -> None:
     seen: set[str] = set()
     for name in layout.fixed:
@@ -152,9 +179,9 @@ def _distributed_model(spec: FormulaSpec, frame, family: Family, priors, na_acti
         raise DataError("a Dask DataFrame is fitted from the sufficient statistics of a Gaussian model with one "
                         f"sigma; {', '.join(d.name for d in spec.dpars)} has a formula of its own: compute a "
                         "pandas DataFrame")
-    if spec.offsets or spec.has_trials:
-        raise DataError("a Dask DataFrame is fitted from sufficient statistics, which do not take offsets "
-                        "or trials yet: compute a pandas DataFrame")
+    if spec.offsets or spec.has_trials or spec.se is not None or spec.weights is not None:
+        raise DataError("a Dask DataFrame is fitted from sufficient statistics, which do not take offsets, "
+                        "trials, se() or weights() yet: compute a pandas DataFrame")
     if not isinstance(family, Gaussian):
         raise DataError(f"a Dask DataFrame is fitted from the sufficient statistics of a Gaussian model; the "
                         f"{family.name} family has none (for a lognormal model, write log(y) ~ ... with the "

@@ -25,7 +25,7 @@ from ..design import Encoders, build_design
 from ..errors import DataError
 from ..formula.spec import FormulaSpec, Terms, Var, spec_from_dict, spec_to_dict
 from ..model.families import Family, get_family
-from ..model.layout import GroupLayout, Layout
+from ..model.layout import SE_KNOWN, GroupLayout, Layout
 from . import accessors, criteria, margins, plots, r2
 from . import kfold as kfold_module
 from .display import as_html, as_text, make_report
@@ -59,7 +59,7 @@ class FitInfo:
             "encoders": self.encoders.to_dict(),
             "layout": {"fixed": list(self.layout.fixed), "aux": list(self.layout.aux),
                        "groups": [asdict(g) for g in self.layout.groups], "dpars": list(self.layout.dpars),
-                       "fixed_dpars": list(self.layout.fixed_dpars)},
+                       "fixed_dpars": list(self.layout.fixed_dpars), "se": self.layout.se},
             "family": self.family.to_dict(),
             "priors": self.priors.to_dict(orient="records"),
             "sampler_info": self.sampler_info,
@@ -75,7 +75,7 @@ class FitInfo:
         layout = Layout(tuple(saved["fixed"]), tuple(saved["aux"]),
                         tuple(GroupLayout(g["name"], tuple(g["columns"]), tuple(g["levels"]), g["correlated"],
                                           tuple(g.get("dpars", ()))) for g in saved["groups"]),
-                        tuple(saved.get("dpars", ())), tuple(saved.get("fixed_dpars", ())))
+                        tuple(saved.get("dpars", ())), tuple(saved.get("fixed_dpars", ())), saved.get("se", ""))
         return cls(spec_from_dict(data["spec"]), Encoders.from_dict(data["encoders"]), layout,
                    get_family(data["family"]), pd.DataFrame.from_records(data["priors"]),
                    data["sampler_info"], data["num_rows"], data.get("deviance_at_mean"),
@@ -326,7 +326,8 @@ class Fit:
             r2.warn_pareto_k(pareto_k, num_draws)
             draws, label = r2.loo_r2(mu_loo, y, num_draws, seed), "loo_R2"
         else:
-            draws, label = r2.fitted_bayes_r2(predict, y, family, num_draws), "R2"
+            draws, label = r2.fitted_bayes_r2(predict, y, family, num_draws, design.se,
+                                              self.info.layout.se != SE_KNOWN), "R2"
         return r2.summarise_r2(draws, label, prob) if summary else pd.DataFrame({label: draws})
 
     # -- information criteria --------------------------------------------------------

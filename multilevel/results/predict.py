@@ -13,7 +13,11 @@ parameter's linear predictor (its link scale) and ``kind="mean"`` its value, per
 row when it has a formula of its own, else the same for every row.
 
 Offsets and numbers of trials are read from the new data, as the formula
-computes them (``offset(log(exposure))``: the column ``exposure``).
+computes them (``offset(log(exposure))``: the column ``exposure``); so are the
+known standard errors of ``y | se(s)``, which ``posterior_predictive`` needs (each
+new row's sd is its ``s``, or ``sqrt(sigma² + s²)`` with ``sigma = TRUE``) and the
+mean does not. Row weights (``weights(w)``) play no part in predictions; the
+internal ``log_likelihood`` of cross-validation is weighted, as the fit's is.
 
 ``re_formula`` chooses the group terms, as brms's: None, all of them; ``"~ 0"``
 (brms's ``NA``), none (population-level predictions); ``"~ (1 | g)"``, only the
@@ -43,7 +47,7 @@ from ..errors import DataError, FormulaError
 from ..formula import parse_formula
 from ..formula.spec import FormulaSpec, Num, Terms, term_name
 from ..model.families import Family, get_link
-from ..model.layout import Layout
+from ..model.layout import SE_KNOWN, Layout
 from ..model.predictors import Predictors
 from .posterior import stack_draws
 
@@ -156,9 +160,13 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
         etas[0] = etas[0] + design.offset
     aux = np.stack([stack_draws(posterior, n) for n in layout.aux], axis=-1)[:, None, :] \
         if layout.aux else np.zeros((num_draws, 1, 0))
+    aux = tuple(aux[..., j] for j in range(aux.shape[-1]))
     with jax.enable_x64(True):
-        eta, params = predictors.family_arguments(family, etas, tuple(aux[..., j] for j in range(aux.shape[-1])))
         if dpar is not None:
+            if dpar == "sigma" and predictors.se == SE_KNOWN:
+                raise DataError(f"dpar='sigma': the model has no sigma, {design.spec.se} gives each row's sd; "
+                                "the new data's standard errors are the sds")
+            eta, params = predictors.family_arguments(family, etas, aux)    # the parameter, without se
             j = family.aux.index(dpar)
             value = np.broadcast_to(np.asarray(params[j], dtype=np.float64), eta.shape)
             if kind == "mean":
@@ -168,7 +176,13 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
             param = family.params[j]
             return np.asarray(get_link(param.link)(value - param.lower), dtype=np.float64)
     if kind == "linear":
-        return eta
+        return etas[0]
+    if predictors.se and design.se is None and kind in ("posterior_predictive", "log_likelihood"):
+        columns = ", ".join(repr(c) for c in design.spec.se_variables())
+        raise DataError(f"kind={kind!r} of a model with {design.spec.se} needs the standard error of each new row: "
+                        f"the new data need the column(s) {columns}")
+    with jax.enable_x64(True):
+        eta, params = predictors.family_arguments(family, etas, aux, design.se)
     trials = design.trials
     if family.needs_trials and trials is None:
         columns = ", ".join(repr(c) for c in design.spec.trials_variables())
@@ -178,7 +192,8 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
         if kind == "mean":
             return np.asarray(_compiled(family, "mean")(eta, params, trials), dtype=np.float64)
         if kind == "log_likelihood":
-            return np.asarray(_compiled(family, "log_likelihood")(design.y, eta, params, trials), dtype=np.float64)
+            loglik = np.asarray(_compiled(family, "log_likelihood")(design.y, eta, params, trials), dtype=np.float64)
+            return loglik if design.weights is None else loglik * design.weights
         if kind == "probs":
             if not hasattr(family, "category_log_probs"):
                 raise DataError(f"kind='probs' gives category probabilities of an ordinal model; the "

@@ -58,17 +58,20 @@ def bayes_r2(mu: np.ndarray, y: np.ndarray, residual_variance: np.ndarray | None
     return explained / (explained + residual_variance)
 
 
-def fitted_bayes_r2(predict: Predict, y: np.ndarray, family: Family, num_draws: int) -> np.ndarray:
+def fitted_bayes_r2(predict: Predict, y: np.ndarray, family: Family, num_draws: int,
+                    se: np.ndarray | None = None, sigma: bool = True) -> np.ndarray:
     """Bayesian R² of every draw of a fit (see :meth:`~multilevel.results.fit.Fit.r2`): for a
     Gaussian family the residual variance of a draw is the mean of ``sigma²`` over the rows
-    (``sigma²`` itself unless ``sigma`` has a formula), for every other family the variance
-    of the residuals ``y - mu``."""
+    (``sigma²`` itself unless ``sigma`` has a formula), plus the mean of the known ``se²``
+    (``y | se(s)``; with no ``sigma`` parameter, ``sigma=False``, that mean alone), for every
+    other family the variance of the residuals ``y - mu``."""
     out = np.empty(num_draws)
+    known = 0.0 if se is None else float(np.mean(np.square(se)))
     for index in draw_blocks(num_draws, len(y)):
         mu = predict(index, None)
         residual = None
         if family.name == "gaussian":
-            residual = np.mean(np.square(predict(index, "sigma")), axis=1)
+            residual = known + (np.mean(np.square(predict(index, "sigma")), axis=1) if sigma else 0.0)
         out[index] = bayes_r2(mu, y, residual)
     return out
 

@@ -92,6 +92,9 @@ class Family:
     needs_trials: ClassVar[bool] = False
     #: Responses are whole numbers (posterior predictive draws are integers).
     discrete: ClassVar[bool] = False
+    #: The likelihood's spread is a residual sd ``sigma`` around the linear predictor, which a
+    #: known standard error per row (``y | se(s) ~ ...``) replaces (or adds to): gaussian, student_t.
+    takes_se: ClassVar[bool] = False
 
     def __post_init__(self):
         if not self.link:
@@ -144,9 +147,10 @@ class Family:
         """The response on the link scale, smoothed to stay finite (for starting values)."""
         return np.asarray(y, dtype=float)
 
-    def log_jacobian(self, y: np.ndarray) -> float:
-        """``Σ log |dz/dy|`` of the working response ``z`` of a Gaussian-marginal family
-        (0 for y itself): the log-likelihood of y is that of z plus this."""
+    def log_jacobian(self, y: np.ndarray, weights: np.ndarray | None = None) -> float:
+        """``Σ w_i log |dz_i/dy_i|`` of the working response ``z`` of a Gaussian-marginal family
+        (0 for y itself; ``w_i`` the row weights, 1 if None): the (weighted) log-likelihood
+        of y is that of z plus this."""
         return 0.0
 
     def information(self, y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:

@@ -18,12 +18,18 @@ SIGMA = Param("sigma")
 
 @dataclass(frozen=True)
 class Gaussian(Family):
-    """``y ~ Normal(eta, sigma)`` with the identity link."""
+    """``y ~ Normal(eta, sigma)`` with the identity link.
+
+    With known standard errors (``y | se(s) ~ ...``) the sd of row i is ``s_i``, or
+    ``sqrt(sigma² + s_i²)`` with ``se(s, sigma = TRUE)``: the model's predictors pass
+    that as ``sigma`` (:class:`~multilevel.model.predictors.Predictors`).
+    """
 
     name = "gaussian"
     params = (SIGMA,)
     gaussian_marginal = True
     response_scale = True
+    takes_se = True
 
     def log_likelihood(self, y, eta, aux, trials=None):
         return norm.logpdf(y, eta, aux[0])
@@ -48,6 +54,7 @@ class StudentT(Family):
 
     name = "student_t"
     response_scale = True
+    takes_se = True
 
     def __post_init__(self):
         super().__post_init__()

@@ -83,8 +83,9 @@ class Lognormal(Family):
     def working_response(self, y, trials):
         return np.log(np.asarray(y, dtype=float))
 
-    def log_jacobian(self, y):
-        return -float(np.sum(np.log(y)))
+    def log_jacobian(self, y, weights=None):
+        log_y = np.log(y)
+        return -float(np.sum(log_y if weights is None else weights * log_y))
 
 
 @dataclass(frozen=True)
