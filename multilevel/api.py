@@ -51,8 +51,11 @@ def fit(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *, family: s
         partition by partition, and the collapsed sampler fits from them (no
         pointwise log-likelihood is stored).
     family
-        ``"gaussian"``, ``"student_t"``, ``"bernoulli"``, ``"binomial"``, ``"poisson"``,
-        ``"negbinomial"``, optionally with a link or a fixed ``nu``: ``"bernoulli(probit)"``,
+        A name of :data:`multilevel.model.FAMILIES` (brms's: ``"gaussian"``, ``"student_t"``,
+        ``"bernoulli"``, ``"binomial"``, ``"poisson"``, ``"negbinomial"``, ``"lognormal"``,
+        ``"gamma"``, ``"exponential"``, ``"weibull"``, ``"beta"``, ``"beta_binomial"``,
+        ``"cumulative"``, the ``"zero_inflated_..."`` and ``"hurdle_..."`` families),
+        optionally with a link or a fixed ``nu``: ``"bernoulli(probit)"``,
         ``"student_t(nu=4)"``; or a family object such as ``ml.families.binomial(link="probit")``.
         A binomial response is written ``cbind(successes, failures) ~ ...`` or
         ``successes | trials(n) ~ ...``.
