@@ -109,12 +109,18 @@ class Cumulative(Family):
     def log_likelihood(self, y, eta, aux, trials=None):
         """``log P(y)`` from the two thresholds around each row's category only (the
         tails as :meth:`category_log_probs` takes them): 2 CDF evaluations a row, not K - 1."""
-        theta = self._thresholds(aux)
-        disc = jnp.asarray(aux[len(self.categories) - 1])
         last = len(self.categories) - 1
-        k = jnp.asarray(y, dtype=jnp.int32) - 1
-        upper = disc * (theta[..., jnp.clip(k, 0, last - 1)] - eta)
-        lower = disc * (theta[..., jnp.clip(k - 1, 0, last - 1)] - eta)
+        eta = jnp.asarray(eta)
+        shape = jnp.broadcast_shapes(eta.shape, jnp.shape(y))
+        theta = jnp.broadcast_to(self._thresholds(aux), shape + (last,))   # thresholds may carry draws
+        disc = jnp.asarray(aux[last])
+        k = jnp.broadcast_to(jnp.asarray(y, dtype=jnp.int32) - 1, shape)
+
+        def at(index):
+            return jnp.take_along_axis(theta, jnp.clip(index, 0, last - 1)[..., None], -1)[..., 0]
+
+        upper = disc * (at(k) - eta)
+        lower = disc * (at(k - 1) - eta)
         log_p_upper, log_q_upper = self.link_function.log_probs(upper)
         log_p_lower, log_q_lower = self.link_function.log_probs(lower)
         lower_tail = log_p_upper + _log1mexp(log_p_lower - log_p_upper)
