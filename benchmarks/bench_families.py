@@ -47,6 +47,8 @@ RESULT_PREFIX = "RESULT "
 AGREEMENT_MCSE = 4.0
 SIDES = ("ours", "peer-noncentred", "peer-centred")
 PEERS = SIDES[1:]
+#: Gradients per timed loop, timed loops, and the step that chains each gradient to the last.
+NUM_GRADIENTS, REPEATS, GRADIENT_STEP = 1000, 5, 1e-12
 CUTPOINTS = (-2.0, -0.7, 0.5, 1.8)   # the ordinal model's true thresholds (5 categories)
 
 
@@ -169,20 +171,18 @@ def ours_worker(args: argparse.Namespace) -> dict:
             **summarise({name: fit.idata.posterior[name].values for name in spec.parameters})}
 
 
-def peer_worker(args: argparse.Namespace) -> dict:
-    """NumPyro NUTS on the model written by hand, float64, chains sequential."""
-    import jax
+def peer_model(model: str, priors: dict, centred: bool):
+    """The NumPyro model by hand, arguments ``(x, g, num_groups, y)``; the ordinal ``y`` is 0..K-1.
+
+    ``priors``: (class name, arguments) by our parameter names. Group intercepts ``r_g``
+    around ``mu`` (the Intercept; 0 for the ordinal model, whose thresholds replace it),
+    centred (``r ~ N(mu, sd)``) or not (``r = mu + sd z``, ``z ~ N(0, 1)``)."""
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
     from numpyro.distributions import constraints
-    from numpyro.infer import MCMC, NUTS
 
-    numpyro.enable_x64()
-    clock = CompileClock(jax)
-    spec = SPECS[args.model]
-    centred = args.worker == "peer-centred"
-    priors = json.loads(args.priors)
+    spec = SPECS[model]
 
     def prior(name: str):
         cls, kw = priors[name]
@@ -205,16 +205,15 @@ def peer_worker(args: argparse.Namespace) -> dict:
     sd_name = f"sd(Intercept|{spec.group})"
 
     def group_intercepts(location, num_groups):
-        """Each group's intercept around ``location``: centred (sampled directly) or not."""
         sd = numpyro.sample(sd_name, prior(sd_name))
         if centred:
             return numpyro.sample("r", dist.Normal(location, sd).expand([num_groups]).to_event(1))
         z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([num_groups]).to_event(1))
         return location + sd * z
 
-    def model(x, g, num_groups, y):
+    def run(x, g, num_groups, y):
         slope = numpyro.sample("x", prior("x"))
-        if args.model == "ordinal":   # thresholds ordered, each with its prior; eta without intercept
+        if model == "ordinal":   # thresholds ordered, each with its prior; eta without intercept
             names = [f"Intercept[{k}]" for k in range(1, len(CUTPOINTS) + 1)]
             cut = numpyro.sample("cutpoints", dist.ImproperUniform(constraints.ordered_vector, (),
                                                                    (len(names),)))
@@ -224,11 +223,11 @@ def peer_worker(args: argparse.Namespace) -> dict:
             return
         intercept = numpyro.sample("Intercept", prior("Intercept"))
         eta = group_intercepts(intercept, num_groups)[g] + slope * x
-        if args.model == "zinb":
+        if model == "zinb":
             shape = numpyro.sample("shape", prior("shape"))
             zi = numpyro.sample("zi", prior("zi"))
             numpyro.sample("y", dist.ZeroInflatedNegativeBinomial2(jnp.exp(eta), shape, gate=zi), obs=y)
-        elif args.model == "lognormal":
+        elif model == "lognormal":
             sigma = numpyro.sample("sigma", prior("sigma"))
             numpyro.sample("y", dist.LogNormal(eta, sigma), obs=y)
         else:
@@ -236,14 +235,36 @@ def peer_worker(args: argparse.Namespace) -> dict:
             s1 = numpyro.sample("sigma_x", prior("sigma_x"))
             numpyro.sample("y", dist.Normal(eta, jnp.exp(s0 + s1 * x)), obs=y)
 
-    data = simulate(args.model, args.groups, args.per_group, args.data_seed)
+    return run
+
+
+def peer_arguments(model: str, data: dict[str, np.ndarray], num_groups: int) -> tuple:
+    """``(x, g, num_groups, y)`` for :func:`peer_model`, as JAX arrays (call with float64 enabled)."""
+    import jax.numpy as jnp
+
+    spec = SPECS[model]
     y = data[spec.response]
-    y = jnp.asarray(y - 1, dtype=jnp.int32) if args.model == "ordinal" else jnp.asarray(y)
+    y = jnp.asarray(y - 1, dtype=jnp.int32) if model == "ordinal" else jnp.asarray(y)
+    return jnp.asarray(data["x"]), jnp.asarray(data[spec.group], dtype=jnp.int32), num_groups, y
+
+
+def peer_worker(args: argparse.Namespace) -> dict:
+    """NumPyro NUTS on the model written by hand, float64, chains sequential."""
+    import jax
+    import numpyro
+    from numpyro.infer import MCMC, NUTS
+
+    numpyro.enable_x64()
+    clock = CompileClock(jax)
+    spec = SPECS[args.model]
+    centred = args.worker == "peer-centred"
+    model = peer_model(args.model, json.loads(args.priors), centred)
+    data = simulate(args.model, args.groups, args.per_group, args.data_seed)
     start = time.perf_counter()
     mcmc = MCMC(NUTS(model), num_warmup=args.warmup, num_samples=args.draws, num_chains=args.chains,
                 chain_method="sequential", progress_bar=False)
-    mcmc.run(jax.random.PRNGKey(args.seed), jnp.asarray(data["x"]), jnp.asarray(data[spec.group], dtype=jnp.int32),
-             args.groups, y, extra_fields=("diverging", "num_steps"))
+    mcmc.run(jax.random.PRNGKey(args.seed), *peer_arguments(args.model, data, args.groups),
+             extra_fields=("diverging", "num_steps"))
     samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
     end = time.perf_counter()
     extra = mcmc.get_extra_fields()
@@ -257,6 +278,54 @@ def peer_worker(args: argparse.Namespace) -> dict:
             "sampling_seconds": end - start - clock.seconds,
             "divergences": int(np.asarray(extra["diverging"]).sum()),
             "mean_steps": float(np.asarray(extra["num_steps"]).mean()), **summarise(posterior)}
+
+
+def time_gradient(value_and_grad, position) -> float:
+    """µs per evaluation of a jitted ``value_and_grad``: ``NUM_GRADIENTS`` evaluations in one
+    ``lax.fori_loop`` (no Python dispatch), best of ``REPEATS``; each starts from the last
+    position moved by ``GRADIENT_STEP`` × its gradient, so that none is loop-invariant."""
+    import jax
+
+    def body(_, p):
+        _, grad = value_and_grad(p)
+        return jax.tree_util.tree_map(lambda a, b: a + GRADIENT_STEP * b, p, grad)
+
+    loop = jax.jit(lambda p: jax.lax.fori_loop(0, NUM_GRADIENTS, body, p))
+    jax.block_until_ready(loop(position))
+    best = np.inf
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        jax.block_until_ready(loop(position))
+        best = min(best, time.perf_counter() - start)
+    return 1e6 * best / NUM_GRADIENTS
+
+
+def gradient_worker(args: argparse.Namespace) -> dict:
+    """µs per gradient of our full log density (the function our NUTS runs: one compiled program
+    for either centring) and of each peer's potential, at the benchmark's size, one thread."""
+    import jax
+    import pandas as pd
+    from numpyro.infer.util import initialize_model
+
+    import multilevel as ml
+
+    spec = SPECS[args.model]
+    data = simulate(args.model, args.groups, args.per_group, args.data_seed)
+    result = {}
+    with jax.enable_x64(True):
+        if not spec.dpar or hasattr(ml, "Formula"):
+            formula = ml.Formula(spec.formula, spec.dpar) if spec.dpar else spec.formula
+            priors = {n: getattr(ml, c)(**kw) for n, (c, kw) in HETERO_PRIORS.items()} if spec.dpar else None
+            built = ml.build_model(formula, pd.DataFrame(data), family=spec.family, priors=priors)
+            logdensity, position = built.log_density()
+            position = jax.tree_util.tree_map(jax.numpy.asarray, position)
+            result["ours"] = time_gradient(jax.value_and_grad(logdensity), position)
+        for side in PEERS:
+            model = peer_model(args.model, json.loads(args.priors), side == "peer-centred")
+            info = initialize_model(jax.random.PRNGKey(0), model,
+                                    model_args=peer_arguments(args.model, data, args.groups))
+            result[side] = time_gradient(jax.value_and_grad(info.potential_fn), info.param_info.z)
+    return {"side": "gradient", "microseconds": result}
 
 
 def run_worker(side: str, model: str, setting: dict, args: argparse.Namespace, priors: dict | None) -> dict:
@@ -294,6 +363,18 @@ def prior_table(model: str, setting: dict, args: argparse.Namespace) -> dict:
 HEADER = ["model", "run", "side", "sampler", "centring", "process s", "fit s", "compile s", "sampling s",
           "divergent", "mean leapfrog steps", "min bulk ESS", "limiting parameter", "max R-hat", "min ESS/s",
           "ours / this"]
+
+
+GRADIENT_HEADER = ["model", "ours µs", "peer-noncentred µs", "peer-centred µs", "ours / peer-centred"]
+
+
+def gradient_row(model: str, result: dict) -> list[str]:
+    if "error" in result:
+        return [model, "failed: " + result["error"][:80], "—", "—", "—"]
+    us = result["microseconds"]
+    cells = [f"{us[s]:.1f}" if s in us else "—" for s in ("ours", *PEERS)]
+    ratio = f"{us['ours'] / us['peer-centred']:.2f}" if "ours" in us else "—"
+    return [model, *cells, ratio]
 
 
 def ess_per_second(result: dict) -> float:
@@ -356,8 +437,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         f"{QUICK_SIZE[1]} rows, 2 chains × 200 draws after 200 warmup, no long run "
                         "(numbers mean nothing)")
     parser.add_argument("--models", nargs="+", choices=list(SPECS), default=list(SPECS))
-    parser.add_argument("--only", nargs="+", choices=[*SIDES, "peer"], default=list(SIDES),
-                        help="which sides to run (default all; peer = both peers)")
+    parser.add_argument("--only", nargs="+", choices=[*SIDES, "peer", "gradient"], default=[*SIDES, "gradient"],
+                        help="which sides to run (default all; peer = both peers; gradient = the cost of one "
+                        "gradient on each side)")
     parser.add_argument("--runs", nargs="+", choices=("default", "long"), default=None,
                         help="the user defaults and/or the long run (default both; --quick: default only)")
     parser.add_argument("--chains", type=int, help="chains (default 4)")
@@ -366,7 +448,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, help="warmup iterations per chain (default 1000)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the samplers (default 1)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the simulated data (default 0)")
-    parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=[*SIDES, "gradient"], help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=list(SPECS), help=argparse.SUPPRESS)
     parser.add_argument("--groups", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--per-group", type=int, help=argparse.SUPPRESS)
@@ -378,14 +460,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.runs is None:
         args.runs = ["default"] if args.quick else ["default", "long"]
     if "peer" in args.only:
-        args.only = [s for s in SIDES if s in args.only or s in PEERS]
+        args.only = [s for s in [*SIDES, "gradient"] if s in args.only or s in PEERS]
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.worker:
-        worker = ours_worker if args.worker == "ours" else peer_worker
+        worker = {"ours": ours_worker, "gradient": gradient_worker}.get(args.worker, peer_worker)
         print(RESULT_PREFIX + json.dumps(worker(args), default=str))
         return
     import multilevel as ml
@@ -399,11 +481,11 @@ def main(argv: list[str] | None = None) -> None:
                     f"after {args.warmup} warmup; seed {args.seed}, data seed {args.data_seed}")
     print("\n".join(info), setting_line + (" (--quick: smoke test, not a benchmark)" if args.quick else ""),
           sep="\n", flush=True)
-    all_rows, all_notes = [], []
+    all_rows, all_notes, gradient_rows = [], [], []
     for model in args.models:
         spec = SPECS[model]
         groups, per_group = sizes[model]
-        sides = list(args.only)
+        sides = [s for s in args.only if s in SIDES]
         if spec.dpar and "ours" in sides and not hasattr(ml, "Formula"):
             message = (f"{model}: ours skipped: this multilevel has no ml.Formula (distributional formulas "
                        f"such as {spec.dpar!r} are not in the library yet); the peers run alone")
@@ -429,6 +511,12 @@ def main(argv: list[str] | None = None) -> None:
             print(text_table(HEADER, rows), *model_notes, sep="\n", flush=True)
             all_rows += rows
             all_notes += model_notes
+        if "gradient" in args.only:
+            print(f"\n{model}: µs per gradient ...", flush=True)
+            setting = dict(groups=groups, per_group=per_group, chains=1, draws=1, warmup=1)
+            result = run_worker("gradient", model, setting, args, prior_table(model, setting, args))
+            gradient_rows.append(gradient_row(model, result))
+            print(text_table(GRADIENT_HEADER, gradient_rows[-1:]), flush=True)
     print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
     size_text = "; ".join(f"{m} `{SPECS[m].formula}`" + (f" with `{SPECS[m].dpar}`" if SPECS[m].dpar else "")
                           + f" ({SPECS[m].family}), {sizes[m][0]} groups × {sizes[m][1]} rows" for m in args.models)
@@ -441,6 +529,11 @@ def main(argv: list[str] | None = None) -> None:
                      "process s; peers: NumPyro NUTS written by hand on the same posterior, float64, chains "
                      "sequential; ours: chains in parallel threads", "",
                      markdown_table(HEADER, all_rows), "", *[f"- {n}" for n in all_notes]]))
+    if gradient_rows:
+        print("\n".join(["", f"µs per gradient of the log density at the benchmark's size, one evaluation "
+                         f"after another ({NUM_GRADIENTS} in a jitted loop, best of {REPEATS}): ours, the "
+                         "function our NUTS runs (either centring); the peers, NumPyro's potential", "",
+                         markdown_table(GRADIENT_HEADER, gradient_rows)]))
 
 
 if __name__ == "__main__":
