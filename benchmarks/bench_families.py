@@ -532,7 +532,8 @@ def main(argv: list[str] | None = None) -> None:
     if gradient_rows:
         print("\n".join(["", f"µs per gradient of the log density at the benchmark's size, one evaluation "
                          f"after another ({NUM_GRADIENTS} in a jitted loop, best of {REPEATS}): ours, the "
-                         "function our NUTS runs (either centring); the peers, NumPyro's potential", "",
+                         "function our NUTS runs (either centring; the lognormal model's exact sampler runs another, of "
+                         "sigma and the sds only); the peers, NumPyro's potential", "",
                          markdown_table(GRADIENT_HEADER, gradient_rows)]))
 
 
