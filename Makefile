@@ -32,6 +32,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_insteval.py
 	$(BIN)/python benchmarks/bench_glm.py
+	$(BIN)/python benchmarks/bench_families.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -44,5 +44,6 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """Rows as a Markdown table under ``header``."""
-    return "\n".join("| " + " | ".join(line) + " |" for line in [header, ["---"] * len(header), *rows])
+    """Rows as a Markdown table under ``header``; a ``|`` in a cell (``sd(x|g)``) is escaped."""
+    return "\n".join("| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |"
+                     for line in [header, ["---"] * len(header), *rows])
