@@ -144,3 +144,23 @@ def test_an_ordered_categorical_keeps_its_unobserved_categories():
     model = ml.build_model("y ~ x", data, family="cumulative")
     assert model.family.categories == ("1", "2", "3", "4")
     assert set(np.unique(model.design.y)) == {1.0, 3.0, 4.0}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("link", list(CDF))
+def test_the_log_likelihood_is_the_observed_categorys_log_probability_to_second_order(link):
+    """The pilot's centring rule reads the likelihood's second derivative in eta: it must be
+    finite for the first and last categories too, and equal that of the full computation."""
+    family = get_family("cumulative").__class__(link, categories=tuple(LEVELS) + ("best",))
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    with jax.enable_x64(True):
+        aux = (-1.5, -0.5, 0.5, 1.5, jnp.asarray(np.linspace(0.5, 2, 5)))
+        direct = lambda e: jnp.sum(family.log_likelihood(jnp.asarray(y), e, aux))  # noqa: E731
+        full = lambda e: jnp.sum(jnp.take_along_axis(family.category_log_probs(e, aux),  # noqa: E731
+                                                     jnp.asarray(y, dtype=int)[:, None] - 1, -1))
+        eta = jnp.linspace(-1.0, 1.0, 5)
+        second = jax.jvp(jax.grad(direct), (eta,), (jnp.ones(5),))[1]
+        expected = jax.jvp(jax.grad(full), (eta,), (jnp.ones(5),))[1]
+        assert float(direct(eta)) == pytest.approx(float(full(eta)), rel=1e-12)
+    assert np.all(np.isfinite(second)) and np.all(np.asarray(second) < 0)
+    np.testing.assert_allclose(second, expected, rtol=1e-9)

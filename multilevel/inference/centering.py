@@ -231,7 +231,7 @@ def _pilot_statistics(positions: Position, data: ModelData, struct: Structure):
 
             # log p(y | etas) is a sum over rows, so its Hessian in eta_k is diagonal: H·1 is the diagonal.
             second = jax.jvp(jax.grad(total), (etas[k],), (jnp.ones_like(etas[k]),))[1]
-            return jnp.maximum(-second, 0.0)
+            return jnp.maximum(jnp.nan_to_num(-second, nan=0.0, posinf=0.0), 0.0)   # a tail's NaN: no information
 
         return tuple(information(k) for k in range(len(etas)))
 

@@ -119,8 +119,11 @@ class Cumulative(Family):
         def at(index):
             return jnp.take_along_axis(theta, jnp.clip(index, 0, last - 1)[..., None], -1)[..., 0]
 
-        upper = disc * (at(k) - eta)
-        lower = disc * (at(k - 1) - eta)
+        # the first category has no lower threshold, the last no upper one: a stand-in one
+        # unit away keeps the branch not taken finite to second order (the pilot's Hessian)
+        above, below = at(k), at(k - 1)
+        upper = disc * (jnp.where(k == last, below + 1.0, above) - eta)
+        lower = disc * (jnp.where(k == 0, above - 1.0, below) - eta)
         log_p_upper, log_q_upper = self.link_function.log_probs(upper)
         log_p_lower, log_q_lower = self.link_function.log_probs(lower)
         lower_tail = log_p_upper + _log1mexp(log_p_lower - log_p_upper)
