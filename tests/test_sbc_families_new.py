@@ -136,6 +136,7 @@ from scipy import special
 
 import multilevel as ml
 from test_sbc import NUM_BINS, NUM_KEPT_DRAWS, assert_uniform_ranks
+from test_sbc_families import kept_draws   # the same chains, draws and ranked effect
 
 pytestmark = pytest.mark.slow
 
@@ -282,17 +283,6 @@ def simulate(case: FamilyCase, replication: int) -> tuple[dict[str, float], pd.D
         truth, data = draw_replication(case, rng)
         if in_conditioning_event(case, data):
             return truth, data
-
-
-def kept_draws(fit: ml.Fit, quantities) -> dict[str, np.ndarray]:
-    posterior = fit.idata.posterior
-    total = CHAINS * DRAWS
-    keep = np.round(np.linspace(0, total - 1, NUM_KEPT_DRAWS)).astype(int)
-    out = {}
-    for name in quantities:
-        values = posterior["Intercept|g"].sel(g=LEVELS[0]) if name == RANKED_EFFECT else posterior[name]
-        out[name] = np.asarray(values.transpose("chain", "draw")).reshape(total)[keep]
-    return out
 
 
 def run_sbc(case: FamilyCase, num_replications: int = NUM_REPLICATIONS):
