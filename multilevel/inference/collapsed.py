@@ -32,7 +32,7 @@ from ..model.marginal import (CollapsedData, CollapsedStructure, conditional_noi
 from ..model.prior_table import PriorSet
 from .driver import random_keys, run_chains
 from .nuts import NutsConfig, Sites, nuts_kernel
-from .sampler import Draws, Options, SamplerInfo
+from .sampler import Draws, Options, SamplerInfo, predicted_parameters_problem
 
 
 def collapsed_structure(layout: Layout, priors: PriorSet, order: tuple[str, ...]) -> CollapsedStructure:
@@ -50,8 +50,8 @@ class CollapsedSampler:
     def problem(self, model: Model) -> str | None:
         if not model.family.gaussian_marginal:
             return f"the {model.family.name} family has no closed-form marginal likelihood"
-        if model.layout.dpars:
-            return f"{' and '.join(model.layout.dpars)} varies by row (a formula of its own)"
+        if (varying := predicted_parameters_problem(model)) is not None:
+            return varying
         factors = model.structure.names
         if len(factors) > 2:
             return f"more than two grouping factors ({', '.join(factors)}) are not collapsed yet"

@@ -54,7 +54,7 @@ from ..model.priors import InverseWishart, Normal
 from .conditionals import (conjugate_scale, conjugate_shape, draw_covariance, is_conjugate_scale, slice_sample,
                            slice_scale, wishart_shapes)
 from .driver import Kernel, run_chains
-from .sampler import Draws, Options, PriorProblem, SamplerInfo
+from .sampler import Draws, Options, PriorProblem, SamplerInfo, predicted_parameters_problem
 
 
 class GibbsData(NamedTuple):
@@ -265,8 +265,8 @@ class GibbsSampler:
     def problem(self, model: Model) -> str | None:
         if not model.family.gaussian_marginal:
             return f"the {model.family.name} family has no conjugate updates"
-        if model.layout.dpars:
-            return f"{' and '.join(model.layout.dpars)} varies by row (a formula of its own)"
+        if (varying := predicted_parameters_problem(model)) is not None:
+            return varying
         if model.layout.se == SE_ADDED:
             return (f"{model.spec.se} makes each row's variance sigma² + se², which has no conjugate "
                     "update of sigma")

@@ -91,3 +91,11 @@ class Sampler(Protocol):
 
     def run(self, model: Model, seed: int, options: Options) -> Draws:
         """Sample the posterior of ``model``."""
+
+
+def predicted_parameters_problem(model: Model) -> str | None:
+    """Why a sampler that takes the family's parameters as scalars cannot fit ``model``
+    (None when every parameter is one number)."""
+    if model.layout.dpars:
+        return f"{' and '.join(model.layout.dpars)} varies by row (a formula of its own)"
+    return None
