@@ -2,7 +2,7 @@
 
 from .families import FAMILIES, Family, Gaussian, check_response, get_family
 from .layout import GroupLayout, Layout
-from .logdensity import (ModelData, Params, Position, Structure, centering_arrays, constrain, recentre, deviance, initial_position, linear_predictor,
+from .logdensity import (ModelData, Params, Position, Structure, centering_arrays, constrain, recentre, deviance, initial_position,
                          make_logdensity, model_data, pointwise_log_likelihood, zero_position,
                          structure)
 from .record import Model, build_model
@@ -14,7 +14,7 @@ from .priors import (LKJ, Beta, Cauchy, Exponential, Gamma, GammaPrecision, Half
 __all__ = [
     "Model", "build_model",
     "FAMILIES", "Family", "Gaussian", "check_response", "get_family", "GroupLayout", "Layout", "ModelData", "Params", "Position",
-    "Structure", "centering_arrays", "constrain", "recentre", "deviance", "initial_position", "linear_predictor", "make_logdensity",
+    "Structure", "centering_arrays", "constrain", "recentre", "deviance", "initial_position", "make_logdensity",
     "model_data", "pointwise_log_likelihood", "zero_position", "structure", "ParamPrior", "PriorSet", "default_priors",
     "resolve_priors", "LKJ", "Beta", "Cauchy", "Exponential", "Gamma", "GammaPrecision", "HalfCauchy",
     "HalfNormal", "HalfStudentT", "InverseGamma", "InverseGammaVariance", "InverseWishart", "Normal",

@@ -262,14 +262,6 @@ def recentre(position: Position, data: ModelData, centering: tuple, struct: Stru
     return one(position)
 
 
-def linear_predictor(b, effects, X, refs, z, offset=None) -> jax.Array:
-    """``X b + sum_t sum_j z_t[:, j] r_t[refs_t, j] (+ offset)`` (gathers, no dense Z)."""
-    eta = X @ b if offset is None else X @ b + offset
-    for r, ref, zt in zip(effects, refs, z):
-        eta = eta + jnp.sum(zt * r[ref], axis=1)
-    return eta
-
-
 def family_arguments(params: Params, data: ModelData, predictors: Predictors, family: Family) -> tuple:
     """``(eta, parameters)`` of the family's functions at one draw's parameters."""
     etas = predictors.etas(params.b, params.effects, data.X, data.refs, data.z, data.offset)
