@@ -443,7 +443,7 @@ def hypothesis_table(posterior: xr.Dataset, hypotheses: str | Sequence[str] | Ma
     :math:`[q_{(1-\\mathrm{prob})/2}, q_{(1+\\mathrm{prob})/2}]`, and ``evid_ratio`` and
     ``post_prob`` are NaN unless ``prior`` holds draws from the prior (a fit with
     ``prior_only=True``): then, as brms, ``evid_ratio`` is the Savage-Dickey density ratio
-    :math:`p(d = 0 \mid y) / p(d = 0)`, each density a Gaussian kernel density estimate
+    :math:`p(d = 0 \\mid y) / p(d = 0)`, each density a Gaussian kernel density estimate
     (Scott's bandwidth) of the draws at 0, and ``post_prob`` is
     ``evid_ratio / (1 + evid_ratio)``. Quantiles are ``numpy.quantile`` (linear interpolation).
     """
