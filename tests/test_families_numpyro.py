@@ -20,15 +20,23 @@ last term for the continuous ones), group effects non-centred.
   ``test_families_fits.test_lognormal_is_fitted_exactly_and_agrees_with_nuts``) and
   NumPyro's (4 chains × 1000 draws) both converge, and the posterior mean and sd of
   ``Intercept``, ``x``, ``sd(Intercept|g)`` and the family's parameters agree within
-  :func:`agreement.z_limit` combined Monte Carlo standard errors.
+  :func:`agreement.z_limit` combined Monte Carlo standard errors. Ours centres its group
+  term as its pilot decides, but for hurdle_negbinomial (held non-centred: see
+  :data:`CENTERED`).
 
 False alarms (a correct library failing): the agreement limit is split (Bonferroni)
-over all :data:`COMPARISONS` means and sds of the module's 13 fits, 1e-3 in all
-(limit 4.79); the R-hat limits over all :data:`PARAMETERS` parameters of the 26 fits
-(ours and NumPyro's), 1e-3 in all; the bulk ESS floor is about half the smallest
-observed (see :data:`ESS_MIN`). So < 2e-3 for the module.
+over all :data:`COMPARISONS` (110) means and sds of the module's 13 fits, 1e-3 in all
+(limit 4.85 combined MCSEs); the R-hat limits over all :data:`PARAMETERS` (110)
+parameters of the 26 fits (ours and NumPyro's), 1e-3 in all; the bulk ESS floor
+:data:`ESS_MIN` is half the smallest observed. So < 2e-3 for the module. Measured
+(one run, max |z| per family, limit 4.85): gamma 2.01, lognormal 1.74, exponential
+1.71, weibull 1.85, beta 1.85, beta_binomial 1.49, zero_inflated_poisson 1.44,
+zero_inflated_negbinomial 1.99, zero_inflated_binomial 2.03, hurdle_poisson 2.55,
+hurdle_negbinomial 1.49, hurdle_lognormal 1.85, hurdle_gamma 1.86.
 
-Cost on the shared 2-core machine: see :data:`SECONDS` (measured per family, both fits).
+Cost, on the shared 2-core machine under a load of 2-5: each family 20-60 s (ours 4-17 s,
+NumPyro's four sequential chains 14-38 s), the 13 fits about 7 minutes; the 13 log
+density checks about 10 s together.
 """
 
 from __future__ import annotations
@@ -82,10 +90,16 @@ QUANTITIES = {f: 3 + len(family_params(f)) for f in FAMILIES}
 #: Means and sds compared over the module, and parameters whose R-hat is checked (two fits a family).
 COMPARISONS = 2 * sum(QUANTITIES.values())
 PARAMETERS = 2 * sum(QUANTITIES.values())
-#: Bulk ESS floor over 4 chains, about half the smallest observed over all families' fits.
-ESS_MIN = 400
-#: Seconds measured per family (our fit + NumPyro's), on the shared 2-core machine.
-SECONDS = {}
+#: Bulk ESS floor over 4 chains (50 a chain), half the smallest observed: 430 (ours,
+#: zero_inflated_negbinomial, which the pilot centres: 430-1316 over 7 seeds, 0-9 divergences);
+#: every other fit of ours >= 822 over the seeds tried, NumPyro's >= 916.
+ESS_MIN = 200
+#: Group terms held non-centred instead of the pilot's choice. hurdle_negbinomial: the pilot's
+#: median sd² × information is about 1 (0.78 to 1.09 over seeds), so it centres on some seeds;
+#: the posterior of the sd (0.25 ± 0.13) reaches 0 and the centred form funnels there (over 8
+#: seeds forced centred: 2-56 divergences, bulk ESS 91-787), which would fail the ESS floor on
+#: a correct likelihood. What this module checks is the likelihood, not the centring rule.
+CENTERED = {"hurdle_negbinomial": False}
 
 
 def family_data(family: str, seed: int = 0) -> pd.DataFrame:
@@ -206,12 +220,12 @@ def test_a_fit_agrees_with_the_hand_written_numpyro_model(family):
         warnings.simplefilter("ignore", ml.ConvergenceWarning)
         fit = ml.fit(formula(family), data, family=family, priors=priors(family),
                      sampler="nuts" if family == "lognormal" else "auto", chains=CHAINS, draws=DRAWS, warmup=DRAWS,
-                     target_accept=0.9, seed=2, progress=False)
+                     target_accept=0.9, seed=2, progress=False, centered=CENTERED.get(family))
     middle = time.perf_counter()
     reference, divergent = numpyro_reference(family, data)
     end = time.perf_counter()
-    print(f"{family}: ours ({fit.sampler_info['sampler']}) {middle - start:.0f} s, {fit.num_divergent} divergent; "
-          f"NumPyro {end - middle:.0f} s, {divergent} divergent")
+    print(f"{family}: ours ({fit.sampler_info['sampler']}) {middle - start:.0f} s, {fit.num_divergent} divergent, "
+          f"{fit.sampler_info['centering_reason']}; NumPyro {end - middle:.0f} s, {divergent} divergent")
     assert fit.sampler_info["sampler"] == "nuts"
     ours = fit.summary(group_effects=False).loc[reference.index]
     assert_converged(ours, CHAINS, ESS_MIN, f"{family}, ours", count=PARAMETERS)
