@@ -34,9 +34,9 @@ parameters of the 26 fits (ours and NumPyro's), 1e-3 in all; the bulk ESS floor
 zero_inflated_negbinomial 1.99, zero_inflated_binomial 2.03, hurdle_poisson 2.55,
 hurdle_negbinomial 1.49, hurdle_lognormal 1.85, hurdle_gamma 1.86.
 
-Cost, on the shared 2-core machine under a load of 2-5: each family 20-60 s (ours 4-17 s,
-NumPyro's four sequential chains 14-38 s), the 13 fits about 7 minutes; the 13 log
-density checks about 10 s together.
+Cost, on the shared 2-core machine under a load of 2-5: each family's fits 17-50 s (ours
+4-17 s, NumPyro's four sequential chains 14-38 s); the whole module 6.5 minutes in one
+session (381 s), of which the 13 log density checks take about 10 s.
 """
 
 from __future__ import annotations
