@@ -33,6 +33,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_insteval.py
 	$(BIN)/python benchmarks/bench_glm.py
 	$(BIN)/python benchmarks/bench_families.py
+	$(BIN)/python benchmarks/bench_meta.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
