@@ -7,6 +7,7 @@
     multilevel predict fit.nc NEW [--kind mean|linear|posterior_predictive]
                    [--new-groups population|zero|error] [--prob 0.95] [--seed 0] [--out pred.csv]
     multilevel hypothesis fit.nc "x > 0" ["cheese[B] - cheese[A] = 0" ...] [--prob 0.95]
+                   [--scope standard|ranef|coef --group G]
     multilevel r2 fit.nc [--loo] [--prob 0.95] [--seed 0]
     multilevel effects fit.nc EFFECT [--categorical] [--prob 0.95] [--plot effects.png]
     multilevel demo [--example cheese|face] [--plots DIR]
@@ -219,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     hypothesis.add_argument("hypotheses", nargs="+", metavar="HYPOTHESIS",
                             help='e.g. "x > 0", "cheese[B] - cheese[A] = 0", "sd(Intercept|g) > sigma"')
     hypothesis.add_argument("--prob", type=float, default=0.95, help="probability of the interval (default 0.95)")
+    hypothesis.add_argument("--scope", choices=("standard", "ranef", "coef"), default="standard",
+                            help="standard (the parameters, default); ranef or coef: test at each level of --group, "
+                            "naming its effect columns (each level's deviations, or coefficients)")
+    hypothesis.add_argument("--group", help="the grouping factor of --scope ranef or coef")
 
     r2 = commands.add_parser("r2", help="Bayesian R-squared of a saved fit",
                              description="Bayesian R-squared (Gelman et al. 2019) of a fit saved with "
@@ -331,8 +336,9 @@ def _print_table(table: pd.DataFrame) -> None:
 
 
 def _run_hypothesis(args) -> None:
-    table = load(args.fit).hypothesis(args.hypotheses, prob=args.prob)
-    _print_table(table.reset_index(drop=True).set_index("hypothesis"))
+    table = load(args.fit).hypothesis(args.hypotheses, prob=args.prob, scope=args.scope, group=args.group)
+    keys = ["hypothesis"] if args.scope == "standard" else ["group", "level", "hypothesis"]
+    _print_table(table.reset_index(drop=True).set_index(keys))
 
 
 def _run_effects(args) -> None:

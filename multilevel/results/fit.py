@@ -32,6 +32,7 @@ from .display import as_html, as_text, make_report
 from .effects import (RESOLUTION, ConditionalEffects, conditional_effects, effect_grid, is_categorical,
                       levels_of, typical_value)
 from .hypothesis import hypothesis_table
+from .hypothesis_levels import check_scope, hypothesis_by_level
 from .posterior import parameter_draws, select_draws, stack_draws
 from .predict import design_draws, predict_draws, summarise_predictions, summarise_probabilities
 from .storage import META_KEY, read_fit_file, write_fit_file
@@ -230,7 +231,8 @@ class Fit:
 
     # -- hypotheses and R² (see multilevel.results.hypothesis and .r2) --------------------
     def hypothesis(self, hypotheses: str | list[str] | dict[str, str], prob: float = 0.95,
-                   summary: bool = True, prior: "Fit | None" = None) -> pd.DataFrame:
+                   summary: bool = True, prior: "Fit | None" = None, scope: str = "standard",
+                   group: str | None = None) -> pd.DataFrame:
         """Test hypotheses about the parameters, as brms's ``hypothesis()``.
 
         Parameters
@@ -251,20 +253,27 @@ class Fit:
             A fit of the same model with ``prior_only=True``: its draws give a hypothesis
             of equality brms's Savage-Dickey evidence ratio (posterior over prior density
             at 0) and posterior probability.
+        scope, group
+            As brms: ``"standard"`` tests the parameters; ``"ranef"`` or ``"coef"`` test the
+            hypothesis at each level of the grouping factor ``group``, its names being the
+            factor's effect columns (``"x > 0"``: level by level, the deviation ``r[level, x]``,
+            or the coefficient ``x + r[level, x]``); see :mod:`.hypothesis_levels`.
 
         Returns
         -------
         pandas.DataFrame
             One row per hypothesis (indexed by its name, or its text), columns
             ``hypothesis`` (the text), ``estimate`` and ``error`` (posterior mean and sd of
-            ``left - right``), the interval (``q2.5``, ``q97.5`` for ``prob=0.95``),
-            ``evid_ratio`` and ``post_prob``.
+            ``left - right``), the interval's bounds ``lower`` and ``upper`` (brms's
+            ``CI.Lower``, ``CI.Upper``), ``evid_ratio`` and ``post_prob``. With a
+            ``group``, one row per level and hypothesis, with columns ``group`` and ``level``
+            first (``summary=False``: MultiIndex columns ``(level, hypothesis)``).
 
         Notes
         -----
         As in brms, a one-sided hypothesis (``<``, ``>``) has a one-sided interval: for
-        ``>``, the ``1 - prob`` quantile and ``inf`` (in the columns ``q2.5`` and ``q97.5``);
-        for ``<``, ``-inf`` and the ``prob`` quantile. ``post_prob`` is the share of draws in
+        ``>``, ``lower`` is the ``1 - prob`` quantile and ``upper`` is ``inf``; for ``<``,
+        ``lower`` is ``-inf`` and ``upper`` the ``prob`` quantile. ``post_prob`` is the share of draws in
         which it holds and ``evid_ratio`` ``post_prob / (1 - post_prob)`` (``inf`` when every
         draw agrees). A hypothesis of equality (``=``) has the central interval, and
         ``evid_ratio`` and ``post_prob`` NaN unless ``prior`` is given. A name the fit does not have, or an
@@ -273,8 +282,12 @@ class Fit:
         """
         if prior is not None and not isinstance(prior, Fit):
             raise DataError(f"prior must be a fit of the same model with prior_only=True, got {type(prior).__name__}")
-        return hypothesis_table(self.idata.posterior, hypotheses, prob, summary,
-                                None if prior is None else prior.idata.posterior)
+        check_scope(scope, group, self.info.layout)
+        prior_draws = None if prior is None else prior.idata.posterior
+        if scope != "standard":
+            return hypothesis_by_level(self.idata.posterior, self.info.layout, hypotheses, group, scope, prob,
+                                       summary, prior_draws)
+        return hypothesis_table(self.idata.posterior, hypotheses, prob, summary, prior_draws)
 
     def r2(self, summary: bool = True, prob: float = 0.95, loo: bool = False, seed: int = 0) -> pd.DataFrame:
         """Bayesian R² (Gelman, Goodrich, Gabry & Vehtari 2019), or LOO-R² with ``loo=True``.
