@@ -26,7 +26,7 @@ from ..errors import DataError
 from ..formula.spec import FormulaSpec, Terms, Var, spec_from_dict, spec_to_dict
 from ..model.families import Family, get_family
 from ..model.layout import SE_KNOWN, GroupLayout, Layout
-from . import accessors, criteria, margins, plots, r2
+from . import accessors, criteria, margins, plots, ppc, r2
 from . import kfold as kfold_module
 from .display import as_html, as_text, make_report
 from .effects import (RESOLUTION, ConditionalEffects, conditional_effects, effect_grid, is_categorical,
@@ -83,8 +83,8 @@ class FitInfo:
                    data.get("prior_arguments"))
 
 
-#: The kinds of posterior predictive check, and the draws each uses by default.
-PPC_KINDS = {"density": 50, "bars": 200, "stat": 500}
+#: The kinds of posterior predictive check, and the draws each uses by default (LOO-PIT: all).
+PPC_KINDS = {"density": 50, "bars": 200, "stat": 500, "loo_pit": None}
 
 
 class Fit:
@@ -648,7 +648,7 @@ class Fit:
         return plots.plot_effects(effects, term.levels, term.name)
 
     def plot_ppc(self, num_draws: int | None = None, seed: int = 0, kind: str | None = None,
-                 stat: str | Callable = "mean"):
+                 stat: str | Callable = "mean", group: str | None = None):
         """A posterior predictive check: replicates of y at the fitted rows, for draws
         chosen at random (``seed``), against the observed y.
 
@@ -658,11 +658,27 @@ class Fit:
         responses, 200 draws) or ``"stat"`` (the histogram of a test statistic over the
         replicates and its observed value, with ``P(T(y_rep) >= T(y))``; ``stat`` is
         ``"mean"``, ``"sd"``, ``"min"``, ``"max"``, ``"median"``, ``"zeros"`` (the share of
-        zeros) or a function of the response; 500 draws)."""
+        zeros) or a function of the response; 500 draws) or ``"loo_pit"`` (ArviZ's LOO-PIT:
+        each row's probability integral transform under its leave-one-out predictive
+        distribution, from the stored log-likelihood and replicates of every draw; see
+        :func:`.ppc.plot_loo_pit`).
+
+        ``group``: a column of the formula; one panel per level (at most
+        :data:`.ppc.MAX_PANELS`) comparing its rows with theirs in the replicates, as
+        bayesplot's ``ppc_bars_grouped`` and ``ppc_stat_grouped`` (kinds ``"density"``,
+        ``"bars"``, ``"stat"``)."""
         data, y = self._fitted_data("plot_ppc")
         kind = kind or ("bars" if self.info.family.discrete else "density")
         if kind not in PPC_KINDS:
             raise DataError(f"kind must be one of {', '.join(PPC_KINDS)}, got {kind!r}")
+        if group is not None and group not in data:
+            raise DataError(f"group={group!r} is not a column of the formula; give one of "
+                            f"{', '.join(map(repr, data.columns))}")
+        if group is not None and kind == "loo_pit":
+            raise DataError(f"group={group!r}: LOO-PIT is one check of all rows; group= takes kind 'density', "
+                            "'bars' or 'stat'")
+        if kind == "loo_pit":
+            return self._plot_loo_pit(data, y, seed)
         num_draws = PPC_KINDS[kind] if num_draws is None else num_draws
         posterior = self.idata.posterior
         if isinstance(num_draws, bool) or not isinstance(num_draws, (int, np.integer)) or num_draws < 1:
@@ -675,12 +691,34 @@ class Fit:
             return self._predict(subset, rows, kind="posterior_predictive", new_groups="error", seed=key)
 
         response = str(self.info.spec.response)
+        if group is not None:
+            return ppc.plot_ppc_grouped(y, replicate(data, seed), data[group].to_numpy(), kind=kind, group=group,
+                                        response=response, stat=stat)
         if kind == "density":
             return plots.plot_ppc(y, data, replicate, num_draws=len(chosen), response=response, seed=seed)
         replicates = replicate(data, seed)
         if kind == "bars":
             return plots.plot_ppc_bars(y, replicates, response=response)
         return plots.plot_ppc_stat(y, replicates, stat, response=response)
+
+    def _plot_loo_pit(self, data: pd.DataFrame, y: np.ndarray, seed: int):
+        """LOO-PIT from the stored log-likelihood and the stored replicates (or new ones of
+        every draw, ``seed``), without changing ``self.idata``."""
+        if "log_likelihood" not in self.idata.groups():
+            raise DataError("kind='loo_pit' needs the pointwise log-likelihood, and this fit stored none (too "
+                            "many draws x rows, or a Dask DataFrame): use kind='density', 'bars' or 'stat'")
+        if self.info.family.discrete:
+            warnings.warn("LOO-PIT of a discrete response is not uniform even for a calibrated model (its PIT "
+                          "values sit on steps): read it with care, or check with kind='bars'",
+                          UserWarning, stacklevel=3)
+        posterior = self.idata.posterior
+        if "posterior_predictive" in self.idata.groups():
+            replicates = self.idata.posterior_predictive["y"].values
+        else:
+            draws = self._predict(posterior, data, kind="posterior_predictive", new_groups="error", seed=seed)
+            replicates = draws.reshape(posterior.sizes["chain"], posterior.sizes["draw"], len(data))
+        return ppc.plot_loo_pit(y, replicates, self.idata.log_likelihood["y"], posterior,
+                                response=str(self.info.spec.response))
 
     def _predict(self, posterior: xr.Dataset, frame: pd.DataFrame, **options) -> np.ndarray:
         """Draws of predictions for ``frame`` from the draws ``posterior`` (see ``predict``)."""
