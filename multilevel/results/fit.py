@@ -477,7 +477,8 @@ class Fit:
         return summarise_predictions(draws, pd.DataFrame(new_data), prob)
 
     def conditional_effects(self, effect: str, *, kind: str = "mean", categorical: bool = False,
-                            conditions: Mapping[str, object] | None = None, re_formula: str | None = "~ 0",
+                            conditions: Mapping[str, object] | pd.DataFrame | None = None,
+                            re_formula: str | None = "~ 0",
                             resolution: int = RESOLUTION, prob: float = 0.95, dpar: str | None = None,
                             seed: int = 0) -> ConditionalEffects:
         """The expected response over a grid of ``effect`` (``"x"``, or ``"x:z"`` for one line
@@ -490,6 +491,11 @@ class Fit:
         to include (default none: brms's ``NA``); ``dpar`` a distributional parameter
         instead of the response. Returns ``(data, figure)``: the grid with ``mean``, ``sd``
         and interval columns, and its plot.
+
+        ``conditions`` holds columns at values: one value each (``{"w": 0}``), or several
+        (``{"g": ["a", "b"]}``, or a DataFrame of one condition per row) for one panel per
+        condition, labelled in the column ``condition``; with ``re_formula=None`` and a
+        grouping column, the effect within each of its levels (brms's ``conditions``).
         """
         prob = check_prob(prob)
         data, _ = self._fitted_data("conditional_effects")
