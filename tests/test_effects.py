@@ -77,6 +77,7 @@ def test_an_ordinal_effect_gives_each_categorys_probability():
     effects = fit.conditional_effects("x", categorical=True, resolution=7)
     assert len(effects.data) == 21 and list(effects.data["category"][:3]) == ["1", "2", "3"]
     np.testing.assert_allclose(effects.data["mean"].to_numpy().reshape(7, 3).sum(axis=1), 1.0, rtol=1e-10)
+    assert [ax.get_title() for ax in effects.figure.axes] == ["category = 1", "category = 2", "category = 3"]
     with pytest.raises(ml.DataError, match="no categories"):
         known_fit("y ~ x", frame).conditional_effects("x", categorical=True)
 

@@ -22,7 +22,9 @@ conditions = data.frame(g = levels))``.
 Predictions leave the group effects out by default (``re_formula="~ 0"``, brms's
 ``NA``): the effect of a population-level predictor for a typical group. Each grid
 row gets the posterior mean, sd and the central interval of its prediction; for an
-ordinal model with ``categorical=True``, of each category's probability.
+ordinal model with ``categorical=True``, of each category's probability (one panel
+per category; with several conditions, one panel per condition and a colour per
+category).
 """
 
 from __future__ import annotations
@@ -147,14 +149,19 @@ def conditional_effects(grid: pd.DataFrame, draws: np.ndarray, effect: str, prob
     data["sd"] = draws.std(axis=0, ddof=1)
     low, high = f"q{100 * lo:g}", f"q{100 * hi:g}"
     data[low], data[high] = quantiles[0], quantiles[1]
-    colour = "category" if categories is not None else (names[1] if len(names) == 2 else None)
+    second = names[1] if len(names) == 2 else None
+    panel = CONDITION if CONDITION in data else ("category" if categories is not None else None)
+    colour = "category" if categories is not None and panel == CONDITION else second
     ylabel = "probability" if categories is not None else f"E[{response}]"
-    return ConditionalEffects(data, _plot(data, names[0], colour, low, high, ylabel))
+    return ConditionalEffects(data, _plot(data, names[0], panel, colour, low, high, ylabel))
 
 
-def _plot(data: pd.DataFrame, x: str, colour: str | None, low: str, high: str, ylabel: str) -> Figure:
-    """One panel per condition (one panel without the column ``condition``), sharing the y axis."""
-    panels = list(data.groupby(CONDITION, sort=False)) if CONDITION in data else [(None, data)]
+def _plot(data: pd.DataFrame, x: str, panel: str | None, colour: str | None, low: str, high: str,
+          ylabel: str) -> Figure:
+    """One panel per value of the column ``panel`` (a condition, or an ordinal model's
+    category), or one panel, sharing the y axis."""
+    panels = [(f"{panel} = {value}" if panel == "category" else value, part)
+              for value, part in data.groupby(panel, sort=False, observed=True)] if panel else [(None, data)]
     columns = min(len(panels), 3)
     rows = -(-len(panels) // columns)
     figure = new_figure(6.0 if columns == 1 else 4.2 * columns, 4.0 if rows == 1 else 3.3 * rows + 0.4)
