@@ -7,8 +7,10 @@
     multilevel predict fit.nc NEW [--kind mean|linear|posterior_predictive]
                    [--new-groups population|zero|error] [--prob 0.95] [--seed 0] [--out pred.csv]
     multilevel hypothesis fit.nc "x > 0" ["cheese[B] - cheese[A] = 0" ...] [--prob 0.95]
+                   [--scope standard|ranef|coef --group G]
     multilevel r2 fit.nc [--loo] [--prob 0.95] [--seed 0]
     multilevel effects fit.nc EFFECT [--categorical] [--prob 0.95] [--plot effects.png]
+                   [--condition COL=V1,V2 ...] [--group-effects]
     multilevel demo [--example cheese|face] [--plots DIR]
 
 DATA and NEW are tables with a header row: delimited text (the delimiter, tab,
@@ -219,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     hypothesis.add_argument("hypotheses", nargs="+", metavar="HYPOTHESIS",
                             help='e.g. "x > 0", "cheese[B] - cheese[A] = 0", "sd(Intercept|g) > sigma"')
     hypothesis.add_argument("--prob", type=float, default=0.95, help="probability of the interval (default 0.95)")
+    hypothesis.add_argument("--scope", choices=("standard", "ranef", "coef"), default="standard",
+                            help="standard (the parameters, default); ranef or coef: test at each level of --group, "
+                            "naming its effect columns (each level's deviations, or coefficients)")
+    hypothesis.add_argument("--group", help="the grouping factor of --scope ranef or coef")
 
     r2 = commands.add_parser("r2", help="Bayesian R-squared of a saved fit",
                              description="Bayesian R-squared (Gelman et al. 2019) of a fit saved with "
@@ -238,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     effects.add_argument("--categorical", action="store_true", help="an ordinal model's category probabilities")
     effects.add_argument("--prob", type=float, default=0.95, help="probability of the interval (default 0.95)")
     effects.add_argument("--plot", type=Path, metavar="PNG", help="also write the plot to this PNG file")
+    effects.add_argument("--condition", action="append", default=[], metavar="COL=V1,V2",
+                         help="hold COL at each value given, one panel per value (repeatable: one panel per "
+                         "combination); e.g. --condition g=a,b --group-effects for the effect within levels of g")
+    effects.add_argument("--group-effects", action="store_true",
+                         help="include the group effects (brms's re_formula = NULL; default: none, re_formula = NA)")
 
     kfold = commands.add_parser("kfold", help="K-fold cross-validation of a saved fit (refits it per fold)",
                                 description="K-fold cross-validation of a fit saved with 'multilevel fit --out', "
@@ -331,12 +342,32 @@ def _print_table(table: pd.DataFrame) -> None:
 
 
 def _run_hypothesis(args) -> None:
-    table = load(args.fit).hypothesis(args.hypotheses, prob=args.prob)
-    _print_table(table.reset_index(drop=True).set_index("hypothesis"))
+    table = load(args.fit).hypothesis(args.hypotheses, prob=args.prob, scope=args.scope, group=args.group)
+    keys = ["hypothesis"] if args.scope == "standard" else ["group", "level", "hypothesis"]
+    _print_table(table.reset_index(drop=True).set_index(keys))
+
+
+def _conditions(options: list[str]) -> dict[str, list]:
+    """``["g=a,b", "w=0"]`` as ``{"g": ["a", "b"], "w": [0]}``: numbers where every value of a
+    column reads as one (whole numbers as int), else strings."""
+    conditions = {}
+    for option in options:
+        name, equals, values = option.partition("=")
+        if not equals or not name.strip() or not values.strip():
+            raise DataError(f"--condition {option!r}: write COL=V1,V2 (e.g. --condition g=a,b)")
+        parts = [v.strip() for v in values.split(",")]
+        try:
+            numbers = [float(v) for v in parts]
+            conditions[name.strip()] = [int(v) if v.is_integer() else v for v in numbers]
+        except ValueError:
+            conditions[name.strip()] = parts
+    return conditions
 
 
 def _run_effects(args) -> None:
-    effects = load(args.fit).conditional_effects(args.effect, categorical=args.categorical, prob=args.prob)
+    effects = load(args.fit).conditional_effects(args.effect, categorical=args.categorical, prob=args.prob,
+                                                 conditions=_conditions(args.condition) or None,
+                                                 re_formula=None if args.group_effects else "~ 0")
     effects.data.to_csv(sys.stdout, index=False)
     if args.plot:
         save_figure(effects.figure, args.plot)

@@ -77,6 +77,7 @@ def test_an_ordinal_effect_gives_each_categorys_probability():
     effects = fit.conditional_effects("x", categorical=True, resolution=7)
     assert len(effects.data) == 21 and list(effects.data["category"][:3]) == ["1", "2", "3"]
     np.testing.assert_allclose(effects.data["mean"].to_numpy().reshape(7, 3).sum(axis=1), 1.0, rtol=1e-10)
+    assert [ax.get_title() for ax in effects.figure.axes] == ["category = 1", "category = 2", "category = 3"]
     with pytest.raises(ml.DataError, match="no categories"):
         known_fit("y ~ x", frame).conditional_effects("x", categorical=True)
 
@@ -107,3 +108,39 @@ def test_the_effects_command_writes_the_grid_as_csv_and_the_plot(tmp_path, capsy
     assert len(table) == 300 and {"x", "f", "mean", "q2.5", "q97.5"} <= set(table.columns)
     assert (tmp_path / "x.png").stat().st_size > 0
     assert main(["effects", str(path), "z"]) == 2
+
+
+# -- one panel per condition: the effect within levels of a group (brms's conditions = data.frame) --
+@pytest.mark.unit
+def test_conditions_on_group_levels_give_each_levels_line_in_its_own_panel():
+    frame = data()
+    fit = known_fit("y ~ x + (1 | g)", frame, means={"x": 0.7})
+    effects = fit.conditional_effects("x", conditions={"g": [0, 3]}, re_formula=None, resolution=4)
+    grid = effects.data
+    assert list(grid["condition"].unique()) == ["g = 0", "g = 3"] and len(grid) == 8
+    levels = [str(v) for v in fit.idata.posterior["Intercept|g"].coords["g"].values]
+    for level, part in grid.groupby("g"):
+        effect = stacked(fit, "Intercept|g")[:, levels.index(str(level))]
+        line = stacked(fit, "Intercept")[:, None] + effect[:, None] + np.outer(stacked(fit, "x"), part["x"])
+        np.testing.assert_allclose(part["mean"], line.mean(axis=0), rtol=1e-10)
+    assert [ax.get_title() for ax in effects.figure.axes] == ["g = 0", "g = 3"]
+    population = fit.conditional_effects("x", conditions={"g": [0, 3]}, resolution=4).data   # re_formula "~ 0"
+    np.testing.assert_allclose(population["mean"][:4], population["mean"][4:])
+    rows = fit.conditional_effects("x", conditions=pd.DataFrame({"g": [1, 2, 4]}), re_formula=None, resolution=3)
+    assert len(rows.figure.axes) == 3 and list(rows.data["condition"].unique()) == ["g = 1", "g = 2", "g = 4"]
+    with pytest.raises(ml.DataError, match="which the effect 'x' varies"):
+        fit.conditional_effects("x", conditions={"x": [0, 1]})
+    with pytest.raises(ml.DataError, match="at most 16"):
+        fit.conditional_effects("x", conditions={"g": list(range(17))})
+
+
+def test_the_effects_command_takes_conditions_and_group_effects(tmp_path, capsys):
+    fit = known_fit("y ~ x + (1 | g)", data())
+    path = fit.save(tmp_path / "fit.nc")
+    assert main(["effects", str(path), "x", "--condition", "g=0,3", "--group-effects"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    expected = fit.conditional_effects("x", conditions={"g": [0, 3]}, re_formula=None).data
+    np.testing.assert_allclose(table["mean"], expected["mean"], rtol=1e-6)
+    assert list(table["condition"].unique()) == ["g = 0", "g = 3"]
+    assert main(["effects", str(path), "x", "--condition", "g"]) == 2
+    assert "write COL=V1,V2" in capsys.readouterr().err

@@ -65,13 +65,13 @@ def test_greater_than_counts_the_draws_where_it_holds(fit):
 
 def test_a_one_sided_hypothesis_has_a_one_sided_interval(fit):
     table = fit.hypothesis(["x > 0.2", "2 * x + Intercept < 1"])
-    assert list(table.columns) == ["hypothesis", "estimate", "error", "q2.5", "q97.5", "evid_ratio", "post_prob"]
+    assert list(table.columns) == ["hypothesis", "estimate", "error", "lower", "upper", "evid_ratio", "post_prob"]
     greater = stacked(fit, "x") - 0.2
-    assert table.loc["x > 0.2", "q2.5"] == pytest.approx(np.quantile(greater, 0.05), abs=1e-12)
-    assert table.loc["x > 0.2", "q97.5"] == np.inf
+    assert table.loc["x > 0.2", "lower"] == pytest.approx(np.quantile(greater, 0.05), abs=1e-12)
+    assert table.loc["x > 0.2", "upper"] == np.inf
     less = 2 * stacked(fit, "x") + stacked(fit, "Intercept") - 1  # brms: left - right < 0
     row = table.loc["2 * x + Intercept < 1"]
-    assert row["q2.5"] == -np.inf and row["q97.5"] == pytest.approx(np.quantile(less, 0.95), abs=1e-12)
+    assert row["lower"] == -np.inf and row["upper"] == pytest.approx(np.quantile(less, 0.95), abs=1e-12)
     assert row["post_prob"] == np.mean(less < 0)
     assert row["estimate"] == pytest.approx(less.mean(), abs=1e-12)
 
@@ -82,12 +82,12 @@ def test_a_hypothesis_that_every_draw_supports_has_infinite_evidence(fit):
     assert fit.hypothesis("sigma < 0").iloc[0][["post_prob", "evid_ratio"]].tolist() == [0, 0]
 
 
-def test_prob_sets_the_interval_and_its_column_names(fit):
+def test_prob_sets_the_interval_one_sided_or_central_under_the_same_column_names(fit):
     d = stacked(fit, "x")
     table = fit.hypothesis(["x > 0", "x = 0"], prob=0.9)
-    assert list(table.columns[3:5]) == ["q5", "q95"]
-    assert table.iloc[0]["q5"] == pytest.approx(np.quantile(d, 0.1), abs=1e-12)
-    np.testing.assert_allclose(table.iloc[1][["q5", "q95"]].astype(float), np.quantile(d, [0.05, 0.95]),
+    assert list(table.columns[3:5]) == ["lower", "upper"]
+    assert table.iloc[0]["lower"] == pytest.approx(np.quantile(d, 0.1), abs=1e-12)   # one-sided 90%
+    np.testing.assert_allclose(table.iloc[1][["lower", "upper"]].astype(float), np.quantile(d, [0.05, 0.95]),
                                rtol=0, atol=1e-12)
     with pytest.raises(ml.DataError, match="prob must be between 0 and 1"):
         fit.hypothesis("x > 0", prob=95)
@@ -97,7 +97,7 @@ def test_prob_sets_the_interval_and_its_column_names(fit):
 def test_equality_has_the_central_interval_and_no_evidence_ratio(fit):
     d = stacked(fit, "cheese[B]") - stacked(fit, "cheese[C]")
     row = fit.hypothesis("cheese[B] - cheese[C] = 0").iloc[0]
-    np.testing.assert_allclose(row[["estimate", "error", "q2.5", "q97.5"]].astype(float),
+    np.testing.assert_allclose(row[["estimate", "error", "lower", "upper"]].astype(float),
                                [d.mean(), d.std(ddof=1), *np.quantile(d, [0.025, 0.975])], rtol=0, atol=1e-12)
     assert np.isnan(row["evid_ratio"]) and np.isnan(row["post_prob"])  # Savage-Dickey needs prior draws
     same = fit.hypothesis("cheese[B] == cheese[C]").iloc[0]
@@ -246,11 +246,40 @@ def test_values_that_are_not_finite_and_arguments_that_are_not_hypotheses_are_re
             fit.hypothesis(bad)
 
 
+# -- group-level effects, level by level (brms's scope and group) -------------------------------
+def test_scope_ranef_tests_each_levels_deviation_and_coef_its_coefficient(fit):
+    levels = list(fit.idata.posterior["x|g"].coords["g"].values)
+    deviations = stacked(fit, "x|g")                  # (draws, levels)
+    ranef = fit.hypothesis(["x > 0", "Intercept - x = 0"], scope="ranef", group="g")
+    assert list(ranef.columns[:3]) == ["group", "level", "hypothesis"]
+    assert list(ranef["level"]) == [level for level in levels for _ in range(2)]
+    assert (ranef["group"] == "g").all() and list(ranef.index) == ["x > 0", "Intercept - x = 0"] * len(levels)
+    for j, level in enumerate(levels):
+        rows = ranef[ranef["level"] == level]
+        assert rows.iloc[0]["post_prob"] == np.mean(deviations[:, j] > 0)
+        difference = stacked(fit, "Intercept|g")[:, j] - deviations[:, j]
+        assert rows.iloc[1]["estimate"] == pytest.approx(difference.mean(), abs=1e-12)
+    coef = fit.hypothesis("x > 0.3", scope="coef", group="g", summary=False)
+    assert list(coef.columns) == [(level, "x > 0.3") for level in levels]
+    np.testing.assert_allclose(coef.to_numpy(), stacked(fit, "x")[:, None] + deviations - 0.3, atol=1e-12)
+
+
+def test_scope_and_group_are_checked_and_named(fit):
+    with pytest.raises(ml.DataError, match="scope must be one of 'standard', 'ranef', 'coef', got 'fixef'"):
+        fit.hypothesis("x > 0", scope="fixef")
+    with pytest.raises(ml.DataError, match="group= must be one of 'g', got None"):
+        fit.hypothesis("x > 0", scope="ranef")
+    with pytest.raises(ml.DataError, match="group='h' is for scope='ranef' or scope='coef'"):
+        fit.hypothesis("x > 0", group="h")
+    with pytest.raises(ml.DataError, match=r"effect columns of g \(Intercept, x\).*no parameter named 'sigma'"):
+        fit.hypothesis("sigma > 0", scope="coef", group="g")
+
+
 # -- the command line ---------------------------------------------------------------------------
 def test_the_cli_prints_the_table_of_a_saved_fit(saved, fit, capsys):
     assert main(["hypothesis", saved[1], "x > 0", "cheese[B] - cheese[C] = 0"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["estimate", "error", "q2.5", "q97.5", "evid_ratio", "post_prob"]
+    assert lines[0].split() == ["estimate", "error", "lower", "upper", "evid_ratio", "post_prob"]
     assert lines[2].startswith("x > 0 ") and lines[3].startswith("cheese[B] - cheese[C] = 0 ")
     expected = fit.hypothesis("x > 0").iloc[0]
     assert float(lines[2].split()[-1]) == pytest.approx(expected["post_prob"], abs=1e-4)
@@ -280,3 +309,12 @@ def test_a_prior_only_fit_gives_an_equality_the_savage_dickey_evidence_ratio():
     assert np.isnan(fit.hypothesis("x = 0")["evid_ratio"].iloc[0])
     with pytest.raises(ml.DataError, match="prior_only=True"):
         fit.hypothesis("x = 0", prior="normal(0, 1)")
+
+
+def test_the_cli_tests_a_hypothesis_at_each_level_of_a_group(saved, fit, capsys):
+    assert main(["hypothesis", saved[1], "x > 0", "--scope", "coef", "--group", "g"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    levels = fit.idata.posterior["x|g"].coords["g"].values
+    assert lines[0].split()[:2] == ["estimate", "error"] and len(lines) == 2 + len(levels)
+    expected = fit.hypothesis("x > 0", scope="coef", group="g")
+    assert [float(line.split()[-1]) for line in lines[2:]] == pytest.approx(list(expected["post_prob"]), abs=1e-4)

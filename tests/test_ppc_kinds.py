@@ -56,5 +56,49 @@ def test_a_count_fit_checks_with_bars_by_default_and_takes_the_other_kinds():
     assert re.search(r"P\(zeros\(y_rep\) >= zeros\(y\)\) = [01]\.\d\d$", stat.axes[0].get_title())
     assert stat.axes[0].lines[0].get_xdata()[0] == pytest.approx(np.mean(counts()["y"] == 0))
     assert fit.plot_ppc(kind="density", num_draws=5).axes[0].get_ylabel() == "density"
-    with pytest.raises(ml.DataError, match="kind must be one of density, bars, stat"):
+    with pytest.raises(ml.DataError, match="kind must be one of density, bars, stat, loo_pit"):
         fit.plot_ppc(kind="violin")
+
+
+# -- grouped checks and LOO-PIT ----------------------------------------------------------------
+@pytest.mark.unit
+def test_a_grouped_check_draws_each_levels_rows_in_its_own_panel():
+    y = np.array([0, 1, 1, 0, 2, 2])
+    groups = np.array(["a", "a", "a", "b", "b", "b"])
+    replicates = np.array([[0, 1, 0, 0, 2, 1], [1, 1, 1, 0, 0, 2]])
+    from multilevel.results import ppc
+    bars = ppc.plot_ppc_grouped(y, replicates, groups, kind="bars", group="g", response="y")
+    assert [ax.get_title() for ax in bars.axes] == ["g = a", "g = b"]
+    assert [[round(b.get_height()) for b in ax.patches] for ax in bars.axes] == [[1, 2, 0], [1, 0, 2]]
+    stat = ppc.plot_ppc_grouped(y, replicates, groups, kind="stat", stat="max", group="g", response="y")
+    assert [ax.lines[0].get_xdata()[0] for ax in stat.axes] == [1, 2]             # max of each level's y
+    assert [ax.get_title() for ax in stat.axes] == ["g = a: p = 1.00", "g = b: p = 1.00"]
+    many = np.arange(ppc.MAX_PANELS + 1)
+    with pytest.raises(ml.DataError, match=f"group='g' has {ppc.MAX_PANELS + 1} levels"):
+        ppc.plot_ppc_grouped(many, many[None], many, kind="stat", group="g", response="y")
+
+
+@pytest.fixture(scope="module")
+def grouped_fit() -> ml.Fit:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "g": rng.choice(list("abc"), 60)})
+    frame["y"] = rng.normal(frame["x"], 1.0)
+    return known_fit("y ~ x + (1 | g)", frame)
+
+
+@pytest.mark.unit
+def test_plot_ppc_takes_a_group_and_loo_pit_without_changing_the_fit(grouped_fit):
+    groups = grouped_fit.idata.groups()
+    panels = grouped_fit.plot_ppc(kind="stat", stat="sd", group="g")
+    observed = grouped_fit.idata.observed_data["y"].values
+    levels = grouped_fit.idata.constant_data["g"].values
+    expected = [np.std(observed[levels == level], ddof=1) for level in "abc"]
+    np.testing.assert_allclose([ax.lines[0].get_xdata()[0] for ax in panels.axes], expected)
+    assert len(grouped_fit.plot_ppc(group="g", num_draws=4).axes) == 3        # densities by level
+    pit = grouped_fit.plot_ppc(kind="loo_pit")
+    assert pit.axes[0].get_xlabel() == "LOO-PIT of y" and pit.axes[0].lines
+    assert grouped_fit.idata.groups() == groups                               # nothing added to the fit
+    with pytest.raises(ml.DataError, match="group='h' is not a column of the formula"):
+        grouped_fit.plot_ppc(group="h")
+    with pytest.raises(ml.DataError, match="LOO-PIT is one check of all rows"):
+        grouped_fit.plot_ppc(kind="loo_pit", group="g")

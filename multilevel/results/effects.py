@@ -11,10 +11,20 @@ The grid, from the fitted rows of the formula's columns:
   categorical), or at the value given in ``conditions``;
 * the number of trials of a binomial response at 1 (the mean is then the probability).
 
+``conditions`` with several values per column (``{"g": ["a", "b"]}``: every
+combination of the values given), or a DataFrame (one condition per row, brms's
+``conditions = data.frame(...)``), gives one grid, and one panel, per condition; its
+rows carry the condition's label in the column ``condition`` (``"g = a"``). With
+``re_formula=None`` and a grouping column among the conditions, each panel is the
+effect within one level: brms's ``conditional_effects(fit, "x", re_formula = NULL,
+conditions = data.frame(g = levels))``.
+
 Predictions leave the group effects out by default (``re_formula="~ 0"``, brms's
 ``NA``): the effect of a population-level predictor for a typical group. Each grid
 row gets the posterior mean, sd and the central interval of its prediction; for an
-ordinal model with ``categorical=True``, of each category's probability.
+ordinal model with ``categorical=True``, of each category's probability (one panel
+per category; with several conditions, one panel per condition and a colour per
+category).
 """
 
 from __future__ import annotations
@@ -32,6 +42,10 @@ from .plots import new_figure
 
 #: Values of a numeric effect's grid, as brms's default ``resolution``.
 RESOLUTION = 100
+#: Most conditions (panels) of one call.
+MAX_CONDITIONS = 16
+#: The column of a grid that labels its condition, when there are several.
+CONDITION = "condition"
 
 
 class ConditionalEffects(NamedTuple):
@@ -41,17 +55,42 @@ class ConditionalEffects(NamedTuple):
     figure: Figure
 
 
+def condition_rows(conditions: Mapping[str, object] | pd.DataFrame | None) -> list[dict[str, object]]:
+    """The conditions as a list of ``{column: value}``: one per row of a DataFrame, one per
+    combination of the values of a dict (a scalar counts as one value); ``[{}]`` for none."""
+    if conditions is None:
+        return [{}]
+    if isinstance(conditions, pd.DataFrame):
+        rows = conditions.to_dict(orient="records")
+    elif isinstance(conditions, Mapping):
+        axes = {name: list(value) if isinstance(value, (list, tuple, np.ndarray, pd.Series, pd.Index))
+                else [value] for name, value in conditions.items()}
+        rows = [dict(zip(axes, values)) for values in pd.MultiIndex.from_product(list(axes.values()))] \
+            if axes else [{}]
+    else:
+        raise DataError("conditions must be a dict column -> value (or list of values, one panel each) or a "
+                        f"DataFrame (one panel per row), got {type(conditions).__name__}")
+    if not rows:
+        raise DataError("conditions has no rows: give at least one value per column")
+    if len(rows) > MAX_CONDITIONS:
+        raise DataError(f"conditions give {len(rows)} panels, more than can be read (at most {MAX_CONDITIONS}): "
+                        "give fewer values")
+    return rows
+
+
 def effect_grid(columns: pd.DataFrame, spec: FormulaSpec, encoders: Encoders, effect: str, *,
-                resolution: int = RESOLUTION, conditions: Mapping[str, object] | None = None) -> pd.DataFrame:
+                resolution: int = RESOLUTION,
+                conditions: Mapping[str, object] | pd.DataFrame | None = None) -> pd.DataFrame:
     """The grid of predictor values for ``effect`` (``"x"`` or ``"x:z"``; see the module notes).
 
-    ``columns``: the formula's columns at the fitted rows.
+    ``columns``: the formula's columns at the fitted rows. With several conditions, the
+    grids of all of them, one after the other, labelled in the column ``condition``.
 
     Raises
     ------
     DataError
         For an effect that names no predictor of the formula, more than two, or a
-        condition that names no column.
+        condition that names no column (or the effect itself).
     """
     names = effect.split(":") if isinstance(effect, str) else []
     predictors = [c for c in spec.variables(response=False) if c in columns]
@@ -60,11 +99,24 @@ def effect_grid(columns: pd.DataFrame, spec: FormulaSpec, encoders: Encoders, ef
                         f"predictors are {', '.join(map(repr, predictors))}")
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
         raise DataError(f"resolution must be a whole number >= 2, got {resolution!r}")
-    conditions = dict(conditions or {})
-    unknown = [c for c in conditions if c not in predictors]
+    rows = condition_rows(conditions)
+    unknown = [c for c in rows[0] if c not in predictors]
     if unknown:
         raise DataError(f"conditions name {', '.join(map(repr, unknown))}, not a predictor of the formula; "
                         f"the predictors are {', '.join(map(repr, predictors))}")
+    varied = [c for c in rows[0] if c in names]
+    if varied:
+        raise DataError(f"conditions name {', '.join(map(repr, varied))}, which the effect {effect!r} varies; "
+                        "condition on the other predictors")
+    if len(rows) == 1:
+        return _one_grid(columns, spec, encoders, names, predictors, resolution, rows[0])
+    grids = [_one_grid(columns, spec, encoders, names, predictors, resolution, row)
+             .assign(**{CONDITION: ", ".join(f"{k} = {v}" for k, v in row.items())}) for row in rows]
+    return pd.concat(grids, ignore_index=True)
+
+
+def _one_grid(columns: pd.DataFrame, spec: FormulaSpec, encoders: Encoders, names: list[str],
+              predictors: list[str], resolution: int, conditions: Mapping[str, object]) -> pd.DataFrame:
     axes = [_values(columns[names[0]], encoders, names[0], resolution)]
     if len(names) == 2:
         second = columns[names[1]]
@@ -97,16 +149,35 @@ def conditional_effects(grid: pd.DataFrame, draws: np.ndarray, effect: str, prob
     data["sd"] = draws.std(axis=0, ddof=1)
     low, high = f"q{100 * lo:g}", f"q{100 * hi:g}"
     data[low], data[high] = quantiles[0], quantiles[1]
-    colour = "category" if categories is not None else (names[1] if len(names) == 2 else None)
+    second = names[1] if len(names) == 2 else None
+    panel = CONDITION if CONDITION in data else ("category" if categories is not None else None)
+    colour = "category" if categories is not None and panel == CONDITION else second
     ylabel = "probability" if categories is not None else f"E[{response}]"
-    return ConditionalEffects(data, _plot(data, names[0], colour, low, high, ylabel))
+    return ConditionalEffects(data, _plot(data, names[0], panel, colour, low, high, ylabel))
 
 
-def _plot(data: pd.DataFrame, x: str, colour: str | None, low: str, high: str, ylabel: str) -> Figure:
+def _plot(data: pd.DataFrame, x: str, panel: str | None, colour: str | None, low: str, high: str,
+          ylabel: str) -> Figure:
+    """One panel per value of the column ``panel`` (a condition, or an ordinal model's
+    category), or one panel, sharing the y axis."""
+    panels = [(f"{panel} = {value}" if panel == "category" else value, part)
+              for value, part in data.groupby(panel, sort=False, observed=True)] if panel else [(None, data)]
+    columns = min(len(panels), 3)
+    rows = -(-len(panels) // columns)
+    figure = new_figure(6.0 if columns == 1 else 4.2 * columns, 4.0 if rows == 1 else 3.3 * rows + 0.4)
+    axes = figure.subplots(rows, columns, squeeze=False, sharey=True).ravel()
+    for ax, (label, part) in zip(axes, panels):
+        _draw(ax, part, x, colour, low, high, ylabel)
+        if label is not None:
+            ax.set_title(label, fontsize=10)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    return figure
+
+
+def _draw(axes, data: pd.DataFrame, x: str, colour: str | None, low: str, high: str, ylabel: str) -> None:
     """A line with its band over a numeric x, points with error bars over a categorical one,
     one colour per value of ``colour``."""
-    figure = new_figure(6.0, 4.0)
-    axes = figure.add_subplot()
     numeric = _numeric(data[x])
     groups = [(None, data)] if colour is None else list(data.groupby(colour, sort=False, observed=True))
     width = 0.6 / max(len(groups), 1)
@@ -124,7 +195,6 @@ def _plot(data: pd.DataFrame, x: str, colour: str | None, low: str, high: str, y
     axes.set_ylabel(ylabel)
     if colour is not None:
         axes.legend(frameon=False, fontsize="small")
-    return figure
 
 
 def _numeric(values) -> bool:

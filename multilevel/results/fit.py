@@ -26,12 +26,13 @@ from ..errors import DataError
 from ..formula.spec import FormulaSpec, Terms, Var, spec_from_dict, spec_to_dict
 from ..model.families import Family, get_family
 from ..model.layout import SE_KNOWN, GroupLayout, Layout
-from . import accessors, criteria, margins, plots, r2
+from . import accessors, criteria, margins, plots, ppc, r2
 from . import kfold as kfold_module
 from .display import as_html, as_text, make_report
 from .effects import (RESOLUTION, ConditionalEffects, conditional_effects, effect_grid, is_categorical,
                       levels_of, typical_value)
 from .hypothesis import hypothesis_table
+from .hypothesis_levels import check_scope, hypothesis_by_level
 from .posterior import parameter_draws, select_draws, stack_draws
 from .predict import design_draws, predict_draws, summarise_predictions, summarise_probabilities
 from .storage import META_KEY, read_fit_file, write_fit_file
@@ -82,8 +83,8 @@ class FitInfo:
                    data.get("prior_arguments"))
 
 
-#: The kinds of posterior predictive check, and the draws each uses by default.
-PPC_KINDS = {"density": 50, "bars": 200, "stat": 500}
+#: The kinds of posterior predictive check, and the draws each uses by default (LOO-PIT: all).
+PPC_KINDS = {"density": 50, "bars": 200, "stat": 500, "loo_pit": None}
 
 
 class Fit:
@@ -230,7 +231,8 @@ class Fit:
 
     # -- hypotheses and R² (see multilevel.results.hypothesis and .r2) --------------------
     def hypothesis(self, hypotheses: str | list[str] | dict[str, str], prob: float = 0.95,
-                   summary: bool = True, prior: "Fit | None" = None) -> pd.DataFrame:
+                   summary: bool = True, prior: "Fit | None" = None, scope: str = "standard",
+                   group: str | None = None) -> pd.DataFrame:
         """Test hypotheses about the parameters, as brms's ``hypothesis()``.
 
         Parameters
@@ -251,20 +253,27 @@ class Fit:
             A fit of the same model with ``prior_only=True``: its draws give a hypothesis
             of equality brms's Savage-Dickey evidence ratio (posterior over prior density
             at 0) and posterior probability.
+        scope, group
+            As brms: ``"standard"`` tests the parameters; ``"ranef"`` or ``"coef"`` test the
+            hypothesis at each level of the grouping factor ``group``, its names being the
+            factor's effect columns (``"x > 0"``: level by level, the deviation ``r[level, x]``,
+            or the coefficient ``x + r[level, x]``); see :mod:`.hypothesis_levels`.
 
         Returns
         -------
         pandas.DataFrame
             One row per hypothesis (indexed by its name, or its text), columns
             ``hypothesis`` (the text), ``estimate`` and ``error`` (posterior mean and sd of
-            ``left - right``), the interval (``q2.5``, ``q97.5`` for ``prob=0.95``),
-            ``evid_ratio`` and ``post_prob``.
+            ``left - right``), the interval's bounds ``lower`` and ``upper`` (brms's
+            ``CI.Lower``, ``CI.Upper``), ``evid_ratio`` and ``post_prob``. With a
+            ``group``, one row per level and hypothesis, with columns ``group`` and ``level``
+            first (``summary=False``: MultiIndex columns ``(level, hypothesis)``).
 
         Notes
         -----
         As in brms, a one-sided hypothesis (``<``, ``>``) has a one-sided interval: for
-        ``>``, the ``1 - prob`` quantile and ``inf`` (in the columns ``q2.5`` and ``q97.5``);
-        for ``<``, ``-inf`` and the ``prob`` quantile. ``post_prob`` is the share of draws in
+        ``>``, ``lower`` is the ``1 - prob`` quantile and ``upper`` is ``inf``; for ``<``,
+        ``lower`` is ``-inf`` and ``upper`` the ``prob`` quantile. ``post_prob`` is the share of draws in
         which it holds and ``evid_ratio`` ``post_prob / (1 - post_prob)`` (``inf`` when every
         draw agrees). A hypothesis of equality (``=``) has the central interval, and
         ``evid_ratio`` and ``post_prob`` NaN unless ``prior`` is given. A name the fit does not have, or an
@@ -273,8 +282,12 @@ class Fit:
         """
         if prior is not None and not isinstance(prior, Fit):
             raise DataError(f"prior must be a fit of the same model with prior_only=True, got {type(prior).__name__}")
-        return hypothesis_table(self.idata.posterior, hypotheses, prob, summary,
-                                None if prior is None else prior.idata.posterior)
+        check_scope(scope, group, self.info.layout)
+        prior_draws = None if prior is None else prior.idata.posterior
+        if scope != "standard":
+            return hypothesis_by_level(self.idata.posterior, self.info.layout, hypotheses, group, scope, prob,
+                                       summary, prior_draws)
+        return hypothesis_table(self.idata.posterior, hypotheses, prob, summary, prior_draws)
 
     def r2(self, summary: bool = True, prob: float = 0.95, loo: bool = False, seed: int = 0) -> pd.DataFrame:
         """Bayesian R² (Gelman, Goodrich, Gabry & Vehtari 2019), or LOO-R² with ``loo=True``.
@@ -464,7 +477,8 @@ class Fit:
         return summarise_predictions(draws, pd.DataFrame(new_data), prob)
 
     def conditional_effects(self, effect: str, *, kind: str = "mean", categorical: bool = False,
-                            conditions: Mapping[str, object] | None = None, re_formula: str | None = "~ 0",
+                            conditions: Mapping[str, object] | pd.DataFrame | None = None,
+                            re_formula: str | None = "~ 0",
                             resolution: int = RESOLUTION, prob: float = 0.95, dpar: str | None = None,
                             seed: int = 0) -> ConditionalEffects:
         """The expected response over a grid of ``effect`` (``"x"``, or ``"x:z"`` for one line
@@ -477,6 +491,11 @@ class Fit:
         to include (default none: brms's ``NA``); ``dpar`` a distributional parameter
         instead of the response. Returns ``(data, figure)``: the grid with ``mean``, ``sd``
         and interval columns, and its plot.
+
+        ``conditions`` holds columns at values: one value each (``{"w": 0}``), or several
+        (``{"g": ["a", "b"]}``, or a DataFrame of one condition per row) for one panel per
+        condition, labelled in the column ``condition``; with ``re_formula=None`` and a
+        grouping column, the effect within each of its levels (brms's ``conditions``).
         """
         prob = check_prob(prob)
         data, _ = self._fitted_data("conditional_effects")
@@ -635,7 +654,7 @@ class Fit:
         return plots.plot_effects(effects, term.levels, term.name)
 
     def plot_ppc(self, num_draws: int | None = None, seed: int = 0, kind: str | None = None,
-                 stat: str | Callable = "mean"):
+                 stat: str | Callable = "mean", group: str | None = None):
         """A posterior predictive check: replicates of y at the fitted rows, for draws
         chosen at random (``seed``), against the observed y.
 
@@ -645,11 +664,27 @@ class Fit:
         responses, 200 draws) or ``"stat"`` (the histogram of a test statistic over the
         replicates and its observed value, with ``P(T(y_rep) >= T(y))``; ``stat`` is
         ``"mean"``, ``"sd"``, ``"min"``, ``"max"``, ``"median"``, ``"zeros"`` (the share of
-        zeros) or a function of the response; 500 draws)."""
+        zeros) or a function of the response; 500 draws) or ``"loo_pit"`` (ArviZ's LOO-PIT:
+        each row's probability integral transform under its leave-one-out predictive
+        distribution, from the stored log-likelihood and replicates of every draw; see
+        :func:`.ppc.plot_loo_pit`).
+
+        ``group``: a column of the formula; one panel per level (at most
+        :data:`.ppc.MAX_PANELS`) comparing its rows with theirs in the replicates, as
+        bayesplot's ``ppc_bars_grouped`` and ``ppc_stat_grouped`` (kinds ``"density"``,
+        ``"bars"``, ``"stat"``)."""
         data, y = self._fitted_data("plot_ppc")
         kind = kind or ("bars" if self.info.family.discrete else "density")
         if kind not in PPC_KINDS:
             raise DataError(f"kind must be one of {', '.join(PPC_KINDS)}, got {kind!r}")
+        if group is not None and group not in data:
+            raise DataError(f"group={group!r} is not a column of the formula; give one of "
+                            f"{', '.join(map(repr, data.columns))}")
+        if group is not None and kind == "loo_pit":
+            raise DataError(f"group={group!r}: LOO-PIT is one check of all rows; group= takes kind 'density', "
+                            "'bars' or 'stat'")
+        if kind == "loo_pit":
+            return self._plot_loo_pit(data, y, seed)
         num_draws = PPC_KINDS[kind] if num_draws is None else num_draws
         posterior = self.idata.posterior
         if isinstance(num_draws, bool) or not isinstance(num_draws, (int, np.integer)) or num_draws < 1:
@@ -662,12 +697,34 @@ class Fit:
             return self._predict(subset, rows, kind="posterior_predictive", new_groups="error", seed=key)
 
         response = str(self.info.spec.response)
+        if group is not None:
+            return ppc.plot_ppc_grouped(y, replicate(data, seed), data[group].to_numpy(), kind=kind, group=group,
+                                        response=response, stat=stat)
         if kind == "density":
             return plots.plot_ppc(y, data, replicate, num_draws=len(chosen), response=response, seed=seed)
         replicates = replicate(data, seed)
         if kind == "bars":
             return plots.plot_ppc_bars(y, replicates, response=response)
         return plots.plot_ppc_stat(y, replicates, stat, response=response)
+
+    def _plot_loo_pit(self, data: pd.DataFrame, y: np.ndarray, seed: int):
+        """LOO-PIT from the stored log-likelihood and the stored replicates (or new ones of
+        every draw, ``seed``), without changing ``self.idata``."""
+        if "log_likelihood" not in self.idata.groups():
+            raise DataError("kind='loo_pit' needs the pointwise log-likelihood, and this fit stored none (too "
+                            "many draws x rows, or a Dask DataFrame): use kind='density', 'bars' or 'stat'")
+        if self.info.family.discrete:
+            warnings.warn("LOO-PIT of a discrete response is not uniform even for a calibrated model (its PIT "
+                          "values sit on steps): read it with care, or check with kind='bars'",
+                          UserWarning, stacklevel=3)
+        posterior = self.idata.posterior
+        if "posterior_predictive" in self.idata.groups():
+            replicates = self.idata.posterior_predictive["y"].values
+        else:
+            draws = self._predict(posterior, data, kind="posterior_predictive", new_groups="error", seed=seed)
+            replicates = draws.reshape(posterior.sizes["chain"], posterior.sizes["draw"], len(data))
+        return ppc.plot_loo_pit(y, replicates, self.idata.log_likelihood["y"], posterior,
+                                response=str(self.info.spec.response))
 
     def _predict(self, posterior: xr.Dataset, frame: pd.DataFrame, **options) -> np.ndarray:
         """Draws of predictions for ``frame`` from the draws ``posterior`` (see ``predict``)."""

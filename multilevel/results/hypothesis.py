@@ -36,7 +36,7 @@ from scipy import stats
 
 from ..errors import DataError
 from .posterior import stack_draws
-from .summary import check_prob, quantile_label
+from .summary import check_prob
 
 #: The comparisons of a hypothesis, as written, and what each means.
 COMPARISONS = {">": ">", "<": "<", "=": "=", "==": "="}
@@ -427,8 +427,9 @@ def hypothesis_table(posterior: xr.Dataset, hypotheses: str | Sequence[str] | Ma
     -------
     pandas.DataFrame
         ``summary=True``: one row per hypothesis, indexed by its name (a dict's key) or its
-        text, with columns ``hypothesis``, ``estimate``, ``error``, the interval
-        (``q2.5``, ``q97.5`` for ``prob=0.95``), ``evid_ratio`` and ``post_prob``.
+        text, with columns ``hypothesis``, ``estimate``, ``error``, the interval's bounds
+        ``lower`` and ``upper`` (brms's ``CI.Lower``, ``CI.Upper``), ``evid_ratio`` and
+        ``post_prob``.
         ``summary=False``: the draws of ``left - right``, ``chain*draw`` rows, one column
         per hypothesis.
 
@@ -471,7 +472,7 @@ def hypothesis_table(posterior: xr.Dataset, hypotheses: str | Sequence[str] | Ma
             lower, upper = (np.quantile(d, 1 - prob), np.inf) if h.comparison == ">" else \
                 (-np.inf, np.quantile(d, prob))
         rows.append({"hypothesis": h.text, "estimate": d.mean(), "error": d.std(ddof=1),
-                     quantile_label(lo): lower, quantile_label(hi): upper,
+                     "lower": lower, "upper": upper,
                      "evid_ratio": evid_ratio, "post_prob": post_prob})
     return pd.DataFrame(rows, index=keys)
 

@@ -380,21 +380,9 @@ def plot_ppc_bars(y: ArrayLike, replicates: np.ndarray, *, response: str) -> Fig
     """Bars of the observed count of each response value, with the median and the 90%
     interval over the replicates (``(draws, rows)``) of the same count: the check for
     counts, binary and ordinal responses, as bayesplot's ``ppc_bars``."""
-    y = np.asarray(y)
-    values = np.unique(np.concatenate([np.unique(y), np.unique(replicates)]))
-    if len(values) > MAX_BARS:
-        raise DataError(f"the response and its replicates take {len(values)} values, too many for bars "
-                        f"(at most {MAX_BARS}): use kind='density'")
-    observed = np.array([np.sum(y == v) for v in values])
-    counts = np.stack([np.sum(replicates == v, axis=1) for v in values], axis=-1)    # (draws, values)
-    low, median, high = np.quantile(counts, [0.05, 0.5, 0.95], axis=0)
     figure = new_figure(8, 5)
     ax = figure.add_subplot()
-    positions = np.arange(len(values))
-    ax.bar(positions, observed, color="0.75", label="observed y")
-    ax.errorbar(positions, median, yerr=[median - low, high - median], fmt="o", color="C0", capsize=3,
-                label=f"replicated y: median, 90% interval ({len(replicates)} posterior draws)")
-    ax.set_xticks(positions, [_level_text(v) for v in values])
+    draw_ppc_bars(ax, y, replicates, bar_values(y, replicates))
     ax.set_xlabel(response)
     ax.set_ylabel("rows")
     ax.set_title("Posterior predictive check")
@@ -402,30 +390,64 @@ def plot_ppc_bars(y: ArrayLike, replicates: np.ndarray, *, response: str) -> Fig
     return figure
 
 
+def bar_values(y: ArrayLike, replicates: np.ndarray) -> np.ndarray:
+    """The distinct values of the response and its replicates (a DataError past MAX_BARS)."""
+    values = np.unique(np.concatenate([np.unique(np.asarray(y)), np.unique(replicates)]))
+    if len(values) > MAX_BARS:
+        raise DataError(f"the response and its replicates take {len(values)} values, too many for bars "
+                        f"(at most {MAX_BARS}): use kind='density'")
+    return values
+
+
+def draw_ppc_bars(ax, y: ArrayLike, replicates: np.ndarray, values: np.ndarray) -> None:
+    """On ``ax``: a bar per value of ``values`` (the rows of ``y`` with that value) and the
+    median and 90% interval of the same count over the replicates (``(draws, rows)``)."""
+    y = np.asarray(y)
+    observed = np.array([np.sum(y == v) for v in values])
+    counts = np.stack([np.sum(replicates == v, axis=1) for v in values], axis=-1)    # (draws, values)
+    low, median, high = np.quantile(counts, [0.05, 0.5, 0.95], axis=0)
+    positions = np.arange(len(values))
+    ax.bar(positions, observed, color="0.75", label="observed y")
+    ax.errorbar(positions, median, yerr=[median - low, high - median], fmt="o", color="C0", capsize=3,
+                label=f"replicated y: median, 90% interval ({len(replicates)} posterior draws)")
+    ax.set_xticks(positions, [_level_text(v) for v in values])
+
+
+def statistic(stat: str | Callable[[np.ndarray], float]) -> tuple[str, Callable[[np.ndarray], float]]:
+    """The name and function of a test statistic: one of STATISTICS, or a function."""
+    if isinstance(stat, str):
+        if stat not in STATISTICS:
+            raise DataError(f"stat must be one of {', '.join(STATISTICS)} or a function of the response, "
+                            f"got {stat!r}")
+        return stat, STATISTICS[stat]
+    if callable(stat):
+        return getattr(stat, "__name__", "T"), stat
+    raise DataError(f"stat must be one of {', '.join(STATISTICS)} or a function of the response, got {stat!r}")
+
+
+def draw_ppc_stat(ax, y: ArrayLike, replicates: np.ndarray, name: str,
+                  function: Callable[[np.ndarray], float]) -> float:
+    """On ``ax``: the histogram of ``function`` over the replicates (``(draws, rows)``) and its
+    observed value; returns the posterior predictive p-value ``P(T(y_rep) >= T(y))``."""
+    observed = float(function(np.asarray(y, dtype=np.float64)))
+    values = np.array([float(function(row)) for row in np.asarray(replicates, dtype=np.float64)])
+    ax.hist(values, bins=min(30, max(5, len(values) // 5)), color="C0", alpha=0.6,
+            label=f"{name}(replicated y) ({len(values)} posterior draws)")
+    ax.axvline(observed, color="black", lw=2.5, label=f"{name}(observed y)")
+    ax.set_yticks([])
+    return float(np.mean(values >= observed))
+
+
 def plot_ppc_stat(y: ArrayLike, replicates: np.ndarray, stat: str | Callable[[np.ndarray], float], *,
                   response: str) -> Figure:
     """The histogram of a test statistic over the replicates (``(draws, rows)``) and its
     observed value, with the posterior predictive p-value ``P(T(y_rep) >= T(y))``, as
     bayesplot's ``ppc_stat``."""
-    if isinstance(stat, str):
-        if stat not in STATISTICS:
-            raise DataError(f"stat must be one of {', '.join(STATISTICS)} or a function of the response, "
-                            f"got {stat!r}")
-        name, function = stat, STATISTICS[stat]
-    elif callable(stat):
-        name, function = getattr(stat, "__name__", "T"), stat
-    else:
-        raise DataError(f"stat must be one of {', '.join(STATISTICS)} or a function of the response, got {stat!r}")
-    observed = float(function(np.asarray(y, dtype=np.float64)))
-    values = np.array([float(function(row)) for row in np.asarray(replicates, dtype=np.float64)])
-    p_value = float(np.mean(values >= observed))
+    name, function = statistic(stat)
     figure = new_figure(8, 5)
     ax = figure.add_subplot()
-    ax.hist(values, bins=min(30, max(5, len(values) // 5)), color="C0", alpha=0.6,
-            label=f"{name}(replicated y) ({len(values)} posterior draws)")
-    ax.axvline(observed, color="black", lw=2.5, label=f"{name}(observed y)")
+    p_value = draw_ppc_stat(ax, y, replicates, name, function)
     ax.set_xlabel(f"{name}({response})")
-    ax.set_yticks([])
     ax.set_title(f"Posterior predictive check: P({name}(y_rep) >= {name}(y)) = {p_value:.2f}")
     ax.legend(loc="best")
     return figure
