@@ -382,6 +382,8 @@ class _Parser:
                              f"({COVARIANCE_FUNCTIONS[func.text]})", bar)
         if func.text == "diag":
             return [GroupTerm(t.effects, t.group, False, t.id) for t in terms]
+        if func.text == "cs" and any(t.id for t in terms):
+            raise self.error("cs() cannot take an ID (|p|): a compound-symmetric term stands alone", func)
         return [GroupTerm(t.effects, t.group, True, t.id, "cs" if func.text == "cs" else "") for t in terms]
 
     def grouping_call(self) -> tuple[list[Term], bool]:

@@ -273,6 +273,9 @@ class GibbsSampler:
         if not model.has_rows:
             return (f"Gibbs needs the rows, and the model was built from a {model.source}, which the "
                     "collapsed sampler fits from sufficient statistics")
+        if (compound := next((g for g in model.layout.groups if g.compound), None)) is not None:
+            return (f"the term on {compound.name!r} is compound-symmetric (cs()), whose shared sd and correlation "
+                    "have no conjugate update; sampler='collapsed' or 'nuts' fits it")
         return gibbs_problem(model.layout, model.priors)
 
     def suits(self, model: Model) -> str:

@@ -248,6 +248,10 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
     for param in family.params if family is not None else ():
         if param.name in layout.aux:
             _check_param_support(param, resolved[param.name].prior)
+    for g in layout.groups:
+        if g.compound and resolved[g.cor_key].prior.eta < 1:
+            raise PriorError(f"{resolved[g.cor_key].source}: the correlation of the compound-symmetric term on "
+                             f"{g.name!r} takes LKJ(eta) with eta >= 1, got {resolved[g.cor_key].prior}")
     return PriorSet(
         fixed=tuple(resolved[n] for n in layout.fixed),
         aux=tuple(resolved[n] for n in layout.aux),
@@ -273,6 +277,9 @@ def _covariance_priors(layout: Layout, user: dict) -> dict[str, tuple[InverseWis
         key = next((k for k in (f"cov{s}|{g.name}", f"cor{s}|{g.name}", f"cov{s}", f"cor{s}") if k in user), None)
         if key is None or not key.startswith("cov"):
             continue
+        if g.compound:
+            raise PriorError(f"{key}: the term on {g.name!r} is compound-symmetric (cs()): give its sd a prior "
+                             f"('sd|{g.name}') and its correlation an LKJ(eta) prior ('cor|{g.name}'), not a covariance")
         prior = user[key]
         if not isinstance(prior, InverseWishart):
             raise PriorError(f"{key}: the covariance of a correlated term takes an InverseWishart(df, scale) "
