@@ -38,11 +38,9 @@ def correlation(u: jax.Array, q: int) -> tuple[jax.Array, jax.Array]:
     return rho, jnp.log(1.0 - lo) + jax.nn.log_sigmoid(u) + jax.nn.log_sigmoid(-u)
 
 
-def unconstrained(rho: float, q: int) -> float:
-    """The inverse of :func:`correlation`."""
-    lo = lower_bound(q)
-    p = (rho - lo) / (1.0 - lo)
-    return float(np.log(p) - np.log1p(-p))
+def unconstrained(rho: jax.Array, q: int) -> jax.Array:
+    """The inverse of :func:`correlation`: ``u = log(ρ - ρ_0) - log(1 - ρ)``."""
+    return jnp.log(rho - lower_bound(q)) - jnp.log1p(-rho)
 
 
 def cholesky(rho: jax.Array, q: int) -> jax.Array:

@@ -101,8 +101,9 @@ class PriorSet:
         return out
 
     def table(self) -> pd.DataFrame:
-        """One row per parameter: name, class, group, prior, source."""
-        rows = [(p.name, p.cls, p.group or "", str(p.prior), p.source) for p in self.all()]
+        """One row per parameter: name, class, group, prior, source (a compound-symmetric
+        term's one sd once)."""
+        rows = list(dict.fromkeys((p.name, p.cls, p.group or "", str(p.prior), p.source) for p in self.all()))
         return pd.DataFrame(rows, columns=["parameter", "class", "group", "prior", "source"])
 
     def arguments(self) -> dict[str, str]:
@@ -165,8 +166,9 @@ def default_priors(summary: DataSummary, layout: Layout, family: Family | None =
         if param.name in layout.aux:
             out[param.name] = HalfStudentT(3.0, s_y) if param.prior is None else param.prior
     for t, g in enumerate(layout.groups):
-        for j, sd_name in enumerate(g.sd_names):
-            out[sd_name] = HalfStudentT(3.0, (2.5 if g.dpars[j] else sd_scale) / column_scale(summary.z_sd(t)[j]))
+        scales = [(2.5 if g.dpars[j] else sd_scale) / column_scale(summary.z_sd(t)[j]) for j in range(g.q)]
+        for j, sd_name in enumerate(g.sd_names):     # a compound-symmetric term's one sd: the widest
+            out[sd_name] = HalfStudentT(3.0, max(scales) if g.compound else scales[j])
         if g.has_cor:
             out[g.cor_key] = LKJ(1.0)
     return out
