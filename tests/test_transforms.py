@@ -167,3 +167,10 @@ def test_predict_reuses_the_fitting_state(women_fit):
                 + np.outer(flat("poly(height, 2)2"), powers(new.height) @ coef[:, 1])
                 + np.outer(flat("center(z)"), new.z - data.z.mean()))
     np.testing.assert_allclose(fit.predict(new, kind="linear", summary=False), expected, rtol=1e-8, atol=1e-6)
+
+
+@pytest.mark.unit
+def test_a_dask_frame_refuses_bases_that_learn_from_the_whole_column():
+    dd = pytest.importorskip("dask.dataframe")
+    with pytest.raises(DataError, match="compute a pandas DataFrame"):
+        ml.fit("weight ~ ns(height, df = 3)", dd.from_pandas(WOMEN, npartitions=2))
