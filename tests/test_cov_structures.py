@@ -43,6 +43,13 @@ def test_lme4_structure_functions_are_the_bars_they_name():
 
 
 @pytest.mark.unit
+def test_cs_of_one_column_is_the_plain_term():
+    data = simulate(5, 3, 1.0, 0.0, seed=2)
+    assert ml.build_model("y ~ cs(1 | g)", data).layout.scalar_names() == \
+        ml.build_model("y ~ (1 | g)", data).layout.scalar_names()
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("formula, message", [
     ("y ~ (1 | gr(g, by = x))", "gr\\(..., by = \\) is not supported"),
     ("y ~ us(1 + x || g)", "us\\(\\) takes a single bar"),

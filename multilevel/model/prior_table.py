@@ -280,8 +280,9 @@ def _covariance_priors(layout: Layout, user: dict) -> dict[str, tuple[InverseWis
         if key is None or not key.startswith("cov"):
             continue
         if g.compound:
-            raise PriorError(f"{key}: the term on {g.name!r} is compound-symmetric (cs()): give its sd a prior "
-                             f"('sd|{g.name}') and its correlation an LKJ(eta) prior ('cor|{g.name}'), not a covariance")
+            raise PriorError(f"{key}: the term on {g.name!r} is compound-symmetric (cs()): give its sd a "
+                             f"prior ('sd|{g.name}') and its correlation an LKJ(eta) prior ('cor|{g.name}'), "
+                             "not a covariance")
         prior = user[key]
         if not isinstance(prior, InverseWishart):
             raise PriorError(f"{key}: the covariance of a correlated term takes an InverseWishart(df, scale) "
