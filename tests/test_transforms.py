@@ -174,3 +174,10 @@ def test_a_dask_frame_refuses_bases_that_learn_from_the_whole_column():
     dd = pytest.importorskip("dask.dataframe")
     with pytest.raises(DataError, match="compute a pandas DataFrame"):
         ml.fit("weight ~ ns(height, df = 3)", dd.from_pandas(WOMEN, npartitions=2))
+
+
+@pytest.mark.unit
+def test_basis_calls_survive_the_spec_round_trip_of_saved_fits():
+    from multilevel.formula.spec import spec_from_dict, spec_to_dict
+    spec = ml.parse_formula("y ~ poly(x, 2, raw = TRUE) + ns(z, knots = c(1, -2.5), intercept = FALSE) + cs(1 + x | g)")
+    assert spec_from_dict(spec_to_dict(spec)) == spec
