@@ -40,6 +40,7 @@ class GroupData:
     distributional parameter whose formula the column is in ("" for the response's
     mean); such a column carries the parameter's name as a prefix (``sigma_Intercept``).
     A term joins columns of several formulas when they share an ID (``(1 |p| g)``).
+    ``structure`` is ``"cs"`` for a compound-symmetric term (``cs(x | g)``), else "".
     """
 
     name: str
@@ -50,6 +51,7 @@ class GroupData:
     z: np.ndarray
     new_levels: tuple[str, ...] = ()
     dpars: tuple[str, ...] = ()
+    structure: str = ""
 
     def __post_init__(self):
         if not self.dpars:
@@ -125,7 +127,7 @@ class Design:
 def _flatten_design(d: Design):
     children = (d.X, d.y, tuple((g.refs, g.z) for g in d.groups), d.offset, d.trials, d.se, d.weights)
     meta = (d.spec, d.response, d.columns,
-            tuple((g.name, g.columns, g.levels, g.correlated, g.new_levels, g.dpars) for g in d.groups),
+            tuple((g.name, g.columns, g.levels, g.correlated, g.new_levels, g.dpars, g.structure) for g in d.groups),
             d.encoders, d.dropped_rows, d.row_index, d.structure, d.kept_rows, d.response_levels, d.column_dpars)
     return children, meta
 
@@ -362,7 +364,7 @@ def _group_data(term: GroupTerm, evaluator: Evaluator, learn: bool) -> GroupData
     new_levels = tuple(dict.fromkeys(label for label in labels.unique() if label not in lookup))
     lookup.update({label: -1 - k for k, label in enumerate(new_levels)})
     refs = labels.map(lookup).to_numpy(dtype=np.int32)
-    return GroupData(name, columns, tuple(levels), term.correlated, refs, z, new_levels)
+    return GroupData(name, columns, tuple(levels), term.correlated, refs, z, new_levels, structure=term.structure)
 
 
 def _dpar_group(group: GroupData, dpar: str) -> GroupData:

@@ -57,6 +57,8 @@ def _term_columns(term: Term, earlier: tuple[Term, ...], full_first: bool, evalu
             codes = value.codes
             parts.append([(f"{factor}[{level}]", (codes == value.categories.get_loc(level)).astype(float))
                           for level in levels])
+        elif np.ndim(value) == 2:                 # a basis (poly(x, 2)): R's names poly(x, 2)1, poly(x, 2)2
+            parts.append([(f"{factor}{j + 1}", value[:, j]) for j in range(value.shape[1])])
         else:
             parts.append([(str(factor), np.asarray(value, dtype=np.float64))])
     columns, names = [], []

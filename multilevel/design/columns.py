@@ -2,7 +2,8 @@
 
 A value is either numeric (a float64 array) or categorical (a
 :class:`pandas.Categorical` whose categories are the levels, in order).
-Stateful transforms (``scale``, ``center``) and factor levels are learned from
+Stateful transforms (``scale``, ``center``, and the bases ``poly``, ``ns``, ``bs``
+of :mod:`multilevel.design.transforms`, whose value is a matrix of columns) and factor levels are learned from
 the fitting data into :class:`Encoders` and reapplied unchanged to new data,
 so ``predict`` sees the same columns as ``fit``.
 """
@@ -19,6 +20,7 @@ from pandas.api.types import union_categoricals
 
 from ..errors import DataError
 from ..formula.spec import BinOp, Call, Expr, Neg, Num, Var
+from .transforms import BASES, BasisState, apply_basis, learn_basis
 
 _UNARY = {
     "log": np.log, "log1p": np.log1p, "log2": np.log2, "log10": np.log10,
@@ -38,19 +40,25 @@ class Encoders:
         ``"C(year)"``) and of each grouping factor (``"tree"``, ``"a:b"``).
     stats
         ``(mean, sd)`` of each ``scale()``/``center()`` argument, keyed by the call's text.
+    bases
+        What each ``poly()``/``ns()``/``bs()`` learned (R's ``coefs``, the knots), keyed
+        by the call's text (:func:`~multilevel.design.transforms.learn_basis`).
     """
 
     levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     stats: dict[str, tuple[float, float]] = field(default_factory=dict)
+    bases: dict[str, BasisState] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"levels": {k: list(v) for k, v in self.levels.items()},
-                "stats": {k: list(v) for k, v in self.stats.items()}}
+                "stats": {k: list(v) for k, v in self.stats.items()},
+                "bases": {k: {name: list(v) for name, v in state.items()} for k, state in self.bases.items()}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Encoders":
         return cls({k: tuple(v) for k, v in data["levels"].items()},
-                   {k: tuple(v) for k, v in data["stats"].items()})
+                   {k: tuple(v) for k, v in data["stats"].items()},
+                   {k: {name: tuple(v) for name, v in state.items()} for k, state in data.get("bases", {}).items()})
 
 
 def is_numeric(series: pd.Series) -> bool:
@@ -142,14 +150,18 @@ class Evaluator:
         self.learn = encoders is None
         self.levels = {} if encoders is None else dict(encoders.levels)
         self.stats = {} if encoders is None else dict(encoders.stats)
+        self.bases = {} if encoders is None else dict(encoders.bases)
 
     def encoders(self) -> Encoders:
-        return Encoders(dict(self.levels), dict(self.stats))
+        return Encoders(dict(self.levels), dict(self.stats), dict(self.bases))
 
     def numeric(self, expr: Expr, context: str) -> np.ndarray:
         value = self.evaluate(expr)
         if isinstance(value, pd.Categorical):
             raise DataError(f"{context} needs a numeric value, but {expr} is categorical")
+        if np.ndim(value) == 2:
+            raise DataError(f"{context} needs one value per row, but {expr} is a basis of {value.shape[1]} "
+                            "columns; use it as a term of its own")
         return value
 
     def evaluate(self, expr: Expr) -> np.ndarray | pd.Categorical:
@@ -178,6 +190,8 @@ class Evaluator:
         if expr.func == "I":
             return self.numeric(arg, "I()")
         x = self.numeric(arg, f"{expr.func}()")
+        if expr.func in BASES:
+            return self.basis(expr, x)
         if expr.func in ("scale", "center"):
             if key not in self.stats:
                 if not self.learn:
@@ -189,6 +203,15 @@ class Evaluator:
             return (x - mean) / sd if expr.func == "scale" else x - mean
         with np.errstate(all="ignore"):
             return _UNARY[expr.func](x)
+
+    def basis(self, expr: Call, x: np.ndarray) -> np.ndarray:
+        """The ``n × k`` columns of a basis transform, its state learned or reused."""
+        key = str(expr)
+        if key not in self.bases:
+            if not self.learn:
+                raise DataError(f"{key} was not part of the fitted model")
+            self.bases[key] = learn_basis(expr, x)
+        return apply_basis(expr, self.bases[key], x)
 
     def categorical(self, key: str, series: pd.Series) -> pd.Categorical:
         labels = level_labels(series).where(series.notna())

@@ -28,6 +28,7 @@ from .build import build_design
 from .columns import (Encoders, Evaluator, column, combine_distinct, distinct_values, factor_column, level_labels,
                       sorted_levels)
 from .summary import DataSummary, summarise
+from .transforms import BASES
 from .suffstats import LevelStats, SuffStats, design_statistics
 
 
@@ -49,11 +50,11 @@ def is_dask_frame(data: Any) -> bool:
     return type(data).__module__.split(".")[0] in ("dask", "dask_expr") and hasattr(data, "to_delayed")
 
 
-def _scale_calls(spec: FormulaSpec) -> list[Call]:
+def _scale_calls(spec: FormulaSpec, funcs: tuple[str, ...] = ("scale", "center")) -> list[Call]:
     found: dict[str, Call] = {}
 
     def visit(node):
-        if isinstance(node, Call) and node.func in ("scale", "center"):
+        if isinstance(node, Call) and node.func in funcs:
             found.setdefault(str(node), node)
         if isinstance(node, (tuple, list)):
             for item in node:
@@ -151,6 +152,9 @@ def distributed_statistics(spec: FormulaSpec, frame: Any, na_action: str = "drop
     """Compute the collapsed sampler's inputs from a Dask DataFrame, partition by partition."""
     import dask
 
+    if bases := _scale_calls(spec, BASES):
+        raise DataError(f"{bases[0]} learns its basis from the whole column at once (R's QR, or quantiles for "
+                        "knots), which a Dask DataFrame's partitions do not hold: compute a pandas DataFrame")
     partitions = frame.to_delayed()
     learned = dask.compute(*[dask.delayed(_learn_partition)(p, spec, na_action) for p in partitions])
     encoders = _merge_encoders(list(learned))

@@ -34,12 +34,14 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from ..errors import FormulaError
-from .spec import BinOp, Call, Expr, FormulaSpec, GroupTerm, Neg, Num, SeTerm, Term, Terms, Var, WeightsTerm
+from .signatures import BASIS_ARGUMENTS, COVARIANCE_FUNCTIONS, NAMESPACED, basis_arguments
+from .spec import BinOp, Call, Expr, FormulaSpec, GroupTerm, Kwarg, Neg, Num, SeTerm, Term, Terms, Var, WeightsTerm
 
 #: The functions a formula may call, with their number of arguments.
 FUNCTIONS = {
     "log": 1, "log1p": 1, "log2": 1, "log10": 1, "exp": 1, "sqrt": 1, "abs": 1,
     "scale": 1, "center": 1, "I": 1, "C": 1, "offset": 1, "cbind": 2, "trials": 1, "se": 1, "weights": 1,
+    "poly": 3, "ns": 5, "bs": 6,   # the most arguments R's signature has (BASIS_ARGUMENTS)
 }
 
 #: The addition terms that may follow the response and a bar, with their options (R's names)
@@ -59,6 +61,7 @@ _PLACED = {
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+    r"|(?P<namespaced>[A-Za-z][A-Za-z0-9.]*::[A-Za-z_.][A-Za-z0-9_.]*)"
     r"|(?P<name>[A-Za-z_.][A-Za-z0-9_.]*)"
     r"|`(?P<quoted>[^`]+)`"
     r"|(?P<op>\|\||\*\*|[~+\-*/:^|(),=]))"
@@ -91,6 +94,8 @@ def _tokenize(formula: str) -> list[_Token]:
         kind = match.lastgroup
         start = match.start(kind)
         text = match.group(kind)
+        if kind == "namespaced":                 # splines::ns is ns (others stay unknown names)
+            kind, text = "name", NAMESPACED.get(text, text)
         tokens.append(_Token("name" if kind == "quoted" else kind, text, start))
         pos = match.end()
     tokens.append(_Token("end", "", len(formula)))
@@ -337,6 +342,14 @@ class _Parser:
             inner, _ = self.rhs(allow_groups=False)  # no group terms inside parentheses
             self.expect(")", "')'")
             return list(inner.terms)
+        if tok.kind == "name" and tok.text in COVARIANCE_FUNCTIONS and self._call_ahead(tok.text):
+            self.i += 1
+            if self._group_bar_ahead():
+                if not allow_groups:
+                    raise self.error(f"a group term {tok.text}(... | g) must stand on its own, added with '+'", tok)
+                groups.extend(self.structured_group_term(tok))
+                return None
+            self.i -= 1
         if tok.kind == "name":
             return [(self.factor(),)]
         if tok.kind == "end":
@@ -359,6 +372,46 @@ class _Parser:
                 return True
         return False
 
+    def structured_group_term(self, func: _Token) -> list[GroupTerm]:
+        """lme4's ``diag(x | g)`` (``x || g``), ``us(x | g)`` (``x | g``) and ``cs(x | g)``
+        (compound symmetry), the current token the parenthesis after the function."""
+        bar = next(t for t in self.tokens[self.i:] if t.kind == "op" and t.text in ("|", "||"))
+        terms = self.group_term()
+        if func.text != "diag" and bar.text == "||":
+            raise self.error(f"{func.text}() takes a single bar: {func.text}(x | g) "
+                             f"({COVARIANCE_FUNCTIONS[func.text]})", bar)
+        if func.text == "diag":
+            return [GroupTerm(t.effects, t.group, False, t.id) for t in terms]
+        if func.text == "cs" and any(t.id for t in terms):
+            raise self.error("cs() cannot take an ID (|p|): a compound-symmetric term stands alone", func)
+        return [GroupTerm(t.effects, t.group, True, t.id, "cs" if func.text == "cs" else "") for t in terms]
+
+    def grouping_call(self) -> tuple[list[Term], bool]:
+        """brms's ``gr(g)`` / ``gr(g, cor = FALSE)`` as the grouping factor: the factor's
+        terms and whether the effects are correlated."""
+        self.i += 2
+        group_start = self.tok
+        group_terms = self.product(False, [])
+        correlated = True
+        while self.accept(",") is not None:
+            option = self.tok
+            ahead = self.tokens[self.i + 1]
+            if option.kind != "name" or ahead.kind != "op" or ahead.text != "=":
+                raise self.error("gr() takes its options by name, as in gr(g, cor = FALSE)", option)
+            if option.text != "cor":
+                raise self.error(f"gr(..., {option.text} = ) is not supported; gr() takes cor = TRUE or FALSE "
+                                 "(write by-group or structured covariances as separate terms)", option)
+            self.i += 2
+            value = self.tok
+            if value.kind != "name" or value.text not in _LOGICAL:
+                raise self.error("gr(..., cor = ) takes TRUE or FALSE", value)
+            self.i += 1
+            correlated = _LOGICAL[value.text]
+        self.expect(")", "')' to close gr(")
+        if not isinstance(group_terms, list) or any(t == () for t in group_terms):
+            raise self.error("the grouping factor of gr() must be a column, a:b or a/b", group_start)
+        return group_terms, correlated
+
     def group_term(self) -> list[GroupTerm]:
         open_tok = self.expect("(", "'('")
         effects, _ = self.rhs(allow_groups=False)  # a group term cannot hold another
@@ -376,7 +429,14 @@ class _Parser:
         if self.tok.kind == "op" and self.tok.text == ")":
             raise self.error("expected a grouping factor after the bar")
         group_start = self.tok
-        group_terms = self.product(False, [])
+        correlated = bar.text == "|"
+        if self._call_ahead("gr"):
+            if bar.text == "||" or term_id:
+                raise self.error("gr() takes the term's correlation as gr(g, cor = FALSE), after a single bar",
+                                 group_start)
+            group_terms, correlated = self.grouping_call()
+        else:
+            group_terms = self.product(False, [])
         self.expect(")", "')' to close the group term")
         if not isinstance(group_terms, list) or any(t == () for t in group_terms):
             raise self.error("the grouping factor must be a column, a:b or a/b", group_start)
@@ -384,7 +444,6 @@ class _Parser:
             for factor in term:
                 if not isinstance(factor, Var) and not (isinstance(factor, Call) and factor.func == "C"):
                     raise self.error(f"cannot group by {factor}: name a column", group_start)
-        correlated = bar.text == "|"
         return [GroupTerm(effects, term, correlated, term_id) for term in group_terms]
 
     # -- factors and arithmetic ---------------------------------------------------
@@ -404,6 +463,8 @@ class _Parser:
             raise self.error(f"unknown function {name.text!r}; formulas may use {allowed}", name)
         if name.text in _PLACED and not placed:
             raise self.error(_PLACED[name.text], name)
+        if name.text in BASIS_ARGUMENTS:
+            return self.basis_call(name)
         args = [self.arith()]
         while self.accept(",") is not None:
             args.append(self.arith())
@@ -413,6 +474,45 @@ class _Parser:
         if name.text == "C" and not isinstance(args[0], Var):
             raise self.error("C() takes a column name", name)
         return Call(name.text, tuple(args))
+
+    def basis_call(self, name: _Token) -> Call:
+        """The arguments of ``poly``, ``ns`` or ``bs`` after the '(': the variable, then R's
+        further arguments by position or ``name = value`` (a number, ``TRUE``/``FALSE``,
+        ``c(...)``), checked against R's signature (:mod:`multilevel.formula.signatures`)."""
+        args: list[Expr] = [self.arith()]
+        while self.accept(",") is not None:
+            start = self.tok
+            ahead = self.tokens[self.i + 1]
+            if start.kind == "name" and ahead.kind == "op" and ahead.text == "=":
+                self.i += 2
+                args.append(Kwarg(start.text, self.argument_value()))
+            else:
+                value = self.argument_value()
+                if isinstance(value, bool):
+                    raise self.error(f"give {name.text}()'s logical options by name, as in raw = TRUE", start)
+                args.append(value)
+        self.expect(")", f"')' to close {name.text}(")
+        call = Call(name.text, tuple(args))
+        try:
+            basis_arguments(call)
+        except ValueError as exc:
+            raise self.error(str(exc), name) from None
+        return call
+
+    def argument_value(self) -> Expr | bool:
+        """A constant argument: R's logical constants, ``c(...)`` of numbers, or arithmetic."""
+        tok = self.tok
+        if tok.kind == "name" and tok.text in _LOGICAL:
+            self.i += 1
+            return _LOGICAL[tok.text]
+        if self._call_ahead("c"):
+            self.i += 2
+            values = [self.arith()]
+            while self.accept(",") is not None:
+                values.append(self.arith())
+            self.expect(")", "')' to close c(")
+            return Call("c", tuple(values))
+        return self.arith()
 
     def arith(self) -> Expr:
         left = self.arith_term()

@@ -94,7 +94,22 @@ class Neg:
         return f"-({inner})" if isinstance(self.operand, BinOp) else f"-{inner}"
 
 
-Expr = Union[Var, Num, Call, BinOp, Neg]
+@dataclass(frozen=True)
+class Kwarg:
+    """A named argument of a call, as R writes it: ``raw = TRUE``, ``knots = c(2, 5)``.
+
+    ``value`` is an expression, or a bool for R's logical constants.
+    """
+
+    name: str
+    value: "Expr | bool"
+
+    def __str__(self) -> str:
+        value = ("TRUE" if self.value else "FALSE") if isinstance(self.value, bool) else str(self.value)
+        return f"{self.name} = {value}"
+
+
+Expr = Union[Var, Num, Call, BinOp, Neg, Kwarg]
 Term = tuple[Expr, ...]
 
 
@@ -126,6 +141,8 @@ class GroupTerm:
     ``group`` is a tuple of factor expressions whose interaction defines the
     levels (``(1 | a:b)`` has ``group == (Var('a'), Var('b'))``). ``correlated``
     is False for ``||``: every effect then gets its own sd and no correlation.
+    ``structure`` is ``"cs"`` for lme4's ``cs(x | g)``: compound symmetry, one sd and one
+    correlation shared by all the term's effects ("" otherwise).
     """
 
     effects: Terms
@@ -134,6 +151,7 @@ class GroupTerm:
     #: brms's ID (``(1 |p| g)``): the terms on the same factor with the same ID, across the
     #: model's formulas, are one term with correlated effects.
     id: str = ""
+    structure: str = ""
 
     @property
     def group_name(self) -> str:
@@ -141,6 +159,8 @@ class GroupTerm:
 
     def __str__(self) -> str:
         bar = f"|{self.id}|" if self.id else "|" if self.correlated else "||"
+        if self.structure:
+            return f"{self.structure}({self.effects} {bar} {self.group_name})"
         return f"({self.effects} {bar} {self.group_name})"
 
 
@@ -290,7 +310,7 @@ class FormulaSpec:
         return FormulaSpec("", self.se.values, Terms(False, ()), ()).variables()
 
 
-_NODE_TYPES = {cls.__name__: cls for cls in (Var, Num, Call, BinOp, Neg, Terms, GroupTerm, DparFormula,
+_NODE_TYPES = {cls.__name__: cls for cls in (Var, Num, Call, BinOp, Neg, Kwarg, Terms, GroupTerm, DparFormula,
                                                  SeTerm, WeightsTerm, FormulaSpec)}
 
 

@@ -14,7 +14,10 @@ Model: ``y = X b + Σ_k Z_k r_k + e``, ``e ~ N(0, σ² I)``, ``r_{k,l} ~ N(0, Σ
    Gibbs sampler of Papaspiliopoulos, Roberts & Zanella 2020).
    Before that draw, each independent sd of the block's terms is slice-updated
    from its conditional with the block's effects and b integrated out (a
-   partially collapsed Gibbs step), which mixes as the collapsed sampler does.
+   partially collapsed Gibbs step), which mixes as the collapsed sampler does;
+   so are the one sd and the one correlation of a compound-symmetric term
+   (``cs(x | g)``, :mod:`multilevel.model.compound`), the correlation on its
+   unconstrained scale.
 2. ``σ`` given the residual sum of squares, and each correlated block's
    covariance given its effects (:mod:`.conditionals`: conjugate draws for a
    Gamma-precision prior on σ and Inverse-Wishart priors on covariances, a
@@ -44,6 +47,7 @@ from ..design import Design
 from ..design.summary import summarise
 from ..design.suffstats import LevelStats, SuffStats, factor_columns, sufficient_statistics
 from ..model import Model
+from ..model import compound
 from ..model.layout import SE_ADDED, SE_KNOWN, Layout, Term
 from ..model.logdensity import Params, Position, constrain_scales, initial_position
 from ..model.marginal import (conditional_noise, draw_conditional, factor_scales,
@@ -98,7 +102,7 @@ def gibbs_problem(layout: Layout, priors: PriorSet) -> str | None:
             return PriorProblem(f"the fixed effect {p.name} has the prior {p.prior}, but Gibbs draws fixed "
                                 "effects from their Normal conditional: give it a Normal prior")
     for g, cor in zip(layout.groups, priors.cor):
-        if cor is not None and not isinstance(cor.prior, InverseWishart):
+        if cor is not None and not g.compound and not isinstance(cor.prior, InverseWishart):
             return PriorProblem(f"the correlations of the term on {g.name!r} have the prior {cor.prior}, but "
                                 f"Gibbs updates a correlated block through its covariance: give 'cov|{g.name}' an "
                                 "InverseWishart(df, scale) prior")
@@ -156,38 +160,61 @@ def _block_stats(data: GibbsData, block: tuple[int, ...], level_stats: tuple, re
     return SuffStats(data.count, resid @ weighted, data.X.T @ weighted, data.XtX, levels)
 
 
-def _update_block_sds(key: jax.Array, stats: SuffStats, block: tuple[int, ...], sds: list, chols: tuple,
-                      sigma: jax.Array, b: jax.Array, data: GibbsData, struct: GibbsStructure) -> list:
-    """Slice-update each independent sd of the block's terms from its conditional with the
-    block's effects (and b, under its Normal prior) integrated out: partially collapsed
-    Gibbs (van Dyk & Park 2008), valid because the next draw, of (b, r_block), conditions
-    on neither. Mixes as the collapsed sampler does, where updating an sd given its
-    effects would crawl (few levels, or effects the data barely inform)."""
+def _update_block_sds(key: jax.Array, stats: SuffStats, block: tuple[int, ...], sds: list, chols: list,
+                      sigma: jax.Array, b: jax.Array, data: GibbsData, struct: GibbsStructure) -> tuple[list, list]:
+    """Slice-update each independent sd of the block's terms, and the sd and correlation of
+    each compound-symmetric one, from its conditional with the block's effects (and b,
+    under its Normal prior) integrated out: partially collapsed Gibbs (van Dyk & Park
+    2008), valid because the next draw, of (b, r_block), conditions on neither. Mixes as
+    the collapsed sampler does, where updating an sd given its effects would crawl (few
+    levels, or effects the data barely inform). Returns the sds and correlation factors."""
+    def block_loglik(trial_sds, trial_chols):
+        Ts = factor_scales(trial_sds, trial_chols, struct.terms)
+        Ts = [Ts[k] for k in block]
+        return (log_marginal(stats, sigma, Ts, data.priors.fixed) if b.shape[0]
+                else log_conditional(stats, sigma, Ts, b))
+
     terms = [t for t, term in enumerate(struct.terms) if term.factor in block and not term.has_cor]
-    keys = iter(jax.random.split(key, sum(struct.terms[t].q for t in terms) or 1))
+    shared = [t for t, term in enumerate(struct.terms) if term.factor in block and term.compound]
+    keys = iter(jax.random.split(key, sum(struct.terms[t].q for t in terms) + 2 * len(shared) or 1))
     for t in terms:
         for j, prior in enumerate(data.priors.sd[t]):
             def log_density(u, t=t, j=j, prior=prior):
                 s, log_jac = prior.to_positive(u)
                 trial = sds[:t] + [sds[t].at[j].set(s)] + sds[t + 1:]
-                Ts = factor_scales(trial, chols, struct.terms)
-                Ts = [Ts[k] for k in block]
-                loglik = (log_marginal(stats, sigma, Ts, data.priors.fixed) if b.shape[0]
-                          else log_conditional(stats, sigma, Ts, b))
-                return loglik + prior.log_prob(s) + log_jac
+                return block_loglik(trial, chols) + prior.log_prob(s) + log_jac
 
             # about twice the posterior sd of log s, for levels that inform it well
             width = 2.0 / stats.levels[block.index(struct.terms[t].factor)].G.shape[0] ** 0.5
             u = slice_sample(next(keys), log_density, prior.from_positive(sds[t][j]), width)
             sds[t] = sds[t].at[j].set(prior.to_positive(u)[0])
-    return sds
+    for t in shared:
+        q, prior, eta = struct.terms[t].q, data.priors.sd[t][0], data.priors.cor[t].eta
+        width = 2.0 / stats.levels[block.index(struct.terms[t].factor)].G.shape[0] ** 0.5
+
+        def log_sd(u, t=t, q=q, prior=prior):
+            s, log_jac = prior.to_positive(u)
+            return block_loglik(sds[:t] + [jnp.full(q, s)] + sds[t + 1:], chols) + prior.log_prob(s) + log_jac
+
+        u = slice_sample(next(keys), log_sd, prior.from_positive(sds[t][0]), width)
+        sds[t] = jnp.full(q, prior.to_positive(u)[0])
+
+        def log_cor(u, t=t, q=q, eta=eta):
+            rho, log_jac = compound.correlation(u, q)
+            trial = chols[:t] + [compound.cholesky(rho, q)] + chols[t + 1:]
+            return block_loglik(sds, trial) + compound.log_prior(rho, q, eta) + log_jac
+
+        start = compound.unconstrained(chols[t][1, 0], q)    # row 1 of the factor of R(ρ) starts with ρ
+        u = slice_sample(next(keys), log_cor, start, 2.0 * width)
+        chols[t] = compound.cholesky(compound.correlation(u, q)[0], q)
+    return sds, chols
 
 
 def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: GibbsStructure):
     """One sweep; returns the new state and the draw (with its deviance)."""
     blocks, block_stats = (struct.blocks, data.blocks) if struct.blocks else (((),), ((),))
     keys = jax.random.split(key, 2 * len(blocks) + 1)
-    sds = list(state.sds)
+    sds, chols = list(state.sds), list(state.chols)
     effects = list(state.effects)
     contributions = [_contribution(data, k, r) for k, r in enumerate(effects)]
     total = sum(contributions, jnp.zeros_like(data.y))
@@ -195,8 +222,8 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
     for i, (block, level_stats) in enumerate(zip(blocks, block_stats)):
         resid = data.y - total + sum((contributions[k] for k in block), jnp.zeros_like(data.y))
         stats = _block_stats(data, block, level_stats, resid)
-        sds = _update_block_sds(keys[2 * i], stats, block, sds, state.chols, state.sigma, b, data, struct)
-        Ts = factor_scales(sds, state.chols, struct.terms)
+        sds, chols = _update_block_sds(keys[2 * i], stats, block, sds, chols, state.sigma, b, data, struct)
+        Ts = factor_scales(sds, chols, struct.terms)
         noise = conditional_noise(keys[2 * i + 1], stats)
         b, drawn = draw_conditional(noise, stats, state.sigma, [Ts[k] for k in block], data.priors.fixed,
                                     None if b.shape[0] else b)
@@ -208,7 +235,7 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
     rss = resid @ _weighted(data, resid)
     n = data.count
     by_term = split_effects(effects, struct.terms)
-    sigma, sds, chols = _draw_scales(keys[-1], state.sigma, tuple(sds), state.chols, data.priors, struct, n,
+    sigma, sds, chols = _draw_scales(keys[-1], state.sigma, tuple(sds), tuple(chols), data.priors, struct, n,
                                      rss, by_term)
     new = GibbsState(b, sigma, sds, chols, tuple(effects))
     deviance = n * jnp.log(2 * jnp.pi * sigma ** 2) + rss / sigma ** 2
@@ -224,7 +251,8 @@ def _draw_scales(key: jax.Array, sigma: jax.Array, sds: tuple, chols: tuple, pri
     seconds of compilation."""
     sigma_prior, cor_priors = (None if struct.known_sd else priors.aux[0]), priors.cor
     conjugate = sigma_prior is not None and is_conjugate_scale(sigma_prior)
-    correlated = [(t, r) for t, (term, r) in enumerate(zip(struct.terms, by_term)) if term.has_cor]
+    correlated = [(t, r) for t, (term, r) in enumerate(zip(struct.terms, by_term))
+                  if term.has_cor and not term.compound]
     shapes = [jnp.atleast_1d(conjugate_shape(sigma_prior, n))] if conjugate else []
     shapes += [wishart_shapes(cor_priors[t], r.shape[0], r.shape[1]) for t, r in correlated]
     k_gamma, k_sigma, k_cov = jax.random.split(key, 3)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import PriorError
+from ..model import compound
 from ..model.families import Param
 from ..model.priors import InverseWishart, Prior
 from .sampler import Draws, Options, SamplerInfo
@@ -55,7 +56,11 @@ class PriorSampler:
         sds, chols, effects = [], [], []
         for t, g in enumerate(layout.groups):
             cor = priors.cor[t]
-            if cor is not None and isinstance(cor.prior, InverseWishart):
+            if g.compound:
+                sd = np.repeat(priors.sd[t][0].prior.sample(rng, shape)[..., None], g.q, axis=-1)
+                rho = compound.sample(rng, cor.prior.eta, g.q, shape)[..., None, None]
+                chol = np.linalg.cholesky((1.0 - rho) * np.eye(g.q) + rho)
+            elif cor is not None and isinstance(cor.prior, InverseWishart):
                 covariance = cor.prior.sample(rng, shape + (g.q,))
                 sd = np.sqrt(np.diagonal(covariance, axis1=-2, axis2=-1))
                 chol = np.linalg.cholesky(covariance / (sd[..., :, None] * sd[..., None, :]))

@@ -45,6 +45,9 @@ class Term(NamedTuple):
     q: int
     has_cor: bool
     factor: int = 0
+    #: Compound symmetry (``cs(x | g)``): the position holds one sd and one correlation
+    #: (:mod:`multilevel.model.compound`), the sampler sees q equal sds and their correlations.
+    compound: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class GroupLayout:
     correlated: bool
     #: Per column, the predicted parameter whose formula holds it ("" for the mean; all "" if empty).
     dpars: tuple[str, ...] = ()
+    #: ``"cs"`` for compound symmetry (``cs(x | g)``), else "".
+    structure: str = ""
 
     def __post_init__(self):
         if not self.dpars:
@@ -71,14 +76,25 @@ class GroupLayout:
         return self.correlated and self.q > 1
 
     @property
+    def compound(self) -> bool:
+        """Whether the term is compound-symmetric with more than one column (one sd, one correlation)."""
+        return self.structure == "cs" and self.q > 1
+
+    @property
     def sd_names(self) -> tuple[str, ...]:
+        """``sd(c|g)`` per column; a compound-symmetric term's one sd, ``sd(a,b,c|g)``, for each."""
+        if self.compound:
+            return (f"sd({','.join(self.columns)}|{self.name})",) * self.q
         return tuple(f"sd({c}|{self.name})" for c in self.columns)
 
     @property
     def cor_names(self) -> tuple[str, ...]:
-        """``cor(a,b|g)`` for each pair i < j, in row-major order of the lower triangle."""
+        """``cor(a,b|g)`` for each pair i < j, in row-major order of the lower triangle; a
+        compound-symmetric term's one correlation, ``cor(a,b,c|g)``, for each pair."""
         if not self.has_cor:
             return ()
+        if self.compound:
+            return (f"cor({','.join(self.columns)}|{self.name})",) * (self.q * (self.q - 1) // 2)
         return tuple(f"cor({self.columns[j]},{self.columns[i]}|{self.name})"
                      for i in range(self.q) for j in range(i))
 
@@ -110,7 +126,7 @@ class GroupLayout:
 
     @classmethod
     def of(cls, group: GroupData) -> "GroupLayout":
-        return cls(group.name, group.columns, group.levels, group.correlated, group.dpars)
+        return cls(group.name, group.columns, group.levels, group.correlated, group.dpars, group.structure)
 
 
 @dataclass(frozen=True)
@@ -147,14 +163,14 @@ class Layout:
 
     def terms(self, factors: tuple[str, ...] = ()) -> tuple[Term, ...]:
         """Each group term's :class:`Term`, its factor indexed in ``factors`` (if given)."""
-        return tuple(Term(g.q, g.has_cor, factors.index(g.name) if factors else 0) for g in self.groups)
+        return tuple(Term(g.q, g.has_cor, factors.index(g.name) if factors else 0, g.compound) for g in self.groups)
 
     def scalar_names(self) -> tuple[str, ...]:
         """Fixed effects, auxiliary parameters, group sds and correlations."""
         names = list(self.fixed) + list(self.aux)
         for g in self.groups:
             names += list(g.sd_names) + list(g.cor_names)
-        return tuple(names)
+        return tuple(dict.fromkeys(names))
 
 
 def se_mode(se) -> str:

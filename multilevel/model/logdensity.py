@@ -7,7 +7,9 @@ Unconstrained position (a :class:`Position`):
 * ``sd[t]`` (q,): the sds of group term t, likewise;
 * ``cor[t]`` (q(q-1)/2,): the Cholesky factor ``L`` of its correlation matrix,
   through :class:`numpyro.distributions.transforms.CorrCholeskyTransform`
-  (None for a term without correlations);
+  (None for a term without correlations); a compound-symmetric term (``cs(x | g)``)
+  has one sd and one correlation, ``sd[t]`` and ``cor[t]`` of shape (1,)
+  (:mod:`multilevel.model.compound`);
 * ``z[t]`` (levels, q): the group effects of term t, non-centred or centred
   as ``data.centering[t]`` says (data, not structure: one compiled density
   serves every choice, and a sampler may switch after a pilot run).
@@ -46,6 +48,7 @@ from numpyro.distributions.transforms import CorrCholeskyTransform
 
 from ..design import Design
 from ..design.summary import DataSummary
+from . import compound
 from .families import Family, Param, get_link
 from .hierarchy import TermCentering, centering_arrays, term_offset, term_order
 from .layout import Layout, Term
@@ -125,9 +128,19 @@ def zero_position(layout: Layout) -> Position:
     """The full model's unconstrained position at zero (float64 numpy arrays): every
     positive parameter 1 (above its lower bound), correlations 0, effects 0."""
     return Position(np.zeros(len(layout.fixed)), np.zeros(len(layout.aux)),
-                    tuple(np.zeros(g.q) for g in layout.groups),
-                    tuple(np.zeros(g.q * (g.q - 1) // 2) if g.has_cor else None for g in layout.groups),
+                    tuple(np.zeros(_num_sds(g)) for g in layout.groups),
+                    tuple(np.zeros(_num_cors(g)) if g.has_cor else None for g in layout.groups),
                     tuple(np.zeros((len(g.levels), g.q)) for g in layout.groups))
+
+
+def _num_sds(g) -> int:
+    """How many sds a group term's position holds: one per column, one if compound-symmetric."""
+    return 1 if g.compound else g.q
+
+
+def _num_cors(g) -> int:
+    """How many unconstrained correlation coordinates a correlated term's position holds."""
+    return 1 if g.compound else g.q * (g.q - 1) // 2
 
 
 class Params(NamedTuple):
@@ -182,6 +195,14 @@ def constrain_scales(position: Position, priors: PriorValues, terms: tuple[Term,
         log_jac += jac
     sds, chols = [], []
     for t, term in enumerate(terms):
+        if term.compound:
+            sd, jac_sd = sd_priors[t][0].to_positive(position.sd[t][0])
+            rho, jac_rho = compound.correlation(position.cor[t][0], term.q)
+            log_prior += sd_priors[t][0].log_prob(sd) + compound.log_prior(rho, term.q, cor_priors[t].eta)
+            log_jac += jac_sd + jac_rho
+            sds.append(jnp.full(term.q, sd))
+            chols.append(compound.cholesky(rho, term.q))
+            continue
         covariance_prior = isinstance(cor_priors[t], InverseWishart)
         sd = []
         for j, p in enumerate(sd_priors[t]):
@@ -338,8 +359,10 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
         unit = np.where(np.array(g.dpars) == "", fitted_sd, 1.0)
         sd = 0.5 * unit / np.array([column_scale(s) for s in summary.z_sd(t)])
         sd = sd * np.exp(rng.uniform(-1, 1, g.q))
+        if g.compound:
+            sd = np.full(1, np.exp(np.mean(np.log(sd))))
         sds.append(np.array([float(pp.prior.from_positive(s)) for pp, s in zip(priors.sd[t], sd)]))
-        cors.append(rng.uniform(-0.5, 0.5, g.q * (g.q - 1) // 2) if g.has_cor else None)
+        cors.append(rng.uniform(-0.5, 0.5, _num_cors(g)) if g.has_cor else None)
         zs.append(rng.uniform(-1, 1, (len(g.levels), g.q)))
     return Position(b, aux, tuple(sds), tuple(cors), tuple(zs))
 

@@ -101,8 +101,9 @@ class PriorSet:
         return out
 
     def table(self) -> pd.DataFrame:
-        """One row per parameter: name, class, group, prior, source."""
-        rows = [(p.name, p.cls, p.group or "", str(p.prior), p.source) for p in self.all()]
+        """One row per parameter: name, class, group, prior, source (a compound-symmetric
+        term's one sd once)."""
+        rows = list(dict.fromkeys((p.name, p.cls, p.group or "", str(p.prior), p.source) for p in self.all()))
         return pd.DataFrame(rows, columns=["parameter", "class", "group", "prior", "source"])
 
     def arguments(self) -> dict[str, str]:
@@ -165,8 +166,9 @@ def default_priors(summary: DataSummary, layout: Layout, family: Family | None =
         if param.name in layout.aux:
             out[param.name] = HalfStudentT(3.0, s_y) if param.prior is None else param.prior
     for t, g in enumerate(layout.groups):
-        for j, sd_name in enumerate(g.sd_names):
-            out[sd_name] = HalfStudentT(3.0, (2.5 if g.dpars[j] else sd_scale) / column_scale(summary.z_sd(t)[j]))
+        scales = [(2.5 if g.dpars[j] else sd_scale) / column_scale(summary.z_sd(t)[j]) for j in range(g.q)]
+        for j, sd_name in enumerate(g.sd_names):     # a compound-symmetric term's one sd: the widest
+            out[sd_name] = HalfStudentT(3.0, max(scales) if g.compound else scales[j])
         if g.has_cor:
             out[g.cor_key] = LKJ(1.0)
     return out
@@ -248,6 +250,10 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
     for param in family.params if family is not None else ():
         if param.name in layout.aux:
             _check_param_support(param, resolved[param.name].prior)
+    for g in layout.groups:
+        if g.compound and resolved[g.cor_key].prior.eta < 1:
+            raise PriorError(f"{resolved[g.cor_key].source}: the correlation of the compound-symmetric term on "
+                             f"{g.name!r} takes LKJ(eta) with eta >= 1, got {resolved[g.cor_key].prior}")
     return PriorSet(
         fixed=tuple(resolved[n] for n in layout.fixed),
         aux=tuple(resolved[n] for n in layout.aux),
@@ -273,6 +279,10 @@ def _covariance_priors(layout: Layout, user: dict) -> dict[str, tuple[InverseWis
         key = next((k for k in (f"cov{s}|{g.name}", f"cor{s}|{g.name}", f"cov{s}", f"cor{s}") if k in user), None)
         if key is None or not key.startswith("cov"):
             continue
+        if g.compound:
+            raise PriorError(f"{key}: the term on {g.name!r} is compound-symmetric (cs()): give its sd a "
+                             f"prior ('sd|{g.name}') and its correlation an LKJ(eta) prior ('cor|{g.name}'), "
+                             "not a covariance")
         prior = user[key]
         if not isinstance(prior, InverseWishart):
             raise PriorError(f"{key}: the covariance of a correlated term takes an InverseWishart(df, scale) "

@@ -187,9 +187,10 @@ def _distributed_model(spec: FormulaSpec, frame, family: Family, priors, na_acti
                         f"{family.name} family has none (for a lognormal model, write log(y) ~ ... with the "
                         "gaussian family): compute a pandas DataFrame")
     distributed = distributed_statistics(spec, frame, na_action)
+    structures = [parts[0][1].structure for parts in spec.group_terms()]     # cs(), in the design's order
     layout = Layout(distributed.columns, family.aux, tuple(
-        GroupLayout(name, columns, distributed.encoders.levels[name], correlated)
-        for name, columns, correlated in distributed.group_terms))
+        GroupLayout(name, columns, distributed.encoders.levels[name], correlated, structure=structure)
+        for (name, columns, correlated), structure in zip(distributed.group_terms, structures)))
     names = tuple(name for name, _, _ in distributed.group_terms)
     group_structure = chain_structure(names, distributed.order,
                                       {name: len(distributed.encoders.levels[name]) for name in names})

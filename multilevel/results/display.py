@@ -39,7 +39,8 @@ def make_report(header: str, table: pd.DataFrame, layout: Layout) -> Report:
     shown = table[SHOWN]
     factors: dict[str, list] = {}
     for term in layout.groups:
-        factors.setdefault(term.name, [len(term.levels), []])[1] += [*term.sd_names, *term.cor_names]
+        factors.setdefault(term.name, [len(term.levels), []])[1] += list(dict.fromkeys([*term.sd_names,
+                                                                                        *term.cor_names]))
     parts = [("Population-level effects", (Section("", shown.loc[list(layout.fixed)]),))]
     if factors:
         parts.append(("Group-level effects", tuple(

@@ -75,7 +75,7 @@ class FitInfo:
         saved = data["layout"]
         layout = Layout(tuple(saved["fixed"]), tuple(saved["aux"]),
                         tuple(GroupLayout(g["name"], tuple(g["columns"]), tuple(g["levels"]), g["correlated"],
-                                          tuple(g.get("dpars", ()))) for g in saved["groups"]),
+                                          tuple(g.get("dpars", ())), g.get("structure", "")) for g in saved["groups"]),
                         tuple(saved.get("dpars", ())), tuple(saved.get("fixed_dpars", ())), saved.get("se", ""))
         return cls(spec_from_dict(data["spec"]), Encoders.from_dict(data["encoders"]), layout,
                    get_family(data["family"]), pd.DataFrame.from_records(data["priors"]),
