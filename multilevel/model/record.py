@@ -119,7 +119,7 @@ def build_model(formula: str | Sequence[str] | Formula | FormulaSpec, data, *, f
     FormulaError, DataError, PriorError, FamilyError
         For a formula, data, priors or family that do not make a model.
     """
-    spec = to_spec(formula)
+    spec = to_spec(formula, columns=getattr(data, "columns", None))
     family = get_family(family)
     check_dpars(spec, family)
     check_addition_terms(spec, family)
