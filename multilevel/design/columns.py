@@ -18,7 +18,10 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from ..errors import DataError
-from ..formula.spec import BinOp, Call, Expr, Neg, Num, Var
+from ..formula.rcalls import R_FUNCTIONS
+from ..formula.spec import BinOp, Call, Expr, Neg, Not, Num, Str, Var
+from .logical import LOGICAL_OPS, evaluate_logical
+from .rfunctions import evaluate_r_call
 
 _UNARY = {
     "log": np.log, "log1p": np.log1p, "log2": np.log2, "log10": np.log10,
@@ -160,6 +163,8 @@ class Evaluator:
             if is_numeric(series) and str(expr) not in self.levels:
                 return series.to_numpy(dtype=np.float64)
             return self.categorical(str(expr), series)
+        if isinstance(expr, (Not, Str)) or (isinstance(expr, BinOp) and expr.op in LOGICAL_OPS):
+            return evaluate_logical(self, expr)
         if isinstance(expr, Neg):
             return -self.numeric(expr.operand, "unary minus")
         if isinstance(expr, BinOp):
@@ -171,6 +176,8 @@ class Evaluator:
         raise TypeError(f"not an expression: {expr!r}")
 
     def call(self, expr: Call) -> np.ndarray | pd.Categorical:
+        if expr.func in R_FUNCTIONS:
+            return evaluate_r_call(self, expr)
         arg = expr.args[0]
         key = str(expr)
         if expr.func == "C":
