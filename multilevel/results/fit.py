@@ -34,6 +34,7 @@ from .effects import (RESOLUTION, ConditionalEffects, conditional_effects, effec
 from .hypothesis import hypothesis_table
 from .posterior import parameter_draws, select_draws, stack_draws
 from .predict import design_draws, predict_draws, summarise_predictions, summarise_probabilities
+from .response_levels import modelled_level
 from .storage import META_KEY, read_fit_file, write_fit_file
 from .summary import check_prob, coda_table, convergence_messages, summary_table
 
@@ -187,6 +188,9 @@ class Fit:
             f"compilation {info.get('compile_seconds', float('nan')):.1f} s; "
             f"{self.num_divergent} divergent transitions",
         ]
+        level = modelled_level(self.info.spec, self.info.encoders, self.info.family)
+        if level is not None:
+            lines.insert(2, level)
         return "\n".join(lines)
 
     def __repr__(self) -> str:
