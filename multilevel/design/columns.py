@@ -125,11 +125,17 @@ def factor_column(factor: Expr) -> str:
 def column(data: pd.DataFrame, name: str) -> pd.Series:
     """The named column, or a DataError that suggests the closest names."""
     if name not in data.columns:
-        close = difflib.get_close_matches(name, [str(c) for c in data.columns], n=3, cutoff=0.5)
+        same = [str(c) for c in data.columns if _spelling(str(c)) == _spelling(name)]
+        close = same or difflib.get_close_matches(name, [str(c) for c in data.columns], n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
             f"; the data has columns {', '.join(map(str, list(data.columns)[:20]))}"
         raise DataError(f"column {name!r} named in the formula is not in the data{hint}")
     return data[name]
+
+
+def _spelling(name: str) -> str:
+    """A name without case or punctuation: ``Subject``, ``subject`` and ``sub_ject`` are alike."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 class Evaluator:
