@@ -43,9 +43,9 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from ..errors import FormulaError
-from .rcalls import R_FUNCTIONS, arity_problem, namespace_problem, unknown_function_message
-from .spec import (BinOp, Call, Expr, FormulaSpec, GroupTerm, Neg, Not, Num, SeTerm, Str, Term, Terms, Var,
-                   WeightsTerm)
+from .rcalls import R_FUNCTIONS, unknown_function_message
+from .rsyntax import COMPARISONS, RSyntax
+from .spec import BinOp, Call, Expr, FormulaSpec, GroupTerm, Neg, Num, SeTerm, Str, Term, Terms, Var, WeightsTerm
 
 #: The functions a formula may call, with their number of arguments.
 FUNCTIONS = {
@@ -75,9 +75,6 @@ _TOKEN = re.compile(
     r"|(?P<string>\"[^\"]*\"|'[^']*')"
     r"|(?P<op>\|\||\*\*|::|%in%|>=|<=|==|!=|[~+\-*/:^|(),=<>&!]))"
 )
-
-#: R's comparison operators, which give logical values.
-_COMPARISONS = (">", ">=", "<", "<=", "==", "!=")
 
 
 @dataclass(frozen=True)
@@ -136,7 +133,7 @@ class _Offset:
     expr: Expr
 
 
-class _Parser:
+class _Parser(RSyntax):
     def __init__(self, formula: str, columns: tuple[str, ...] | None = None):
         self.formula = formula
         self.tokens = _tokenize(formula)
@@ -287,7 +284,7 @@ class _Parser:
                         terms = [t for t in terms if set(t) != set(term)]
             elif sign < 0:
                 raise self.error("a group term cannot be removed with '-'", start)
-            if self.tok.kind == "op" and self.tok.text in _COMPARISONS + ("&",):
+            if self.tok.kind == "op" and self.tok.text in COMPARISONS + ("&",):
                 raise self.error(f"a comparison in a term goes in parentheses, as in ({self.factor_at(start)} "
                                  f"{self.tok.text} ...) or I(...): R reads y ~ a + x > 1 as (a + x) > 1")
             op = self.accept("+", "-")
@@ -403,18 +400,6 @@ class _Parser:
                 return True
         return False
 
-    def _logical_ahead(self) -> bool:
-        """Whether the parenthesis at the current token holds a comparison or ``&``, ``!``."""
-        return self._bar_ahead(depth=1, ops=_COMPARISONS + ("&", "!"))
-
-    def dot(self, tok: _Token) -> list[Term]:
-        """R's ``.``: a term for each column of the data not left of '~', in the data's order."""
-        self.i += 1
-        if self.columns is None:
-            raise self.error("'.' stands for the data's other columns, so it needs the data: give the formula "
-                             "with data (ml.fit and ml.build_model do)", tok)
-        return [(Var(c),) for c in self.columns if c not in self.left_names]
-
     def group_term(self) -> list[GroupTerm]:
         open_tok = self.expect("(", "'('")
         terms = self.group_body(open_tok)
@@ -460,20 +445,9 @@ class _Parser:
             return Var(tok.text)
         return self.call_rest(tok)
 
-    def factor_at(self, start: _Token) -> str:
-        """The text of the formula from ``start`` to the current token, for messages."""
-        return self.formula[start.pos:self.tok.pos].strip()
-
-    def namespaced(self, package: _Token) -> _Token:
-        """The function token after ``package::``, as if written without the package."""
-        name = self.tok
-        if name.kind != "name" or self.tokens[self.i + 1].text != "(":
-            raise self.error(f"expected a function call after {package.text}::, as in stats::poly(x, 2)")
-        problem = namespace_problem(package.text, name.text, name.text in FUNCTIONS or name.text in R_FUNCTIONS)
-        if problem is not None:
-            raise self.error(problem, package)
-        self.i += 1
-        return _Token("name", name.text, package.pos)
+    def takes_function(self, name: str) -> bool:
+        """Whether formulas take the function ``name`` (for ``pkg::name``)."""
+        return name in FUNCTIONS or name in R_FUNCTIONS
 
     def call_rest(self, name: _Token, placed: bool = False) -> Call:
         """The arguments and closing parenthesis of a call; ``placed`` when the caller
@@ -493,59 +467,6 @@ class _Parser:
         if name.text == "C" and not isinstance(args[0], Var):
             raise self.error("C() takes a column name", name)
         return Call(name.text, tuple(args))
-
-    def r_call(self, name: _Token) -> Call:
-        """The arguments of a call of one of R's functions (``R_FUNCTIONS``): by position, or
-        after the first by R's names (``log(x, base = 2)``), stored in R's order."""
-        options = R_FUNCTIONS[name.text].options
-        args: list[Expr] = [self.expression()]
-        named: dict[str, Expr] = {}
-        while self.accept(",") is not None:
-            start = self.tok
-            if start.kind == "name" and self.tokens[self.i + 1].text == "=" and self.tokens[self.i + 1].kind == "op":
-                if start.text not in options or start.text in named:
-                    takes = f"its options are {', '.join(options)}" if options else "it takes no named options"
-                    raise self.error(f"{name.text}() has no option {start.text!r} here; {takes}", start)
-                self.i += 2
-                named[start.text] = self.expression()
-            else:
-                if named:
-                    raise self.error("give positional arguments before named ones", start)
-                args.append(self.expression())
-        self.expect(")", f"')' to close {name.text}(")
-        for key in options[len(args) - 1:]:
-            if key in named:
-                args.append(named.pop(key))
-        if named:
-            raise self.error(f"{name.text}(): {', '.join(named)} given twice", name)
-        problem = arity_problem(name.text, len(args))
-        if problem is not None:
-            raise self.error(problem, name)
-        return Call(name.text, tuple(args))
-
-    def expression(self, allow_or: bool = True) -> Expr:
-        """R's expression grammar below the formula operators: ``|`` (when ``allow_or``: not
-        in a response, whose bar starts its addition terms), ``&``, ``!``, comparisons, arithmetic."""
-        left = self.conjunction()
-        while allow_or and (op := self.accept("|")) is not None:
-            left = BinOp(op.text, left, self.conjunction())
-        return left
-
-    def conjunction(self) -> Expr:
-        left = self.negation()
-        while (op := self.accept("&")) is not None:
-            left = BinOp(op.text, left, self.negation())
-        return left
-
-    def negation(self) -> Expr:
-        if self.accept("!") is not None:
-            return Not(self.negation())
-        left = self.arith()
-        if (op := self.accept(*_COMPARISONS)) is not None:
-            left = BinOp(op.text, left, self.arith())
-            if self.tok.kind == "op" and self.tok.text in _COMPARISONS:
-                raise self.error("comparisons do not chain in R: write (a < b) & (b < c)")
-        return left
 
     def arith(self) -> Expr:
         left = self.arith_term()
