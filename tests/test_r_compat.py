@@ -338,3 +338,46 @@ def test_r_functions_of_columns_compute_as_r(gl_frame):
     np.testing.assert_array_equal(got["as.numeric(a)"], np.repeat([1.0, 2.0, 3.0], 4))   # a factor's codes
     # x / 8 = 0.125, 0.25, ..., 1.5: R's round to 1 digit; 0.25 -> 0.2 and 0.75 -> 0.8 (even digit)
     np.testing.assert_allclose(got["round(x/8, 1)"], [0.1, 0.2, 0.4, 0.5, 0.6, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4, 1.5])
+
+
+# -- parsing as R reads it ----------------------------------------------------------------------
+
+@pytest.mark.unit
+@pytest.mark.parametrize("formula, fixed, groups", [
+    ("y ~ 1 | g", "1", ["(1 | g)"]),
+    ("y ~ x + 1 | g", "1", ["(1 + x | g)"]),
+    ("y ~ x || g", "1", ["(1 + x || g)"]),
+    ("y ~ a * b %in% c", "1 + a + b:c + a:b:c", []),                  # %in% binds tighter than *
+    ("y ~ x - 1 + (0 + x | g)", "0 + x", ["(0 + x | g)"]),
+    ("y ~ x + 0 + (x - 1 | g)", "0 + x", ["(0 + x | g)"]),
+    ("y ~ -1 + x - 0", "1 + x", []),                                    # R: - 0 puts the intercept back
+    ("y ~ Days + ((1 | Subject) + (0 + Days | Subject))", "1 + Days", ["(1 | Subject)", "(0 + Days | Subject)"]),
+    ("y ~ (x > 2) + !flag", "1 + x > 2 + !flag", []),
+])
+def test_formulas_parse_as_lme4_reads_them(formula, fixed, groups):
+    spec = parse_formula(formula)
+    assert str(spec.fixed) == fixed and [str(g) for g in spec.groups] == groups
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("formula", [
+    'y ~ (sex == "F") + I(!(x > 1) | z <= 2) + round(x, 1) + log(x, base = 10) + pmin(x, z, 3)',
+    "Reaction > 250 ~ factor(Days) + (1 | factor(Subject))",
+])
+def test_specs_with_r_expressions_survive_saving(formula):
+    from multilevel.formula.spec import spec_from_dict, spec_to_dict
+
+    spec = parse_formula(formula)
+    assert spec_from_dict(spec_to_dict(spec)) == spec
+    assert parse_formula(f"{spec.response} ~ {' + '.join(f'({t[0]})' for t in spec.fixed.terms)}").fixed == spec.fixed
+
+
+@pytest.mark.unit
+def test_new_data_is_coded_with_the_fitting_data_s_levels(gl_frame):
+    spec = parse_formula("y ~ factor(x > 6) + (x > 9) + factor(round(x / 4))", gl_frame.columns)
+    fitted = build_design(spec, gl_frame)
+    new = pd.DataFrame({"x": [12.0, 1.0]})                               # fewer levels than in fitting
+    again = build_design(spec, new, encoders=fitted.encoders, with_response=False)
+    assert again.columns == fitted.columns
+    expected = [row for row, x in zip(fitted.X, gl_frame["x"]) if x in (12.0, 1.0)]
+    np.testing.assert_array_equal(again.X, np.array(expected)[::-1])

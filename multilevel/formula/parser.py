@@ -363,8 +363,11 @@ class _Parser(RSyntax):
                 self.expect(")", "')'")
                 return [(value,)]
             self.i += 1
-            inner, _ = self.rhs(allow_groups=False)  # no group terms inside parentheses
+            inner, inner_groups = self.rhs(allow_groups=allow_groups)  # lme4's ((1 | g) + (0 + x | g))
+            groups.extend(inner_groups)
             self.expect(")", "')'")
+            if inner_groups and self.tok.kind == "op" and self.tok.text not in ("+", "-", ")"):
+                raise self.error("a group term (... | g) must stand on its own, added with '+'", tok)
             return list(inner.terms)
         if tok.kind == "op" and tok.text == "!":
             return [(self.negation(),)]
