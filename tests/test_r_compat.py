@@ -351,6 +351,8 @@ def test_r_functions_of_columns_compute_as_r(gl_frame):
     ("y ~ x - 1 + (0 + x | g)", "0 + x", ["(0 + x | g)"]),
     ("y ~ x + 0 + (x - 1 | g)", "0 + x", ["(0 + x | g)"]),
     ("y ~ -1 + x - 0", "1 + x", []),                                    # R: - 0 puts the intercept back
+    ("y ~ (x - 1) + z", "0 + x + z", []),                               # R's parentheses only group
+    ("y ~ ((0 + x))", "0 + x", []),
     ("y ~ Days + ((1 | Subject) + (0 + Days | Subject))", "1 + Days", ["(1 | Subject)", "(0 + Days | Subject)"]),
     ("y ~ (x > 2) + !flag", "1 + x > 2 + !flag", []),
 ])

@@ -119,6 +119,14 @@ class _Intercept:
 
 
 @dataclass
+class _Sum:
+    """A parenthesised sum that sets the intercept, standing alone in a sum: R's ``y ~ (x - 1)``."""
+
+    terms: list[Term]
+    intercept: bool
+
+
+@dataclass
 class _Addition:
     """An addition term of the response as parsed: its argument and options."""
 
@@ -140,6 +148,7 @@ class _Parser(RSyntax):
         self.i = 0
         self.columns = columns
         self.left_names: tuple[str, ...] = ()  # the columns left of '~', which '.' leaves out
+        self.set_intercept: bool | None = None  # what the last sum parsed set the intercept to, if anything
 
     # -- helpers --------------------------------------------------------------
     @property
@@ -264,6 +273,7 @@ class _Parser(RSyntax):
         """A sum of terms with an implicit intercept, plus any group terms in it
         (and, at the top level, the arguments of ``offset()`` terms in ``offsets``)."""
         intercept, terms, groups = True, [], []
+        explicit: bool | None = None
         sign = -1 if self.accept("-") is not None else +1
         while True:
             start = self.tok
@@ -273,11 +283,15 @@ class _Parser(RSyntax):
                     raise self.error("an offset cannot be removed with '-'; drop the term instead", start)
                 offsets.append(item.expr)
             elif isinstance(item, _Intercept):
-                intercept = item.present if sign > 0 else not item.present
+                intercept = explicit = item.present if sign > 0 else not item.present
+            elif isinstance(item, _Sum):
+                intercept = explicit = item.intercept if sign > 0 else not item.intercept
+                for term in item.terms:
+                    terms = _merge(terms, [term]) if sign > 0 else [t for t in terms if set(t) != set(term)]
             elif item is not None:
                 for term in item:
                     if term == ():
-                        intercept = sign > 0
+                        intercept = explicit = sign > 0
                     elif sign > 0:
                         terms = _merge(terms, [term])
                     else:
@@ -294,6 +308,7 @@ class _Parser(RSyntax):
             if self.accept("-") is not None:  # as in R, "x + -1" is "x - 1"
                 sign = -sign
         terms.sort(key=len)  # main effects first, then interactions, stable otherwise
+        self.set_intercept = explicit
         return Terms(intercept, tuple(terms)), groups
 
     # -- formula algebra ---------------------------------------------------------
@@ -365,9 +380,13 @@ class _Parser(RSyntax):
             self.i += 1
             inner, inner_groups = self.rhs(allow_groups=allow_groups)  # lme4's ((1 | g) + (0 + x | g))
             groups.extend(inner_groups)
+            set_intercept = self.set_intercept
             self.expect(")", "')'")
-            if inner_groups and self.tok.kind == "op" and self.tok.text not in ("+", "-", ")"):
+            alone = self.tok.kind == "end" or (self.tok.kind == "op" and self.tok.text in ("+", "-", ")"))
+            if inner_groups and not alone:
                 raise self.error("a group term (... | g) must stand on its own, added with '+'", tok)
+            if set_intercept is not None and alone:          # R: y ~ (x - 1) has no intercept
+                return _Sum(list(inner.terms), set_intercept)
             return list(inner.terms)
         if tok.kind == "op" and tok.text == "!":
             return [(self.negation(),)]
