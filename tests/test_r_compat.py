@@ -136,6 +136,8 @@ def test_dot_is_every_other_column_and_minus_removes_one(frames):
     model = ml.build_model("dv ~ . - groups + (1 | groups)", frames["train"])
     assert model.design.columns == ("Intercept", "x")
     assert [g.name for g in model.design.groups] == ["groups"]
+    spec = ml.Formula("dv ~ x", "sigma ~ . - groups").parse(frames["train"].columns)
+    assert [str(t[0]) for t in spec.dpars[0].fixed.terms] == ["x"]          # the response is left out
 
 
 @pytest.mark.unit
@@ -243,6 +245,7 @@ def test_the_summary_header_names_the_modelled_level(formula, line, sleepstudy):
 
 # -- a fit ------------------------------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore::multilevel.ConvergenceWarning")   # 100 draws: a smoke test of the path
 def test_the_top_level_bar_fits():
     # lme4 man/Dyestuff.Rd
     fit = ml.fit("Yield ~ 1|Batch", _real("Dyestuff"), chains=1, draws=100, warmup=100, progress=False)

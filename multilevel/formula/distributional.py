@@ -8,7 +8,7 @@ from typing import Sequence
 
 from ..errors import FormulaError
 from .parser import parse_formula
-from .spec import DparFormula, FormulaSpec, Var
+from .spec import DparFormula, FormulaSpec, Terms, Var
 
 
 class Formula:
@@ -41,6 +41,9 @@ class Formula:
             bare name, that has addition terms or offsets, or a parameter given two formulas.
         """
         spec = parse_formula(self.formula, columns)
+        if columns is not None:                  # '.' in a parameter's formula leaves the response out too
+            left = replace(spec, fixed=Terms(False, ()), groups=(), offsets=()).variables()
+            columns = [c for c in columns if c not in left]
         dpars: list[DparFormula] = []
         for text in self.dpars:
             part = parse_formula(text, columns)
