@@ -252,6 +252,16 @@ def test_the_top_level_bar_fits():
     assert {"Intercept", "sigma", "sd(Intercept|Batch)"} <= set(fit.summary().index)
 
 
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::multilevel.ConvergenceWarning")
+@pytest.mark.parametrize("source, name, formula, options", BUILDS, ids=[b[2] for b in BUILDS])
+def test_formulas_of_lme4_and_brms_fit(source, name, formula, options, frames):
+    """Each formula runs through the sampler the model gets: a finite posterior for every parameter."""
+    fit = ml.fit(formula, _data(name, frames), chains=2, draws=200, warmup=200, seed=3, progress=False, **options)
+    summary = fit.summary()
+    assert np.isfinite(summary["mean"]).all() and np.isfinite(summary["sd"]).all()
+
+
 # -- the fixed-effects design against R's model.matrix ------------------------------------------
 
 @pytest.fixture(scope="module")
