@@ -33,7 +33,7 @@ def fit(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *, family: s
         draws: int = 1000, warmup: int = 1000, seed: int = 0, target_accept: float = 0.8,
         max_treedepth: int = 10, centered: bool | Mapping[str, bool] | None = None,
         na_action: str = "drop", progress: bool | None = None, posterior_predictive: bool = False,
-        prior_only: bool = False) -> Fit:
+        prior_only: bool = False, weights: str | None = None) -> Fit:
     """Fit a Bayesian multilevel model.
 
     Parameters
@@ -90,6 +90,12 @@ def fit(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *, family: s
         and why.
     na_action
         ``"drop"`` (rows with missing values in used columns, with a warning) or ``"error"``.
+    weights
+        A column of weights, as glmer's ``weights =``: for a binomial family whose formula
+        gives no trials, the trials of a proportion response (``"incidence/size ~ period"``
+        with ``weights="size"``: ``incidence/size × size`` successes of ``size``, which must
+        be whole numbers); for any other model, likelihood weights (each row's log-likelihood
+        times its weight, as ``y | weights(w) ~ ...``).
     progress
         Show progress bars (default: when standard error is a terminal).
     posterior_predictive
@@ -115,7 +121,7 @@ def fit(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *, family: s
     if progress is None:
         progress = sys.stderr.isatty()
     options = Options(chains, draws, warmup, target_accept, max_treedepth, centered, progress)
-    model = build_model(formula, data, family=family, priors=priors, na_action=na_action)
+    model = build_model(formula, data, family=family, priors=priors, na_action=na_action, weights=weights)
     if prior_only:
         if sampler != "auto":
             raise SamplerError(f"prior_only=True draws from the priors directly; it takes no sampler "

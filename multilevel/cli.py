@@ -1,6 +1,6 @@
 """The ``multilevel`` command: a thin argparse front end over the public API.
 
-    multilevel fit DATA "FORMULA" [--family F] [--prior "sigma=exponential(rate=0.1)" ...]
+    multilevel fit DATA "FORMULA" [--family F] [--weights COL] [--prior "sigma=exponential(rate=0.1)" ...]
                    [--chains N --draws N --warmup N --seed N --sampler S] [--out fit.nc]
                    [--plots DIR [--lines-x COL [--lines-color COL]]]
     multilevel summary fit.nc
@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--prior", action="append", type=_parse_prior, default=[], metavar="KEY=PRIOR",
                      help="a prior, e.g. 'sigma=exponential(rate=0.1)' or 'b=normal(0, 10)'; repeatable")
     _add_sampler_options(fit)
+    fit.add_argument("--weights", metavar="COL", help="a column of weights, as glmer's weights =: the trials of "
+                     "a binomial proportion response (incidence/size with --weights size), else each row's "
+                     "likelihood weight")
     fit.add_argument("--out", type=Path, help="write the fit to this netCDF file")
     fit.add_argument("--posterior-predictive", action="store_true",
                      help="also draw replicates of the response at every row, kept in the fit (group "
@@ -300,9 +303,10 @@ def _run_fit(args) -> None:
         raise DataError("--lines-color needs --lines-x COL")
     table = read_table(args.data)
     formula = Formula(args.formula, *args.dpar)
-    require_columns(table, formula.parse().variables(), "the formula")
+    require_columns(table, formula.parse(list(table.data.columns)).variables(), "the formula")
+    require_columns(table, [args.weights] if args.weights else [], "--weights")
     require_columns(table, [c for c in (args.lines_x, args.lines_color) if c], "--lines-x/--lines-color")
-    fit = api.fit(formula, table.data, family=args.family, priors=dict(args.prior),
+    fit = api.fit(formula, table.data, family=args.family, priors=dict(args.prior), weights=args.weights,
                   posterior_predictive=args.posterior_predictive, **_sampler_kwargs(args))
     _print_fit(fit, args.group_effects)
     if args.out:

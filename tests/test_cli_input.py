@@ -203,3 +203,20 @@ def test_predict_passes_dpar_on(tmp_path, monkeypatch, capsys):
     path = write_text(tmp_path / "new.csv", TABLE.drop(columns="y"), ",", "\n")
     assert main(["predict", "fit.nc", str(path), "--dpar", "sigma"]) == 0
     assert asked["dpar"] == "sigma"
+
+
+@pytest.mark.parametrize("formula", ["y > 1 ~ x + 1 | g", "y ~ . - g - note + (1 | g)", "round(y) ~ factor(x) + (1 | g)"])
+def test_fit_takes_r_formulas_and_weights_as_the_api_does(tmp_path, monkeypatch, capsys, formula):
+    received = []
+
+    def record(formula, data, **kwargs):
+        received.append((formula.parse(list(data.columns)), kwargs["weights"]))
+        raise ml.DataError("stopped after reading (test)")
+
+    monkeypatch.setattr(cli.api, "fit", record)
+    path = write_text(tmp_path / "data.csv", TABLE, ",", "\n")
+    assert main(["fit", str(path), formula, "--weights", "x"]) == 2
+    spec, weights = received[0]
+    assert spec == parse_formula(formula, TABLE.columns) and weights == "x"
+    assert main(["fit", str(path), formula, "--weights", "w"]) == 2
+    assert "no column 'w' (named by --weights)" in capsys.readouterr().err

@@ -282,8 +282,8 @@ def test_formula_code_is_never_evaluated():
 
 
 @pytest.mark.parametrize("formula", ["", "   ", "y ~", "y ~ x ~ z", "y ~ x x", "y ~ ()",
-                                     "y ~ log(x, 2)", "y ~ C(log(x))", "y ~ a * (1 | g)",
-                                     "y ~ `x", "y ~ x | g"])
+                                     "y ~ log(x, 2, 3)", "y ~ C(log(x))", "y ~ a * (1 | g)",
+                                     "y ~ `x", "y ~ x |"])
 def test_other_malformed_formulas_raise_formula_error(formula):
     error = formula_error(formula)
     assert isinstance(error, ml.MultilevelError) and isinstance(error, ValueError)

@@ -28,6 +28,7 @@ from ..formula.spec import FormulaSpec, GroupTerm, Var
 from .coding import model_columns
 from .columns import Encoders, Evaluator, column, factor_column, is_numeric, level_labels, sorted_levels
 from .groups import GroupStructure, group_structure
+from .logical import is_logical, logical_levels
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,8 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     response = str(spec.response)
     if with_response:
         y = evaluator.evaluate(spec.successes)
+        if is_logical(spec.successes):           # Reaction > 250 ~ ...: TRUE is 1, as in R; its levels
+            logical_levels(evaluator, spec.successes, y)  # FALSE, TRUE are kept for the summary header
         declared = _declared_categories(data, spec)
         if declared is not None:                 # an ordered Categorical keeps its unobserved categories
             response_levels = tuple(str(c) for c in declared.categories)

@@ -19,9 +19,10 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from ..formula.spec import Term, Terms
+from ..errors import DataError, FormulaError
+from ..formula.spec import Call, Term, Terms
 from .columns import Evaluator
+from .logical import is_logical, logical_levels
 
 
 def model_columns(terms: Terms, evaluator: Evaluator) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -46,6 +47,13 @@ def _term_columns(term: Term, earlier: tuple[Term, ...], full_first: bool, evalu
     parts: list[list[tuple[str, np.ndarray]]] = []
     for factor in term:
         value = evaluator.evaluate(factor)
+        logical = is_logical(factor)
+        if logical:
+            value = logical_levels(evaluator, factor, value)
+        if isinstance(factor, Call) and factor.func == "ordered":
+            raise FormulaError(f"{factor} as a predictor: R codes an ordered factor with polynomial contrasts "
+                               f"({factor}.L, {factor}.Q, ...), which are not supported; write "
+                               f"factor({factor.args[0]}) for treatment contrasts")
         if isinstance(value, pd.Categorical):
             if len(value.categories) < 2:
                 raise DataError(f"{factor} has a single level ({value.categories[0]!r}) in the data, "
@@ -55,7 +63,8 @@ def _term_columns(term: Term, earlier: tuple[Term, ...], full_first: bool, evalu
             full_first = False
             levels = list(value.categories)[1:] if contrasts else list(value.categories)
             codes = value.codes
-            parts.append([(f"{factor}[{level}]", (codes == value.categories.get_loc(level)).astype(float))
+            label = "{}{}" if logical else "{}[{}]"    # R's x > 1TRUE for a logical term
+            parts.append([(label.format(factor, level), (codes == value.categories.get_loc(level)).astype(float))
                           for level in levels])
         elif np.ndim(value) == 2:                 # a basis (poly(x, 2)): R's names poly(x, 2)1, poly(x, 2)2
             parts.append([(f"{factor}{j + 1}", value[:, j]) for j in range(value.shape[1])])

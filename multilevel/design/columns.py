@@ -19,7 +19,10 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from ..errors import DataError
-from ..formula.spec import BinOp, Call, Expr, Neg, Num, Var
+from ..formula.rcalls import R_FUNCTIONS
+from ..formula.spec import BinOp, Call, Expr, Neg, Not, Num, Str, Var
+from .logical import LOGICAL_OPS, evaluate_logical
+from .rfunctions import evaluate_r_call
 from .transforms import BASES, BasisState, apply_basis, learn_basis
 
 _UNARY = {
@@ -130,11 +133,17 @@ def factor_column(factor: Expr) -> str:
 def column(data: pd.DataFrame, name: str) -> pd.Series:
     """The named column, or a DataError that suggests the closest names."""
     if name not in data.columns:
-        close = difflib.get_close_matches(name, [str(c) for c in data.columns], n=3, cutoff=0.5)
+        same = [str(c) for c in data.columns if _spelling(str(c)) == _spelling(name)]
+        close = same or difflib.get_close_matches(name, [str(c) for c in data.columns], n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
             f"; the data has columns {', '.join(map(str, list(data.columns)[:20]))}"
         raise DataError(f"column {name!r} named in the formula is not in the data{hint}")
     return data[name]
+
+
+def _spelling(name: str) -> str:
+    """A name without case or punctuation: ``Subject``, ``subject`` and ``sub_ject`` are alike."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 class Evaluator:
@@ -172,6 +181,8 @@ class Evaluator:
             if is_numeric(series) and str(expr) not in self.levels:
                 return series.to_numpy(dtype=np.float64)
             return self.categorical(str(expr), series)
+        if isinstance(expr, (Not, Str)) or (isinstance(expr, BinOp) and expr.op in LOGICAL_OPS):
+            return evaluate_logical(self, expr)
         if isinstance(expr, Neg):
             return -self.numeric(expr.operand, "unary minus")
         if isinstance(expr, BinOp):
@@ -183,6 +194,8 @@ class Evaluator:
         raise TypeError(f"not an expression: {expr!r}")
 
     def call(self, expr: Call) -> np.ndarray | pd.Categorical:
+        if expr.func in R_FUNCTIONS:
+            return evaluate_r_call(self, expr)
         arg = expr.args[0]
         key = str(expr)
         if expr.func == "C":

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from ..errors import FormulaError
 from .parser import parse_formula
-from .spec import DparFormula, FormulaSpec, Var
+from .spec import DparFormula, FormulaSpec, Terms, Var
 
 
 class Formula:
@@ -30,8 +30,9 @@ class Formula:
     def __repr__(self) -> str:
         return f"Formula({', '.join(map(repr, (self.formula, *self.dpars)))})"
 
-    def parse(self) -> FormulaSpec:
-        """The parsed :class:`FormulaSpec`, its ``dpars`` in the order given.
+    def parse(self, columns: Sequence[str] | None = None) -> FormulaSpec:
+        """The parsed :class:`FormulaSpec`, its ``dpars`` in the order given (``columns``, the
+        data's, give R's ``.`` its meaning).
 
         Raises
         ------
@@ -39,10 +40,13 @@ class Formula:
             For a formula that does not parse, a parameter formula whose left side is not a
             bare name, that has addition terms or offsets, or a parameter given two formulas.
         """
-        spec = parse_formula(self.formula)
+        spec = parse_formula(self.formula, columns)
+        if columns is not None:                  # '.' in a parameter's formula leaves the response out too
+            left = replace(spec, fixed=Terms(False, ()), groups=(), offsets=()).variables()
+            columns = [c for c in columns if c not in left]
         dpars: list[DparFormula] = []
         for text in self.dpars:
-            part = parse_formula(text)
+            part = parse_formula(text, columns)
             if not isinstance(part.response, Var):
                 raise FormulaError(f"{text!r}: the left side of a parameter's formula is the parameter's name, "
                                    f"such as sigma ~ x, not {part.response}")
@@ -56,15 +60,16 @@ class Formula:
         return replace(spec, dpars=tuple(dpars))
 
 
-def to_spec(formula: str | Sequence[str] | Formula | FormulaSpec) -> FormulaSpec:
+def to_spec(formula: str | Sequence[str] | Formula | FormulaSpec,
+            columns: Sequence[str] | None = None) -> FormulaSpec:
     """A :class:`FormulaSpec` from a formula string, a list of formula strings (the response's
-    first), a :class:`Formula` or a spec."""
+    first), a :class:`Formula` or a spec; ``columns``, the data's column names, expand R's ``.``."""
     if isinstance(formula, FormulaSpec):
         return formula
     if isinstance(formula, Formula):
-        return formula.parse()
+        return formula.parse(columns)
     if isinstance(formula, (list, tuple)):
         if not formula:
             raise FormulaError("the list of formulas is empty: give the response's formula first")
-        return Formula(*formula).parse()
-    return parse_formula(formula)
+        return Formula(*formula).parse(columns)
+    return parse_formula(formula, columns)

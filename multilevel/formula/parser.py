@@ -12,6 +12,15 @@ Formula algebra (R's precedence, loosest first)::
     (x | g), (x || g) group terms: correlated / independent effects of x by g
     (x |p| g)        an ID: terms with the same ID and factor, in any of a model's formulas, correlated
     offset(e)         a term added to the linear predictor with coefficient 1
+    a %in% b          a:b, as R reads it in formulas
+    .                 every column of the data not on the left of '~' (needs the data's columns)
+    y ~ x | g         lme4's bar at the top level: the group term (x | g), no fixed effects but 1
+
+Inside function arguments, ``I()`` and parentheses, R's comparisons ``> >= < <= == !=``,
+``&``, ``|`` and ``!`` give logical values, and string literals compare with a factor's
+labels (``(sex == "F")``); a comparison is a term in parentheses or ``I()``, and may be
+the response (``Reaction > 250 ~ ...``). R's functions on columns are in ``rcalls.py``;
+``pkg::f`` reads as ``f`` for a function formulas take.
 
 Inside function arguments and ``I()``, ``+ - * / ^ **`` are arithmetic. A
 binomial response is written ``cbind(successes, failures) ~ ...`` (lme4) or
@@ -34,8 +43,11 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from ..errors import FormulaError
-from .signatures import BASIS_ARGUMENTS, COVARIANCE_FUNCTIONS, NAMESPACED, basis_arguments
-from .spec import BinOp, Call, Expr, FormulaSpec, GroupTerm, Kwarg, Neg, Num, SeTerm, Term, Terms, Var, WeightsTerm
+from .rcalls import R_FUNCTIONS, unknown_function_message
+from .rsyntax import COMPARISONS, RSyntax
+from .signatures import BASIS_ARGUMENTS, COVARIANCE_FUNCTIONS, basis_arguments
+from .spec import (BinOp, Call, Expr, FormulaSpec, GroupTerm, Kwarg, Neg, Num, SeTerm, Str, Term, Terms, Var,
+                   WeightsTerm)
 
 #: The functions a formula may call, with their number of arguments.
 FUNCTIONS = {
@@ -61,10 +73,10 @@ _PLACED = {
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
-    r"|(?P<namespaced>[A-Za-z][A-Za-z0-9.]*::[A-Za-z_.][A-Za-z0-9_.]*)"
     r"|(?P<name>[A-Za-z_.][A-Za-z0-9_.]*)"
     r"|`(?P<quoted>[^`]+)`"
-    r"|(?P<op>\|\||\*\*|[~+\-*/:^|(),=]))"
+    r"|(?P<string>\"[^\"]*\"|'[^']*')"
+    r"|(?P<op>\|\||\*\*|::|%in%|>=|<=|==|!=|[~+\-*/:^|(),=<>&!]))"
 )
 
 
@@ -94,8 +106,8 @@ def _tokenize(formula: str) -> list[_Token]:
         kind = match.lastgroup
         start = match.start(kind)
         text = match.group(kind)
-        if kind == "namespaced":                 # splines::ns is ns (others stay unknown names)
-            kind, text = "name", NAMESPACED.get(text, text)
+        if kind == "string":
+            text = text[1:-1]
         tokens.append(_Token("name" if kind == "quoted" else kind, text, start))
         pos = match.end()
     tokens.append(_Token("end", "", len(formula)))
@@ -107,6 +119,14 @@ class _Intercept:
     """Marker for a literal 0 or 1 in a sum of terms."""
 
     present: bool
+
+
+@dataclass
+class _Sum:
+    """A parenthesised sum that sets the intercept, standing alone in a sum: R's ``y ~ (x - 1)``."""
+
+    terms: list[Term]
+    intercept: bool
 
 
 @dataclass
@@ -124,11 +144,14 @@ class _Offset:
     expr: Expr
 
 
-class _Parser:
-    def __init__(self, formula: str):
+class _Parser(RSyntax):
+    def __init__(self, formula: str, columns: tuple[str, ...] | None = None):
         self.formula = formula
         self.tokens = _tokenize(formula)
         self.i = 0
+        self.columns = columns
+        self.left_names: tuple[str, ...] = ()  # the columns left of '~', which '.' leaves out
+        self.set_intercept: bool | None = None  # what the last sum parsed set the intercept to, if anything
 
     # -- helpers --------------------------------------------------------------
     @property
@@ -161,11 +184,16 @@ class _Parser:
         if self.tok.kind == "op" and self.tok.text == "~":
             raise self.error("the formula has no response before '~'")
         response, addition = self.response()
+        extra = Terms(False, tuple((a.args[0],) for a in addition.values()))
+        self.left_names = FormulaSpec("", response, extra, ()).variables()
         self.expect("~", "'~' between the response and the predictors")
         if self.tok.kind == "end":
             raise self.error("nothing after '~'; write '1' for an intercept-only model")
         offsets: list[Expr] = []
-        fixed, groups = self.rhs(allow_groups=True, offsets=offsets)
+        if self._bar_ahead(depth=0):                     # lme4's y ~ x | g: the group term alone
+            fixed, groups = Terms(True, ()), self.group_body(self.tok)
+        else:
+            fixed, groups = self.rhs(allow_groups=True, offsets=offsets)
         if self.tok.kind != "end":
             raise self.error(f"unexpected {self.tok.text!r}")
         trials = addition.get("trials")
@@ -185,7 +213,7 @@ class _Parser:
             self.expect("(", "'('")
             response = self.call_rest(name, placed=True)
         else:
-            response = self.arith()
+            response = self.expression(allow_or=False)
         bar = self.accept("|", "||")
         if bar is None:
             return response, {}
@@ -212,7 +240,7 @@ class _Parser:
         options given by name or, as in R, by position after the first argument."""
         name = self.tok
         self.i += 2
-        args = [self.arith()]
+        args = [self.expression()]
         options = dict.fromkeys(ADDITION_TERMS[name.text], False)
         position = 0
         while self.accept(",") is not None:
@@ -248,6 +276,7 @@ class _Parser:
         """A sum of terms with an implicit intercept, plus any group terms in it
         (and, at the top level, the arguments of ``offset()`` terms in ``offsets``)."""
         intercept, terms, groups = True, [], []
+        explicit: bool | None = None
         sign = -1 if self.accept("-") is not None else +1
         while True:
             start = self.tok
@@ -257,17 +286,24 @@ class _Parser:
                     raise self.error("an offset cannot be removed with '-'; drop the term instead", start)
                 offsets.append(item.expr)
             elif isinstance(item, _Intercept):
-                intercept = item.present if sign > 0 else not item.present
+                intercept = explicit = item.present if sign > 0 else not item.present
+            elif isinstance(item, _Sum):
+                intercept = explicit = item.intercept if sign > 0 else not item.intercept
+                for term in item.terms:
+                    terms = _merge(terms, [term]) if sign > 0 else [t for t in terms if set(t) != set(term)]
             elif item is not None:
                 for term in item:
                     if term == ():
-                        intercept = sign > 0
+                        intercept = explicit = sign > 0
                     elif sign > 0:
                         terms = _merge(terms, [term])
                     else:
                         terms = [t for t in terms if set(t) != set(term)]
             elif sign < 0:
                 raise self.error("a group term cannot be removed with '-'", start)
+            if self.tok.kind == "op" and self.tok.text in COMPARISONS + ("&",):
+                raise self.error(f"a comparison in a term goes in parentheses, as in ({self.factor_at(start)} "
+                                 f"{self.tok.text} ...) or I(...): R reads y ~ a + x > 1 as (a + x) > 1")
             op = self.accept("+", "-")
             if op is None:
                 break
@@ -275,6 +311,7 @@ class _Parser:
             if self.accept("-") is not None:  # as in R, "x + -1" is "x - 1"
                 sign = -sign
         terms.sort(key=len)  # main effects first, then interactions, stable otherwise
+        self.set_intercept = explicit
         return Terms(intercept, tuple(terms)), groups
 
     # -- formula algebra ---------------------------------------------------------
@@ -293,10 +330,10 @@ class _Parser:
 
     def interaction(self, allow_groups: bool, groups: list[GroupTerm], allow_offset: bool = False):
         left = self.power(allow_groups, groups, allow_offset)
-        while (op := self.accept(":")) is not None:
+        while (op := self.accept(":", "%in%")) is not None:    # R reads a %in% b as a:b
             right = self.power(False, groups)
             if not isinstance(left, list) or not isinstance(right, list):
-                raise self.error("':' needs predictors on both sides", op)
+                raise self.error(f"'{op.text}' needs predictors on both sides", op)
             left = _cross(left, right)
         return left
 
@@ -338,9 +375,21 @@ class _Parser:
                     raise self.error("a group term (... | g) must stand on its own, added with '+'", tok)
                 groups.extend(self.group_term())
                 return None
+            if self._logical_ahead():                    # (x > 250): a logical term, as R reads it
+                self.i += 1
+                value = self.expression()
+                self.expect(")", "')'")
+                return [(value,)]
             self.i += 1
-            inner, _ = self.rhs(allow_groups=False)  # no group terms inside parentheses
+            inner, inner_groups = self.rhs(allow_groups=allow_groups)  # lme4's ((1 | g) + (0 + x | g))
+            groups.extend(inner_groups)
+            set_intercept = self.set_intercept
             self.expect(")", "')'")
+            alone = self.tok.kind == "end" or (self.tok.kind == "op" and self.tok.text in ("+", "-", ")"))
+            if inner_groups and not alone:
+                raise self.error("a group term (... | g) must stand on its own, added with '+'", tok)
+            if set_intercept is not None and alone:          # R: y ~ (x - 1) has no intercept
+                return _Sum(list(inner.terms), set_intercept)
             return list(inner.terms)
         if tok.kind == "name" and tok.text in COVARIANCE_FUNCTIONS and self._call_ahead(tok.text):
             self.i += 1
@@ -350,25 +399,37 @@ class _Parser:
                 groups.extend(self.structured_group_term(tok))
                 return None
             self.i -= 1
+        if tok.kind == "op" and tok.text == "!":
+            return [(self.negation(),)]
+        if tok.kind == "name" and tok.text == "." and not self._call_ahead("."):
+            return self.dot(tok)
         if tok.kind == "name":
             return [(self.factor(),)]
+        if tok.kind == "string":
+            raise self.error(f"a string (\"{tok.text}\") is a value to compare a factor with, as in "
+                             f"(sex == \"{tok.text}\"), not a term")
         if tok.kind == "end":
             raise self.error("the formula ends where a predictor was expected")
         raise self.error(f"expected a predictor, found {tok.text!r}")
 
     def _group_bar_ahead(self) -> bool:
         """Whether the parenthesis at the current token contains a top-level '|'."""
-        depth = 0
+        return self._bar_ahead(depth=1)
+
+    def _bar_ahead(self, depth: int, ops: tuple[str, ...] = ("|", "||")) -> bool:
+        """Whether one of ``ops`` follows at ``depth`` parentheses from the current token
+        (1: inside the parenthesis here, 0: in the rest of the formula) before that level closes."""
+        level = 0
         for tok in self.tokens[self.i:]:
             if tok.kind != "op":
                 continue
             if tok.text == "(":
-                depth += 1
+                level += 1
             elif tok.text == ")":
-                depth -= 1
-                if depth == 0:
+                level -= 1
+                if level < depth:
                     return False
-            elif tok.text in ("|", "||") and depth == 1:
+            elif tok.text in ops and level == depth:
                 return True
         return False
 
@@ -414,6 +475,12 @@ class _Parser:
 
     def group_term(self) -> list[GroupTerm]:
         open_tok = self.expect("(", "'('")
+        terms = self.group_body(open_tok)
+        self.expect(")", "')' to close the group term")
+        return terms
+
+    def group_body(self, open_tok: _Token) -> list[GroupTerm]:
+        """``effects | group`` (or ``||``, or brms's ``|id|``): a group term without its parentheses."""
         effects, _ = self.rhs(allow_groups=False)  # a group term cannot hold another
         bar = self.accept("|", "||")
         if bar is None:
@@ -426,7 +493,7 @@ class _Parser:
             self.i += 2
         if not effects.intercept and not effects.terms:
             raise self.error("the group term has no effects before the bar", open_tok)
-        if self.tok.kind == "op" and self.tok.text == ")":
+        if self.tok.kind == "end" or (self.tok.kind == "op" and self.tok.text == ")"):
             raise self.error("expected a grouping factor after the bar")
         group_start = self.tok
         correlated = bar.text == "|"
@@ -437,37 +504,44 @@ class _Parser:
             group_terms, correlated = self.grouping_call()
         else:
             group_terms = self.product(False, [])
-        self.expect(")", "')' to close the group term")
         if not isinstance(group_terms, list) or any(t == () for t in group_terms):
             raise self.error("the grouping factor must be a column, a:b or a/b", group_start)
         for term in group_terms:
             for factor in term:
-                if not isinstance(factor, Var) and not (isinstance(factor, Call) and factor.func == "C"):
+                if not isinstance(factor, Var) and not (isinstance(factor, Call) and factor.func in _GROUP_CALLS
+                                                        and isinstance(factor.args[0], Var)):
                     raise self.error(f"cannot group by {factor}: name a column", group_start)
         return [GroupTerm(effects, term, correlated, term_id) for term in group_terms]
 
     # -- factors and arithmetic ---------------------------------------------------
     def factor(self) -> Expr:
-        """A single predictor: a column name or a function call."""
+        """A single predictor: a column name or a function call (``pkg::f(x)`` reads as ``f(x)``)."""
         tok = self.tok
         self.i += 1
+        if self.accept("::") is not None:
+            tok = self.namespaced(tok)
         if self.accept("(") is None:
             return Var(tok.text)
         return self.call_rest(tok)
 
+    def takes_function(self, name: str) -> bool:
+        """Whether formulas take the function ``name`` (for ``pkg::name``)."""
+        return name in FUNCTIONS or name in R_FUNCTIONS
+
     def call_rest(self, name: _Token, placed: bool = False) -> Call:
         """The arguments and closing parenthesis of a call; ``placed`` when the caller
         has checked that a function of fixed place (``_PLACED``) stands where it may."""
+        if name.text in R_FUNCTIONS:
+            return self.r_call(name)
         if name.text not in FUNCTIONS:
-            allowed = ", ".join(sorted(FUNCTIONS))
-            raise self.error(f"unknown function {name.text!r}; formulas may use {allowed}", name)
+            raise self.error(unknown_function_message(name.text, [*FUNCTIONS, *R_FUNCTIONS]), name)
         if name.text in _PLACED and not placed:
             raise self.error(_PLACED[name.text], name)
         if name.text in BASIS_ARGUMENTS:
             return self.basis_call(name)
-        args = [self.arith()]
+        args = [self.expression()]
         while self.accept(",") is not None:
-            args.append(self.arith())
+            args.append(self.expression())
         self.expect(")", f"')' to close {name.text}(")
         if len(args) != FUNCTIONS[name.text]:
             raise self.error(f"{name.text}() takes {FUNCTIONS[name.text]} argument(s), got {len(args)}", name)
@@ -541,12 +615,19 @@ class _Parser:
             return Num(float(tok.text))
         if tok.kind == "name":
             return self.factor()
+        if tok.kind == "string":
+            self.i += 1
+            return Str(tok.text)
         if self.accept("(") is not None:
-            inner = self.arith()
+            inner = self.expression()
             self.expect(")", "')'")
             return inner
         found = repr(tok.text) if tok.kind != "end" else "the end of the formula"
         raise self.error(f"expected a value, found {found}")
+
+
+#: Functions a grouping factor may be written with: ``(1 | factor(g))`` groups by ``g``.
+_GROUP_CALLS = ("C", "factor", "as.factor")
 
 
 def _join(a: Term, b: Term) -> Term:
@@ -566,8 +647,11 @@ def _merge(*lists: list[Term]) -> list[Term]:
     return list(out.values())
 
 
-def parse_formula(formula: str) -> FormulaSpec:
+def parse_formula(formula: str, columns: tuple[str, ...] | None = None) -> FormulaSpec:
     """Parse a formula such as ``"log(dnow) ~ diam*trt + (1 + diam || tree)"``.
+
+    ``columns``, the data's column names, give R's ``.`` its meaning (every column not
+    left of '~'); a formula with ``.`` needs them.
 
     Raises
     ------
@@ -576,4 +660,4 @@ def parse_formula(formula: str) -> FormulaSpec:
     """
     if not isinstance(formula, str):
         raise FormulaError(f"the formula must be a string, got {type(formula).__name__}")
-    return _Parser(formula).parse()
+    return _Parser(formula, None if columns is None else tuple(str(c) for c in columns)).parse()

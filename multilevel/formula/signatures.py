@@ -20,9 +20,6 @@ BASIS_ARGUMENTS = {
     "bs": ("df", "knots", "degree", "intercept", "Boundary.knots"),
 }
 
-#: Namespaced spellings the tokenizer reads as the bare function.
-NAMESPACED = {"stats::poly": "poly", "splines::ns": "ns", "splines::bs": "bs", "base::scale": "scale"}
-
 #: lme4's covariance-structure functions of a group term, and what they mean.
 COVARIANCE_FUNCTIONS = {"us": "unstructured (x | g)", "diag": "diagonal (x || g)",
                         "cs": "compound symmetry: one sd and one correlation for all of the term's effects"}

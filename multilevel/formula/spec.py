@@ -28,8 +28,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Union
 
-#: Binding strength of arithmetic operators, for printing with minimal parentheses.
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4}
+#: Binding strength of operators, for printing with minimal parentheses (R's order: ``|`` loosest,
+#: then ``&``, ``!``, comparisons, arithmetic).
+_PRECEDENCE = {"|": -3, "&": -2, ">": 0, ">=": 0, "<": 0, "<=": 0, "==": 0, "!=": 0,
+               "+": 1, "-": 1, "*": 2, "/": 2, "^": 4}
+#: Operators printed with spaces around them, as R deparses them (``x > 250``, ``a & b``).
+_SPACED = {"|", "&", ">", ">=", "<", "<=", "==", "!="}
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,19 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Str:
+    """A string literal, compared with a factor's labels: ``"F"`` of ``sex == "F"``."""
+
+    value: str
+
+    def __str__(self) -> str:
+        return f'"{self.value}"'
+
+
+@dataclass(frozen=True)
 class BinOp:
-    """Arithmetic inside ``I()`` or a function argument: ``+ - * / ^``."""
+    """Arithmetic inside ``I()`` or a function argument: ``+ - * / ^``; R's comparisons
+    ``> >= < <= == !=`` and logical ``& |`` (values TRUE/FALSE, see ``design/logical.py``)."""
 
     op: str
     left: "Expr"
@@ -76,10 +91,12 @@ class BinOp:
     def __str__(self) -> str:
         prec = _PRECEDENCE[self.op]
         left, right = str(self.left), str(self.right)
-        if isinstance(self.left, (BinOp, Neg)) and _prec(self.left) < prec + (self.op == "^"):
+        if isinstance(self.left, (BinOp, Neg, Not)) and _prec(self.left) < prec + (self.op == "^"):
             left = f"({left})"
-        if isinstance(self.right, (BinOp, Neg)) and _prec(self.right) < prec + (self.op in "-/"):
+        if isinstance(self.right, (BinOp, Neg, Not)) and _prec(self.right) < prec + (self.op in ("-", "/")):
             right = f"({right})"
+        if self.op in _SPACED:
+            return f"{left} {self.op} {right}"
         return f"{left}{self.op}{right}"
 
 
@@ -109,11 +126,23 @@ class Kwarg:
         return f"{self.name} = {value}"
 
 
-Expr = Union[Var, Num, Call, BinOp, Neg, Kwarg]
+class Not:
+    """R's logical negation ``!x``."""
+
+    operand: "Expr"
+
+    def __str__(self) -> str:
+        inner = str(self.operand)
+        return f"!({inner})" if isinstance(self.operand, BinOp) else f"!{inner}"
+
+
+Expr = Union[Var, Num, Str, Call, BinOp, Neg, Not, Kwarg]
 Term = tuple[Expr, ...]
 
 
 def _prec(expr: Expr) -> int:
+    if isinstance(expr, Not):
+        return -1
     return 3 if isinstance(expr, Neg) else _PRECEDENCE[expr.op]
 
 
@@ -310,7 +339,7 @@ class FormulaSpec:
         return FormulaSpec("", self.se.values, Terms(False, ()), ()).variables()
 
 
-_NODE_TYPES = {cls.__name__: cls for cls in (Var, Num, Call, BinOp, Neg, Kwarg, Terms, GroupTerm, DparFormula,
+_NODE_TYPES = {cls.__name__: cls for cls in (Var, Num, Str, Not, Call, BinOp, Neg, Kwarg, Terms, GroupTerm, DparFormula,
                                                  SeTerm, WeightsTerm, FormulaSpec)}
 
 

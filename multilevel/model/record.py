@@ -29,6 +29,7 @@ from .families import FAMILIES, Family, Gaussian, check_response, get_family
 from .layout import SE_KNOWN, GroupLayout, Layout
 from .logdensity import Position, initial_position, make_logdensity, model_data, structure
 from .rownoise import RowNoise, row_noise
+from .weights import check_whole_successes, with_weights
 from .prior_table import PriorSet, resolve_priors
 from .priors import Prior
 
@@ -107,25 +108,31 @@ class Model:
 
 
 def build_model(formula: str | Sequence[str] | Formula | FormulaSpec, data, *, family: str | Family = "gaussian",
-                priors: Mapping[str, Prior | str] | None = None, na_action: str = "drop") -> Model:
+                priors: Mapping[str, Prior | str] | None = None, na_action: str = "drop",
+                weights: str | None = None) -> Model:
     """Parse, build the design (or, for Dask, the sufficient statistics) and resolve the priors.
 
     ``formula``: a formula string; or, for a distributional model, a :class:`Formula`
     or a list of formula strings, the response's first, then one per predicted
-    parameter of the family (``["y ~ x", "sigma ~ x"]``).
+    parameter of the family (``["y ~ x", "sigma ~ x"]``). ``weights``: a column, the trials
+    of a proportion or likelihood weights (:mod:`multilevel.model.weights`).
 
     Raises
     ------
     FormulaError, DataError, PriorError, FamilyError
         For a formula, data, priors or family that do not make a model.
     """
-    spec = to_spec(formula)
+    spec = to_spec(formula, columns=_column_names(data))
     family = get_family(family)
+    proportion = weights is not None and family.needs_trials and not spec.has_trials
+    spec = with_weights(spec, family, weights)
     check_dpars(spec, family)
     check_addition_terms(spec, family)
     if is_dask_frame(data):
         return _distributed_model(spec, data, family, priors, na_action)
     design = build_design(spec, data, na_action=na_action)
+    if proportion:
+        check_whole_successes(spec, data, design)
     family, design = family.prepare(design)
     check_response(family, design.y, design.trials, design.row_index, design.response, spec.has_trials)
     layout = Layout.of(design, family)
@@ -133,6 +140,13 @@ def build_model(formula: str | Sequence[str] | Formula | FormulaSpec, data, *, f
     return Model(spec, family, layout, resolve_priors(design, layout, priors, family), design.structure,
                  design.encoders, summarise(design), design.num_rows, design=design,
                  columns=kept_columns(spec, data, design))
+
+
+def _column_names(data) -> list[str] | None:
+    """The data's column names (a data frame's or a dict's keys), which R's ``.`` stands for."""
+    if hasattr(data, "columns"):
+        return [str(c) for c in data.columns]
+    return [str(c) for c in data] if isinstance(data, Mapping) else None
 
 
 def check_dpars(spec: FormulaSpec, family: Family) -> None:

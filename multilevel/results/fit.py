@@ -35,6 +35,7 @@ from .hypothesis import hypothesis_table
 from .hypothesis_levels import check_scope, hypothesis_by_level
 from .posterior import parameter_draws, select_draws, stack_draws
 from .predict import design_draws, predict_draws, summarise_predictions, summarise_probabilities
+from .response_levels import modelled_level
 from .storage import META_KEY, read_fit_file, write_fit_file
 from .summary import check_prob, coda_table, convergence_messages, summary_table
 
@@ -188,6 +189,9 @@ class Fit:
             f"compilation {info.get('compile_seconds', float('nan')):.1f} s; "
             f"{self.num_divergent} divergent transitions",
         ]
+        level = modelled_level(self.info.spec, self.info.encoders, self.info.family)
+        if level is not None:
+            lines.insert(2, level)
         return "\n".join(lines)
 
     def __repr__(self) -> str:

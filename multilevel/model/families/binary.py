@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +10,8 @@ import numpy as np
 import numpyro.distributions as dist
 from jax.scipy.special import gammaln
 
+from ...design import Design
+from ...errors import DataError
 from .base import Family, whole
 
 UNIT_LINKS = ("logit", "probit", "cloglog")
@@ -32,6 +34,21 @@ class Bernoulli(Family):
 
     def support_problem(self, y, trials):
         return (y != 0) & (y != 1), "0 or 1"
+
+    def prepare(self, design: Design) -> tuple[Family, Design]:
+        """A response of two categories (a factor, strings, booleans, a comparison) as 0/1, as R's
+        glm and brms take it: the first level in R's order (``"no"`` of no/yes, FALSE) is 0, the
+        second, the one modelled, is 1."""
+        levels = design.response_levels
+        if levels is None:
+            return self, design
+        if len(levels) != 2:
+            shown = ", ".join(map(repr, levels[:5]))
+            raise DataError(f"the bernoulli response {design.response} has {len(levels)} categories ({shown}); "
+                            "it takes two, the second modelled as 1; compare with the one to model instead, as "
+                            f"in ({design.response} == {levels[-1]!r}) ~ ..., or use family='cumulative' for "
+                            "ordered categories")
+        return self, replace(design, y=design.y - 1.0, response_levels=None)
 
     def working_response(self, y, trials):
         return self.link_function((y + 0.5) / 2.0)
