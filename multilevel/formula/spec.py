@@ -126,6 +126,7 @@ class Kwarg:
         return f"{self.name} = {value}"
 
 
+@dataclass(frozen=True)
 class Not:
     """R's logical negation ``!x``."""
 
