@@ -26,7 +26,12 @@ censored and truncated row has its censored term less the same log mass.
 Differences of probabilities are taken on the log scale on the side of the
 distribution where they are small, ``log(F(hi) - F(lo))`` below the median and
 ``log(S(lo) - S(hi))`` above it, so that windows far in either tail keep their
-precision. Row weights multiply the result afterwards, as for any row.
+precision. A window so narrow (against the spread) that the two probabilities agree
+to within a relative 1e-8 has, for a continuous family, the midpoint rule's mass
+``f((lo + hi) / 2) (hi - lo)`` instead (its relative error is of the order of the
+squared width over the spread, far below 1e-8): the difference of the two would be
+all rounding error, and a sampler would find a spurious maximum where the spread is
+huge. Row weights multiply the result afterwards, as for any row.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from .families.tails import log_diff_exp
 #: Redraws of a posterior predictive value outside its truncation window before it is clipped
 #: into the window: enough unless the window holds less than about 1/1000 of the mass.
 MAX_REDRAWS = 1000
+#: Log-probability gap below which a continuous window's mass is taken by the midpoint rule.
+_NARROW = 1e-8
 
 
 def log_window(family: Family, lo, hi, inside, eta, aux, trials=None):
@@ -56,7 +63,14 @@ def log_window(family: Family, lo, hi, inside, eta, aux, trials=None):
     cdf_hi = jnp.where(has_hi, family.log_cdf(hi_s, eta, aux, trials), 0.0)
     sf_hi = jnp.where(has_hi, family.log_sf(hi_s, eta, aux, trials), -jnp.inf)
     upper = cdf_lo > jnp.log(0.5)
-    return jnp.where(upper, log_diff_exp(sf_lo, sf_hi), log_diff_exp(cdf_hi, cdf_lo))
+    larger, smaller = jnp.where(upper, sf_lo, cdf_hi), jnp.where(upper, sf_hi, cdf_lo)
+    mass = log_diff_exp(larger, smaller)
+    if family.discrete:
+        return mass
+    narrow = has_lo & has_hi & (larger - smaller < _NARROW)
+    middle = jnp.where(narrow, 0.5 * (lo_s + hi_s), inside)
+    width = jnp.where(narrow, hi_s - lo_s, 1.0)
+    return jnp.where(narrow, family.log_likelihood(middle, eta, aux, trials) + jnp.log(width), mass)
 
 
 def truncation_log_mass(family: Family, bounds: ResponseBounds, inside, eta, aux, trials=None):
