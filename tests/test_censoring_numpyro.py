@@ -22,7 +22,10 @@ within :func:`agreement.z_limit` combined Monte Carlo standard errors.
 False alarms (a correct library failing): the agreement limit is split (Bonferroni)
 over all :data:`COMPARISONS` means and sds of the module, 1e-3 in all; the R-hat limits
 over all :data:`PARAMETERS` of the six fits, 1e-3 in all; the bulk ESS floor
-:data:`ESS_MIN` is far below what such small models give (>= 900 per fit seen).
+:data:`ESS_MIN` is below a third of the smallest observed (NumPyro's 709 on the Weibull
+model; ours >= 2568). Measured (one run, max |z|, limit 4.37): gaussian 2.20, weibull
+2.63, poisson 1.76. Cost: the module took 378 s on the shared 2-core machine under a
+load of 5-9 (NumPyro's sequential chains most of it).
 """
 
 from __future__ import annotations
