@@ -16,8 +16,9 @@
   checked against scipy through the model stage's pointwise log-likelihood.
 * Samplers: the exact Gaussian samplers refuse such models with the reason; NUTS fits them.
 * Results (one small fit of a truncated Poisson): posterior predictive draws lie inside
-  each new row's window, read from the new data, which must then have the bounds; a
-  saved fit keeps the terms; the CLI fits such a formula.
+  each new row's window, read from the new data, which must then have the bounds;
+  ``kind="mean"`` is the truncated distribution's mean (each family's against scipy's
+  quadrature or sums); a saved fit keeps the terms; the CLI fits such a formula (slow).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from multilevel.formula.spec import CensTerm, Neg, Num, TruncTerm, Var, spec_fro
 from multilevel.inference import choose_sampler
 from multilevel.inference.registry import get_sampler
 from multilevel.model import build_model, get_family, model_data, pointwise_log_likelihood, structure
-from multilevel.model.bounded import bounded_log_likelihood, truncated_sample
+from multilevel.model.bounded import bounded_log_likelihood, truncated_mean, truncated_sample
 
 
 # -- syntax ---------------------------------------------------------------------------------------
@@ -289,6 +290,35 @@ def test_truncated_draws_lie_in_their_windows():
     assert len(np.unique(draws[:, 2])) == 3          # 2, 3 and 4 all drawn: redrawn, not clipped
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("family", list(REFERENCES))
+def test_the_mean_of_a_truncated_response_is_its_windows_average(family):
+    aux, _, trials, reference = REFERENCES[family]
+    discrete = get_family(family).discrete
+    if family == "beta":
+        lb, ub = np.array([-np.inf, 0.3, 0.2, 0.0, 0.5]), np.array([0.5, np.inf, 0.9, 1.0, 0.6])
+    elif discrete:
+        lb, ub = np.array([-np.inf, 1.0, 1.0, 0.0, 2.0]), np.array([2.0, np.inf, 3.0, 5.0, 4.0])
+    else:
+        lb, ub = np.array([-np.inf, 0.5, 1.0, 0.0, 2.0]), np.array([2.0, np.inf, 3.0, 5.0, 2.5])
+    with jax.enable_x64(True):
+        got = np.asarray(jax.jit(lambda *a: truncated_mean(get_family(family), *a))(
+            jnp.asarray(ETA), tuple(jnp.asarray(v) for v in aux), None if trials is None else jnp.asarray(trials),
+            jnp.asarray(lb), jnp.asarray(ub)))
+    expected = []
+    for i in range(len(ETA)):
+        d = reference(aux)
+        one = d.dist(*[np.broadcast_to(a, ETA.shape)[i] for a in d.args],
+                     **{k: np.broadcast_to(v, ETA.shape)[i] for k, v in d.kwds.items()})
+        lo, hi = max(lb[i], one.support()[0]), min(ub[i], one.support()[1])
+        if discrete:
+            k = np.arange(lo, min(hi, 500) + 1)
+            expected.append(np.sum(k * one.pmf(k)) / np.sum(one.pmf(k)))
+        else:
+            expected.append(one.expect(lambda y: y, lb=lo, ub=hi, conditional=True))
+    np.testing.assert_allclose(got, expected, rtol=1e-7)
+
+
 # -- samplers -------------------------------------------------------------------------------------
 
 @pytest.mark.unit
@@ -328,6 +358,19 @@ def test_posterior_predictive_draws_lie_in_the_new_rows_windows_after_loading(tr
     assert set(np.unique(draws[:, 0])) == {1, 2, 3}      # the whole window of the first row is reached
     with pytest.raises(DataError, match="the new data need the column.*'u'"):
         loaded.predict(new[["x"]], kind="posterior_predictive")
+
+
+def test_the_mean_of_a_truncated_fit_is_that_of_each_new_rows_window(truncated_counts):
+    fit, _, _ = truncated_counts
+    new = pd.DataFrame({"x": [0.0, 1.5], "u": [3.0, 20.0]})
+    got = np.asarray(fit.predict(new, kind="mean", summary=False))
+    post = fit.idata.posterior
+    mu = np.exp(post["Intercept"].values.reshape(-1, 1) + post["x"].values.reshape(-1, 1) * new["x"].to_numpy())
+    k = np.arange(1, 21)[:, None, None]
+    p = stats.poisson.pmf(k, mu) * (k <= new["u"].to_numpy())
+    np.testing.assert_allclose(got, (k * p).sum(axis=0) / p.sum(axis=0), rtol=1e-8)
+    untruncated = np.asarray(fit.predict(new[["x"]], kind="mean", summary=False))
+    np.testing.assert_allclose(untruncated, mu, rtol=1e-10)
 
 
 def test_a_truncated_fit_scores_its_rows_by_their_truncated_mass(truncated_counts):

@@ -32,6 +32,15 @@ to within a relative 1e-8 has, for a continuous family, the midpoint rule's mass
 squared width over the spread, far below 1e-8): the difference of the two would be
 all rounding error, and a sampler would find a spurious maximum where the spread is
 huge. Row weights multiply the result afterwards, as for any row.
+
+The mean of a truncated response (brms's fitted values) is
+
+.. math::
+   E[Y \mid lb \le Y \le ub] = \frac{M(ub) - M(lo)}{P(lo < Y \le ub)},
+   \qquad M(y) = E[Y \, 1\{Y \le y\}],
+
+``lo = lb`` (``lb - 1`` for counts), from each family's
+:meth:`~multilevel.model.families.Family.partial_mean` (``M(+inf)`` the mean, ``M(-inf) = 0``).
 """
 
 from __future__ import annotations
@@ -94,6 +103,17 @@ def bounded_log_likelihood(family: Family, y, eta, aux, trials=None, bounds: Res
     if bounds.truncated:
         loglik = loglik - truncation_log_mass(family, bounds, y, eta, aux, trials)
     return loglik
+
+
+def truncated_mean(family: Family, eta, aux, trials, lb, ub):
+    """``E[Y | lb <= Y <= ub]`` per row (module notes)."""
+    lo = lb - 1.0 if family.discrete else lb
+    has_lo, has_hi = jnp.isfinite(lo), jnp.isfinite(ub)
+    lo_s, hi_s = jnp.where(has_lo, lo, 0.0), jnp.where(has_hi, ub, 0.0)
+    upper = jnp.where(has_hi, family.partial_mean(hi_s, eta, aux, trials), family.mean(eta, aux, trials))
+    lower = jnp.where(has_lo, family.partial_mean(lo_s, eta, aux, trials), 0.0)
+    inside = jnp.where(has_lo, lo_s, hi_s)
+    return (upper - lower) / jnp.exp(log_window(family, lo, ub, inside, eta, aux, trials))
 
 
 def truncated_sample(family: Family, key, eta, aux, trials, lb, ub):

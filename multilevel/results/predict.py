@@ -22,8 +22,9 @@ internal ``log_likelihood`` of cross-validation is weighted, as the fit's is.
 A truncated response (``y | trunc(lb, ub) ~ ...``) has its ``posterior_predictive``
 draws inside each new row's window: bounds that are numbers hold for every row, bounds
 that are columns are read from the new data (which then need them). ``kind="mean"`` is
-the family's mean ``E[y | eta]``, not truncated (brms gives the truncated
-distribution's mean there; the average of the posterior predictive draws estimates it).
+the truncated distribution's mean ``E[y | eta, lb <= y <= ub]`` (brms's), with the
+bounds read likewise; when the new data lack the bounds' columns, it is the family's
+untruncated mean ``E[y | eta]`` (as for a grid of conditional effects).
 Censoring (``cens()``) describes how the fitted rows were observed and plays no part in
 predictions; the internal ``log_likelihood`` of cross-validation takes the censored
 rows' probability masses, as the fit's does.
@@ -55,7 +56,7 @@ from ..design import Design, Encoders, build_design
 from ..errors import DataError, FormulaError
 from ..formula import parse_formula
 from ..formula.spec import FormulaSpec, Num, Terms, term_name
-from ..model.bounded import bounded_log_likelihood, truncated_sample
+from ..model.bounded import bounded_log_likelihood, truncated_mean, truncated_sample
 from ..model.families import Family, get_link
 from ..model.layout import SE_KNOWN, Layout
 from ..model.predictors import Predictors
@@ -199,6 +200,9 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
         raise DataError(f"kind={kind!r} of a {family.name} model needs the number of trials of each new row: "
                         f"the new data need the column(s) {columns}")
     with jax.enable_x64(True):
+        if kind == "mean" and design.bounds is not None and design.bounds.truncated:
+            return np.asarray(_compiled_bounded(family, "mean")(eta, params, trials, design.bounds.lb,
+                                                                design.bounds.ub), dtype=np.float64)
         if kind == "mean":
             return np.asarray(_compiled(family, "mean")(eta, params, trials), dtype=np.float64)
         if kind == "log_likelihood":
@@ -230,9 +234,10 @@ def _compiled(family: Family, method: str):
 
 @lru_cache(maxsize=64)
 def _compiled_bounded(family: Family, method: str):
-    """The censored and truncated log-likelihood (``"log_likelihood"``) or truncated draws
-    (``"sample"``) of the family (:mod:`multilevel.model.bounded`), compiled once per family."""
-    function = bounded_log_likelihood if method == "log_likelihood" else truncated_sample
+    """The censored and truncated log-likelihood (``"log_likelihood"``), truncated draws
+    (``"sample"``) or truncated mean (``"mean"``) of the family (:mod:`multilevel.model.bounded`),
+    compiled once per family."""
+    function = {"log_likelihood": bounded_log_likelihood, "sample": truncated_sample, "mean": truncated_mean}[method]
     return jax.jit(lambda *args: function(family, *args))
 
 

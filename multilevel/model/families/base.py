@@ -153,6 +153,11 @@ class Family:
         """Pointwise ``log P(Y_i > y_i | eta_i, aux)`` (0 below the support)."""
         raise NotImplementedError
 
+    def partial_mean(self, y, eta, aux, trials=None):
+        """Pointwise ``E[Y_i 1{Y_i <= y_i}]``, the mean's share below ``y`` (finite ``y``), from
+        which the mean of a truncated response follows."""
+        raise NotImplementedError
+
     def support_problem(self, y: np.ndarray, trials: np.ndarray | None) -> tuple[np.ndarray, str] | None:
         """``(bad rows mask, what the response must be)``, or None if every y is in the support."""
         return None

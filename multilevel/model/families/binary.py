@@ -97,3 +97,12 @@ class Binomial(Family):
 
     def log_sf(self, y, eta, aux, trials=None):
         return self._log_tails(y, eta, aux, trials)[1]
+
+    def partial_mean(self, y, eta, aux, trials=None):
+        """``n p P(Y' <= y - 1)``, ``Y' ~ Binomial(n - 1, p)``: 0 below 1, ``n p`` from ``n`` on."""
+        p = self.link_function.inverse(eta)
+        inside = (y >= 1) & (y < trials)
+        k = jnp.where(inside, y, 1.0)
+        n = jnp.where(inside, trials, 2.0)
+        share = jnp.where(inside, regularized_beta(n - k, k, 1 - p), jnp.where(y >= trials, 1.0, 0.0))
+        return trials * p * share

@@ -66,6 +66,11 @@ class Poisson(Family):
     def log_sf(self, y, eta, aux, trials=None):
         return self._log_tails(y, eta, aux)[1]
 
+    def partial_mean(self, y, eta, aux, trials=None):
+        """``mu P(Y <= y - 1)`` (``k p(k) = mu p(k - 1)``), 0 below 1."""
+        mu = jnp.exp(eta)
+        return jnp.where(y >= 1, mu * gammaincc(jnp.maximum(y, 1.0), mu), 0.0)
+
 
 @dataclass(frozen=True)
 class NegBinomial(Family):
@@ -117,6 +122,13 @@ class NegBinomial(Family):
 
     def log_sf(self, y, eta, aux, trials=None):
         return self._log_tails(y, eta, aux)[1]
+
+    def partial_mean(self, y, eta, aux, trials=None):
+        """``mu I_p(shape + 1, y)``: ``k p(k)`` is ``mu`` times the NB of size ``shape + 1`` at
+        ``k - 1``; 0 below 1."""
+        shape = aux[0]
+        p = jnp.exp(jnp.log(shape) - jnp.logaddexp(jnp.log(shape), eta))
+        return jnp.where(y >= 1, jnp.exp(eta) * regularized_beta(shape + 1, jnp.maximum(y, 1.0), p), 0.0)
 
 
 def _count_tails(tails, k):

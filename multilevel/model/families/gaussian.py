@@ -44,6 +44,11 @@ class Gaussian(Family):
     def log_sf(self, y, eta, aux, trials=None):
         return log_ndtr((eta - y) / aux[0])
 
+    def partial_mean(self, y, eta, aux, trials=None):
+        """``mu Φ(z) - sigma φ(z)``, ``z = (y - mu) / sigma``."""
+        z = (y - eta) / aux[0]
+        return eta * jnp.exp(log_ndtr(z)) - aux[0] * norm.pdf(z)
+
     def sample(self, key, eta, aux, trials=None):
         return eta + aux[0] * jax.random.normal(key, jnp.shape(eta))
 
@@ -103,6 +108,13 @@ class StudentT(Family):
 
     def log_sf(self, y, eta, aux, trials=None):
         return self._log_tails(y, eta, aux)[1]
+
+    def partial_mean(self, y, eta, aux, trials=None):
+        """``mu F(z) - sigma (nu + z²) / (nu - 1) f(z)`` (``nu > 1``), ``z = (y - mu) / sigma``."""
+        nu = self._nu(aux)
+        z = (y - eta) / aux[0]
+        density = jnp.exp(dist.StudentT(nu).log_prob(z))
+        return eta * jnp.exp(self.log_cdf(y, eta, aux)) - aux[0] * (nu + z * z) / (nu - 1) * density
 
     def sample(self, key, eta, aux, trials=None):
         nu = jnp.broadcast_to(self._nu(aux), jnp.shape(eta))

@@ -104,6 +104,10 @@ class _ZeroInflated(_Mixed):
         inflated = jnp.logaddexp(jnp.log(zi), jnp.log1p(-zi) + self.inner.log_cdf(y, eta, base_aux, trials))
         return jnp.where(y < 0, -jnp.inf, inflated)
 
+    def partial_mean(self, y, eta, aux, trials=None):
+        base_aux, zi = self._split(aux)
+        return (1 - zi) * self.inner.partial_mean(y, eta, base_aux, trials)
+
     def sample(self, key, eta, aux, trials=None):
         base_aux, zi = self._split(aux)
         zero_key, base_key = jax.random.split(key)
@@ -135,6 +139,11 @@ class _Hurdle(_Mixed):
 
     def log_cdf(self, y, eta, aux, trials=None):
         return log_one_minus_exp(self.log_sf(y, eta, aux, trials))
+
+    def partial_mean(self, y, eta, aux, trials=None):
+        base_aux, hu = self._split(aux)
+        positive = jnp.exp(self._log_positive(eta, base_aux, trials))
+        return (1 - hu) * self.inner.partial_mean(y, eta, base_aux, trials) / positive
 
     def mean(self, eta, aux, trials=None):
         base_aux, hu = self._split(aux)

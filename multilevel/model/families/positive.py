@@ -86,6 +86,11 @@ class Gamma(Family):
     def log_sf(self, y, eta, aux, trials=None):
         return self._log_tails(y, eta, aux)[1]
 
+    def partial_mean(self, y, eta, aux, trials=None):
+        """``mu P(shape + 1, shape y / mu)``: the size-biased gamma has shape + 1."""
+        shape, mu = aux[0], self.link_function.inverse(eta)
+        return mu * gammainc(shape + 1, shape * jnp.maximum(y, 0.0) / mu)
+
 
 @dataclass(frozen=True)
 class Lognormal(Family):
@@ -132,6 +137,13 @@ class Lognormal(Family):
     def log_sf(self, y, eta, aux, trials=None):
         return self._log_tails(y, eta, aux)[1]
 
+    def partial_mean(self, y, eta, aux, trials=None):
+        """``exp(mu + sigma²/2) Φ((log y - mu - sigma²) / sigma)``."""
+        sigma = aux[0]
+        log_y = jnp.log(jnp.where(y > 0, y, 1.0))
+        share = jnp.exp(log_ndtr((log_y - eta - sigma ** 2) / sigma))
+        return jnp.where(y > 0, self.mean(eta, aux) * share, 0.0)
+
 
 @dataclass(frozen=True)
 class Exponential(Family):
@@ -139,7 +151,6 @@ class Exponential(Family):
 
     name = "exponential"
     links = ("log",)
-
     takes_bounds = True
 
     def log_likelihood(self, y, eta, aux, trials=None):
@@ -157,6 +168,11 @@ class Exponential(Family):
 
     def log_sf(self, y, eta, aux, trials=None):
         return self._log_tails(y, eta, aux)[1]
+
+    def partial_mean(self, y, eta, aux, trials=None):
+        """``mu P(2, y / mu)``: the size-biased exponential is a gamma of shape 2."""
+        mu = jnp.exp(eta)
+        return mu * gammainc(2.0, jnp.maximum(y, 0.0) / mu)
 
     def sample(self, key, eta, aux, trials=None):
         return jnp.exp(eta) * jax.random.exponential(key, jnp.shape(eta))
@@ -201,6 +217,13 @@ class Weibull(Family):
 
     def log_sf(self, y, eta, aux, trials=None):
         return self._log_tails(y, eta, aux)[1]
+
+    def partial_mean(self, y, eta, aux, trials=None):
+        """``mu P(1 + 1/k, (y / scale)^k)``, the lower incomplete gamma of the Weibull's moment."""
+        shape = aux[0]
+        log_y = jnp.log(jnp.where(y > 0, y, 1.0))
+        r = jnp.exp(shape * (log_y - self._log_scale(eta, shape)))
+        return jnp.where(y > 0, jnp.exp(eta) * gammainc(1.0 + 1.0 / shape, r), 0.0)
 
     def sample(self, key, eta, aux, trials=None):
         shape = aux[0]

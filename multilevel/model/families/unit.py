@@ -74,6 +74,11 @@ class Beta(Family):
     def log_sf(self, y, eta, aux, trials=None):
         return self._log_tails(y, eta, aux)[1]
 
+    def partial_mean(self, y, eta, aux, trials=None):
+        """``mu I_y(a + 1, b)``: the size-biased beta is ``Beta(a + 1, b)``."""
+        a, b = _shapes(self, eta, aux[0])
+        return a / (a + b) * regularized_beta(a + 1, b, jnp.clip(y, 0.0, 1.0))
+
 
 @dataclass(frozen=True)
 class BetaBinomial(Binomial):
