@@ -11,7 +11,8 @@ row (``cbind(s, f)`` or ``s | trials(n)``), and ``y`` then counts the successes;
 ``se`` the known standard error of each row's response (``y | se(s)``, finite and
 ``>= 0``; ``> 0`` unless ``sigma = TRUE`` adds an estimated sd to it) and
 ``weights`` each row's likelihood weight (``y | weights(w)``, finite, ``>= 0``, not
-all 0).
+all 0); ``bounds`` the censoring codes and truncation windows of ``cens()`` and
+``trunc()`` (:mod:`multilevel.design.bounds`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pandas as pd
 
 from ..errors import DataError, FormulaError
 from ..formula.spec import FormulaSpec, GroupTerm, Var
+from .bounds import ResponseBounds, response_bounds
 from .coding import model_columns
 from .columns import Encoders, Evaluator, column, factor_column, is_numeric, level_labels, sorted_levels
 from .groups import GroupStructure, group_structure
@@ -90,7 +92,9 @@ class Design:
     ``offset`` is None without ``offset()`` terms, ``trials`` None without a binomial
     response (or, for prediction, when the data lack the trials' columns); likewise
     ``se`` without ``se()`` (or its columns, for prediction), and ``weights`` without
-    ``weights()`` or without the response (predictions ignore weights).
+    ``weights()`` or without the response (predictions ignore weights); ``bounds`` holds
+    the censoring of ``cens()`` (with the response) and the windows of ``trunc()`` (with
+    the response, or for prediction when the data have the bounds' columns), None without.
     A distributional model's predicted parameters have their columns after the mean's
     in ``X``, named with the parameter as a prefix (``sigma_x``); ``column_dpars`` says
     whose each column is ("" for the mean), and their group terms follow the mean's.
@@ -114,6 +118,7 @@ class Design:
     column_dpars: tuple[str, ...] = ()
     se: np.ndarray | None = None
     weights: np.ndarray | None = None
+    bounds: ResponseBounds | None = None
 
     @property
     def num_rows(self) -> int:
@@ -126,7 +131,7 @@ class Design:
 
 
 def _flatten_design(d: Design):
-    children = (d.X, d.y, tuple((g.refs, g.z) for g in d.groups), d.offset, d.trials, d.se, d.weights)
+    children = (d.X, d.y, tuple((g.refs, g.z) for g in d.groups), d.offset, d.trials, d.se, d.weights, d.bounds)
     meta = (d.spec, d.response, d.columns,
             tuple((g.name, g.columns, g.levels, g.correlated, g.new_levels, g.dpars, g.structure) for g in d.groups),
             d.encoders, d.dropped_rows, d.row_index, d.structure, d.kept_rows, d.response_levels, d.column_dpars)
@@ -135,10 +140,10 @@ def _flatten_design(d: Design):
 
 def _unflatten_design(meta, children) -> Design:
     spec, response, columns, group_meta, encoders, dropped, index, structure, kept, levels, column_dpars = meta
-    X, y, group_arrays, offset, trials, se, weights = children
+    X, y, group_arrays, offset, trials, se, weights, bounds = children
     groups = tuple(GroupData(*gm[:4], *ga, *gm[4:]) for gm, ga in zip(group_meta, group_arrays))
     return Design(spec, response, columns, groups, encoders, X, y, dropped, index, offset, trials, structure, kept,
-                  levels, column_dpars, se, weights)
+                  levels, column_dpars, se, weights, bounds)
 
 
 jax.tree_util.register_pytree_node(Design, _flatten_design, _unflatten_design)
@@ -189,7 +194,11 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     with_se = spec.se is not None and (with_response or all(c in data.columns for c in spec.se_variables()))
     if with_se and not with_response:
         used = tuple(dict.fromkeys(used + spec.se_variables()))
-    for name in used:
+    with_trunc = spec.trunc is not None and (with_response or all(c in data.columns
+                                                                 for c in spec.bound_variables("trunc")))
+    if with_trunc and not with_response:
+        used = tuple(dict.fromkeys(used + spec.bound_variables("trunc")))
+    for name in used + (spec.bound_variables("y2") if with_response else ()):
         column(data, name)
     num_rows = len(data)
     data, kept_rows = _drop_missing(data, used, na_action)
@@ -221,6 +230,7 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     if with_response and spec.weights is not None:
         weights = evaluator.numeric(spec.weights.values, "weights()")
         _check_weights(weights, spec, data.index)
+    bounds = response_bounds(spec, evaluator, y, with_trunc)
     offset = None
     for expr in spec.offsets:
         value = evaluator.numeric(expr, "offset()")
@@ -243,7 +253,7 @@ def build_design(spec: FormulaSpec, data: pd.DataFrame, *, na_action: str = "dro
     design = Design(spec, response, columns, groups, evaluator.encoders(), X, y,
                     dropped_rows=num_rows - len(data), row_index=data.index, offset=offset, trials=trials,
                     structure=structure, kept_rows=kept_rows, response_levels=response_levels,
-                    column_dpars=column_dpars, se=se, weights=weights)
+                    column_dpars=column_dpars, se=se, weights=weights, bounds=bounds)
     if encoders is None:
         for dpar in dict.fromkeys(column_dpars):
             keep = [j for j, d in enumerate(column_dpars) if d == dpar]

@@ -51,9 +51,10 @@ class Formula:
                 raise FormulaError(f"{text!r}: the left side of a parameter's formula is the parameter's name, "
                                    f"such as sigma ~ x, not {part.response}")
             name = part.response.name
-            if part.trials is not None or part.offsets or part.se is not None or part.weights is not None:
-                raise FormulaError(f"{text!r}: a formula for {name} takes fixed and group terms only "
-                                   "(no trials(), se(), weights() or offset(): give those in the response's)")
+            if part.trials is not None or part.offsets or part.se is not None or part.weights is not None \
+                    or part.cens is not None or part.trunc is not None:
+                raise FormulaError(f"{text!r}: a formula for {name} takes fixed and group terms only (no trials(), "
+                                   "se(), weights(), cens(), trunc() or offset(): give those in the response's)")
             if name in (d.name for d in dpars):
                 raise FormulaError(f"{name} has two formulas; give one")
             dpars.append(DparFormula(name, text, part.fixed, part.groups))

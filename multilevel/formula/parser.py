@@ -32,6 +32,9 @@ brms's addition terms follow the response and a bar, joined by ``+``::
     y | se(s) ~ ...              a known standard error per row (se(s, sigma = TRUE): sigma too)
     y | weights(w) ~ ...         each row's log-likelihood times w
     y | se(s) + weights(w) ~ ... several at once, each at most once
+    y | cens(c) ~ ...            censored rows: c is "left"/"right"/"interval"/"none" or -1/1/2/0
+    y | cens(c, y2) ~ ...        interval censoring: the value lies in (y, y2]
+    y | trunc(lb = 0, ub = 9) ~  a response observed only within [lb, ub] (numbers or columns)
 
 Their options are R's logical constants (``TRUE``, ``FALSE``, ``T``, ``F``).
 """
@@ -46,19 +49,23 @@ from ..errors import FormulaError
 from .rcalls import R_FUNCTIONS, unknown_function_message
 from .rsyntax import COMPARISONS, RSyntax
 from .signatures import BASIS_ARGUMENTS, COVARIANCE_FUNCTIONS, basis_arguments
-from .spec import (BinOp, Call, Expr, FormulaSpec, GroupTerm, Kwarg, Neg, Num, SeTerm, Str, Term, Terms, Var,
-                   WeightsTerm)
+from .spec import (BinOp, Call, CensTerm, Expr, FormulaSpec, GroupTerm, Kwarg, Neg, Num, SeTerm, Str, Term,
+                   Terms, TruncTerm, Var, WeightsTerm)
 
 #: The functions a formula may call, with their number of arguments.
 FUNCTIONS = {
     "log": 1, "log1p": 1, "log2": 1, "log10": 1, "exp": 1, "sqrt": 1, "abs": 1,
     "scale": 1, "center": 1, "I": 1, "C": 1, "offset": 1, "cbind": 2, "trials": 1, "se": 1, "weights": 1,
     "poly": 3, "ns": 5, "bs": 6,   # the most arguments R's signature has (BASIS_ARGUMENTS)
+    "cens": 2, "trunc": 2,
 }
 
 #: The addition terms that may follow the response and a bar, with their options (R's names)
 #: in the order R matches them by position after the first argument.
-ADDITION_TERMS = {"trials": (), "se": ("sigma",), "weights": ()}
+ADDITION_TERMS = {"trials": (), "se": ("sigma",), "weights": (), "cens": (), "trunc": ()}
+#: The addition terms whose further arguments are expressions (columns or numbers), by name
+#: in the order R matches them by position.
+_BOUND_TERMS = {"cens": ("y2",), "trunc": ("lb", "ub")}
 #: R's logical constants, as options of addition terms take them.
 _LOGICAL = {"TRUE": True, "T": True, "FALSE": False, "F": False}
 
@@ -68,6 +75,8 @@ _PLACED = {
     "trials": "trials(n) follows the response and a bar, as in s | trials(n) ~ x",
     "se": "se(s) follows the response and a bar, as in y | se(s) ~ x",
     "weights": "weights(w) follows the response and a bar, as in y | weights(w) ~ x",
+    "cens": "cens(c) follows the response and a bar, as in y | cens(c) ~ x",
+    "trunc": "trunc(lb = a, ub = b) follows the response and a bar, as in y | trunc(lb = 0) ~ x",
     "offset": "offset() is a term of its own on the right of '~', added with '+', as in y ~ x + offset(log(t))",
 }
 
@@ -134,7 +143,7 @@ class _Addition:
     """An addition term of the response as parsed: its argument and options."""
 
     args: tuple[Expr, ...]
-    options: dict[str, bool]
+    options: dict[str, bool | Expr]
 
 
 @dataclass
@@ -184,7 +193,9 @@ class _Parser(RSyntax):
         if self.tok.kind == "op" and self.tok.text == "~":
             raise self.error("the formula has no response before '~'")
         response, addition = self.response()
-        extra = Terms(False, tuple((a.args[0],) for a in addition.values()))
+        used = [e for a in addition.values() for e in (*a.args, *a.options.values())
+                if e is not None and not isinstance(e, bool)]
+        extra = Terms(False, tuple((e,) for e in used))
         self.left_names = FormulaSpec("", response, extra, ()).variables()
         self.expect("~", "'~' between the response and the predictors")
         if self.tok.kind == "end":
@@ -199,9 +210,12 @@ class _Parser(RSyntax):
         trials = addition.get("trials")
         se = addition.get("se")
         weights = addition.get("weights")
+        cens, trunc = addition.get("cens"), addition.get("trunc")
         return FormulaSpec(self.formula, response, fixed, tuple(groups), None if trials is None else trials.args[0],
                            tuple(offsets), se=None if se is None else SeTerm(se.args[0], se.options["sigma"]),
-                           weights=None if weights is None else WeightsTerm(weights.args[0]))
+                           weights=None if weights is None else WeightsTerm(weights.args[0]),
+                           cens=None if cens is None else CensTerm(cens.args[0], cens.options.get("y2")),
+                           trunc=None if trunc is None else TruncTerm(trunc.options.get("lb"), trunc.options.get("ub")))
 
     def response(self) -> tuple[Expr, dict[str, "_Addition"]]:
         """The left of '~': an expression or ``cbind(s, f)``, then, after a bar, its addition
@@ -224,14 +238,14 @@ class _Parser(RSyntax):
             start = self.tok
             if not any(self._call_ahead(name) for name in ADDITION_TERMS):
                 raise self.error("after the response, '|' takes addition terms joined by '+': trials(n) (binomial "
-                                 "trials), se(s) (known standard errors), weights(w) (row weights), as in "
-                                 "y | se(s) + weights(w) ~ x")
+                                 "trials), se(s) (known standard errors), weights(w) (row weights), cens(c) "
+                                 "(censoring), trunc(lb, ub) (truncation), as in y | se(s) + weights(w) ~ x")
             if start.text in addition:
                 raise self.error(f"{start.text}() is given twice; give each addition term once", start)
             if start.text == "trials" and is_cbind:
                 raise self.error("cbind(successes, failures) already gives the trials; "
                                  "write either cbind(s, f) ~ ... or s | trials(n) ~ ...", bar)
-            addition[start.text] = self.addition_term()
+            addition[start.text] = self.bound_term() if start.text in _BOUND_TERMS else self.addition_term()
             if self.accept("+") is None:
                 return response, addition
 
@@ -265,6 +279,51 @@ class _Parser(RSyntax):
             self.i += 1
             options[key] = _LOGICAL[value.text]
         self.expect(")", f"')' to close {name.text}(")
+        return _Addition(tuple(args), options)
+
+    def bound_term(self) -> "_Addition":
+        """``cens(c[, y2])`` or ``trunc([lb = ]a[, ub = b])`` at the current token: its further
+        arguments are expressions, given by name or by position; ``options`` maps each
+        given one's name to it (``cens``'s first argument, the codes, is ``args[0]``)."""
+        name = self.tok
+        self.i += 2
+        names = _BOUND_TERMS[name.text]
+        args, options = [], {}
+        first = True
+        while True:
+            start = self.tok
+            named = start.kind == "name" and self.tokens[self.i + 1].kind == "op" \
+                and self.tokens[self.i + 1].text == "="
+            if named:
+                if start.text not in names:
+                    raise self.error(f"{name.text}() has no argument {start.text!r}; its arguments are "
+                                     f"{', '.join(('c',) * (name.text == 'cens') + names)}", start)
+                if start.text in options:
+                    raise self.error(f"{name.text}(): {start.text} is given twice", start)
+                key = start.text
+                self.i += 2
+            elif name.text == "cens" and first:
+                key = None
+            else:
+                free = [n for n in names if n not in options]
+                if not free:
+                    raise self.error(f"{name.text}() takes {len(names) + (name.text == 'cens')} argument(s) at most",
+                                     start)
+                key = free[0]
+            value = self.arith()
+            if key is None:
+                args.append(value)
+            else:
+                options[key] = value
+            first = False
+            if self.accept(",") is None:
+                break
+        self.expect(")", f"')' to close {name.text}(")
+        if name.text == "cens" and not args:
+            raise self.error("cens() takes the censoring column first, as in cens(c) or cens(c, y2)", name)
+        if name.text == "trunc" and not options:
+            raise self.error("trunc() takes a lower bound, an upper bound or both, as in trunc(lb = 0, ub = 100)",
+                             name)
         return _Addition(tuple(args), options)
 
     def _call_ahead(self, func: str) -> bool:

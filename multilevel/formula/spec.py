@@ -14,6 +14,9 @@ A formula ``y ~ a*b + (1 + x | g)`` becomes a :class:`FormulaSpec`:
   (a known standard error per row: :class:`SeTerm`) and ``y | weights(w) ~ ...``
   (each row's log-likelihood times ``w``: :class:`WeightsTerm`); None when absent.
   Several are joined by ``+``: ``y | se(s) + weights(w) ~ ...``;
+* ``cens``, ``trunc``: a censored response, ``y | cens(c) ~ ...`` or ``y | cens(c, y2) ~ ...``
+  (:class:`CensTerm`), and a truncated one, ``y | trunc(lb = 0, ub = 100) ~ ...``
+  (:class:`TruncTerm`); None when absent;
 * ``offsets``: the arguments of the ``offset(...)`` terms, added to the linear
   predictor with coefficient 1;
 * ``dpars``: one :class:`DparFormula` per distributional parameter of the family
@@ -234,6 +237,35 @@ class WeightsTerm:
 
 
 @dataclass(frozen=True)
+class CensTerm:
+    """``cens(c)`` or ``cens(c, y2)``: which rows' responses are censored, and how (brms's ``cens``).
+
+    ``values`` gives per row ``"none"``, ``"left"`` (the value is at most y), ``"right"`` (above
+    y) or ``"interval"`` (between y and ``y2``), or brms's codes 0, -1, 1, 2, or a logical (True:
+    right-censored); ``y2`` is the upper end of the interval-censored rows (None without).
+    """
+
+    values: Expr
+    y2: Expr | None = None
+
+    def __str__(self) -> str:
+        return f"cens({self.values}, {self.y2})" if self.y2 is not None else f"cens({self.values})"
+
+
+@dataclass(frozen=True)
+class TruncTerm:
+    """``trunc(lb = a, ub = b)``: the response is only observed within ``[lb, ub]`` (brms's
+    ``trunc``); each bound a number or a column expression, None when that side is open."""
+
+    lb: Expr | None = None
+    ub: Expr | None = None
+
+    def __str__(self) -> str:
+        bounds = [f"{name} = {value}" for name, value in (("lb", self.lb), ("ub", self.ub)) if value is not None]
+        return f"trunc({', '.join(bounds)})"
+
+
+@dataclass(frozen=True)
 class FormulaSpec:
     """A parsed formula: what ``parse_formula`` returns and ``build_design`` consumes."""
 
@@ -246,6 +278,8 @@ class FormulaSpec:
     dpars: tuple[DparFormula, ...] = ()
     se: SeTerm | None = None
     weights: WeightsTerm | None = None
+    cens: CensTerm | None = None
+    trunc: TruncTerm | None = None
 
     def group_terms(self) -> tuple[tuple[tuple[str, GroupTerm], ...], ...]:
         """The model's group terms in the design's order, each as its parts ``(parameter,
@@ -301,7 +335,9 @@ class FormulaSpec:
 
         With ``response=False``, only the columns of the right-hand side (the
         predictors, grouping factors and offsets), not those of the trials, standard
-        errors or weights.
+        errors, weights, censoring or truncation bounds. The upper ends ``y2`` of
+        ``cens(c, y2)`` are not among them either (:meth:`bound_variables`): brms leaves
+        them missing in the rows that are not interval-censored.
         """
         seen: dict[str, None] = {}
 
@@ -320,6 +356,8 @@ class FormulaSpec:
             visit(self.trials)
             visit(self.se)
             visit(self.weights)
+            visit(None if self.cens is None else self.cens.values)
+            visit(self.trunc)
         visit(self.fixed)
         visit(self.groups)
         visit(self.offsets)
@@ -340,8 +378,15 @@ class FormulaSpec:
         return FormulaSpec("", self.se.values, Terms(False, ()), ()).variables()
 
 
+    def bound_variables(self, which: str) -> tuple[str, ...]:
+        """The columns of the censoring's ``y2`` (``which="y2"``) or of the truncation bounds
+        (``"trunc"``); empty without them."""
+        node = self.trunc if which == "trunc" else None if self.cens is None else self.cens.y2
+        return () if node is None else FormulaSpec("", node, Terms(False, ()), ()).variables()
+
+
 _NODE_TYPES = {cls.__name__: cls for cls in (Var, Num, Str, Not, Call, BinOp, Neg, Kwarg, Terms, GroupTerm, DparFormula,
-                                                 SeTerm, WeightsTerm, FormulaSpec)}
+                                                 SeTerm, WeightsTerm, CensTerm, TruncTerm, FormulaSpec)}
 
 
 def spec_to_dict(node: Any) -> Any:

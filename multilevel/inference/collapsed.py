@@ -32,7 +32,7 @@ from ..model.marginal import (CollapsedData, CollapsedStructure, conditional_noi
 from ..model.prior_table import PriorSet
 from .driver import random_keys, run_chains
 from .nuts import NutsConfig, Sites, nuts_kernel
-from .sampler import Draws, Options, SamplerInfo, predicted_parameters_problem
+from .sampler import Draws, Options, SamplerInfo, bounded_response_problem, predicted_parameters_problem
 
 
 def collapsed_structure(layout: Layout, priors: PriorSet, order: tuple[str, ...]) -> CollapsedStructure:
@@ -52,6 +52,8 @@ class CollapsedSampler:
             return f"the {model.family.name} family has no closed-form marginal likelihood"
         if (varying := predicted_parameters_problem(model)) is not None:
             return varying
+        if (bounded := bounded_response_problem(model)) is not None:
+            return bounded
         factors = model.structure.names
         if len(factors) > 2:
             return f"more than two grouping factors ({', '.join(factors)}) are not collapsed yet"

@@ -58,7 +58,8 @@ from ..model.priors import InverseWishart, Normal
 from .conditionals import (conjugate_scale, conjugate_shape, draw_covariance, is_conjugate_scale, slice_sample,
                            slice_scale, wishart_shapes)
 from .driver import Kernel, run_chains
-from .sampler import Draws, Options, PriorProblem, SamplerInfo, predicted_parameters_problem
+from .sampler import (Draws, Options, PriorProblem, SamplerInfo, bounded_response_problem,
+                      predicted_parameters_problem)
 
 
 class GibbsData(NamedTuple):
@@ -295,6 +296,8 @@ class GibbsSampler:
             return f"the {model.family.name} family has no conjugate updates"
         if (varying := predicted_parameters_problem(model)) is not None:
             return varying
+        if (bounded := bounded_response_problem(model)) is not None:
+            return bounded
         if model.layout.se == SE_ADDED:
             return (f"{model.spec.se} makes each row's variance sigma² + se², which has no conjugate "
                     "update of sigma")

@@ -99,3 +99,15 @@ def predicted_parameters_problem(model: Model) -> str | None:
     if model.layout.dpars:
         return f"{' and '.join(model.layout.dpars)} varies by row (a formula of its own)"
     return None
+
+
+def bounded_response_problem(model: Model) -> str | None:
+    """Why an exact Gaussian sampler cannot fit ``model``'s censored or truncated response
+    (None without ``cens()`` and ``trunc()``): those rows' likelihood is a probability
+    mass, not a Gaussian density, so the effects do not integrate out in closed form."""
+    terms = [str(t) for t in (model.spec.cens, model.spec.trunc) if t is not None]
+    if terms:
+        return (f"{' and '.join(terms)} {'make' if len(terms) > 1 else 'makes'} the likelihood of the censored or "
+                "truncated rows a probability, not a Gaussian density, so the effects have no closed-form "
+                "conditional")
+    return None

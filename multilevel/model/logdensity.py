@@ -33,7 +33,8 @@ only the parameters without a formula.
 with ``w_i`` the row weights of ``weights(w)`` (1 without): brms's weighted
 likelihood, and the pointwise log-likelihood of WAIC, LOO and DIC is weighted the
 same way. Known standard errors (``se(s)``) enter the family's ``sigma``
-(:mod:`multilevel.model.predictors`).
+(:mod:`multilevel.model.predictors`); censored and truncated rows (``cens()``,
+``trunc()``) contribute their probability mass (:mod:`multilevel.model.bounded`).
 """
 
 from __future__ import annotations
@@ -47,12 +48,14 @@ import numpy as np
 from numpyro.distributions.transforms import CorrCholeskyTransform
 
 from ..design import Design
+from ..design.bounds import ResponseBounds
 from ..design.summary import DataSummary
 from . import compound
 from .families import Family, Param, get_link
 from .hierarchy import TermCentering, centering_arrays, term_offset, term_order
 from .layout import Layout, Term
 from .batching import BATCH, map_batches
+from .bounded import bounded_log_likelihood
 from .predictors import Predictors
 from .prior_table import PriorSet, PriorValues, column_scale
 from .priors import InverseWishart
@@ -75,6 +78,8 @@ class ModelData(NamedTuple):
     #: Known standard errors of ``se()`` and row weights of ``weights()`` (None without).
     se: jax.Array | None = None
     weights: jax.Array | None = None
+    #: Censoring codes and truncation windows of ``cens()`` and ``trunc()`` (None without).
+    bounds: ResponseBounds | None = None
 
 
 class Structure(NamedTuple):
@@ -102,6 +107,8 @@ def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | No
         centering=centering_arrays(design, centered, sds),
         se=None if design.se is None else jnp.asarray(design.se, dtype=jnp.float64),
         weights=None if design.weights is None else jnp.asarray(design.weights, dtype=jnp.float64),
+        bounds=None if design.bounds is None else jax.tree_util.tree_map(
+            lambda v: jnp.asarray(v, dtype=jnp.float64), design.bounds),
     )
 
 
@@ -297,7 +304,7 @@ def weighted(loglik: jax.Array, data: ModelData) -> jax.Array:
 def row_log_likelihood(params: Params, data: ModelData, struct: Structure) -> jax.Array:
     """``w_i log p(y_i | θ)`` for every row at one draw's parameters."""
     eta, aux = family_arguments(params, data, struct.predictors, struct.family)
-    return weighted(struct.family.log_likelihood(data.y, eta, aux, data.trials), data)
+    return weighted(bounded_log_likelihood(struct.family, data.y, eta, aux, data.trials, data.bounds), data)
 
 
 @lru_cache(maxsize=None)

@@ -165,7 +165,9 @@ def check_dpars(spec: FormulaSpec, family: Family) -> None:
 
 def check_addition_terms(spec: FormulaSpec, family: Family) -> None:
     """``se()`` only for a family with a residual sd (:attr:`Family.takes_se`), and not with a
-    formula for ``sigma`` unless ``sigma = TRUE`` keeps it a parameter."""
+    formula for ``sigma`` unless ``sigma = TRUE`` keeps it a parameter; ``cens()`` and
+    ``trunc()`` only for a family with a distribution function (:attr:`Family.takes_bounds`)."""
+    check_bounds_family(spec, family)
     if spec.se is None:
         return
     if not family.takes_se:
@@ -176,6 +178,17 @@ def check_addition_terms(spec: FormulaSpec, family: Family) -> None:
     if not spec.se.sigma and "sigma" in (d.name for d in spec.dpars):
         raise FormulaError(f"{spec.se}: without sigma each row's sd is its standard error, so sigma has no formula "
                            f"to take; write se({spec.se.values}, sigma = TRUE) to estimate a sigma besides it")
+
+
+def check_bounds_family(spec: FormulaSpec, family: Family) -> None:
+    """Censoring and truncation need the family's distribution function."""
+    term = spec.cens if spec.cens is not None else spec.trunc
+    if term is None or family.takes_bounds:
+        return
+    takes = [name for name, cls in FAMILIES.items() if cls().takes_bounds]
+    raise FormulaError(f"{term}: the {family.name} family has no distribution function to censor or truncate "
+                       f"its responses by (its outcomes are categories, or its CDF has no closed form here); "
+                       f"cens() and trunc() take the {', '.join(takes)} families")
 
 
 def _check_unique_names(layout: Layout) -> None:
@@ -193,9 +206,10 @@ def _distributed_model(spec: FormulaSpec, frame, family: Family, priors, na_acti
         raise DataError("a Dask DataFrame is fitted from the sufficient statistics of a Gaussian model with one "
                         f"sigma; {', '.join(d.name for d in spec.dpars)} has a formula of its own: compute a "
                         "pandas DataFrame")
-    if spec.offsets or spec.has_trials or spec.se is not None or spec.weights is not None:
+    if spec.offsets or spec.has_trials or spec.se is not None or spec.weights is not None \
+            or spec.cens is not None or spec.trunc is not None:
         raise DataError("a Dask DataFrame is fitted from sufficient statistics, which do not take offsets, "
-                        "trials, se() or weights() yet: compute a pandas DataFrame")
+                        "trials, se(), weights(), cens() or trunc() yet: compute a pandas DataFrame")
     if not isinstance(family, Gaussian):
         raise DataError(f"a Dask DataFrame is fitted from the sufficient statistics of a Gaussian model; the "
                         f"{family.name} family has none (for a lognormal model, write log(y) ~ ... with the "

@@ -19,6 +19,16 @@ new row's sd is its ``s``, or ``sqrt(sigma² + s²)`` with ``sigma = TRUE``) and
 mean does not. Row weights (``weights(w)``) play no part in predictions; the
 internal ``log_likelihood`` of cross-validation is weighted, as the fit's is.
 
+A truncated response (``y | trunc(lb, ub) ~ ...``) has its ``posterior_predictive``
+draws inside each new row's window: bounds that are numbers hold for every row, bounds
+that are columns are read from the new data (which then need them). ``kind="mean"`` is
+the truncated distribution's mean ``E[y | eta, lb <= y <= ub]`` (brms's), with the
+bounds read likewise; when the new data lack the bounds' columns, it is the family's
+untruncated mean ``E[y | eta]`` (as for a grid of conditional effects).
+Censoring (``cens()``) describes how the fitted rows were observed and plays no part in
+predictions; the internal ``log_likelihood`` of cross-validation takes the censored
+rows' probability masses, as the fit's does.
+
 ``re_formula`` chooses the group terms, as brms's: None, all of them; ``"~ 0"``
 (brms's ``NA``), none (population-level predictions); ``"~ (1 | g)"``, only the
 effects it names (the intercept of ``g``; ``"~ (1 + x | g)"`` its slope too).
@@ -46,6 +56,7 @@ from ..design import Design, Encoders, build_design
 from ..errors import DataError, FormulaError
 from ..formula import parse_formula
 from ..formula.spec import FormulaSpec, Num, Terms, term_name
+from ..model.bounded import bounded_log_likelihood, truncated_mean, truncated_sample
 from ..model.families import Family, get_link
 from ..model.layout import SE_KNOWN, Layout
 from ..model.predictors import Predictors
@@ -189,17 +200,29 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
         raise DataError(f"kind={kind!r} of a {family.name} model needs the number of trials of each new row: "
                         f"the new data need the column(s) {columns}")
     with jax.enable_x64(True):
+        if kind == "mean" and design.bounds is not None and design.bounds.truncated:
+            return np.asarray(_compiled_bounded(family, "mean")(eta, params, trials, design.bounds.lb,
+                                                                design.bounds.ub), dtype=np.float64)
         if kind == "mean":
             return np.asarray(_compiled(family, "mean")(eta, params, trials), dtype=np.float64)
         if kind == "log_likelihood":
-            loglik = np.asarray(_compiled(family, "log_likelihood")(design.y, eta, params, trials), dtype=np.float64)
+            loglik = np.asarray(_compiled_bounded(family, "log_likelihood")(design.y, eta, params, trials,
+                                                                           design.bounds), dtype=np.float64)
             return loglik if design.weights is None else loglik * design.weights
         if kind == "probs":
             if not hasattr(family, "category_log_probs"):
                 raise DataError(f"kind='probs' gives category probabilities of an ordinal model; the "
                                 f"{family.name} family has no categories: use kind='mean'")
             return np.exp(np.asarray(_compiled(family, "category_log_probs")(eta, params), dtype=np.float64))
-        draws = np.asarray(_compiled(family, "sample")(jax.random.PRNGKey(seed), eta, params, trials))
+        if design.spec.trunc is not None:
+            if design.bounds is None or not design.bounds.truncated:
+                columns = ", ".join(repr(c) for c in design.spec.bound_variables("trunc"))
+                raise DataError(f"kind='posterior_predictive' of a model with {design.spec.trunc} draws inside each "
+                                f"new row's window: the new data need the column(s) {columns}")
+            draws = np.asarray(_compiled_bounded(family, "sample")(jax.random.PRNGKey(seed), eta, params, trials,
+                                                                  design.bounds.lb, design.bounds.ub))
+        else:
+            draws = np.asarray(_compiled(family, "sample")(jax.random.PRNGKey(seed), eta, params, trials))
     return draws.astype(np.int64) if family.discrete else draws.astype(np.float64)
 
 
@@ -207,6 +230,15 @@ def design_draws(posterior: Mapping[str, ArrayLike], layout: Layout, family: Fam
 def _compiled(family: Family, method: str):
     """The family's ``method`` compiled as one program (not op by op), once per family."""
     return jax.jit(getattr(family, method))
+
+
+@lru_cache(maxsize=64)
+def _compiled_bounded(family: Family, method: str):
+    """The censored and truncated log-likelihood (``"log_likelihood"``), truncated draws
+    (``"sample"``) or truncated mean (``"mean"``) of the family (:mod:`multilevel.model.bounded`),
+    compiled once per family."""
+    function = {"log_likelihood": bounded_log_likelihood, "sample": truncated_sample, "mean": truncated_mean}[method]
+    return jax.jit(lambda *args: function(family, *args))
 
 
 def _population_draws(posterior: Mapping[str, ArrayLike], g, num_new: int, rng: np.random.Generator) -> np.ndarray:

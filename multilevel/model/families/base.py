@@ -13,7 +13,9 @@ Everything else is declared on the class:
   integrate out in closed form), ``needs_trials``, ``discrete``;
 * pure JAX functions of the linear predictor ``eta``, the parameters ``aux``
   (a sequence, in ``params`` order) and, for the binomial, the trials:
-  :meth:`Family.log_likelihood`, :meth:`Family.mean`, :meth:`Family.sample`;
+  :meth:`Family.log_likelihood`, :meth:`Family.mean`, :meth:`Family.sample`, and for
+  censored and truncated responses :meth:`Family.log_cdf` and :meth:`Family.log_sf`
+  (families with ``takes_bounds``);
 * numpy helpers for the data: :meth:`Family.support_problem`,
   :meth:`Family.working_response` (starting values) and
   :meth:`Family.information` (the centring rule).
@@ -95,6 +97,9 @@ class Family:
     #: The likelihood's spread is a residual sd ``sigma`` around the linear predictor, which a
     #: known standard error per row (``y | se(s) ~ ...``) replaces (or adds to): gaussian, student_t.
     takes_se: ClassVar[bool] = False
+    #: The family has a distribution function (:meth:`log_cdf`, :meth:`log_sf`), so its responses
+    #: may be censored (``cens()``) or truncated (``trunc()``).
+    takes_bounds: ClassVar[bool] = False
 
     def __post_init__(self):
         if not self.link:
@@ -137,6 +142,20 @@ class Family:
 
     def sample(self, key, eta, aux, trials=None):
         """Draws of new responses given eta."""
+        raise NotImplementedError
+
+    def log_cdf(self, y, eta, aux, trials=None):
+        """Pointwise ``log P(Y_i <= y_i | eta_i, aux)`` (``-inf`` below the support); for a
+        discrete family ``y`` is a whole number."""
+        raise NotImplementedError
+
+    def log_sf(self, y, eta, aux, trials=None):
+        """Pointwise ``log P(Y_i > y_i | eta_i, aux)`` (0 below the support)."""
+        raise NotImplementedError
+
+    def partial_mean(self, y, eta, aux, trials=None):
+        """Pointwise ``E[Y_i 1{Y_i <= y_i}]``, the mean's share below ``y`` (finite ``y``), from
+        which the mean of a truncated response follows."""
         raise NotImplementedError
 
     def support_problem(self, y: np.ndarray, trials: np.ndarray | None) -> tuple[np.ndarray, str] | None:

@@ -13,6 +13,7 @@ from jax.scipy.special import gammaln
 from ...design import Design
 from ...errors import DataError
 from .base import Family, whole
+from .tails import regularized_beta, support_tails
 
 UNIT_LINKS = ("logit", "probit", "cloglog")
 
@@ -69,6 +70,7 @@ class Binomial(Family):
     links = UNIT_LINKS
     needs_trials = True
     discrete = True
+    takes_bounds = True
 
     def log_likelihood(self, y, eta, aux, trials=None):
         if self.link == "logit":
@@ -95,3 +97,29 @@ class Binomial(Family):
     def information(self, y, trials):
         p = float(np.clip(np.sum(y) / max(np.sum(trials), 1.0), 0.01, 0.99))
         return trials * p * (1 - p)
+
+    def _log_tails(self, k, eta, aux, trials):
+        """``P(Y <= k) = I_{1-p}(n - k, k + 1)`` and ``P(Y > k) = I_p(k + 1, n - k)`` for
+        ``0 <= k < n``; the CDF is 0 below 0 and 1 from ``n`` on."""
+        p = self.link_function.inverse(eta)
+
+        def tails(k):
+            return (jnp.log(regularized_beta(trials - k, k + 1, 1 - p)),
+                    jnp.log(regularized_beta(k + 1, trials - k, p)))
+
+        return support_tails(tails, k, k < 0, k >= trials, 0.0)
+
+    def log_cdf(self, y, eta, aux, trials=None):
+        return self._log_tails(y, eta, aux, trials)[0]
+
+    def log_sf(self, y, eta, aux, trials=None):
+        return self._log_tails(y, eta, aux, trials)[1]
+
+    def partial_mean(self, y, eta, aux, trials=None):
+        """``n p P(Y' <= y - 1)``, ``Y' ~ Binomial(n - 1, p)``: 0 below 1, ``n p`` from ``n`` on."""
+        p = self.link_function.inverse(eta)
+        inside = (y >= 1) & (y < trials)
+        k = jnp.where(inside, y, 1.0)
+        n = jnp.where(inside, trials, 2.0)
+        share = jnp.where(inside, regularized_beta(n - k, k, 1 - p), jnp.where(y >= trials, 1.0, 0.0))
+        return trials * p * share

@@ -8,6 +8,14 @@ positive values to the base distribution truncated at 0:
 ``p(0) = hu``, ``p(y) = (1 - hu) f(y) / (1 - f(0))`` for ``y > 0`` (for a
 continuous base, ``f(0) = 0``). brms's names and parameters; ``zi`` and ``hu``
 have brms's default prior Beta(1, 1).
+
+Censored and truncated responses use the mixture's own distribution function, for
+``y >= 0`` (below 0 the CDF is 0):
+
+* zero-inflated: ``P(Y > y) = (1 - zi) S(y)``, ``P(Y <= y) = zi + (1 - zi) F(y)``;
+* hurdle: ``P(Y > y) = (1 - hu) S(y) / S(0)``, ``P(Y <= y) = 1 - P(Y > y)``,
+
+with ``F`` and ``S`` the base family's CDF and survival function.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import numpy as np
 
 from ..priors import Beta as BetaPrior
 from .base import Family, Param
+from .tails import log_one_minus_exp
 from .binary import Binomial
 from .counts import NegBinomial, Poisson
 from .positive import Gamma, Lognormal
@@ -55,6 +64,10 @@ class _Mixed(Family):
         return self.base.discrete
 
     @property
+    def takes_bounds(self) -> bool:  # type: ignore[override]
+        return self.base.takes_bounds
+
+    @property
     def inner(self) -> Family:
         return self.base(self.link)
 
@@ -82,6 +95,19 @@ class _ZeroInflated(_Mixed):
         base_aux, zi = self._split(aux)
         return (1 - zi) * self.inner.mean(eta, base_aux, trials)
 
+    def log_sf(self, y, eta, aux, trials=None):
+        base_aux, zi = self._split(aux)
+        return jnp.where(y < 0, 0.0, jnp.log1p(-zi) + self.inner.log_sf(y, eta, base_aux, trials))
+
+    def log_cdf(self, y, eta, aux, trials=None):
+        base_aux, zi = self._split(aux)
+        inflated = jnp.logaddexp(jnp.log(zi), jnp.log1p(-zi) + self.inner.log_cdf(y, eta, base_aux, trials))
+        return jnp.where(y < 0, -jnp.inf, inflated)
+
+    def partial_mean(self, y, eta, aux, trials=None):
+        base_aux, zi = self._split(aux)
+        return (1 - zi) * self.inner.partial_mean(y, eta, base_aux, trials)
+
     def sample(self, key, eta, aux, trials=None):
         base_aux, zi = self._split(aux)
         zero_key, base_key = jax.random.split(key)
@@ -105,6 +131,19 @@ class _Hurdle(_Mixed):
         safe = jnp.where(positive, y, 1.0)
         base = self.inner.log_likelihood(safe, eta, base_aux, trials) - self._log_positive(eta, base_aux, trials)
         return jnp.where(positive, jnp.log1p(-hu) + base, jnp.log(hu))
+
+    def log_sf(self, y, eta, aux, trials=None):
+        base_aux, hu = self._split(aux)
+        above = jnp.log1p(-hu) + self.inner.log_sf(y, eta, base_aux, trials) - self._log_positive(eta, base_aux, trials)
+        return jnp.where(y < 0, 0.0, above)
+
+    def log_cdf(self, y, eta, aux, trials=None):
+        return log_one_minus_exp(self.log_sf(y, eta, aux, trials))
+
+    def partial_mean(self, y, eta, aux, trials=None):
+        base_aux, hu = self._split(aux)
+        positive = jnp.exp(self._log_positive(eta, base_aux, trials))
+        return (1 - hu) * self.inner.partial_mean(y, eta, base_aux, trials) / positive
 
     def mean(self, eta, aux, trials=None):
         base_aux, hu = self._split(aux)

@@ -12,6 +12,7 @@ import numpy as np
 from jax.scipy.special import gammaln
 
 from .base import Family, Param
+from .tails import regularized_beta, support_tails
 from .binary import UNIT_LINKS, Binomial
 from .positive import SHAPE_PRIOR
 
@@ -56,6 +57,28 @@ class Beta(Family):
         p = float(np.clip(np.mean(y), 0.01, 0.99))
         return np.full(np.shape(y), 10.0 * p * (1 - p))   # phi mu (1 - mu), phi guessed 10
 
+    takes_bounds = True
+
+    def _log_tails(self, y, eta, aux):
+        """``P(Y <= y) = I_y(a, b)``, ``P(Y > y) = I_{1-y}(b, a)``; 0 and 1 beyond (0, 1)."""
+        a, b = _shapes(self, eta, aux[0])
+
+        def tails(y):
+            return jnp.log(regularized_beta(a, b, y)), jnp.log(regularized_beta(b, a, 1 - y))
+
+        return support_tails(tails, y, y <= 0, y >= 1, 0.5)
+
+    def log_cdf(self, y, eta, aux, trials=None):
+        return self._log_tails(y, eta, aux)[0]
+
+    def log_sf(self, y, eta, aux, trials=None):
+        return self._log_tails(y, eta, aux)[1]
+
+    def partial_mean(self, y, eta, aux, trials=None):
+        """``mu I_y(a + 1, b)``: the size-biased beta is ``Beta(a + 1, b)``."""
+        a, b = _shapes(self, eta, aux[0])
+        return a / (a + b) * regularized_beta(a + 1, b, jnp.clip(y, 0.0, 1.0))
+
 
 @dataclass(frozen=True)
 class BetaBinomial(Binomial):
@@ -64,6 +87,8 @@ class BetaBinomial(Binomial):
 
     name = "beta_binomial"
     params = (PHI,)
+    #: No closed-form distribution function here (a sum of the mass up to k per row).
+    takes_bounds = False
 
     def log_likelihood(self, y, eta, aux, trials=None):
         a, b = _shapes(self, eta, aux[0])
