@@ -24,6 +24,9 @@ brms's addition terms follow the response and a bar, joined by ``+``::
     y | weights(w) ~ ...         each row's log-likelihood times w
     y | se(s) + weights(w) ~ ... several at once, each at most once
 
+Smooth terms ``s(x, k = 8, bs = "cr", by = f)`` and ``t2(x, z)`` are terms of their own in
+the population part (:mod:`multilevel.formula.smoothcall`).
+
 Their options are R's logical constants (``TRUE``, ``FALSE``, ``T``, ``F``).
 """
 
@@ -34,12 +37,15 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from ..errors import FormulaError
-from .spec import BinOp, Call, Expr, FormulaSpec, GroupTerm, Neg, Num, SeTerm, Term, Terms, Var, WeightsTerm
+from .smoothcall import SMOOTHS, parse_smooth
+from .spec import (BinOp, Call, Expr, FormulaSpec, GroupTerm, Neg, Num, SeTerm, Smooth, Term, Terms, Var,
+                   WeightsTerm)
 
 #: The functions a formula may call, with their number of arguments.
 FUNCTIONS = {
     "log": 1, "log1p": 1, "log2": 1, "log10": 1, "exp": 1, "sqrt": 1, "abs": 1,
     "scale": 1, "center": 1, "I": 1, "C": 1, "offset": 1, "cbind": 2, "trials": 1, "se": 1, "weights": 1,
+    "s": 1, "t2": 2,
 }
 
 #: The addition terms that may follow the response and a bar, with their options (R's names)
@@ -54,6 +60,8 @@ _PLACED = {
     "trials": "trials(n) follows the response and a bar, as in s | trials(n) ~ x",
     "se": "se(s) follows the response and a bar, as in y | se(s) ~ x",
     "weights": "weights(w) follows the response and a bar, as in y | weights(w) ~ x",
+    "s": "s() is a term of its own in the population part, added with '+', as in y ~ s(x) + z",
+    "t2": "t2() is a term of its own in the population part, added with '+', as in y ~ t2(x, z)",
     "offset": "offset() is a term of its own on the right of '~', added with '+', as in y ~ x + offset(log(t))",
 }
 
@@ -61,6 +69,7 @@ _TOKEN = re.compile(
     r"\s*(?:(?P<number>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
     r"|(?P<name>[A-Za-z_.][A-Za-z0-9_.]*)"
     r"|`(?P<quoted>[^`]+)`"
+    r"|(?P<string>\"[^\"]*\"|'[^']*')"
     r"|(?P<op>\|\||\*\*|[~+\-*/:^|(),=]))"
 )
 
@@ -254,6 +263,9 @@ class _Parser:
             elif isinstance(item, _Intercept):
                 intercept = item.present if sign > 0 else not item.present
             elif item is not None:
+                if any(len(term) > 1 and any(isinstance(f, Smooth) for f in term) for term in item):
+                    raise self.error("a smooth term cannot be in an interaction; for a smooth per level of a "
+                                     "factor f write s(x, by = f)", start)
                 for term in item:
                     if term == ():
                         intercept = sign > 0
@@ -337,6 +349,8 @@ class _Parser:
             inner, _ = self.rhs(allow_groups=False)  # no group terms inside parentheses
             self.expect(")", "')'")
             return list(inner.terms)
+        if tok.kind == "name" and tok.text in SMOOTHS and self._call_ahead(tok.text):
+            return [(parse_smooth(self),)]
         if tok.kind == "name":
             return [(self.factor(),)]
         if tok.kind == "end":
@@ -361,7 +375,10 @@ class _Parser:
 
     def group_term(self) -> list[GroupTerm]:
         open_tok = self.expect("(", "'('")
+        effects_start = self.tok
         effects, _ = self.rhs(allow_groups=False)  # a group term cannot hold another
+        if any(isinstance(f, Smooth) for t in effects.terms for f in t):
+            raise self.error("a smooth belongs to the population part, not to a group term", effects_start)
         bar = self.accept("|", "||")
         if bar is None:
             raise self.error("expected '|' or '||' in the group term")
