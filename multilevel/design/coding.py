@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..formula.spec import Term, Terms
+from ..formula.spec import Smooth, Term, Terms
 from .columns import Evaluator
+from .smooths import fit_smooth, smooth_columns, smooth_names
 
 
 def model_columns(terms: Terms, evaluator: Evaluator) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -33,11 +34,27 @@ def model_columns(terms: Terms, evaluator: Evaluator) -> tuple[np.ndarray, tuple
         names.append("Intercept")
     full_first = not terms.intercept
     for k, term in enumerate(terms.terms):
+        if isinstance(term[0], Smooth):
+            block, block_names = _smooth_columns(term[0], evaluator)
+            blocks.append(block)
+            names.extend(block_names)
+            continue
         block, block_names, full_first = _term_columns(term, terms.terms[:k], full_first, evaluator)
         blocks.append(block)
         names.extend(block_names)
     matrix = np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0))
     return matrix, tuple(names)
+
+
+def _smooth_columns(term: Smooth, evaluator: Evaluator) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A smooth's columns (:mod:`multilevel.design.smooths`), its basis learned when fitting."""
+    key = str(term)
+    if key not in evaluator.smooths:
+        if not evaluator.learn:
+            raise DataError(f"{key} was not part of the fitted model")
+        evaluator.smooths[key] = fit_smooth(term, evaluator.data)
+    state = evaluator.smooths[key]
+    return smooth_columns(term, state, evaluator.data), smooth_names(term, state).names
 
 
 def _term_columns(term: Term, earlier: tuple[Term, ...], full_first: bool, evaluator: Evaluator):

@@ -38,19 +38,26 @@ class Encoders:
         ``"C(year)"``) and of each grouping factor (``"tree"``, ``"a:b"``).
     stats
         ``(mean, sd)`` of each ``scale()``/``center()`` argument, keyed by the call's text.
+    smooths
+        The basis of each smooth term (a :class:`~multilevel.design.smooths.SmoothState`),
+        keyed by the term's text (``"s(x)"``).
     """
 
     levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     stats: dict[str, tuple[float, float]] = field(default_factory=dict)
+    smooths: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"levels": {k: list(v) for k, v in self.levels.items()},
-                "stats": {k: list(v) for k, v in self.stats.items()}}
+                "stats": {k: list(v) for k, v in self.stats.items()},
+                "smooths": {k: v.to_dict() for k, v in self.smooths.items()}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Encoders":
+        from .smooths import SmoothState
         return cls({k: tuple(v) for k, v in data["levels"].items()},
-                   {k: tuple(v) for k, v in data["stats"].items()})
+                   {k: tuple(v) for k, v in data["stats"].items()},
+                   {k: SmoothState.from_dict(v) for k, v in data.get("smooths", {}).items()})
 
 
 def is_numeric(series: pd.Series) -> bool:
@@ -142,9 +149,10 @@ class Evaluator:
         self.learn = encoders is None
         self.levels = {} if encoders is None else dict(encoders.levels)
         self.stats = {} if encoders is None else dict(encoders.stats)
+        self.smooths = {} if encoders is None else dict(encoders.smooths)
 
     def encoders(self) -> Encoders:
-        return Encoders(dict(self.levels), dict(self.stats))
+        return Encoders(dict(self.levels), dict(self.stats), dict(self.smooths))
 
     def numeric(self, expr: Expr, context: str) -> np.ndarray:
         value = self.evaluate(expr)
