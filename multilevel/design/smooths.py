@@ -228,3 +228,16 @@ def smooth_columns(term: Smooth, state: SmoothState, data: pd.DataFrame) -> np.n
     penalised = [b[:, state.fixed + start:state.fixed + start + size] for b in blocks
                  for start, size in zip(np.cumsum((0,) + state.blocks[:-1]), state.blocks)]
     return np.hstack([fixed] + penalised)
+
+
+def penalised_blocks(spec, encoders) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Every penalised block of a model's smooths: ``(sds name, column names)``, the mean's
+    smooths first, then each predicted parameter's (``sds(sigma_sx_1)`` and ``sigma_s_sx_1[1]``
+    for ``sigma ~ s(x)``, as brms names them)."""
+    out = []
+    for prefix, terms in [("", spec.fixed)] + [(f"{d.name}_", d.fixed) for d in spec.dpars]:
+        for term in terms.terms:
+            if isinstance(term[0], Smooth):
+                for sds, names in smooth_names(term[0], encoders.smooths[str(term[0])]).penalised:
+                    out.append((f"sds({prefix}{sds[4:]}", tuple(prefix + n for n in names)))
+    return tuple(out)

@@ -273,6 +273,9 @@ class GibbsSampler:
         if not model.has_rows:
             return (f"Gibbs needs the rows, and the model was built from a {model.source}, which the "
                     "collapsed sampler fits from sufficient statistics")
+        if model.layout.smooths:
+            return ("Gibbs does not update the smooths' sds yet; the collapsed sampler integrates their "
+                    "penalised coefficients out exactly")
         return gibbs_problem(model.layout, model.priors)
 
     def suits(self, model: Model) -> str:

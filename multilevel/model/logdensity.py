@@ -49,6 +49,7 @@ from ..design.summary import DataSummary
 from .families import Family, Param, get_link
 from .hierarchy import TermCentering, centering_arrays, term_offset, term_order
 from .layout import Layout, Term
+from .penalties import Penalty, fixed_log_prior
 from .batching import BATCH, map_batches
 from .predictors import Predictors
 from .prior_table import PriorSet, PriorValues, column_scale
@@ -75,11 +76,13 @@ class ModelData(NamedTuple):
 
 
 class Structure(NamedTuple):
-    """The static shape of a model: what the compiled log density depends on."""
+    """The static shape of a model: what the compiled log density depends on (``penalties``:
+    the smooths' penalised blocks, :mod:`multilevel.model.penalties`)."""
 
     family: Family
     terms: tuple[Term, ...]
     predictors: Predictors
+    penalties: tuple[Penalty, ...] = ()
 
 
 def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | None = None,
@@ -103,7 +106,7 @@ def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | No
 
 
 def structure(layout: Layout, family: Family) -> Structure:
-    return Structure(family, layout.terms(), Predictors.of(layout, family))
+    return Structure(family, layout.terms(), Predictors.of(layout, family), layout.penalties)
 
 
 class Position(NamedTuple):
@@ -170,7 +173,7 @@ def constrain_scales(position: Position, priors: PriorValues, terms: tuple[Term,
     log_jac = jnp.zeros(())
     aux, previous = [], None
     for j, p in enumerate(aux_priors):
-        param = aux_params[j] if aux_params else None
+        param = aux_params[j] if j < len(aux_params) else None   # a smooth's sd after the family's
         if param is not None and param.support == "ordered":   # a run of increasing values
             u = position.aux[j]
             value, jac = (u, jnp.zeros(())) if previous is None else (previous + jnp.exp(u), u)
@@ -204,17 +207,12 @@ def constrain_scales(position: Position, priors: PriorValues, terms: tuple[Term,
     return aux, tuple(sds), tuple(chols), log_prior, log_jac
 
 
-def fixed_log_prior(b: jax.Array, priors: PriorValues) -> jax.Array:
-    """Sum of the fixed effects' prior log densities."""
-    return sum((p.log_prob(b[j]) for j, p in enumerate(priors.fixed)), jnp.zeros(()))
-
-
 def constrain(position: Position, data: ModelData, struct: Structure) -> tuple[Params, jax.Array, jax.Array]:
     """Constrained parameters, the log prior density and the log-Jacobian."""
     aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms,
                                                            struct.predictors.free(struct.family))
     b = position.b
-    log_prior += fixed_log_prior(b, data.priors)
+    log_prior += fixed_log_prior(b, data.priors.fixed, aux, struct.penalties)
     effects, totals = [None] * len(struct.terms), [None] * len(struct.terms)
     for t in term_order([w.shape[0] for w in position.z]):
         has_cor, sd, chol = struct.terms[t].has_cor, sds[t], chols[t]
@@ -332,6 +330,7 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
             previous = a
         else:
             aux.append(float(from_support(pp.prior, param, a)))
+    aux += [float(pp.prior.from_positive(0.5 * fitted_sd)) for pp in priors.aux[len(free):]]   # smooths' sds
     aux = np.asarray(aux, dtype=float) + rng.uniform(-0.5, 0.5, len(priors.aux))
     sds, cors, zs = [], [], []
     for t, g in enumerate(layout.groups):
