@@ -30,9 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.interpolate import CubicSpline
+from scipy.sparse.linalg import eigsh
 
 #: At most this many distinct x are the knots of a thin plate spline (mgcv's ``max.knots``).
 MAX_KNOTS = 2000
+#: Above this many knots the k eigenpairs come from Lanczos iterations, not a full decomposition.
+LANCZOS_ABOVE = 200
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,10 @@ def fit_margin(x: np.ndarray, bs: str, k: int) -> tuple[Margin, np.ndarray]:
         return Margin("cr", knots), _cr_penalty(knots)
     knots = unique if len(unique) <= MAX_KNOTS else _spread(unique, MAX_KNOTS)
     E = _eta(knots[:, None] - knots[None, :])
-    values, vectors = np.linalg.eigh(E)
+    if len(knots) > LANCZOS_ABOVE:     # the k extreme eigenpairs alone, by Lanczos (as mgcv)
+        values, vectors = eigsh(E, k, which="LM", v0=np.ones(len(knots)))
+    else:
+        values, vectors = np.linalg.eigh(E)
     order = np.argsort(-np.abs(values), kind="stable")[:k]
     D, U = values[order], vectors[:, order]
     U = U * np.where(U[np.argmax(np.abs(U), axis=0), np.arange(k)] < 0, -1.0, 1.0)
