@@ -16,7 +16,8 @@
 * Fits: a Gaussian smooth model is fitted by the collapsed sampler by default and says
   why; predictions on the fitting data reproduce the fitted linear predictor, also after
   save/load; a sin curve is recovered within its 95% bands at most points; a straight
-  line gets a small sds; the collapsed sampler and NUTS agree within MCSE (slow tier).
+  line gets a small sds; the collapsed sampler, Gibbs and NUTS agree within MCSE on a
+  smooth with a group term (slow tier).
 """
 
 from __future__ import annotations
@@ -234,13 +235,19 @@ def test_a_straight_line_needs_no_penalised_part(line_fit, sin_fit):
 
 
 @pytest.mark.slow
-def test_the_collapsed_sampler_and_nuts_agree_on_a_smooth_model():
-    """Posterior means and sds of every parameter (penalised coefficients included) within
-    combined MCSE (false alarm 1e-3 over all comparisons)."""
+def test_the_exact_samplers_and_nuts_agree_on_a_smooth_model_with_a_group_term():
+    """Collapsed, Gibbs and NUTS fits of ``y ~ s(x) + (1 | g)``: posterior means and sds of
+    every parameter (penalised coefficients and group effects included) within combined
+    MCSE (false alarm 1e-3 per comparison of two fits)."""
     data = curve()
+    rng = np.random.default_rng(5)
+    data["g"] = rng.integers(0, 10, len(data)).astype(str)
+    data["y"] += rng.normal(0, 0.5, 10)[data["g"].astype(int)]
     options = dict(chains=4, draws=2000, warmup=1000, seed=11)
-    collapsed = ml.fit("y ~ s(x)", data=data, sampler="collapsed", **options).summary()
-    nuts = ml.fit("y ~ s(x)", data=data, sampler="nuts", **options).summary()
-    assert_converged(collapsed, chains=4, ess_min=400, what="collapsed")
-    assert_converged(nuts, chains=4, ess_min=400, what="nuts")
-    assert_tables_agree(collapsed, nuts, "collapsed vs NUTS, s(x)", sd_exclude=("sds(sx_1)",))
+    fits = {name: ml.fit("y ~ s(x) + (1 | g)", data=data, sampler=name, **options).summary()
+            for name in ("collapsed", "gibbs", "nuts")}
+    for name, table in fits.items():
+        assert_converged(table, chains=4, ess_min=400, what=name)
+    heavy = ("sds(sx_1)", "sd(Intercept|g)")
+    assert_tables_agree(fits["collapsed"], fits["nuts"], "collapsed vs NUTS", sd_exclude=heavy)
+    assert_tables_agree(fits["gibbs"], fits["collapsed"], "Gibbs vs collapsed", sd_exclude=heavy)
