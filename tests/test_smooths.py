@@ -198,6 +198,7 @@ def line_fit():
 def test_a_gaussian_smooth_model_is_fitted_exactly_and_says_why(sin_fit):
     assert sin_fit.sampler_info["sampler"] == "collapsed"
     assert "sds(sx_1)" in sin_fit.sampler_info["reason"]
+    assert "Smooth terms:\n" in repr(sin_fit) and "sds(sx_1)" in repr(sin_fit).split("Smooth terms:")[1]
     assert_converged(sin_fit.summary(), chains=2, ess_min=100, what="s(x)")
 
 
