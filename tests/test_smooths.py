@@ -226,6 +226,15 @@ def test_a_sin_curve_is_recovered_within_its_bands(sin_fit):
     assert np.max(np.abs(effect["mean"] - truth)) < 0.35
 
 
+def test_slopes_of_the_smooth_at_new_x_follow_the_derivative(sin_fit):
+    """The slope of sin at 0, π/2, π (1, 0, -1) lies within the 95% interval of the
+    smooth's slope there: margins re-evaluate the basis at new x."""
+    at = pd.DataFrame({"x": [0.5, np.pi / 2, np.pi]})
+    slopes = sin_fit.slopes("x", newdata=at, by=False)
+    truth = np.cos(at["x"].to_numpy())
+    assert ((slopes["q2.5"] <= truth) & (truth <= slopes["q97.5"])).all(), slopes
+
+
 def test_a_straight_line_needs_no_penalised_part(line_fit, sin_fit):
     """On a line the penalised coefficients shrink away: sds is far below the sin curve's,
     and the fitted curve is the line within its band everywhere."""
