@@ -135,9 +135,10 @@ def test_the_encoders_keep_the_basis_through_json(formula):
     ("y ~ s(x, by = z)", FormulaError, "by = z"),
     ("y ~ s(w)", DataError, "'w'"),
     ("y ~ s(x, k = 50)", DataError, "'x'"),
+    ("y ~ h + s(x, by = h)", DataError, "level 'rare' of h"),
 ])
 def test_smooths_of_the_wrong_columns_name_them(formula, error, named):
-    data = curve(n=40).assign(w=np.tile([0.0, 1.0, 2.0, 3.0], 10))
+    data = curve(n=40).assign(w=np.tile([0.0, 1.0, 2.0, 3.0], 10), h=["rare"] * 5 + ["common"] * 35)
     with pytest.raises(error, match=named):
         build_design(parse_formula(formula), data)
 

@@ -200,6 +200,12 @@ def fit_smooth(term: Smooth, data: pd.DataFrame) -> SmoothState:
                                "numeric; convert it, as in df[col].astype(str)")
         labels = level_labels(by)
         rows = {level: (labels == level).to_numpy() for level in sorted_levels(by)}
+        for level, mask in rows.items():
+            for name, x in zip(term.variables, xs):
+                if len(np.unique(x[mask])) < k:
+                    raise DataError(f"{term}: at level {level!r} of {term.by}, column {name!r} has "
+                                    f"{len(np.unique(x[mask]))} distinct values, fewer than the basis dimension "
+                                    f"k = {k}; lower k or drop that level's rows")
     maps, means = [], []
     for level, mask in rows.items():
         if term.func == "s":
