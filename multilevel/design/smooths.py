@@ -10,7 +10,8 @@ so new data (``predict``, conditional effects, margins) get the basis of the fit
 Notes
 -----
 ``s(x)`` (mgcv's ``smoothCon`` then ``smooth2random``): the raw basis ``X`` (n × k) and
-penalty ``S`` of :mod:`multilevel.design.splines`, ``S`` scaled as mgcv does. The
+penalty ``S`` of :mod:`multilevel.design.splines`, ``S`` scaled as mgcv does (on every
+row, before a ``by`` factor splits them). The
 sum-to-zero constraint ``1ᵀ X β = 0`` is absorbed by ``β = Z_c β_c`` with ``Z_c`` the last
 k-1 columns of the complete QR factor of ``Xᵀ1``. With ``Z_cᵀ S Z_c = U diag(d) Uᵀ`` (d
 descending), the null space ``U_0`` (the last two eigenvectors less the constant: one
@@ -18,7 +19,7 @@ column, the linear trend) gives the fixed columns ``X Z_c U_0`` and the range
 ``U_+`` the penalised columns ``X Z_c U_+ diag(d_+)^{-1/2}``, so that the penalty
 ``λ βᵀSβ`` is ``Σ u_j² / sds²`` with ``sds² = 1/λ``.
 
-``t2(x, z)`` (mgcv's ``t2``): each margin's basis is split by its own penalty into a
+``t2(x, z)`` (the structure of mgcv's ``t2``; its margins' normalisation may differ): each margin's basis is split by its own penalty into a
 range part ``R = X U_+ diag(d_+)^{-1/2}`` and a null part ``N = X U_0``; the row-wise
 tensor products ``R⊗R``, ``R⊗N``, ``N⊗R`` are three penalised blocks (an identity penalty,
 one sd each) and ``N⊗N`` the unpenalised part. Every column is centred at its mean over
@@ -208,9 +209,8 @@ def fit_smooth(term: Smooth, data: pd.DataFrame) -> SmoothState:
                                     f"k = {k}; lower k or drop that level's rows")
     maps, means = [], []
     for level, mask in rows.items():
-        if term.func == "s":
-            X = raw_all[0][mask]
-            W, mean, fixed, blocks = _s_map(X, scale_penalty(X, penalties[0]))
+        if term.func == "s":     # mgcv scales the penalty on all rows, before a by factor splits them
+            W, mean, fixed, blocks = _s_map(raw_all[0][mask], scale_penalty(raw_all[0], penalties[0]))
         else:
             W, mean, fixed, blocks = _t2_map([X[mask] for X in raw_all], penalties)
         maps.append(W)
