@@ -14,15 +14,16 @@ penalty ``S`` of :mod:`multilevel.design.splines`, ``S`` scaled as mgcv does (on
 row, before a ``by`` factor splits them). The
 sum-to-zero constraint ``1ᵀ X β = 0`` is absorbed by ``β = Z_c β_c`` with ``Z_c`` the last
 k-1 columns of the complete QR factor of ``Xᵀ1``. With ``Z_cᵀ S Z_c = U diag(d) Uᵀ`` (d
-descending), the null space ``U_0`` (the last two eigenvectors less the constant: one
-column, the linear trend) gives the fixed columns ``X Z_c U_0`` and the range
+descending), the null space ``U_0`` (one eigenvector, the linear trend: the constraint
+removed the constant) gives the fixed columns ``X Z_c U_0`` and the range
 ``U_+`` the penalised columns ``X Z_c U_+ diag(d_+)^{-1/2}``, so that the penalty
 ``λ βᵀSβ`` is ``Σ u_j² / sds²`` with ``sds² = 1/λ``.
 
-``t2(x, z)`` (the structure of mgcv's ``t2``; its margins' normalisation may differ): each margin's basis is split by its own penalty into a
-range part ``R = X U_+ diag(d_+)^{-1/2}`` and a null part ``N = X U_0``; the row-wise
-tensor products ``R⊗R``, ``R⊗N``, ``N⊗R`` are three penalised blocks (an identity penalty,
-one sd each) and ``N⊗N`` the unpenalised part. Every column is centred at its mean over
+``t2(x, z)`` (the structure of mgcv's ``t2``; its margins' normalisation may differ):
+each margin's basis is split by its own penalty into a range part
+``R = X U_+ diag(d_+)^{-1/2}`` and a null part ``N = X U_0``; the row-wise tensor
+products ``R⊗R``, ``R⊗N``, ``N⊗R`` are three penalised blocks (an identity penalty, one
+sd each) and ``N⊗N`` the unpenalised part. Every column is centred at its mean over
 the fitting data and the constant direction of ``N⊗N`` is dropped (the model's intercept
 carries it), which is the sum-to-zero constraint.
 

@@ -181,7 +181,8 @@ def _update_smooth_sds(key: jax.Array, stats: SuffStats, Ts: list, sigma: jax.Ar
         def log_density(u, j=j, prior=prior):
             s, log_jac = prior.to_positive(u)
             trial = smooth_sds.at[j].set(s)
-            loglik = log_marginal(stats, sigma, Ts, data.priors.fixed, _aux(sigma, trial, struct), struct.penalties)
+            aux = _aux(sigma, trial, struct)
+            loglik = log_marginal(stats, sigma, Ts, data.priors.fixed, aux, struct.penalties)
             return loglik + prior.log_prob(s) + log_jac
 
         u = slice_sample(key_j, log_density, prior.from_positive(smooth_sds[j]), 1.0)

@@ -43,5 +43,5 @@ def fixed_log_prior(b, fixed_priors: tuple, aux=None, penalties: tuple[Penalty, 
     total = sum((p.log_prob(b[j]) for j, p in enumerate(fixed_priors) if j not in penalised), jnp.zeros(()))
     for penalty in penalties:
         s, coefficients = aux[penalty.aux], b[jnp.asarray(penalty.columns)]
-        total += -0.5 * len(penalty.columns) * jnp.log(2 * jnp.pi * s * s) - 0.5 * jnp.sum(coefficients ** 2) / (s * s)
+        total += -0.5 * (len(penalty.columns) * jnp.log(2 * jnp.pi * s * s) + jnp.sum(coefficients ** 2) / (s * s))
     return total
