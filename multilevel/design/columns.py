@@ -54,7 +54,7 @@ class Encoders:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Encoders":
-        from .smooths import SmoothState
+        from .smooths import SmoothState   # which imports this module
         return cls({k: tuple(v) for k, v in data["levels"].items()},
                    {k: tuple(v) for k, v in data["stats"].items()},
                    {k: SmoothState.from_dict(v) for k, v in data.get("smooths", {}).items()})
