@@ -53,7 +53,7 @@ from ..model.layout import SE_ADDED, SE_KNOWN, Layout, Term
 from ..model.logdensity import Params, Position, constrain_scales, initial_position
 from ..model.marginal import (conditional_noise, draw_conditional, factor_scales,
                               log_conditional, log_marginal, split_effects)
-from ..model.penalties import Penalty
+from ..model.penalties import Penalty, penalised_effects
 from ..model.prior_table import PriorSet, PriorValues
 from ..model.rownoise import RowNoise
 from ..model.priors import InverseWishart, Normal
@@ -373,5 +373,5 @@ def _initial_state(position: Position, data: GibbsData, struct: GibbsStructure, 
         terms = [t for t, term in enumerate(struct.terms) if term.factor == k]
         effects.append(jnp.zeros((len(layout.groups[terms[0]].levels), sum(struct.terms[t].q for t in terms))))
     sigma = jnp.ones(()) if struct.known_sd else aux[0]
-    return GibbsState(jnp.asarray(position.b, jnp.float64), sigma, sds, chols, tuple(effects),
-                      aux[len(aux) - len(struct.penalties):])
+    b = penalised_effects(jnp.asarray(position.b, jnp.float64), aux, struct.penalties)
+    return GibbsState(b, sigma, sds, chols, tuple(effects), aux[len(aux) - len(struct.penalties):])

@@ -2,7 +2,8 @@
 
 Unconstrained position (a :class:`Position`):
 
-* ``b`` (p,): fixed effects, unconstrained already;
+* ``b`` (p,): fixed effects, unconstrained already (a smooth's penalised ones as standard
+  normals, scaled by their ``sds``: :mod:`multilevel.model.penalties`);
 * ``aux`` (k,): the family's positive parameters through their prior's map to (0, ∞);
 * ``sd[t]`` (q,): the sds of group term t, likewise;
 * ``cor[t]`` (q(q-1)/2,): the Cholesky factor ``L`` of its correlation matrix,
@@ -49,7 +50,7 @@ from ..design.summary import DataSummary
 from .families import Family, Param, get_link
 from .hierarchy import TermCentering, centering_arrays, term_offset, term_order
 from .layout import Layout, Term
-from .penalties import Penalty, fixed_log_prior
+from .penalties import Penalty, fixed_log_prior, penalised_effects
 from .batching import BATCH, map_batches
 from .predictors import Predictors
 from .prior_table import PriorSet, PriorValues, column_scale
@@ -73,6 +74,9 @@ class ModelData(NamedTuple):
     #: Known standard errors of ``se()`` and row weights of ``weights()`` (None without).
     se: jax.Array | None = None
     weights: jax.Array | None = None
+    #: Per fixed column, 1 where a smooth's penalised coefficient is held centred (None: all
+    #: non-centred; :mod:`multilevel.model.penalties`).
+    penalty_centred: jax.Array | None = None
 
 
 class Structure(NamedTuple):
@@ -211,8 +215,8 @@ def constrain(position: Position, data: ModelData, struct: Structure) -> tuple[P
     """Constrained parameters, the log prior density and the log-Jacobian."""
     aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms,
                                                            struct.predictors.free(struct.family))
-    b = position.b
-    log_prior += fixed_log_prior(b, data.priors.fixed, aux, struct.penalties)
+    log_prior += fixed_log_prior(position.b, data.priors.fixed, struct.penalties, aux, data.penalty_centred)
+    b = penalised_effects(position.b, aux, struct.penalties, data.penalty_centred)
     effects, totals = [None] * len(struct.terms), [None] * len(struct.terms)
     for t in term_order([w.shape[0] for w in position.z]):
         has_cor, sd, chol = struct.terms[t].has_cor, sds[t], chols[t]
@@ -332,6 +336,9 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
             aux.append(float(from_support(pp.prior, param, a)))
     aux += [float(pp.prior.from_positive(0.5 * fitted_sd)) for pp in priors.aux[len(free):]]   # smooths' sds
     aux = np.asarray(aux, dtype=float) + rng.uniform(-0.5, 0.5, len(priors.aux))
+    for penalty in layout.penalties:      # penalised coefficients non-centred: b / sds
+        sd = float(np.asarray(priors.aux[penalty.aux].prior.to_positive(aux[penalty.aux])[0]))
+        b[list(penalty.columns)] /= sd
     sds, cors, zs = [], [], []
     for t, g in enumerate(layout.groups):
         unit = np.where(np.array(g.dpars) == "", fitted_sd, 1.0)

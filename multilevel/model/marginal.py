@@ -53,7 +53,7 @@ from ..design.suffstats import SuffStats
 from . import linalg, onefactor
 from .layout import Term
 from .logdensity import Position, constrain_scales
-from .penalties import Penalty, fixed_log_prior, prior_moments
+from .penalties import Penalty, fixed_log_prior, penalised_effects, prior_moments
 from .prior_table import PriorValues
 from .priors import Normal
 
@@ -218,8 +218,8 @@ def make_collapsed_logdensity(struct: CollapsedStructure):
         if struct.integrate_fixed:
             loglik = log_marginal(data.stats, sigma, T, data.priors.fixed, aux, struct.penalties)
         else:
-            b = position.b
-            log_prior += fixed_log_prior(b, data.priors.fixed, aux, struct.penalties)
+            log_prior += fixed_log_prior(position.b, data.priors.fixed, struct.penalties)
+            b = penalised_effects(position.b, aux, struct.penalties)
             loglik = log_conditional(data.stats, sigma, T, b)
         return loglik + log_prior + log_jac
 
@@ -258,7 +258,7 @@ def finish_draw(noise: tuple, prepared, position: Position, data: CollapsedData,
     """The second half of :func:`draw_effects`, from what :func:`prepare_draw` returned."""
     aux, sds, chols, cond = prepared
     Ts = factor_scales(sds, chols, struct.terms)
-    b = None if struct.integrate_fixed else position.b
+    b = None if struct.integrate_fixed else penalised_effects(position.b, aux, struct.penalties)
     sigma = residual_scale(aux, struct)
     b, by_factor = draw_from_conditional(noise, cond, data.stats, sigma, Ts, b)
     s2 = sigma ** 2
