@@ -136,6 +136,7 @@ def test_the_encoders_keep_the_basis_through_json(formula):
     ("y ~ s(w)", DataError, "'w'"),
     ("y ~ s(x, k = 50)", DataError, "'x'"),
     ("y ~ h + s(x, by = h)", DataError, "level 'rare' of h"),
+    ("y ~ s(x) + s(x, k = 5)", FormulaError, "same columns"),
 ])
 def test_smooths_of_the_wrong_columns_name_them(formula, error, named):
     data = curve(n=40).assign(w=np.tile([0.0, 1.0, 2.0, 3.0], 10), h=["rare"] * 5 + ["common"] * 35)

@@ -19,7 +19,7 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, FormulaError
 from ..formula.spec import Smooth, Term, Terms
 from .columns import Evaluator
 from .smooths import fit_smooth, smooth_columns, smooth_names
@@ -35,6 +35,10 @@ def model_columns(terms: Terms, evaluator: Evaluator) -> tuple[np.ndarray, tuple
     full_first = not terms.intercept
     for k, term in enumerate(terms.terms):
         if isinstance(term[0], Smooth):
+            twin = next((t[0] for t in terms.terms[:k] if isinstance(t[0], Smooth)
+                         and (t[0].label, t[0].by) == (term[0].label, term[0].by)), None)
+            if twin is not None:
+                raise FormulaError(f"{twin} and {term[0]} smooth the same columns; keep one of them")
             block, block_names = _smooth_columns(term[0], evaluator)
             blocks.append(block)
             names.extend(block_names)
