@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError
-from ..formula.spec import Call, Term, Terms
+from ..formula.spec import Call, Smooth, Term, Terms
 from .columns import Evaluator
 from .logical import is_logical, logical_levels
+from .smooths import fit_smooth, smooth_columns, smooth_names
 
 
 def model_columns(terms: Terms, evaluator: Evaluator) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -34,11 +35,31 @@ def model_columns(terms: Terms, evaluator: Evaluator) -> tuple[np.ndarray, tuple
         names.append("Intercept")
     full_first = not terms.intercept
     for k, term in enumerate(terms.terms):
+        if isinstance(term[0], Smooth):
+            twin = next((t[0] for t in terms.terms[:k] if isinstance(t[0], Smooth)
+                         and (t[0].label, t[0].by) == (term[0].label, term[0].by)), None)
+            if twin is not None:
+                raise FormulaError(f"{twin} and {term[0]} smooth the same columns; keep one of them")
+            block, block_names = _smooth_columns(term[0], evaluator)
+            blocks.append(block)
+            names.extend(block_names)
+            continue
         block, block_names, full_first = _term_columns(term, terms.terms[:k], full_first, evaluator)
         blocks.append(block)
         names.extend(block_names)
     matrix = np.concatenate(blocks, axis=1) if blocks else np.zeros((n, 0))
     return matrix, tuple(names)
+
+
+def _smooth_columns(term: Smooth, evaluator: Evaluator) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A smooth's columns (:mod:`multilevel.design.smooths`), its basis learned when fitting."""
+    key = str(term)
+    if key not in evaluator.smooths:
+        if not evaluator.learn:
+            raise DataError(f"{key} was not part of the fitted model")
+        evaluator.smooths[key] = fit_smooth(term, evaluator.data)
+    state = evaluator.smooths[key]
+    return smooth_columns(term, state, evaluator.data), smooth_names(term, state).names
 
 
 def _term_columns(term: Term, earlier: tuple[Term, ...], full_first: bool, evaluator: Evaluator):

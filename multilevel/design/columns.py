@@ -46,22 +46,29 @@ class Encoders:
     bases
         What each ``poly()``/``ns()``/``bs()`` learned (R's ``coefs``, the knots), keyed
         by the call's text (:func:`~multilevel.design.transforms.learn_basis`).
+    smooths
+        The basis of each smooth term (a :class:`~multilevel.design.smooths.SmoothState`),
+        keyed by the term's text (``"s(x)"``).
     """
 
     levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     stats: dict[str, tuple[float, float]] = field(default_factory=dict)
     bases: dict[str, BasisState] = field(default_factory=dict)
+    smooths: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"levels": {k: list(v) for k, v in self.levels.items()},
                 "stats": {k: list(v) for k, v in self.stats.items()},
-                "bases": {k: {name: list(v) for name, v in state.items()} for k, state in self.bases.items()}}
+                "bases": {k: {name: list(v) for name, v in state.items()} for k, state in self.bases.items()},
+                "smooths": {k: v.to_dict() for k, v in self.smooths.items()}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Encoders":
+        from .smooths import SmoothState   # which imports this module
         return cls({k: tuple(v) for k, v in data["levels"].items()},
                    {k: tuple(v) for k, v in data["stats"].items()},
-                   {k: {name: tuple(v) for name, v in state.items()} for k, state in data.get("bases", {}).items()})
+                   {k: {name: tuple(v) for name, v in state.items()} for k, state in data.get("bases", {}).items()},
+                   {k: SmoothState.from_dict(v) for k, v in data.get("smooths", {}).items()})
 
 
 def is_numeric(series: pd.Series) -> bool:
@@ -160,9 +167,10 @@ class Evaluator:
         self.levels = {} if encoders is None else dict(encoders.levels)
         self.stats = {} if encoders is None else dict(encoders.stats)
         self.bases = {} if encoders is None else dict(encoders.bases)
+        self.smooths = {} if encoders is None else dict(encoders.smooths)
 
     def encoders(self) -> Encoders:
-        return Encoders(dict(self.levels), dict(self.stats), dict(self.bases))
+        return Encoders(dict(self.levels), dict(self.stats), dict(self.bases), dict(self.smooths))
 
     def numeric(self, expr: Expr, context: str) -> np.ndarray:
         value = self.evaluate(expr)

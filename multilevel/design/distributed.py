@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, SamplerError
-from ..formula.spec import Call, FormulaSpec, GroupTerm
+from ..formula.spec import Call, FormulaSpec, GroupTerm, Smooth
 from .build import build_design
 from .columns import (Encoders, Evaluator, column, combine_distinct, distinct_values, factor_column, level_labels,
                       sorted_levels)
@@ -155,6 +155,10 @@ def distributed_statistics(spec: FormulaSpec, frame: Any, na_action: str = "drop
     if bases := _scale_calls(spec, BASES):
         raise DataError(f"{bases[0]} learns its basis from the whole column at once (R's QR, or quantiles for "
                         "knots), which a Dask DataFrame's partitions do not hold: compute a pandas DataFrame")
+    smooths = [str(t[0]) for t in spec.fixed.terms if isinstance(t[0], Smooth)]
+    if smooths:
+        raise DataError(f"{', '.join(smooths)}: a smooth's basis is learned from all rows at once, which a Dask "
+                        "frame does not hold; compute() the frame into pandas to fit smooths")
     partitions = frame.to_delayed()
     learned = dask.compute(*[dask.delayed(_learn_partition)(p, spec, na_action) for p in partitions])
     encoders = _merge_encoders(list(learned))

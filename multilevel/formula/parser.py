@@ -36,6 +36,9 @@ brms's addition terms follow the response and a bar, joined by ``+``::
     y | cens(c, y2) ~ ...        interval censoring: the value lies in (y, y2]
     y | trunc(lb = 0, ub = 9) ~  a response observed only within [lb, ub] (numbers or columns)
 
+Smooth terms ``s(x, k = 8, bs = "cr", by = f)`` and ``t2(x, z)`` are terms of their own in
+the population part (:mod:`multilevel.formula.smoothcall`).
+
 Their options are R's logical constants (``TRUE``, ``FALSE``, ``T``, ``F``).
 """
 
@@ -49,8 +52,9 @@ from ..errors import FormulaError
 from .rcalls import R_FUNCTIONS, unknown_function_message
 from .rsyntax import COMPARISONS, RSyntax
 from .signatures import BASIS_ARGUMENTS, COVARIANCE_FUNCTIONS, basis_arguments
-from .spec import (BinOp, Call, CensTerm, Expr, FormulaSpec, GroupTerm, Kwarg, Neg, Num, SeTerm, Str, Term,
-                   Terms, TruncTerm, Var, WeightsTerm)
+from .smoothcall import SMOOTHS, parse_smooth
+from .spec import (BinOp, Call, CensTerm, Expr, FormulaSpec, GroupTerm, Kwarg, Neg, Num, SeTerm, Smooth, Str,
+                   Term, Terms, TruncTerm, Var, WeightsTerm)
 
 #: The functions a formula may call, with their number of arguments.
 FUNCTIONS = {
@@ -58,6 +62,7 @@ FUNCTIONS = {
     "scale": 1, "center": 1, "I": 1, "C": 1, "offset": 1, "cbind": 2, "trials": 1, "se": 1, "weights": 1,
     "poly": 3, "ns": 5, "bs": 6,   # the most arguments R's signature has (BASIS_ARGUMENTS)
     "cens": 2, "trunc": 2,
+    "s": 1, "t2": 2,
 }
 
 #: The addition terms that may follow the response and a bar, with their options (R's names)
@@ -77,6 +82,8 @@ _PLACED = {
     "weights": "weights(w) follows the response and a bar, as in y | weights(w) ~ x",
     "cens": "cens(c) follows the response and a bar, as in y | cens(c) ~ x",
     "trunc": "trunc(lb = a, ub = b) follows the response and a bar, as in y | trunc(lb = 0) ~ x",
+    "s": "s() is a term of its own in the population part, added with '+', as in y ~ s(x) + z",
+    "t2": "t2() is a term of its own in the population part, added with '+', as in y ~ t2(x, z)",
     "offset": "offset() is a term of its own on the right of '~', added with '+', as in y ~ x + offset(log(t))",
 }
 
@@ -351,6 +358,9 @@ class _Parser(RSyntax):
                 for term in item.terms:
                     terms = _merge(terms, [term]) if sign > 0 else [t for t in terms if set(t) != set(term)]
             elif item is not None:
+                if any(len(term) > 1 and any(isinstance(f, Smooth) for f in term) for term in item):
+                    raise self.error("a smooth term cannot be in an interaction; for a smooth per level of a "
+                                     "factor f write s(x, by = f)", start)
                 for term in item:
                     if term == ():
                         intercept = explicit = sign > 0
@@ -450,6 +460,8 @@ class _Parser(RSyntax):
             if set_intercept is not None and alone:          # R: y ~ (x - 1) has no intercept
                 return _Sum(list(inner.terms), set_intercept)
             return list(inner.terms)
+        if tok.kind == "name" and tok.text in SMOOTHS and self._call_ahead(tok.text):
+            return [(parse_smooth(self),)]
         if tok.kind == "name" and tok.text in COVARIANCE_FUNCTIONS and self._call_ahead(tok.text):
             self.i += 1
             if self._group_bar_ahead():
@@ -540,7 +552,10 @@ class _Parser(RSyntax):
 
     def group_body(self, open_tok: _Token) -> list[GroupTerm]:
         """``effects | group`` (or ``||``, or brms's ``|id|``): a group term without its parentheses."""
+        effects_start = self.tok
         effects, _ = self.rhs(allow_groups=False)  # a group term cannot hold another
+        if any(isinstance(f, Smooth) for t in effects.terms for f in t):
+            raise self.error("a smooth belongs to the population part, not to a group term", effects_start)
         bar = self.accept("|", "||")
         if bar is None:
             raise self.error("expected '|' or '||' in the group term")

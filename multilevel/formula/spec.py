@@ -266,6 +266,41 @@ class TruncTerm:
 
 
 @dataclass(frozen=True)
+class Smooth:
+    """A smooth term of the population part: ``s(x)``, ``s(x, k = 8, bs = "cr", by = f)`` or the
+    tensor product ``t2(x, z)`` (mgcv's and brms's syntax).
+
+    ``variables`` are the columns smoothed over (one for ``s``, two or more for ``t2``), ``k``
+    the basis dimension (None for mgcv's default: 10 for ``s``, 5 per margin for ``t2``),
+    ``bs`` the basis (``"tp"`` thin plate regression spline, ``"cr"`` cubic regression
+    spline; None for the default, ``"tp"`` for ``s`` and ``"cr"`` for ``t2``'s margins), ``by``
+    a factor column with one smooth per level ("" for none). The basis itself is built by
+    :mod:`multilevel.design.smooths`.
+    """
+
+    func: str
+    variables: tuple[str, ...]
+    k: int | None = None
+    bs: str | None = None
+    by: str = ""
+
+    @property
+    def label(self) -> str:
+        """brms's name of the term without its ``by`` level: ``sx`` for ``s(x)``, ``t2xz`` for ``t2(x, z)``."""
+        return self.func + "".join(self.variables)
+
+    def __str__(self) -> str:
+        parts = list(self.variables)
+        if self.k is not None:
+            parts.append(f"k = {self.k}")
+        if self.bs is not None:
+            parts.append(f'bs = "{self.bs}"')
+        if self.by:
+            parts.append(f"by = {self.by}")
+        return f"{self.func}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
 class FormulaSpec:
     """A parsed formula: what ``parse_formula`` returns and ``build_design`` consumes."""
 
@@ -344,6 +379,9 @@ class FormulaSpec:
         def visit(node: Any) -> None:
             if isinstance(node, Var):
                 seen.setdefault(node.name, None)
+            elif isinstance(node, Smooth):
+                for name in node.variables + ((node.by,) if node.by else ()):
+                    seen.setdefault(name, None)
             elif isinstance(node, (tuple, list)):
                 for item in node:
                     visit(item)
@@ -386,7 +424,7 @@ class FormulaSpec:
 
 
 _NODE_TYPES = {cls.__name__: cls for cls in (Var, Num, Str, Not, Call, BinOp, Neg, Kwarg, Terms, GroupTerm, DparFormula,
-                                                 SeTerm, WeightsTerm, CensTerm, TruncTerm, FormulaSpec)}
+                                                 SeTerm, WeightsTerm, CensTerm, TruncTerm, FormulaSpec, Smooth)}
 
 
 def spec_to_dict(node: Any) -> Any:

@@ -38,7 +38,7 @@ from .sampler import Draws, Options, SamplerInfo, bounded_response_problem, pred
 def collapsed_structure(layout: Layout, priors: PriorSet, order: tuple[str, ...]) -> CollapsedStructure:
     """The static structure for group factors in nesting ``order`` (outermost first)."""
     return CollapsedStructure(layout.terms(order), bool(layout.fixed) and gaussian_fixed_priors(priors.values()),
-                              layout.se == SE_KNOWN)
+                              layout.se == SE_KNOWN, layout.penalties)
 
 
 class CollapsedSampler:
@@ -82,6 +82,9 @@ class CollapsedSampler:
             where += f", known standard errors {model.spec.se} as each row's sd"
         if model.spec.weights is not None:
             where += f", {model.spec.weights} as row weights"
+        if model.layout.smooths:
+            where += (f", smooths whose penalised coefficients are Gaussian given "
+                      f"{', '.join(name for name, _ in model.layout.smooths)}")
         return f"Gaussian with {where}: effects integrated out exactly"
 
     def run(self, model: Model, seed: int, options: Options) -> Draws:
@@ -100,7 +103,7 @@ class CollapsedSampler:
                              jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), priors.values()))
         logdensity = _scaled_logdensity(make_collapsed_logdensity(struct))
         rng = np.random.default_rng(seed)
-        scales = position_scales(stats, struct)
+        scales = position_scales(stats, struct, len(layout.aux))
         starts = []
         for _ in range(options.chains):
             full = initial_position(rng, summary, layout, priors, model.family)
@@ -123,7 +126,7 @@ class CollapsedSampler:
 COLLAPSED = CollapsedSampler()
 
 
-def position_scales(stats: SuffStats, struct: CollapsedStructure) -> Position:
+def position_scales(stats: SuffStats, struct: CollapsedStructure, num_aux: int | None = None) -> Position:
     """The rough posterior sd of each unconstrained parameter, from the amount of data.
 
     A log-scale parameter informed by n independent values has a posterior sd of about
@@ -131,10 +134,15 @@ def position_scales(stats: SuffStats, struct: CollapsedStructure) -> Position:
     correlations. NUTS runs on the position divided by these scales, so that every
     coordinate is of order one: the regularisation of the adapted mass matrix
     (towards ``1e-3 I``) would otherwise swamp the variance of σ with 10⁶ rows
-    (about 5e-7) and force tiny steps. The fixed effects, when sampled, keep scale 1.
+    (about 5e-7) and force tiny steps. The fixed effects, when sampled, keep scale 1; so do
+    the smooths' sds (the last of the ``num_aux`` entries of ``aux``), which a few
+    coefficients inform.
     """
     level_scales = [1.0 / np.sqrt(2.0 * stats.levels[term.factor].c.shape[0]) for term in struct.terms]
-    return Position(None if struct.integrate_fixed else 1.0, 1.0 / np.sqrt(2.0 * float(stats.n)),
+    aux_scale = 1.0 / np.sqrt(2.0 * float(stats.n))
+    if struct.penalties:
+        aux_scale = np.where(np.arange(num_aux) < num_aux - len(struct.penalties), aux_scale, 1.0)
+    return Position(None if struct.integrate_fixed else 1.0, aux_scale,
                     tuple(level_scales), tuple(s if term.has_cor else None for s, term in zip(level_scales, struct.terms)))
 
 

@@ -23,6 +23,11 @@ Model: ``y = X b + Σ_k Z_k r_k + e``, ``e ~ N(0, σ² I)``, ``r_{k,l} ~ N(0, Σ
    Gamma-precision prior on σ and Inverse-Wishart priors on covariances, a
    slice update for any other prior on σ).
 
+Smooth terms' penalised coefficients are fixed effects with prior ``N(0, sds²)``
+(:mod:`multilevel.model.penalties`): before each block's draw, each smooth's sds is
+slice-updated from its conditional with b and the block's effects integrated out, as
+the group sds are.
+
 Row weights and known standard errors (``weights()``, ``se()`` without sigma) weight
 every sum over rows by the row's precision ``λ_i``, and the count of rows becomes
 ``Σ w_i`` (:mod:`multilevel.model.rownoise`); with known standard errors σ ≡ 1 and
@@ -52,6 +57,7 @@ from ..model.layout import SE_ADDED, SE_KNOWN, Layout, Term
 from ..model.logdensity import Params, Position, constrain_scales, initial_position
 from ..model.marginal import (conditional_noise, draw_conditional, factor_scales,
                               log_conditional, log_marginal, split_effects)
+from ..model.penalties import Penalty, penalised_effects
 from ..model.prior_table import PriorSet, PriorValues
 from ..model.rownoise import RowNoise
 from ..model.priors import InverseWishart, Normal
@@ -84,6 +90,8 @@ class GibbsStructure(NamedTuple):
     terms: tuple[Term, ...]
     blocks: tuple[tuple[int, ...], ...]
     known_sd: bool = False
+    #: The smooths' penalised blocks (:mod:`multilevel.model.penalties`).
+    penalties: tuple[Penalty, ...] = ()
 
 
 class GibbsState(NamedTuple):
@@ -94,6 +102,7 @@ class GibbsState(NamedTuple):
     sds: tuple[jax.Array, ...]
     chols: tuple[jax.Array | None, ...]
     effects: tuple[jax.Array, ...]  # per factor (levels, Q)
+    smooth_sds: jax.Array  # (penalties,): the smooths' sds
 
 
 def gibbs_problem(layout: Layout, priors: PriorSet) -> str | None:
@@ -115,7 +124,7 @@ def gibbs_blocks(layout: Layout, design: Design) -> tuple[tuple[str, ...], Gibbs
     blocks = design.structure.blocks
     factors = tuple(f for block in blocks for f in block)
     struct = GibbsStructure(layout.terms(factors), tuple(tuple(factors.index(f) for f in block) for block in blocks),
-                            layout.se == SE_KNOWN)
+                            layout.se == SE_KNOWN, layout.penalties)
     return factors, struct
 
 
@@ -161,8 +170,34 @@ def _block_stats(data: GibbsData, block: tuple[int, ...], level_stats: tuple, re
     return SuffStats(data.count, resid @ weighted, data.X.T @ weighted, data.XtX, levels)
 
 
+def _aux(sigma: jax.Array, smooth_sds: jax.Array, struct: GibbsStructure) -> jax.Array:
+    """The constrained ``aux`` as the layout orders it: σ (unless known), then the smooths' sds."""
+    return smooth_sds if struct.known_sd else jnp.concatenate([sigma[None], smooth_sds])
+
+
+def _update_smooth_sds(key: jax.Array, stats: SuffStats, Ts: list, sigma: jax.Array, smooth_sds: jax.Array,
+                       data: GibbsData, struct: GibbsStructure) -> jax.Array:
+    """Slice-update each smooth's sds from its conditional with b and the block's effects
+    integrated out (partially collapsed, as :func:`_update_block_sds`)."""
+    first = 0 if struct.known_sd else 1
+    for j, key_j in enumerate(jax.random.split(key, len(struct.penalties))):
+        prior = data.priors.aux[first + j]
+
+        def log_density(u, j=j, prior=prior):
+            s, log_jac = prior.to_positive(u)
+            trial = smooth_sds.at[j].set(s)
+            aux = _aux(sigma, trial, struct)
+            loglik = log_marginal(stats, sigma, Ts, data.priors.fixed, aux, struct.penalties)
+            return loglik + prior.log_prob(s) + log_jac
+
+        u = slice_sample(key_j, log_density, prior.from_positive(smooth_sds[j]), 1.0)
+        smooth_sds = smooth_sds.at[j].set(prior.to_positive(u)[0])
+    return smooth_sds
+
+
 def _update_block_sds(key: jax.Array, stats: SuffStats, block: tuple[int, ...], sds: list, chols: list,
-                      sigma: jax.Array, b: jax.Array, data: GibbsData, struct: GibbsStructure) -> tuple[list, list]:
+                      sigma: jax.Array, b: jax.Array, data: GibbsData, struct: GibbsStructure,
+                      aux: jax.Array | None = None) -> tuple[list, list]:
     """Slice-update each independent sd of the block's terms, and the sd and correlation of
     each compound-symmetric one, from its conditional with the block's effects (and b,
     under its Normal prior) integrated out: partially collapsed Gibbs (van Dyk & Park
@@ -172,7 +207,7 @@ def _update_block_sds(key: jax.Array, stats: SuffStats, block: tuple[int, ...], 
     def block_loglik(trial_sds, trial_chols):
         Ts = factor_scales(trial_sds, trial_chols, struct.terms)
         Ts = [Ts[k] for k in block]
-        return (log_marginal(stats, sigma, Ts, data.priors.fixed) if b.shape[0]
+        return (log_marginal(stats, sigma, Ts, data.priors.fixed, aux, struct.penalties) if b.shape[0]
                 else log_conditional(stats, sigma, Ts, b))
 
     terms = [t for t, term in enumerate(struct.terms) if term.factor in block and not term.has_cor]
@@ -214,8 +249,8 @@ def _update_block_sds(key: jax.Array, stats: SuffStats, block: tuple[int, ...], 
 def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: GibbsStructure):
     """One sweep; returns the new state and the draw (with its deviance)."""
     blocks, block_stats = (struct.blocks, data.blocks) if struct.blocks else (((),), ((),))
-    keys = jax.random.split(key, 2 * len(blocks) + 1)
-    sds, chols = list(state.sds), list(state.chols)
+    keys = jax.random.split(key, 3 * len(blocks) + 1)
+    sds, chols, smooth_sds = list(state.sds), list(state.chols), state.smooth_sds
     effects = list(state.effects)
     contributions = [_contribution(data, k, r) for k, r in enumerate(effects)]
     total = sum(contributions, jnp.zeros_like(data.y))
@@ -223,11 +258,16 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
     for i, (block, level_stats) in enumerate(zip(blocks, block_stats)):
         resid = data.y - total + sum((contributions[k] for k in block), jnp.zeros_like(data.y))
         stats = _block_stats(data, block, level_stats, resid)
-        sds, chols = _update_block_sds(keys[2 * i], stats, block, sds, chols, state.sigma, b, data, struct)
+        sds, chols = _update_block_sds(keys[3 * i], stats, block, sds, chols, state.sigma, b, data, struct,
+                                       _aux(state.sigma, smooth_sds, struct))
         Ts = factor_scales(sds, chols, struct.terms)
-        noise = conditional_noise(keys[2 * i + 1], stats)
+        if struct.penalties:
+            smooth_sds = _update_smooth_sds(keys[3 * i + 2], stats, [Ts[k] for k in block], state.sigma,
+                                            smooth_sds, data, struct)
+        noise = conditional_noise(keys[3 * i + 1], stats)
         b, drawn = draw_conditional(noise, stats, state.sigma, [Ts[k] for k in block], data.priors.fixed,
-                                    None if b.shape[0] else b)
+                                    None if b.shape[0] else b, _aux(state.sigma, smooth_sds, struct),
+                                    struct.penalties)
         for k, r in zip(block, drawn):
             new = _contribution(data, k, r)
             total = total + new - contributions[k]
@@ -238,9 +278,9 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
     by_term = split_effects(effects, struct.terms)
     sigma, sds, chols = _draw_scales(keys[-1], state.sigma, tuple(sds), tuple(chols), data.priors, struct, n,
                                      rss, by_term)
-    new = GibbsState(b, sigma, sds, chols, tuple(effects))
+    new = GibbsState(b, sigma, sds, chols, tuple(effects), smooth_sds)
     deviance = n * jnp.log(2 * jnp.pi * sigma ** 2) + rss / sigma ** 2
-    aux = jnp.zeros(0) if struct.known_sd else sigma[None]
+    aux = _aux(sigma, smooth_sds, struct)
     return new, {"position": Params(b, aux, sds, chols, tuple(by_term)), "deviance": deviance}
 
 
@@ -307,7 +347,9 @@ class GibbsSampler:
         return gibbs_problem(model.layout, model.priors)
 
     def suits(self, model: Model) -> str:
-        return "Gaussian: blocked Gibbs, fixed effects drawn jointly with each factor's effects"
+        smooths = (f"; the smooths' {', '.join(name for name, _ in model.layout.smooths)} slice-updated with "
+                   "their coefficients integrated out" if model.layout.smooths else "")
+        return f"Gaussian: blocked Gibbs, fixed effects drawn jointly with each factor's effects{smooths}"
 
     def run(self, model: Model, seed: int, options: Options) -> Draws:
         """Chains start from jittered points near the data (as for NUTS); the first
@@ -362,4 +404,5 @@ def _initial_state(position: Position, data: GibbsData, struct: GibbsStructure, 
         terms = [t for t, term in enumerate(struct.terms) if term.factor == k]
         effects.append(jnp.zeros((len(layout.groups[terms[0]].levels), sum(struct.terms[t].q for t in terms))))
     sigma = jnp.ones(()) if struct.known_sd else aux[0]
-    return GibbsState(jnp.asarray(position.b, jnp.float64), sigma, sds, chols, tuple(effects))
+    b = penalised_effects(jnp.asarray(position.b, jnp.float64), aux, struct.penalties)
+    return GibbsState(b, sigma, sds, chols, tuple(effects), aux[len(aux) - len(struct.penalties):])

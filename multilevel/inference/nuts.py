@@ -29,9 +29,10 @@ from ..design.summary import summarise
 from ..errors import SamplerError
 from ..model.batching import map_batches
 from ..model.layout import Layout
-from ..model.logdensity import (Params, Position, constrain, initial_position, make_logdensity, model_data,
+from ..model.logdensity import (ModelData, Params, Position, constrain, initial_position, make_logdensity, model_data,
                                 recentre, structure)
 from .centering import decide_centering, guess_centering
+from .smooth_centering import decide_penalties, recentre_penalties, start_flags
 from .driver import Kernel, run_chains
 from .sampler import Draws, Options, SamplerInfo
 
@@ -162,7 +163,8 @@ class NutsSampler:
         guess, guess_reasons = guess_centering(design, family)
         start = tuple(g if c is None else c for c, g in zip(centered, guess))
         reasons = ["set by centered=" if c is not None else r for c, r in zip(centered, guess_reasons)]
-        data = model_data(design, priors, start)
+        flags = start_flags(layout)
+        data = _with_flags(model_data(design, priors, start), flags)
         rng = np.random.default_rng(seed)
         summary = summarise(model.working_design())
         resid_sd = float(np.sqrt(max(summary.y_sumsq / summary.n - summary.y_mean ** 2, 1e-12)))
@@ -174,7 +176,8 @@ class NutsSampler:
         kernel = nuts_kernel(logdensity, NutsConfig(warmup, options.target_accept, options.max_treedepth, dense),
                              Sites.of(starts[0]))
         pilot = min(PILOT_STEPS, warmup // 2)
-        choosing = any(c is None for c in centered) and pilot >= PILOT_MIN_STEPS
+        choosing = (any(c is None for c in centered) or flags is not None) and pilot >= PILOT_MIN_STEPS
+        smooth_reasons = {}
         run_options = dict(rng=np.random.default_rng([seed, 0]), progress=options.progress,
                            chunk_size=pilot if choosing else 100)
         compile_seconds = sampling_seconds = 0.0
@@ -185,13 +188,21 @@ class NutsSampler:
             decided, why, sds = decide_centering(run.positions, data, struct, design)
             final = tuple(d if c is None else c for c, d in zip(centered, decided))
             reasons = [r if c is not None else w for r, c, w in zip(reasons, centered, why)]
-            new_data = model_data(design, priors, final, sds)
+            new_flags = flags
+            if flags is not None:
+                new_flags, smooth_reasons = decide_penalties(run.positions, data, struct, layout)
+            new_data = _with_flags(model_data(design, priors, final, sds), new_flags)
             if final == start and all(np.array_equal(a.select, b.select)
-                                      for a, b in zip(data.centering, new_data.centering)):
+                                      for a, b in zip(data.centering, new_data.centering)) \
+                    and np.array_equal(flags, new_flags):
                 states, remaining = run.states, warmup - pilot
             else:   # another parameterisation, or another carrier of a fixed effect
                 last = jax.tree_util.tree_map(lambda a: a[:, -1], run.positions)
-                moved = jax.device_get(recentre(last, data, new_data.centering, struct))
+                moved = recentre(last, data, new_data.centering, struct)
+                if flags is not None:
+                    moved = recentre_penalties(moved, data._replace(centering=new_data.centering),
+                                               new_data.penalty_centred, struct)
+                moved = jax.device_get(moved)
                 starts = [jax.tree_util.tree_map(lambda a: a[c], moved) for c in range(chains)]
                 data, start, remaining = new_data, final, warmup
         else:
@@ -204,6 +215,7 @@ class NutsSampler:
         details = {"centering": {t: "centred" if c else "non-centred" for t, c in zip(terms, start)},
                    "centering_reason": dict(zip(terms, reasons)),
                    "pilot_steps": pilot if choosing else 0,
+                   **({"smooth_centering": smooth_reasons} if smooth_reasons else {}),
                    "target_accept": options.target_accept, "max_treedepth": options.max_treedepth}
         return Draws(params.b, params.aux, tuple(params.sd), tuple(params.chol), tuple(params.effects), run.stats,
                      SamplerInfo(compile_seconds + run.compile_seconds, sampling_seconds + run.sampling_seconds,
@@ -212,6 +224,11 @@ class NutsSampler:
 
 #: The NUTS sampler.
 NUTS = NutsSampler()
+
+
+def _with_flags(data: ModelData, flags: np.ndarray | None) -> ModelData:
+    """``data`` with the smooths' centring flags (:mod:`.smooth_centering`)."""
+    return data if flags is None else data._replace(penalty_centred=jnp.asarray(flags, jnp.float64))
 
 
 def per_term_centering(centered: bool | Mapping[str, bool] | None, layout: Layout) -> tuple[bool | None, ...]:

@@ -53,6 +53,12 @@ class PriorSampler:
             else np.zeros(shape + (0,))
         free = [p for p in model.family.params if p.name in layout.aux]
         aux = _family_parameters(rng, shape, [p.prior for p in priors.aux], free)
+        if layout.smooths:              # the smooths' sds, then their coefficients N(0, sds²)
+            smooth_sds = np.stack([_above(rng, shape, p.prior, None, p.name) for p in priors.aux[len(free):]], -1)
+            aux = np.concatenate([aux, smooth_sds], axis=-1)
+            for penalty in layout.penalties:
+                b[..., list(penalty.columns)] = rng.standard_normal(shape + (len(penalty.columns),)) \
+                    * aux[..., penalty.aux, None]
         sds, chols, effects = [], [], []
         for t, g in enumerate(layout.groups):
             cor = priors.cor[t]

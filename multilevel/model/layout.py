@@ -21,6 +21,10 @@ group terms, their columns named with the parameter as a prefix (``sigma_Interce
 Known standard errors (``y | se(s) ~ ...``) make each row's sd ``s_i``: the model then
 has no ``sigma`` (:data:`SE_KNOWN`), unless ``se(s, sigma = TRUE)`` keeps it, the sd
 being ``sqrt(sigma² + s_i²)`` (:data:`SE_ADDED`).
+
+Smooth terms (``s(x)``) add fixed-effect columns, some penalised: one sd per penalty,
+``sds(sx_1)``, held in ``aux`` after the family's parameters (:attr:`Layout.smooths`,
+:mod:`multilevel.model.penalties`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..design import Design, GroupData
+from ..design.smooths import penalised_blocks
 from .families import Family
+from .penalties import Penalty
 
 
 #: :attr:`Layout.se`: each row's sd is its known standard error (no ``sigma``), or
@@ -147,6 +153,8 @@ class Layout:
     dpars: tuple[str, ...] = ()
     fixed_dpars: tuple[str, ...] = ()
     se: str = ""
+    #: Per penalised block of a smooth: its sd's name (the last entries of ``aux``) and its columns.
+    smooths: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self):
         if not self.fixed_dpars:
@@ -156,10 +164,22 @@ class Layout:
     def of(cls, design: Design, family: Family) -> "Layout":
         dpars = tuple(d.name for d in design.spec.dpars)
         se = se_mode(design.spec.se)
+        smooths = penalised_blocks(design.spec, design.encoders)
         aux = tuple(p.name for p in family.params
                     if p.name not in dpars and p.fixed is None and not (se == SE_KNOWN and p.name == "sigma"))
-        return cls(design.columns, aux, tuple(GroupLayout.of(g) for g in design.groups), dpars, design.column_dpars,
-                   se)
+        return cls(design.columns, aux + tuple(name for name, _ in smooths),
+                   tuple(GroupLayout.of(g) for g in design.groups), dpars, design.column_dpars, se, smooths)
+
+    @property
+    def penalties(self) -> tuple[Penalty, ...]:
+        """The smooths' penalised blocks as indices: their sd in ``aux``, their columns in ``fixed``."""
+        return tuple(Penalty(self.aux.index(name), tuple(self.fixed.index(c) for c in columns))
+                     for name, columns in self.smooths)
+
+    @property
+    def penalised(self) -> frozenset[str]:
+        """The names of the penalised columns."""
+        return frozenset(c for _, columns in self.smooths for c in columns)
 
     def terms(self, factors: tuple[str, ...] = ()) -> tuple[Term, ...]:
         """Each group term's :class:`Term`, its factor indexed in ``factors`` (if given)."""

@@ -2,7 +2,8 @@
 
 Unconstrained position (a :class:`Position`):
 
-* ``b`` (p,): fixed effects, unconstrained already;
+* ``b`` (p,): fixed effects, unconstrained already (a smooth's penalised ones as standard
+  normals, scaled by their ``sds``: :mod:`multilevel.model.penalties`);
 * ``aux`` (k,): the family's positive parameters through their prior's map to (0, ∞);
 * ``sd[t]`` (q,): the sds of group term t, likewise;
 * ``cor[t]`` (q(q-1)/2,): the Cholesky factor ``L`` of its correlation matrix,
@@ -54,6 +55,7 @@ from . import compound
 from .families import Family, Param, get_link
 from .hierarchy import TermCentering, centering_arrays, term_offset, term_order
 from .layout import Layout, Term
+from .penalties import Penalty, fixed_log_prior, penalised_effects
 from .batching import BATCH, map_batches
 from .bounded import bounded_log_likelihood
 from .predictors import Predictors
@@ -80,14 +82,19 @@ class ModelData(NamedTuple):
     weights: jax.Array | None = None
     #: Censoring codes and truncation windows of ``cens()`` and ``trunc()`` (None without).
     bounds: ResponseBounds | None = None
+    #: Per fixed column, 1 where a smooth's penalised coefficient is held centred (None: all
+    #: non-centred; :mod:`multilevel.model.penalties`).
+    penalty_centred: jax.Array | None = None
 
 
 class Structure(NamedTuple):
-    """The static shape of a model: what the compiled log density depends on."""
+    """The static shape of a model: what the compiled log density depends on (``penalties``:
+    the smooths' penalised blocks, :mod:`multilevel.model.penalties`)."""
 
     family: Family
     terms: tuple[Term, ...]
     predictors: Predictors
+    penalties: tuple[Penalty, ...] = ()
 
 
 def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | None = None,
@@ -113,7 +120,7 @@ def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | No
 
 
 def structure(layout: Layout, family: Family) -> Structure:
-    return Structure(family, layout.terms(), Predictors.of(layout, family))
+    return Structure(family, layout.terms(), Predictors.of(layout, family), layout.penalties)
 
 
 class Position(NamedTuple):
@@ -190,7 +197,7 @@ def constrain_scales(position: Position, priors: PriorValues, terms: tuple[Term,
     log_jac = jnp.zeros(())
     aux, previous = [], None
     for j, p in enumerate(aux_priors):
-        param = aux_params[j] if aux_params else None
+        param = aux_params[j] if j < len(aux_params) else None   # a smooth's sd after the family's
         if param is not None and param.support == "ordered":   # a run of increasing values
             u = position.aux[j]
             value, jac = (u, jnp.zeros(())) if previous is None else (previous + jnp.exp(u), u)
@@ -232,17 +239,12 @@ def constrain_scales(position: Position, priors: PriorValues, terms: tuple[Term,
     return aux, tuple(sds), tuple(chols), log_prior, log_jac
 
 
-def fixed_log_prior(b: jax.Array, priors: PriorValues) -> jax.Array:
-    """Sum of the fixed effects' prior log densities."""
-    return sum((p.log_prob(b[j]) for j, p in enumerate(priors.fixed)), jnp.zeros(()))
-
-
 def constrain(position: Position, data: ModelData, struct: Structure) -> tuple[Params, jax.Array, jax.Array]:
     """Constrained parameters, the log prior density and the log-Jacobian."""
     aux, sds, chols, log_prior, log_jac = constrain_scales(position, data.priors, struct.terms,
                                                            struct.predictors.free(struct.family))
-    b = position.b
-    log_prior += fixed_log_prior(b, data.priors)
+    log_prior += fixed_log_prior(position.b, data.priors.fixed, struct.penalties, aux, data.penalty_centred)
+    b = penalised_effects(position.b, aux, struct.penalties, data.penalty_centred)
     effects, totals = [None] * len(struct.terms), [None] * len(struct.terms)
     for t in term_order([w.shape[0] for w in position.z]):
         has_cor, sd, chol = struct.terms[t].has_cor, sds[t], chols[t]
@@ -360,7 +362,11 @@ def initial_position(rng: np.random.Generator, summary: DataSummary, layout: Lay
             previous = a
         else:
             aux.append(float(from_support(pp.prior, param, a)))
+    aux += [float(pp.prior.from_positive(0.5 * fitted_sd)) for pp in priors.aux[len(free):]]   # smooths' sds
     aux = np.asarray(aux, dtype=float) + rng.uniform(-0.5, 0.5, len(priors.aux))
+    for penalty in layout.penalties:      # penalised coefficients non-centred: b / sds
+        sd = float(np.asarray(priors.aux[penalty.aux].prior.to_positive(aux[penalty.aux])[0]))
+        b[list(penalty.columns)] /= sd
     sds, cors, zs = [], [], []
     for t, g in enumerate(layout.groups):
         unit = np.where(np.array(g.dpars) == "", fitted_sd, 1.0)

@@ -52,7 +52,8 @@ import jax.numpy as jnp
 from ..design.suffstats import SuffStats
 from . import linalg, onefactor
 from .layout import Term
-from .logdensity import Position, constrain_scales, fixed_log_prior
+from .logdensity import Position, constrain_scales
+from .penalties import Penalty, fixed_log_prior, penalised_effects, prior_moments
 from .prior_table import PriorValues
 from .priors import Normal
 
@@ -73,6 +74,8 @@ class CollapsedStructure(NamedTuple):
     terms: tuple[Term, ...]
     integrate_fixed: bool
     known_sd: bool = False
+    #: The smooths' penalised blocks (:mod:`multilevel.model.penalties`).
+    penalties: tuple[Penalty, ...] = ()
 
 
 def residual_scale(aux: jax.Array, struct: CollapsedStructure) -> jax.Array:
@@ -178,10 +181,9 @@ def _reduce_one(stats: SuffStats, sigma: jax.Array, T: jax.Array) -> _Reduced:
                     (sums,))
 
 
-def _fixed_posterior(red: _Reduced, fixed_priors: tuple):
-    """Precision P, its Cholesky factor and the mean of b given (σ, Σ)."""
-    m0 = jnp.stack([p.mean for p in fixed_priors])
-    v0 = jnp.stack([p.sd for p in fixed_priors]) ** 2
+def _fixed_posterior(red: _Reduced, fixed_priors: tuple, aux=None, penalties: tuple[Penalty, ...] = ()):
+    """Precision P, its Cholesky factor and the mean of b given (σ, Σ) (and the smooths' sds in ``aux``)."""
+    m0, v0 = prior_moments(fixed_priors, aux, penalties)
     P = red.A + jnp.diag(1.0 / v0)
     h = red.g + m0 / v0
     chol_p = jnp.linalg.cholesky(P)
@@ -189,10 +191,12 @@ def _fixed_posterior(red: _Reduced, fixed_priors: tuple):
     return m0, v0, chol_p, h, mean
 
 
-def log_marginal(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array], fixed_priors: tuple) -> jax.Array:
-    """``log p(y | σ, Σ)`` with r and b integrated out (Normal priors on b); ``Ts`` per factor."""
+def log_marginal(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array], fixed_priors: tuple, aux=None,
+                 penalties: tuple[Penalty, ...] = ()) -> jax.Array:
+    """``log p(y | σ, Σ)`` with r and b integrated out (Normal priors on b, ``N(0, sds²)`` on
+    the penalised columns of ``penalties``, their sds in ``aux``); ``Ts`` per factor."""
     red = _reduce(stats, sigma, Ts)
-    m0, v0, chol_p, h, mean = _fixed_posterior(red, fixed_priors)
+    m0, v0, chol_p, h, mean = _fixed_posterior(red, fixed_priors, aux, penalties)
     return -0.5 * (stats.n * jnp.log(2 * jnp.pi) + red.log_det_v + jnp.sum(jnp.log(v0))
                    + linalg.log_det_from_cholesky(chol_p) + red.k + jnp.sum(m0 * m0 / v0) - h @ mean)
 
@@ -212,10 +216,10 @@ def make_collapsed_logdensity(struct: CollapsedStructure):
         T = factor_scales(sds, chols, struct.terms)
         sigma = residual_scale(aux, struct)
         if struct.integrate_fixed:
-            loglik = log_marginal(data.stats, sigma, T, data.priors.fixed)
+            loglik = log_marginal(data.stats, sigma, T, data.priors.fixed, aux, struct.penalties)
         else:
-            b = position.b
-            log_prior += fixed_log_prior(b, data.priors)
+            log_prior += fixed_log_prior(position.b, data.priors.fixed, struct.penalties)
+            b = penalised_effects(position.b, aux, struct.penalties)
             loglik = log_conditional(data.stats, sigma, T, b)
         return loglik + log_prior + log_jac
 
@@ -233,12 +237,12 @@ class Conditional(NamedTuple):
 
 
 def conditional(stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array], fixed_priors: tuple,
-                integrate_fixed: bool) -> Conditional:
-    """:class:`Conditional` for σ and the scales ``Ts``."""
+                integrate_fixed: bool, aux=None, penalties: tuple[Penalty, ...] = ()) -> Conditional:
+    """:class:`Conditional` for σ and the scales ``Ts`` (the smooths' sds in ``aux``)."""
     red = _reduce(stats, sigma, Ts)
     if not integrate_fixed:
         return Conditional(red, None, None)
-    _, _, chol_p, _, mean = _fixed_posterior(red, fixed_priors)
+    _, _, chol_p, _, mean = _fixed_posterior(red, fixed_priors, aux, penalties)
     return Conditional(red, chol_p, mean)
 
 
@@ -247,14 +251,14 @@ def prepare_draw(position: Position, data: CollapsedData, struct: CollapsedStruc
     aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
     Ts = factor_scales(sds, chols, struct.terms)
     return aux, sds, chols, conditional(data.stats, residual_scale(aux, struct), Ts, data.priors.fixed,
-                                        struct.integrate_fixed)
+                                        struct.integrate_fixed, aux, struct.penalties)
 
 
 def finish_draw(noise: tuple, prepared, position: Position, data: CollapsedData, struct: CollapsedStructure):
     """The second half of :func:`draw_effects`, from what :func:`prepare_draw` returned."""
     aux, sds, chols, cond = prepared
     Ts = factor_scales(sds, chols, struct.terms)
-    b = None if struct.integrate_fixed else position.b
+    b = None if struct.integrate_fixed else penalised_effects(position.b, aux, struct.penalties)
     sigma = residual_scale(aux, struct)
     b, by_factor = draw_from_conditional(noise, cond, data.stats, sigma, Ts, b)
     s2 = sigma ** 2
@@ -283,12 +287,13 @@ def conditional_noise(key: jax.Array, stats: SuffStats, batch: tuple[int, ...] =
 
 
 def draw_conditional(noise: tuple, stats: SuffStats, sigma: jax.Array, Ts: list[jax.Array],
-                     fixed_priors: tuple, b: jax.Array | None = None):
+                     fixed_priors: tuple, b: jax.Array | None = None, aux=None,
+                     penalties: tuple[Penalty, ...] = ()):
     """An exact draw of b (unless given) and of every factor's effects (levels, Q) given
     σ and the scales ``Ts``: b from its marginal over the effects, then the effects
     given b, outermost factor first. ``noise``: standard normals shaped as
     :func:`conditional_noise` makes them."""
-    cond = conditional(stats, sigma, Ts, fixed_priors, b is None)
+    cond = conditional(stats, sigma, Ts, fixed_priors, b is None, aux, penalties)
     return draw_from_conditional(noise, cond, stats, sigma, Ts, b)
 
 

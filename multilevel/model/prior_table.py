@@ -12,7 +12,13 @@ parameter            default                             why
 ``sigma``            HalfStudentT(3, s_y)                as brms, on the sd scale
 ``sd(x|g)``          HalfStudentT(3, s_y / s_x)          same units as the effect
 ``cor|g``            LKJ(1)                              uniform over correlations
+``sds(sx_1)``        HalfStudentT(3, s_y / s_x)          as ``sd``; s_x the rms sd of its columns
 ===================  ==================================  =========================
+
+A smooth's penalised coefficients (``s_sx_1[1]`` ...) have the prior ``N(0, sds²)`` of
+their block's sd (:mod:`multilevel.model.penalties`), not a prior of their own: they are
+not in the prior table and take no user prior; its unpenalised columns (``sx_1``) are
+fixed effects of class ``b``.
 
 The intercept is the mean response where every predictor is 0, which may be far
 from the data when predictors are not centred: with ``m_x`` the column means,
@@ -95,7 +101,8 @@ class PriorSet:
     cor: tuple[ParamPrior | None, ...]
 
     def all(self) -> list[ParamPrior]:
-        out = list(self.fixed) + list(self.aux)
+        """Every parameter with a prior of its own (not a smooth's penalised coefficients)."""
+        out = [p for p in self.fixed if p.cls != "zs"] + list(self.aux)
         for sds, cor in zip(self.sd, self.cor):
             out += list(sds) + ([cor] if cor is not None else [])
         return out
@@ -154,7 +161,9 @@ def default_priors(summary: DataSummary, layout: Layout, family: Family | None =
     intercept_var = (2.5 * s_y) ** 2
     for j, (name, dpar) in enumerate(zip(layout.fixed, layout.fixed_dpars)):
         s_x = column_scale(summary.X_sd[j])
-        if dpar:
+        if name in layout.penalised:
+            out[name] = Normal(0.0, 1.0)   # a placeholder: the prior is N(0, sds²)
+        elif dpar:
             out[name] = (StudentT(3.0, _dpar_location(family, dpar, summary), 2.5)
                          if name == f"{dpar}_Intercept" else Normal(0.0, 2.5 / s_x))
         elif name != "Intercept":
@@ -165,6 +174,10 @@ def default_priors(summary: DataSummary, layout: Layout, family: Family | None =
     for param in family.params:
         if param.name in layout.aux:
             out[param.name] = HalfStudentT(3.0, s_y) if param.prior is None else param.prior
+    for name, columns in layout.smooths:
+        j = [layout.fixed.index(c) for c in columns]
+        s_x = column_scale(np.sqrt(np.mean(np.asarray(summary.X_sd)[j] ** 2)))
+        out[name] = HalfStudentT(3.0, (2.5 if layout.fixed_dpars[j[0]] else sd_scale) / s_x)
     for t, g in enumerate(layout.groups):
         scales = [(2.5 if g.dpars[j] else sd_scale) / column_scale(summary.z_sd(t)[j]) for j in range(g.q)]
         for j, sd_name in enumerate(g.sd_names):     # a compound-symmetric term's one sd: the widest
@@ -183,12 +196,19 @@ def _dpar_location(family: Family, dpar: str, summary: DataSummary) -> float:
 
 def _entries(layout: Layout, family: Family):
     """(name, class, group) of every prior-carrying parameter, in order."""
+    block = {c: sds for sds, columns in layout.smooths for c in columns}
     for name, dpar in zip(layout.fixed, layout.fixed_dpars):
         intercept, suffix = (f"{dpar}_Intercept", f"_{dpar}") if dpar else ("Intercept", "")
+        if name in block:
+            yield name, "zs", block[name]
+            continue
         yield name, ("Intercept" if name == intercept else "b") + suffix, None
     for param in family.params:
         if param.name in layout.aux:
             yield param.name, param.cls or param.name, None
+    for name, columns in layout.smooths:
+        dpar = layout.fixed_dpars[layout.fixed.index(columns[0])]
+        yield name, f"sds_{dpar}" if dpar else "sds", None
     for g in layout.groups:
         for j, name in enumerate(g.sd_names):
             yield name, f"sd{g.column_suffix(j)}", g.name
@@ -217,6 +237,8 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
     entries = list(_entries(layout, family or Gaussian()))
     valid = []
     for name, cls, group in entries:
+        if cls == "zs":
+            continue
         valid += [name, cls] + ([f"{cls}|{group}"] if group else [])
         if base_class(cls) == "cor":
             valid += [f"cov{cls[3:]}|{group}", f"cov{cls[3:]}"]
@@ -235,6 +257,9 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
     covariance = _covariance_priors(layout, user)
     resolved: dict[str, ParamPrior] = {}
     for name, cls, group in entries:
+        if cls == "zs":
+            resolved[name] = ParamPrior(name, cls, group, defaults[name], group)
+            continue
         term = f"cor{cls[len(base_class(cls)):]}|{group}" if group else None
         if term in covariance:
             resolved[name] = _from_covariance(name, cls, group, covariance[term], user)
@@ -264,7 +289,7 @@ def resolve_priors(data: Design | DataSummary, layout: Layout,
 
 def base_class(cls: str) -> str:
     """The prior class without its parameter's suffix: ``b`` of ``b_sigma``."""
-    return cls.split("_")[0] if cls.split("_")[0] in ("Intercept", "b", "sd", "cor") else cls
+    return cls.split("_")[0] if cls.split("_")[0] in ("Intercept", "b", "sd", "cor", "sds") else cls
 
 
 def _covariance_priors(layout: Layout, user: dict) -> dict[str, tuple[InverseWishart, str]]:
@@ -335,7 +360,7 @@ def _check_support(name: str, cls: str, prior: Prior) -> None:
             raise PriorError(f"{name}: a correlation matrix takes an LKJ(eta) prior, got {prior}")
     elif isinstance(prior, LKJ):
         raise PriorError(f"{name}: LKJ is a prior for correlations (key 'cor'), not for {cls}")
-    elif cls in ("Intercept", "b", "sd") and prior.support == "unit":
+    elif cls in ("Intercept", "b", "sd", "sds") and prior.support == "unit":
         raise PriorError(f"{name}: {prior} is a prior on a probability, not on {cls}")
     elif cls in ("Intercept", "b") and prior.support != "real":
         raise PriorError(f"{name}: a fixed effect takes a prior on the whole real line "

@@ -45,7 +45,10 @@ def make_report(header: str, table: pd.DataFrame, layout: Layout) -> Report:
     if factors:
         parts.append(("Group-level effects", tuple(
             Section(f"~{name} ({count} levels)", shown.loc[rows]) for name, (count, rows) in factors.items())))
-    aux = [name for name in layout.aux if name in shown.index]
+    smooth_sds = [name for name, _ in layout.smooths]
+    if smooth_sds:
+        parts.append(("Smooth terms", (Section("", shown.loc[smooth_sds]),)))
+    aux = [name for name in layout.aux if name in shown.index and name not in smooth_sds]
     if aux:
         parts.append(("Family parameters", (Section("", shown.loc[aux]),)))
     num_effects = sum(term.q * len(term.levels) for term in layout.groups)

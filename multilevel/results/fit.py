@@ -61,7 +61,8 @@ class FitInfo:
             "encoders": self.encoders.to_dict(),
             "layout": {"fixed": list(self.layout.fixed), "aux": list(self.layout.aux),
                        "groups": [asdict(g) for g in self.layout.groups], "dpars": list(self.layout.dpars),
-                       "fixed_dpars": list(self.layout.fixed_dpars), "se": self.layout.se},
+                       "fixed_dpars": list(self.layout.fixed_dpars), "se": self.layout.se,
+                       "smooths": [[name, list(columns)] for name, columns in self.layout.smooths]},
             "family": self.family.to_dict(),
             "priors": self.priors.to_dict(orient="records"),
             "sampler_info": self.sampler_info,
@@ -77,7 +78,8 @@ class FitInfo:
         layout = Layout(tuple(saved["fixed"]), tuple(saved["aux"]),
                         tuple(GroupLayout(g["name"], tuple(g["columns"]), tuple(g["levels"]), g["correlated"],
                                           tuple(g.get("dpars", ())), g.get("structure", "")) for g in saved["groups"]),
-                        tuple(saved.get("dpars", ())), tuple(saved.get("fixed_dpars", ())), saved.get("se", ""))
+                        tuple(saved.get("dpars", ())), tuple(saved.get("fixed_dpars", ())), saved.get("se", ""),
+                        tuple((name, tuple(columns)) for name, columns in saved.get("smooths", ())))
         return cls(spec_from_dict(data["spec"]), Encoders.from_dict(data["encoders"]), layout,
                    get_family(data["family"]), pd.DataFrame.from_records(data["priors"]),
                    data["sampler_info"], data["num_rows"], data.get("deviance_at_mean"),
