@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 import pandas as pd
 
 import multilevel as ml
@@ -49,6 +50,7 @@ def test_sleepstudy_correlated_intercept_and_slope(sleepstudy):
     assert_agree(*fit_both("Reaction ~ Days + (Days | Subject)", sleepstudy, priors))
 
 
+@pytest.mark.slow
 def test_face_like_growth_simulation():
     data = ml.datasets.simulate_growth(seed=4)
     data = data[data["tree"] <= 120]

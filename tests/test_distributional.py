@@ -173,6 +173,7 @@ def numpyro_reference(data: pd.DataFrame) -> az.InferenceData:
         return az.from_numpyro(mcmc)
 
 
+@pytest.mark.slow
 def test_a_heteroscedastic_fit_agrees_with_a_hand_written_numpyro_model(tmp_path):
     data = heteroscedastic(seed=2)
     with warnings.catch_warnings():

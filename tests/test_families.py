@@ -326,6 +326,7 @@ def numpyro_reference(kind: str, data: pd.DataFrame) -> pd.DataFrame:
     return az.summary(idata, round_to="none")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["bernoulli", "poisson"])
 def test_fit_agrees_with_a_long_hand_written_numpyro_run(kind):
     """Means and sds of the three global parameters within the z bound of

@@ -106,6 +106,7 @@ def numpyro_reference(data: pd.DataFrame, num_groups: int) -> az.InferenceData:
     return az.from_numpyro(mcmc)
 
 
+@pytest.mark.slow
 def test_fit_agrees_with_a_hand_written_numpyro_model(tmp_path):
     data = ratings(seed=1)
     priors = {"b": ml.Normal(0, 2.5), "Intercept": ml.Normal(0, 5), "sd": ml.HalfNormal(1.0)}

@@ -44,15 +44,17 @@ Their options are R's logical constants (``TRUE``, ``FALSE``, ``T``, ``F``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from itertools import combinations
 
 from ..errors import FormulaError
+from .addition import LOGICAL, AdditionSyntax
+from .groupsyntax import GroupSyntax
 from .rcalls import R_FUNCTIONS, unknown_function_message
 from .rsyntax import COMPARISONS, RSyntax
 from .signatures import BASIS_ARGUMENTS, COVARIANCE_FUNCTIONS, basis_arguments
 from .smoothcall import SMOOTHS, parse_smooth
+from .tokens import Token, tokenize
 from .spec import (BinOp, Call, CensTerm, Expr, FormulaSpec, GroupTerm, Kwarg, Neg, Num, SeTerm, Smooth, Str,
                    Term, Terms, TruncTerm, Var, WeightsTerm)
 
@@ -64,15 +66,6 @@ FUNCTIONS = {
     "cens": 2, "trunc": 2,
     "s": 1, "t2": 2,
 }
-
-#: The addition terms that may follow the response and a bar, with their options (R's names)
-#: in the order R matches them by position after the first argument.
-ADDITION_TERMS = {"trials": (), "se": ("sigma",), "weights": (), "cens": (), "trunc": ()}
-#: The addition terms whose further arguments are expressions (columns or numbers), by name
-#: in the order R matches them by position.
-_BOUND_TERMS = {"cens": ("y2",), "trunc": ("lb", "ub")}
-#: R's logical constants, as options of addition terms take them.
-_LOGICAL = {"TRUE": True, "T": True, "FALSE": False, "F": False}
 
 #: Functions with a fixed place in a formula, and what that place is.
 _PLACED = {
@@ -86,49 +79,6 @@ _PLACED = {
     "t2": "t2() is a term of its own in the population part, added with '+', as in y ~ t2(x, z)",
     "offset": "offset() is a term of its own on the right of '~', added with '+', as in y ~ x + offset(log(t))",
 }
-
-_TOKEN = re.compile(
-    r"\s*(?:(?P<number>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
-    r"|(?P<name>[A-Za-z_.][A-Za-z0-9_.]*)"
-    r"|`(?P<quoted>[^`]+)`"
-    r"|(?P<string>\"[^\"]*\"|'[^']*')"
-    r"|(?P<op>\|\||\*\*|::|%in%|>=|<=|==|!=|[~+\-*/:^|(),=<>&!]))"
-)
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # "number", "name", "op", "end", or "bad" for a character no token starts with
-    text: str
-    pos: int
-
-
-def _tokenize(formula: str) -> list[_Token]:
-    """The tokens of ``formula``, closed by an "end" token.
-
-    An unreadable character closes the list as a "bad" token instead, so that the
-    parser reports the first error in reading order: in ``y ~ f('a')`` the unknown
-    function ``f``, not the quote.
-    """
-    tokens, pos = [], 0
-    while pos < len(formula):
-        if formula[pos:].strip() == "":
-            break
-        match = _TOKEN.match(formula, pos)
-        if match is None:
-            bad = pos + len(formula[pos:]) - len(formula[pos:].lstrip())
-            tokens.append(_Token("bad", formula[bad], bad))
-            return tokens
-        kind = match.lastgroup
-        start = match.start(kind)
-        text = match.group(kind)
-        if kind == "string":
-            text = text[1:-1]
-        tokens.append(_Token("name" if kind == "quoted" else kind, text, start))
-        pos = match.end()
-    tokens.append(_Token("end", "", len(formula)))
-    return tokens
-
 
 @dataclass
 class _Intercept:
@@ -146,24 +96,16 @@ class _Sum:
 
 
 @dataclass
-class _Addition:
-    """An addition term of the response as parsed: its argument and options."""
-
-    args: tuple[Expr, ...]
-    options: dict[str, bool | Expr]
-
-
-@dataclass
 class _Offset:
     """Marker for an ``offset(...)`` term in the top-level sum."""
 
     expr: Expr
 
 
-class _Parser(RSyntax):
+class _Parser(AdditionSyntax, GroupSyntax, RSyntax):
     def __init__(self, formula: str, columns: tuple[str, ...] | None = None):
         self.formula = formula
-        self.tokens = _tokenize(formula)
+        self.tokens = tokenize(formula)
         self.i = 0
         self.columns = columns
         self.left_names: tuple[str, ...] = ()  # the columns left of '~', which '.' leaves out
@@ -171,22 +113,22 @@ class _Parser(RSyntax):
 
     # -- helpers --------------------------------------------------------------
     @property
-    def tok(self) -> _Token:
+    def tok(self) -> Token:
         return self.tokens[self.i]
 
-    def error(self, message: str, token: _Token | None = None) -> FormulaError:
+    def error(self, message: str, token: Token | None = None) -> FormulaError:
         token = token or self.tok
         if token.kind == "bad":
             message = f"unexpected character {token.text!r}"
         return FormulaError(message, self.formula, token.pos)
 
-    def accept(self, *ops: str) -> _Token | None:
+    def accept(self, *ops: str) -> Token | None:
         if self.tok.kind == "op" and self.tok.text in ops:
             self.i += 1
             return self.tokens[self.i - 1]
         return None
 
-    def expect(self, op: str, what: str) -> _Token:
+    def expect(self, op: str, what: str) -> Token:
         token = self.accept(op)
         if token is None:
             found = repr(self.tok.text) if self.tok.kind != "end" else "the end of the formula"
@@ -223,115 +165,6 @@ class _Parser(RSyntax):
                            weights=None if weights is None else WeightsTerm(weights.args[0]),
                            cens=None if cens is None else CensTerm(cens.args[0], cens.options.get("y2")),
                            trunc=None if trunc is None else TruncTerm(trunc.options.get("lb"), trunc.options.get("ub")))
-
-    def response(self) -> tuple[Expr, dict[str, "_Addition"]]:
-        """The left of '~': an expression or ``cbind(s, f)``, then, after a bar, its addition
-        terms joined by '+' (``s | trials(n)``, ``y | se(s) + weights(w)``), by name."""
-        is_cbind = self._call_ahead("cbind")
-        if is_cbind:
-            name = self.tok
-            self.i += 1
-            self.expect("(", "'('")
-            response = self.call_rest(name, placed=True)
-        else:
-            response = self.expression(allow_or=False)
-        bar = self.accept("|", "||")
-        if bar is None:
-            return response, {}
-        if bar.text == "||":
-            raise self.error("the response takes its addition terms after a single bar, as in y | se(s) ~ x", bar)
-        addition: dict[str, _Addition] = {}
-        while True:
-            start = self.tok
-            if not any(self._call_ahead(name) for name in ADDITION_TERMS):
-                raise self.error("after the response, '|' takes addition terms joined by '+': trials(n) (binomial "
-                                 "trials), se(s) (known standard errors), weights(w) (row weights), cens(c) "
-                                 "(censoring), trunc(lb, ub) (truncation), as in y | se(s) + weights(w) ~ x")
-            if start.text in addition:
-                raise self.error(f"{start.text}() is given twice; give each addition term once", start)
-            if start.text == "trials" and is_cbind:
-                raise self.error("cbind(successes, failures) already gives the trials; "
-                                 "write either cbind(s, f) ~ ... or s | trials(n) ~ ...", bar)
-            addition[start.text] = self.bound_term() if start.text in _BOUND_TERMS else self.addition_term()
-            if self.accept("+") is None:
-                return response, addition
-
-    def addition_term(self) -> "_Addition":
-        """One addition term at the current token: ``name(expr[, option = TRUE ...])``, its
-        options given by name or, as in R, by position after the first argument."""
-        name = self.tok
-        self.i += 2
-        args = [self.expression()]
-        options = dict.fromkeys(ADDITION_TERMS[name.text], False)
-        position = 0
-        while self.accept(",") is not None:
-            start = self.tok
-            named = start.kind == "name" and self.tokens[self.i + 1].kind == "op" \
-                and self.tokens[self.i + 1].text == "="
-            if named:
-                if start.text not in options:
-                    takes = (f"its options are {', '.join(options)}" if options
-                             else "it takes one argument")
-                    raise self.error(f"{name.text}() has no option {start.text!r}; {takes}", start)
-                key = start.text
-                self.i += 2
-            elif position < len(options):
-                key = list(options)[position]
-                position += 1
-            else:
-                raise self.error(f"{name.text}() takes {1 + len(options)} argument(s) at most", start)
-            value = self.tok
-            if value.kind != "name" or value.text not in _LOGICAL:
-                raise self.error(f"{name.text}(..., {key} = ) takes TRUE or FALSE")
-            self.i += 1
-            options[key] = _LOGICAL[value.text]
-        self.expect(")", f"')' to close {name.text}(")
-        return _Addition(tuple(args), options)
-
-    def bound_term(self) -> "_Addition":
-        """``cens(c[, y2])`` or ``trunc([lb = ]a[, ub = b])`` at the current token: its further
-        arguments are expressions, given by name or by position; ``options`` maps each
-        given one's name to it (``cens``'s first argument, the codes, is ``args[0]``)."""
-        name = self.tok
-        self.i += 2
-        names = _BOUND_TERMS[name.text]
-        args, options = [], {}
-        first = True
-        while True:
-            start = self.tok
-            named = start.kind == "name" and self.tokens[self.i + 1].kind == "op" \
-                and self.tokens[self.i + 1].text == "="
-            if named:
-                if start.text not in names:
-                    raise self.error(f"{name.text}() has no argument {start.text!r}; its arguments are "
-                                     f"{', '.join(('c',) * (name.text == 'cens') + names)}", start)
-                if start.text in options:
-                    raise self.error(f"{name.text}(): {start.text} is given twice", start)
-                key = start.text
-                self.i += 2
-            elif name.text == "cens" and first:
-                key = None
-            else:
-                free = [n for n in names if n not in options]
-                if not free:
-                    raise self.error(f"{name.text}() takes {len(names) + (name.text == 'cens')} argument(s) at most",
-                                     start)
-                key = free[0]
-            value = self.arith()
-            if key is None:
-                args.append(value)
-            else:
-                options[key] = value
-            first = False
-            if self.accept(",") is None:
-                break
-        self.expect(")", f"')' to close {name.text}(")
-        if name.text == "cens" and not args:
-            raise self.error("cens() takes the censoring column first, as in cens(c) or cens(c, y2)", name)
-        if name.text == "trunc" and not options:
-            raise self.error("trunc() takes a lower bound, an upper bound or both, as in trunc(lb = 0, ub = 100)",
-                             name)
-        return _Addition(tuple(args), options)
 
     def _call_ahead(self, func: str) -> bool:
         """Whether the current token is a call of ``func``."""
@@ -483,110 +316,6 @@ class _Parser(RSyntax):
             raise self.error("the formula ends where a predictor was expected")
         raise self.error(f"expected a predictor, found {tok.text!r}")
 
-    def _group_bar_ahead(self) -> bool:
-        """Whether the parenthesis at the current token contains a top-level '|'."""
-        return self._bar_ahead(depth=1)
-
-    def _bar_ahead(self, depth: int, ops: tuple[str, ...] = ("|", "||")) -> bool:
-        """Whether one of ``ops`` follows at ``depth`` parentheses from the current token
-        (1: inside the parenthesis here, 0: in the rest of the formula) before that level closes."""
-        level = 0
-        for tok in self.tokens[self.i:]:
-            if tok.kind != "op":
-                continue
-            if tok.text == "(":
-                level += 1
-            elif tok.text == ")":
-                level -= 1
-                if level < depth:
-                    return False
-            elif tok.text in ops and level == depth:
-                return True
-        return False
-
-    def structured_group_term(self, func: _Token) -> list[GroupTerm]:
-        """lme4's ``diag(x | g)`` (``x || g``), ``us(x | g)`` (``x | g``) and ``cs(x | g)``
-        (compound symmetry), the current token the parenthesis after the function."""
-        bar = next(t for t in self.tokens[self.i:] if t.kind == "op" and t.text in ("|", "||"))
-        terms = self.group_term()
-        if func.text != "diag" and bar.text == "||":
-            raise self.error(f"{func.text}() takes a single bar: {func.text}(x | g) "
-                             f"({COVARIANCE_FUNCTIONS[func.text]})", bar)
-        if func.text == "diag":
-            return [GroupTerm(t.effects, t.group, False, t.id) for t in terms]
-        if func.text == "cs" and any(t.id for t in terms):
-            raise self.error("cs() cannot take an ID (|p|): a compound-symmetric term stands alone", func)
-        return [GroupTerm(t.effects, t.group, True, t.id, "cs" if func.text == "cs" else "") for t in terms]
-
-    def grouping_call(self) -> tuple[list[Term], bool]:
-        """brms's ``gr(g)`` / ``gr(g, cor = FALSE)`` as the grouping factor: the factor's
-        terms and whether the effects are correlated."""
-        self.i += 2
-        group_start = self.tok
-        group_terms = self.product(False, [])
-        correlated = True
-        while self.accept(",") is not None:
-            option = self.tok
-            ahead = self.tokens[self.i + 1]
-            if option.kind != "name" or ahead.kind != "op" or ahead.text != "=":
-                raise self.error("gr() takes its options by name, as in gr(g, cor = FALSE)", option)
-            if option.text != "cor":
-                raise self.error(f"gr(..., {option.text} = ) is not supported; gr() takes cor = TRUE or FALSE "
-                                 "(write by-group or structured covariances as separate terms)", option)
-            self.i += 2
-            value = self.tok
-            if value.kind != "name" or value.text not in _LOGICAL:
-                raise self.error("gr(..., cor = ) takes TRUE or FALSE", value)
-            self.i += 1
-            correlated = _LOGICAL[value.text]
-        self.expect(")", "')' to close gr(")
-        if not isinstance(group_terms, list) or any(t == () for t in group_terms):
-            raise self.error("the grouping factor of gr() must be a column, a:b or a/b", group_start)
-        return group_terms, correlated
-
-    def group_term(self) -> list[GroupTerm]:
-        open_tok = self.expect("(", "'('")
-        terms = self.group_body(open_tok)
-        self.expect(")", "')' to close the group term")
-        return terms
-
-    def group_body(self, open_tok: _Token) -> list[GroupTerm]:
-        """``effects | group`` (or ``||``, or brms's ``|id|``): a group term without its parentheses."""
-        effects_start = self.tok
-        effects, _ = self.rhs(allow_groups=False)  # a group term cannot hold another
-        if any(isinstance(f, Smooth) for t in effects.terms for f in t):
-            raise self.error("a smooth belongs to the population part, not to a group term", effects_start)
-        bar = self.accept("|", "||")
-        if bar is None:
-            raise self.error("expected '|' or '||' in the group term")
-        term_id = ""
-        ahead = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
-        if bar.text == "|" and self.tok.kind == "name" and ahead is not None and ahead.kind == "op" \
-                and ahead.text == "|":                   # brms's ID: (1 |p| g), correlated across formulas
-            term_id = self.tok.text
-            self.i += 2
-        if not effects.intercept and not effects.terms:
-            raise self.error("the group term has no effects before the bar", open_tok)
-        if self.tok.kind == "end" or (self.tok.kind == "op" and self.tok.text == ")"):
-            raise self.error("expected a grouping factor after the bar")
-        group_start = self.tok
-        correlated = bar.text == "|"
-        if self._call_ahead("gr"):
-            if bar.text == "||" or term_id:
-                raise self.error("gr() takes the term's correlation as gr(g, cor = FALSE), after a single bar",
-                                 group_start)
-            group_terms, correlated = self.grouping_call()
-        else:
-            group_terms = self.product(False, [])
-        if not isinstance(group_terms, list) or any(t == () for t in group_terms):
-            raise self.error("the grouping factor must be a column, a:b or a/b", group_start)
-        for term in group_terms:
-            for factor in term:
-                if not isinstance(factor, Var) and not (isinstance(factor, Call) and factor.func in _GROUP_CALLS
-                                                        and isinstance(factor.args[0], Var)):
-                    raise self.error(f"cannot group by {factor}: name a column", group_start)
-        return [GroupTerm(effects, term, correlated, term_id) for term in group_terms]
-
     # -- factors and arithmetic ---------------------------------------------------
     def factor(self) -> Expr:
         """A single predictor: a column name or a function call (``pkg::f(x)`` reads as ``f(x)``)."""
@@ -602,7 +331,7 @@ class _Parser(RSyntax):
         """Whether formulas take the function ``name`` (for ``pkg::name``)."""
         return name in FUNCTIONS or name in R_FUNCTIONS
 
-    def call_rest(self, name: _Token, placed: bool = False) -> Call:
+    def call_rest(self, name: Token, placed: bool = False) -> Call:
         """The arguments and closing parenthesis of a call; ``placed`` when the caller
         has checked that a function of fixed place (``_PLACED``) stands where it may."""
         if name.text in R_FUNCTIONS:
@@ -623,7 +352,7 @@ class _Parser(RSyntax):
             raise self.error("C() takes a column name", name)
         return Call(name.text, tuple(args))
 
-    def basis_call(self, name: _Token) -> Call:
+    def basis_call(self, name: Token) -> Call:
         """The arguments of ``poly``, ``ns`` or ``bs`` after the '(': the variable, then R's
         further arguments by position or ``name = value`` (a number, ``TRUE``/``FALSE``,
         ``c(...)``), checked against R's signature (:mod:`multilevel.formula.signatures`)."""
@@ -650,9 +379,9 @@ class _Parser(RSyntax):
     def argument_value(self) -> Expr | bool:
         """A constant argument: R's logical constants, ``c(...)`` of numbers, or arithmetic."""
         tok = self.tok
-        if tok.kind == "name" and tok.text in _LOGICAL:
+        if tok.kind == "name" and tok.text in LOGICAL:
             self.i += 1
-            return _LOGICAL[tok.text]
+            return LOGICAL[tok.text]
         if self._call_ahead("c"):
             self.i += 2
             values = [self.arith()]
@@ -698,10 +427,6 @@ class _Parser(RSyntax):
             return inner
         found = repr(tok.text) if tok.kind != "end" else "the end of the formula"
         raise self.error(f"expected a value, found {found}")
-
-
-#: Functions a grouping factor may be written with: ``(1 | factor(g))`` groups by ``g``.
-_GROUP_CALLS = ("C", "factor", "as.factor")
 
 
 def _join(a: Term, b: Term) -> Term:
