@@ -7,12 +7,12 @@ from dataclasses import dataclass, replace
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 from jax.scipy.special import gammaln
 
 from ...design import Design
 from ...errors import DataError
 from .base import Family, whole
+from .fused import bernoulli_logit, binomial_logit
 from .tails import regularized_beta, support_tails
 
 UNIT_LINKS = ("logit", "probit", "cloglog")
@@ -27,6 +27,8 @@ class Bernoulli(Family):
     discrete = True
 
     def log_likelihood(self, y, eta, aux, trials=None):
+        if self.link == "logit":
+            return bernoulli_logit(y, eta)
         log_p, log_q = self.link_function.log_probs(eta)
         return jnp.where(y > 0.5, log_p, log_q)
 
@@ -74,7 +76,7 @@ class Binomial(Family):
 
     def log_likelihood(self, y, eta, aux, trials=None):
         if self.link == "logit":
-            return dist.BinomialLogits(logits=eta, total_count=trials).log_prob(y)
+            return binomial_logit(y, trials, eta)
         log_p, log_q = self.link_function.log_probs(eta)
         log_choose = gammaln(trials + 1) - gammaln(y + 1) - gammaln(trials - y + 1)
         return log_choose + y * log_p + (trials - y) * log_q
