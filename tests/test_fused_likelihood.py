@@ -65,7 +65,7 @@ def test_log_density_and_gradient_equal_the_plain_definitions(family, formula, c
     with jax.enable_x64(True):
         f, start = model.log_density()
         struct = structure(model.layout, model.family)
-        data = model_data(model.design, model.priors, (centred,) * len(model.layout.groups))
+        data = model_data(model.design, model.priors, (centred,) * len(model.layout.groups), family=model.family)
         rng = np.random.default_rng(1)
         position = jax.tree_util.tree_map(lambda a: jnp.asarray(a + 0.3 * rng.normal(size=np.shape(a))), start)
 

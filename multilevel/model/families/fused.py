@@ -46,13 +46,14 @@ def _bernoulli_logit_jvp(primals, tangents):
 
 
 @jax.custom_jvp
-def _binomial_kernel(y, trials, eta):
-    """``k eta - n softplus(eta)`` (n softplus 0 where n = 0)."""
+def binomial_logit_kernel(y, trials, eta):
+    """``k eta - n softplus(eta)`` (n softplus 0 where n = 0): the binomial's log-likelihood
+    with logit link less ``log C(n, k)``."""
     softplus, _ = _softplus_sigmoid(eta)
     return y * eta - jnp.where(trials == 0, 0.0, trials * softplus)
 
 
-@_binomial_kernel.defjvp
+@binomial_logit_kernel.defjvp
 def _binomial_kernel_jvp(primals, tangents):
     y, trials, eta = primals
     softplus, sigmoid = _softplus_sigmoid(eta)
@@ -63,4 +64,4 @@ def _binomial_kernel_jvp(primals, tangents):
 def binomial_logit(y, trials, eta):
     """``log p(y | trials, eta)`` of a binomial with logit link."""
     log_choose = gammaln(trials + 1.0) - gammaln(y + 1.0) - gammaln(trials - y + 1.0)
-    return log_choose + _binomial_kernel(y, trials, eta)
+    return log_choose + binomial_logit_kernel(y, trials, eta)
