@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 from jax.scipy.special import gammaln
 
-from multilevel.model.families.fused import bernoulli_logit, binomial_logit
+from multilevel.model import get_family
+from multilevel.model.families.fused import bernoulli_logit
 from multilevel.model.logdensity import Params, constrain, make_logdensity, model_data, structure
 from multilevel.model.record import build_model
 
@@ -91,13 +92,14 @@ def test_logit_derivatives_to_second_order_and_at_extremes():
         eta = jnp.array([-800.0, -40.0, -3.0, -1e-3, 2e-3, 5.0, 40.0, 800.0], dtype=jnp.float64)
         k, n = jnp.array([0.0, 1, 3, 0, 2, 7, 0, 9]), jnp.array([0.0, 2, 3, 4, 6, 7, 8, 9])
         y = (k > 1).astype(jnp.float64)
+        binomial = get_family("binomial")
         pairs = [(lambda e: bernoulli_logit(y, e),
                   lambda e: jnp.where(y > 0.5, -jax.nn.softplus(-e), -jax.nn.softplus(e))),
-                 (lambda e: binomial_logit(k, n, e),
+                 (lambda e: binomial.log_likelihood(k, e, (), n),
                   lambda e: dist.BinomialLogits(logits=e, total_count=n).log_prob(k))]
         for fused, plain in pairs:
             for a, b in zip(_value_slope_curvature(fused)(eta), _value_slope_curvature(plain)(eta)):
                 np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
         # at eta = 0 the slope is k - n/2 (NumPyro's clip and abs give k there)
-        slope = jax.grad(lambda e: binomial_logit(jnp.array(5.0), jnp.array(5.0), e))(jnp.float64(0.0))
+        slope = jax.grad(lambda e: binomial.log_likelihood(jnp.array(5.0), e, (), jnp.array(5.0)))(jnp.float64(0.0))
         assert float(slope) == 2.5

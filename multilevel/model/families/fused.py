@@ -14,14 +14,13 @@ as much on CPU. The values are those of the library's definitions up to rounding
    \\qquad \\frac{\\partial}{\\partial\\eta} = k - n\\,\\sigma(\\eta).
 
 The rules are custom JVPs: reverse mode (NUTS), forward mode and higher derivatives
-(a Newton step) all use them.
+(a Newton step) all use them. They differentiate in eta only: y and the trials are data.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import gammaln
 
 
 def _softplus_sigmoid(s):
@@ -60,8 +59,3 @@ def _binomial_kernel_jvp(primals, tangents):
     value = y * eta - jnp.where(trials == 0, 0.0, trials * softplus)
     return value, (y - trials * sigmoid) * tangents[2]
 
-
-def binomial_logit(y, trials, eta):
-    """``log p(y | trials, eta)`` of a binomial with logit link."""
-    log_choose = gammaln(trials + 1.0) - gammaln(y + 1.0) - gammaln(trials - y + 1.0)
-    return log_choose + binomial_logit_kernel(y, trials, eta)
