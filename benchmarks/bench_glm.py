@@ -7,9 +7,13 @@ the Poisson one ``y ~ Poisson(exp eta)`` with ``b = (0.5, 0.3)``. Model
 ``y ~ x + (1 + x | g)``, the library's default priors. Sides, each in a fresh
 process (this script with ``--worker``): ours with ``ml.fit`` defaults (the
 pilot run chooses the centring), ours forced centred and forced non-centred
-(``centered=True/False``), and NumPyro NUTS on the full non-centred model written
-by hand with the priors of ``fit.priors``. See benchmarks/README.md.
-``--quick`` is a smoke test whose numbers mean nothing.
+(``centered=True/False``), and NumPyro NUTS on the full model written by hand with
+the priors of ``fit.priors``, non-centred (``peer``, the model most users write) and
+centred (``peer-centred``, the stronger peer here). ``--gradient`` times instead the
+gradient of the log density alone (ours, both parameterisations, and the centred
+peer's potential), at 20,000 × 200 and 50,000 × 500: µs per gradient per 1,000 rows,
+the median of many calls of the compiled ``value_and_grad`` at one point. See
+benchmarks/README.md. ``--quick`` is a smoke test whose numbers mean nothing.
 """
 
 # ruff: noqa: E402  (the imports follow the process-start time on purpose)
@@ -24,6 +28,7 @@ import json
 import subprocess
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 
 import arviz as az
@@ -47,8 +52,11 @@ SD, COR = (1.0, 0.5), 0.3
 PARAMETERS = ("Intercept", "x", "sd(Intercept|g)", "sd(x|g)", "cor(Intercept,x|g)")
 RESULT_PREFIX = "RESULT "
 AGREEMENT_MCSE = 4.0
-TARGET_RATIO = 3.0
-SIDES = ("ours", "ours-centred", "ours-noncentred", "peer")
+TARGET_RATIO = 40.0
+TARGET_RATIO_CENTRED = 3.0
+SIDES = ("ours", "ours-centred", "ours-noncentred", "peer", "peer-centred")
+GRADIENT_SIZES = ((20_000, 200), (50_000, 500))
+TARGET_GRADIENT_US = 15.0
 
 
 def simulate(model: str, rows: int, groups: int, seed: int) -> pd.DataFrame:
@@ -95,8 +103,9 @@ def ours_worker(args: argparse.Namespace) -> dict:
             "priors": dict(zip(fit.priors["parameter"], fit.priors["prior"]))}
 
 
-def peer_model(model: str, priors: dict[str, Prior]):
-    """The model by hand, non-centred: ``r_g = diag(sd) L z_g``, ``z_g ~ N(0, I)``."""
+def peer_model(model: str, priors: dict[str, Prior], centred: bool = False):
+    """The model by hand, non-centred: ``r_g = diag(sd) L z_g``, ``z_g ~ N(0, I)``; or
+    centred: ``beta_g ~ N((b0, b1), diag(sd) L Lᵀ diag(sd))`` and ``eta = beta_g0 + beta_g1 x``."""
     sd_names = ("sd(Intercept|g)", "sd(x|g)")
 
     def run(x, refs, num_groups, y):
@@ -104,9 +113,15 @@ def peer_model(model: str, priors: dict[str, Prior]):
         slope = numpyro.sample("x", numpyro_prior(priors["x"]))
         sd = jnp.stack([numpyro.sample(name, numpyro_prior(priors[name])) for name in sd_names])
         chol = numpyro.sample("L", dist.LKJCholesky(2, priors["cor|g"].eta))
-        z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([num_groups, 2]).to_event(2))
-        effects = z @ (sd[:, None] * chol).T
-        eta = intercept + slope * x + effects[refs, 0] + effects[refs, 1] * x
+        if centred:
+            mean = jnp.stack([intercept, slope])
+            beta = numpyro.sample("beta", dist.MultivariateNormal(mean, scale_tril=sd[:, None] * chol)
+                                  .expand([num_groups]).to_event(1))
+            eta = beta[refs, 0] + beta[refs, 1] * x
+        else:
+            z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([num_groups, 2]).to_event(2))
+            effects = z @ (sd[:, None] * chol).T
+            eta = intercept + slope * x + effects[refs, 0] + effects[refs, 1] * x
         likelihood = dist.BernoulliLogits(eta) if model == "logistic" else dist.Poisson(jnp.exp(eta))
         numpyro.sample("y", likelihood, obs=y)
 
@@ -114,13 +129,15 @@ def peer_model(model: str, priors: dict[str, Prior]):
 
 
 def peer_worker(args: argparse.Namespace) -> dict:
-    """NumPyro NUTS on the full non-centred model, float64, chains sequential."""
+    """NumPyro NUTS on the full model (non-centred or centred as the side says), float64,
+    chains sequential."""
     data = simulate(args.model, args.rows, args.groups, args.data_seed)
     priors = {name: prior_from_string(text) for name, text in json.loads(args.priors).items()}
+    centred = args.worker == "peer-centred"
     with jax.enable_x64(True):
         start = time.perf_counter()
         codes, levels = pd.factorize(data["g"], sort=True)
-        mcmc = MCMC(NUTS(peer_model(args.model, priors)), num_warmup=args.warmup, num_samples=args.draws,
+        mcmc = MCMC(NUTS(peer_model(args.model, priors, centred)), num_warmup=args.warmup, num_samples=args.draws,
                     num_chains=args.chains, chain_method="sequential", progress_bar=False)
         mcmc.run(jax.random.PRNGKey(args.seed), jnp.asarray(data["x"].to_numpy()),
                  jnp.asarray(codes, dtype=jnp.int32), len(levels), jnp.asarray(data["y"].to_numpy(), jnp.float64),
@@ -130,10 +147,69 @@ def peer_worker(args: argparse.Namespace) -> dict:
         extra = mcmc.get_extra_fields()
     posterior = {name: np.asarray(samples[name]) for name in PARAMETERS if name in samples}
     posterior["cor(Intercept,x|g)"] = np.asarray(samples["L"][..., 1, 0])
-    return {"side": "peer", "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
+    return {"side": args.worker, "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
             "compile_seconds": float("nan"), "divergences": int(np.asarray(extra["diverging"]).sum()),
-            "mean_steps": float(np.asarray(extra["num_steps"]).mean()), "centering": "non-centred",
+            "mean_steps": float(np.asarray(extra["num_steps"]).mean()),
+            "centering": "centred" if centred else "non-centred",
             **summarise(posterior)}
+
+
+def gradient_microseconds(model: str, rows: int, groups: int, seed: int, repeats: int) -> dict[str, float]:
+    """µs per gradient per 1,000 rows: median over ``repeats`` calls of the compiled
+    ``value_and_grad`` of our log density (non-centred, centred) and of the centred peer's
+    potential, each at one fixed point, in turn (so that load drifts hit all alike)."""
+    from numpyro.infer.util import initialize_model
+
+    from multilevel.model.logdensity import make_logdensity, model_data, structure
+    from multilevel.model.record import build_model
+
+    data = simulate(model, rows, groups, seed)
+    built = build_model(FORMULA, data, family=FAMILIES[model])
+    calls = {}
+    with jax.enable_x64(True):
+        start = jax.tree_util.tree_map(jnp.asarray, built.log_density()[1])
+        gradient = jax.jit(jax.value_and_grad(make_logdensity(structure(built.layout, built.family))))
+        for name, centred in (("ours non-centred", False), ("ours centred", True)):
+            data_arrays = model_data(built.design, built.priors, (centred,), family=built.family)   # as NUTS has them
+            calls[name] = partial(gradient, start, data_arrays)
+        priors = dict(zip(built.priors.table()["parameter"], built.priors.table()["prior"]))
+        codes, levels = pd.factorize(data["g"], sort=True)
+        peer = initialize_model(jax.random.PRNGKey(0), peer_model(model, {k: prior_from_string(v) for k, v in
+                                                                         priors.items()}, centred=True),
+                                model_args=(jnp.asarray(data["x"].to_numpy()), jnp.asarray(codes, jnp.int32),
+                                            len(levels), jnp.asarray(data["y"].to_numpy(), jnp.float64)))
+        peer_gradient = jax.jit(jax.value_and_grad(peer.potential_fn))
+        calls["peer centred"] = partial(peer_gradient, peer.param_info.z)
+        times = {name: [] for name in calls}
+        for call in calls.values():
+            jax.block_until_ready(call())
+        for _ in range(repeats):
+            for name, call in calls.items():
+                begin = time.perf_counter()
+                jax.block_until_ready(call())
+                times[name].append(time.perf_counter() - begin)
+    return {name: 1e6 * float(np.median(t)) / (rows / 1000) for name, t in times.items()}
+
+
+def gradient_report(args: argparse.Namespace, info: list[str]) -> None:
+    """Print the gradient costs as a table and as Markdown."""
+    header = ["model", "rows × groups", "ours non-centred µs", "ours centred µs", "peer centred µs",
+              "peer / ours centred", f"target ≤ {TARGET_GRADIENT_US:g}"]
+    sizes = ((5_000, 100),) if args.quick else GRADIENT_SIZES
+    repeats = 20 if args.quick else args.repeats
+    rows = []
+    for model in args.models:
+        for n, groups in sizes:
+            us = gradient_microseconds(model, n, groups, args.data_seed, repeats)
+            worst = max(us["ours non-centred"], us["ours centred"])
+            rows.append([model, f"{n:,} × {groups:,}", f"{us['ours non-centred']:.1f}", f"{us['ours centred']:.1f}",
+                         f"{us['peer centred']:.1f}", f"{us['peer centred'] / us['ours centred']:.2f}",
+                         "met" if worst <= TARGET_GRADIENT_US else "NOT met"])
+            print(text_table(header, rows[-1:]), flush=True)
+    print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
+    print("\n".join(["## GLMM gradient cost: µs per gradient per 1,000 rows", "", *[f"- {line}" for line in info],
+                     f"- model `{FORMULA}`; median of {repeats} calls of the compiled value_and_grad at one point, "
+                     "the three sides in turn", "", markdown_table(header, rows)]))
 
 
 def run_worker(side: str, model: str, args: argparse.Namespace, priors: dict | None = None) -> dict:
@@ -151,29 +227,29 @@ def run_worker(side: str, model: str, args: argparse.Namespace, priors: dict | N
 # -- report ---------------------------------------------------------------------------
 
 HEADER = ["model", "side", "centring", "fit s", "compile s", "process s", "divergent", "mean leapfrog steps",
-          "min bulk ESS", "max R-hat", "min ESS/s", "ratio to peer"]
+          "min bulk ESS", "max R-hat", "min ESS/s", "ratio to peer", "ratio to centred peer"]
 
 
 def ess_per_second(result: dict) -> float:
     return result["min_ess"] / result["process_seconds"]
 
 
-def row(model: str, result: dict, peer: dict | None) -> list[str]:
-    ratio = f"{ess_per_second(result) / ess_per_second(peer):.2f}" if peer else "—"
+def row(model: str, result: dict, peer: dict | None, centred_peer: dict | None) -> list[str]:
+    ratios = [f"{ess_per_second(result) / ess_per_second(p):.2f}" if p else "—" for p in (peer, centred_peer)]
     return [model, result["side"], result["centering"], f"{result['fit_seconds']:.1f}",
             f"{result['compile_seconds']:.1f}", f"{result['process_seconds']:.1f}", str(result["divergences"]),
             f"{result['mean_steps']:.1f}", f"{result['min_ess']:.0f}", f"{result['max_rhat']:.3f}",
-            f"{ess_per_second(result):.2f}", ratio]
+            f"{ess_per_second(result):.2f}", *ratios]
 
 
-def agreement_line(model: str, ours: dict, peer: dict) -> str:
+def agreement_line(model: str, ours: dict, peer: dict, target: float) -> str:
     z = {n: (r["mean"] - peer["table"][n]["mean"]) / np.hypot(r["mcse_mean"], peer["table"][n]["mcse_mean"])
          for n, r in ours["table"].items()}
     far = {n: v for n, v in z.items() if abs(v) > AGREEMENT_MCSE}
     verdict = "agree" if not far else "differ: " + ", ".join(f"{n} (z = {v:.1f})" for n, v in far.items())
     ratio = ess_per_second(ours) / ess_per_second(peer)
-    return (f"{model}: ours (defaults) / peer min ESS/s {ratio:.2f} (target >= {TARGET_RATIO:g}: "
-            f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}); posterior means within {AGREEMENT_MCSE:g} MCSE: "
+    return (f"{model}: ours (defaults) / {peer['side']} min ESS/s {ratio:.2f} (target >= {target:g}: "
+            f"{'met' if ratio >= target else 'NOT met'}); posterior means within {AGREEMENT_MCSE:g} MCSE: "
             f"{verdict} (max |z| = {max(map(abs, z.values())):.1f})")
 
 
@@ -191,6 +267,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, help="warmup iterations per chain (default 1000)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the samplers (default 1)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the simulated data (default 0)")
+    parser.add_argument("--gradient", action="store_true", help="time the gradient of the log density alone "
+                        "(µs per gradient per 1,000 rows) instead of the fits")
+    parser.add_argument("--repeats", type=int, default=300, help="calls per side timed by --gradient (default 300)")
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=sorted(FAMILIES), help=argparse.SUPPRESS)
     parser.add_argument("--priors", help=argparse.SUPPRESS)
@@ -205,7 +284,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.worker:
-        worker = peer_worker if args.worker == "peer" else ours_worker
+        worker = peer_worker if args.worker.startswith("peer") else ours_worker
         print(RESULT_PREFIX + json.dumps(worker(args)))
         return
     info = machine_info()
@@ -213,18 +292,23 @@ def main(argv: list[str] | None = None) -> None:
                f"{args.warmup} warmup, seed {args.seed}, data seed {args.data_seed}")
     print("\n".join(info), setting + (" (--quick: smoke test, not a benchmark)" if args.quick else ""),
           sep="\n", flush=True)
+    if args.gradient:
+        gradient_report(args, info)
+        return
     rows, notes = [], []
     for model in args.models:
         results = {}
-        for side in ("ours", "ours-centred", "ours-noncentred", "peer"):
+        for side in SIDES:
             if side not in args.sides:
                 continue
             print(f"\n{model}: {side} ...", flush=True)
-            priors = results["ours"]["priors"] if side == "peer" else None
+            priors = results["ours"]["priors"] if side.startswith("peer") else None
             results[side] = run_worker(side, model, args, priors)
-        peer = results.get("peer")
-        model_rows = [row(model, r, peer) for r in results.values()]
-        model_notes = [agreement_line(model, results["ours"], peer)] if peer and "ours" in results else []
+        peer, centred_peer = results.get("peer"), results.get("peer-centred")
+        model_rows = [row(model, r, peer, centred_peer) for r in results.values()]
+        model_notes = [agreement_line(model, results["ours"], p, target)
+                       for p, target in ((peer, TARGET_RATIO), (centred_peer, TARGET_RATIO_CENTRED))
+                       if p and "ours" in results]
         print(text_table(HEADER, model_rows), *model_notes, sep="\n", flush=True)
         rows += model_rows
         notes += model_notes
@@ -234,8 +318,8 @@ def main(argv: list[str] | None = None) -> None:
                      f"- model `{FORMULA}`, default priors; {setting}",
                      "- every row is a fresh process; process s = its wall time since start (imports, simulation, "
                      "compilation, fit); min ESS/s = min bulk ESS over the fixed effects, sds and correlation / "
-                     "process s; peer: NumPyro NUTS written by hand, non-centred, same priors, float64, chains "
-                     "sequential; ours: chains in parallel threads", "",
+                     "process s; peers: NumPyro NUTS written by hand, non-centred (peer) and centred (peer-centred), "
+                     "same priors, float64, chains sequential; ours: chains in parallel threads", "",
                      markdown_table(HEADER, rows), "", *[f"- {n}" for n in notes]]))
 
 

@@ -164,7 +164,7 @@ class NutsSampler:
         start = tuple(g if c is None else c for c, g in zip(centered, guess))
         reasons = ["set by centered=" if c is not None else r for c, r in zip(centered, guess_reasons)]
         flags = start_flags(layout)
-        data = _with_flags(model_data(design, priors, start), flags)
+        data = _with_flags(model_data(design, priors, start, family=family), flags)
         rng = np.random.default_rng(seed)
         summary = summarise(model.working_design())
         resid_sd = float(np.sqrt(max(summary.y_sumsq / summary.n - summary.y_mean ** 2, 1e-12)))
@@ -191,7 +191,7 @@ class NutsSampler:
             new_flags = flags
             if flags is not None:
                 new_flags, smooth_reasons = decide_penalties(run.positions, data, struct, layout)
-            new_data = _with_flags(model_data(design, priors, final, sds), new_flags)
+            new_data = _with_flags(model_data(design, priors, final, sds, family), new_flags)
             if final == start and all(np.array_equal(a.select, b.select)
                                       for a, b in zip(data.centering, new_data.centering)) \
                     and np.array_equal(flags, new_flags):

@@ -85,6 +85,9 @@ class ModelData(NamedTuple):
     #: Per fixed column, 1 where a smooth's penalised coefficient is held centred (None: all
     #: non-centred; :mod:`multilevel.model.penalties`).
     penalty_centred: jax.Array | None = None
+    #: The family's :meth:`~multilevel.model.families.Family.log_normaliser` per row (None: not
+    #: split off, or the rows are censored or truncated).
+    normaliser: jax.Array | None = None
 
 
 class Structure(NamedTuple):
@@ -98,12 +101,14 @@ class Structure(NamedTuple):
 
 
 def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | None = None,
-               sds: list | None = None) -> ModelData:
+               sds: list | None = None, family: Family | None = None) -> ModelData:
     """Arrays of the design as float64 JAX arrays (call inside ``jax.enable_x64``);
     ``centered``: the parameterisation of each group term (default non-centred),
     ``sds``: guesses of the terms' sds, which decide which of crossed centred terms
-    carries a fixed effect (:func:`~multilevel.model.hierarchy.centering_arrays`)."""
-    return ModelData(
+    carries a fixed effect (:func:`~multilevel.model.hierarchy.centering_arrays`);
+    ``family``: the model's, whose data-only part of the log-likelihood is then computed
+    here, once (:attr:`ModelData.normaliser`), instead of at every evaluation."""
+    data = ModelData(
         y=jnp.asarray(design.y, dtype=jnp.float64),
         X=jnp.asarray(design.X, dtype=jnp.float64),
         refs=tuple(jnp.asarray(g.refs) for g in design.groups),
@@ -117,6 +122,9 @@ def model_data(design: Design, priors: PriorSet, centered: tuple[bool, ...] | No
         bounds=None if design.bounds is None else jax.tree_util.tree_map(
             lambda v: jnp.asarray(v, dtype=jnp.float64), design.bounds),
     )
+    if family is None or data.bounds is not None:
+        return data
+    return data._replace(normaliser=family.log_normaliser(data.y, data.trials))
 
 
 def structure(layout: Layout, family: Family) -> Structure:
@@ -306,6 +314,8 @@ def weighted(loglik: jax.Array, data: ModelData) -> jax.Array:
 def row_log_likelihood(params: Params, data: ModelData, struct: Structure) -> jax.Array:
     """``w_i log p(y_i | θ)`` for every row at one draw's parameters."""
     eta, aux = family_arguments(params, data, struct.predictors, struct.family)
+    if data.normaliser is not None:
+        return weighted(struct.family.log_kernel(data.y, eta, aux, data.trials) + data.normaliser, data)
     return weighted(bounded_log_likelihood(struct.family, data.y, eta, aux, data.trials, data.bounds), data)
 
 

@@ -136,6 +136,17 @@ class Family:
         """Pointwise ``log p(y_i | eta_i, aux)``."""
         raise NotImplementedError
 
+    def log_normaliser(self, y, trials=None):
+        """The part of :meth:`log_likelihood` that depends on the data alone, per row, where the
+        family splits one off (``-log y!`` of the Poisson): ``log_likelihood = log_kernel +
+        log_normaliser``, so that a log density computes it once per data set instead of
+        at every evaluation. None: no split (:meth:`log_kernel` is then not used)."""
+        return None
+
+    def log_kernel(self, y, eta, aux, trials=None):
+        """:meth:`log_likelihood` less :meth:`log_normaliser` (called only where that is not None)."""
+        raise NotImplementedError
+
     def mean(self, eta, aux, trials=None):
         """``E[y | eta]`` on the data scale (a count of successes for the binomial)."""
         return self.link_function.inverse(eta)

@@ -7,12 +7,12 @@ from dataclasses import dataclass, replace
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 from jax.scipy.special import gammaln
 
 from ...design import Design
 from ...errors import DataError
 from .base import Family, whole
+from .fused import bernoulli_logit, binomial_logit_kernel
 from .tails import regularized_beta, support_tails
 
 UNIT_LINKS = ("logit", "probit", "cloglog")
@@ -27,6 +27,8 @@ class Bernoulli(Family):
     discrete = True
 
     def log_likelihood(self, y, eta, aux, trials=None):
+        if self.link == "logit":
+            return bernoulli_logit(y, eta)
         log_p, log_q = self.link_function.log_probs(eta)
         return jnp.where(y > 0.5, log_p, log_q)
 
@@ -73,11 +75,17 @@ class Binomial(Family):
     takes_bounds = True
 
     def log_likelihood(self, y, eta, aux, trials=None):
+        return self.log_normaliser(y, trials) + self.log_kernel(y, eta, aux, trials)
+
+    def log_normaliser(self, y, trials=None):
+        """``log C(trials, y)``."""
+        return gammaln(trials + 1) - gammaln(y + 1) - gammaln(trials - y + 1)
+
+    def log_kernel(self, y, eta, aux, trials=None):
         if self.link == "logit":
-            return dist.BinomialLogits(logits=eta, total_count=trials).log_prob(y)
+            return binomial_logit_kernel(y, trials, eta)
         log_p, log_q = self.link_function.log_probs(eta)
-        log_choose = gammaln(trials + 1) - gammaln(y + 1) - gammaln(trials - y + 1)
-        return log_choose + y * log_p + (trials - y) * log_q
+        return y * log_p + (trials - y) * log_q
 
     def mean(self, eta, aux, trials=None):
         return trials * self.link_function.inverse(eta)

@@ -36,7 +36,13 @@ class Poisson(Family):
     discrete = True
 
     def log_likelihood(self, y, eta, aux, trials=None):
-        return y * eta - jnp.exp(eta) - gammaln(y + 1)
+        return self.log_kernel(y, eta, aux, trials) + self.log_normaliser(y, trials)
+
+    def log_normaliser(self, y, trials=None):
+        return -gammaln(y + 1)
+
+    def log_kernel(self, y, eta, aux, trials=None):
+        return y * eta - jnp.exp(eta)
 
     def sample(self, key, eta, aux, trials=None):
         return jax.random.poisson(key, jnp.exp(eta), jnp.shape(eta))

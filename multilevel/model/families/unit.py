@@ -90,10 +90,10 @@ class BetaBinomial(Binomial):
     #: No closed-form distribution function here (a sum of the mass up to k per row).
     takes_bounds = False
 
-    def log_likelihood(self, y, eta, aux, trials=None):
+    def log_kernel(self, y, eta, aux, trials=None):
+        """``log B(y + a, trials - y + b) - log B(a, b)`` (the binomial's ``log C(trials, y)`` apart)."""
         a, b = _shapes(self, eta, aux[0])
-        log_choose = gammaln(trials + 1) - gammaln(y + 1) - gammaln(trials - y + 1)
-        return log_choose + _log_beta(y + a, trials - y + b) - _log_beta(a, b)
+        return _log_beta(y + a, trials - y + b) - _log_beta(a, b)
 
     def sample(self, key, eta, aux, trials=None):
         beta_key, binomial_key = jax.random.split(key)
