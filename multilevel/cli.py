@@ -27,16 +27,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 import warnings
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
-import jax
 import pandas as pd
 
 from . import api, datasets
+from .compilation_cache import enable_compilation_cache
 from .errors import DataError, MultilevelError
 from .formula import Formula
 from .inference import SAMPLERS
@@ -430,17 +429,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"multilevel: warning: {message}", file=sys.stderr)
 
 
-def _enable_compilation_cache() -> None:
-    """Keep compiled programs across runs (an application setting, not a library one)."""
-    path = os.environ.get("MULTILEVEL_CACHE_DIR", str(Path.home() / ".cache" / "multilevel" / "jax"))
-    if path:
-        jax.config.update("jax_compilation_cache_dir", path)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _enable_compilation_cache()
+    enable_compilation_cache()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")

@@ -4,10 +4,21 @@ Adds what the draws alone do not say: the pointwise log-likelihood (when it
 fits in :data:`MAX_LOGLIK_VALUES`), the deviance of every draw and at the
 posterior mean (DIC), optional posterior-predictive replicates, and the
 sampler's report, then warns of convergence problems.
+
+The report's ``timings`` splits the fit's wall time (seconds): ``model`` (formula,
+design and priors), ``compile`` (tracing and compiling the sampler's programs, and
+initialising the chains), ``warmup`` and ``sampling`` (the chains, in parallel;
+``warmup`` None when the sampler does not measure it, its time then in
+``sampling``), ``draws`` (draws made after the chains: the collapsed sampler's exact
+draws), ``sampler_other`` (the rest of the sampler's run: starting values, pilots,
+transfers), ``log_likelihood`` (pointwise log-likelihood and deviances),
+``inference_data`` (the InferenceData), ``diagnostics`` (the convergence check),
+``assembly`` (all of assembling the Fit) and ``total``.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Mapping
 
 import jax
@@ -24,8 +35,13 @@ MAX_LOGLIK_VALUES = 50_000_000
 
 
 def assemble_fit(model: Model, draws: Draws, *, sampler: str, reason: str, seed: int, options: Options,
-                 posterior_predictive: bool = False) -> Fit:
-    """The Fit of ``model`` from ``draws`` of the named ``sampler`` (chosen for ``reason``)."""
+                 posterior_predictive: bool = False, stage_seconds: Mapping[str, float] | None = None) -> Fit:
+    """The Fit of ``model`` from ``draws`` of the named ``sampler`` (chosen for ``reason``).
+
+    ``stage_seconds``: wall times of the stages before this one, ``model`` (building the
+    model) and ``run`` (the sampler's run), for the report's ``timings``.
+    """
+    started = time.perf_counter()
     loglik, deviances, at_mean = None, draws.stats.get("deviance"), None
     if model.has_rows:
         with jax.enable_x64(True):
@@ -39,6 +55,7 @@ def assemble_fit(model: Model, draws: Draws, *, sampler: str, reason: str, seed:
             mean = lambda a: a.mean(axis=(0, 1))[None, None]  # noqa: E731
             at_mean = float(deviance(mean(draws.b), mean(draws.aux), [mean(e) for e in draws.effects], data,
                                      struct)[0, 0])
+    loglik_done = time.perf_counter()
     stats = dict(draws.stats)
     if deviances is not None:
         stats["deviance"] = deviances
@@ -53,9 +70,29 @@ def assemble_fit(model: Model, draws: Draws, *, sampler: str, reason: str, seed:
     idata = make_idata(model.layout, posterior, stats, loglik, None if model.design is None else model.design.y,
                        attrs, model.columns, replicates)
     fitted = Fit(idata, info)
+    built = time.perf_counter()
     if not draws.info.details.get("independent_draws"):      # exact independent draws need no diagnosis
         warn_convergence(fitted.diagnostics())
+    ended = time.perf_counter()
+    info.sampler_info["timings"] = fit_timings(draws, stage_seconds or {}, loglik_done - started,
+                                               built - loglik_done, ended - built, ended - started)
     return fitted
+
+
+def fit_timings(draws: Draws, stage_seconds: Mapping[str, float], loglik: float, idata: float,
+                diagnostics: float, assembly: float) -> dict[str, float | None]:
+    """The report's ``timings`` (see the module's docstring), in seconds."""
+    sampler = draws.info
+    warmup = sampler.warmup_seconds
+    chains = sampler.sampling_seconds - (warmup or 0.0)
+    run = stage_seconds.get("run")
+    other = None if run is None else max(run - sampler.compile_seconds - sampler.sampling_seconds
+                                         - sampler.draws_seconds, 0.0)
+    model = stage_seconds.get("model")
+    total = None if model is None or run is None else model + run + assembly
+    return {"model": model, "compile": sampler.compile_seconds, "warmup": warmup, "sampling": chains,
+            "draws": sampler.draws_seconds, "sampler_other": other, "log_likelihood": loglik,
+            "inference_data": idata, "diagnostics": diagnostics, "assembly": assembly, "total": total}
 
 
 def sampler_report(sampler: str, reason: str, seed: int, options: Options, draws: Draws,
