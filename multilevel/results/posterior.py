@@ -47,6 +47,18 @@ def posterior_dataset(layout: Layout, b: np.ndarray, aux: np.ndarray, sds: list[
     return out
 
 
+def posterior_xarray(layout: Layout, posterior: dict[str, np.ndarray]) -> xr.Dataset:
+    """The named posterior arrays as ``idata.posterior`` holds them (dims ``chain``,
+    ``draw`` and, for a group effect, its factor's level dimension), without building
+    the InferenceData."""
+    level_dims = {name: g.dim for g in layout.groups for name in g.effect_names}
+    shape = next(iter(posterior.values())).shape
+    coords = {"chain": np.arange(shape[0]), "draw": np.arange(shape[1]),
+              **{g.dim: list(g.levels) for g in layout.groups}}
+    return xr.Dataset({name: (("chain", "draw") + ((level_dims[name],) if name in level_dims else ()), values)
+                       for name, values in posterior.items()}, coords=coords)
+
+
 def fitted_columns(spec: FormulaSpec, data: pd.DataFrame) -> dict[str, np.ndarray]:
     """The data columns ``spec`` reads, for the rows fitted (those without a missing value).
 
