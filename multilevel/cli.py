@@ -42,7 +42,6 @@ from .inference import SAMPLERS
 from .model.families import FAMILIES
 from .results import compare, load
 from .results.files import write_atomic
-from .results.plots import save_figure, write_plots
 from .results.predict import KINDS, NEW_GROUPS
 
 
@@ -312,6 +311,7 @@ def _run_fit(args) -> None:
         fit.save(args.out)
         print(f"\nsaved to {args.out}")
     if args.plots:
+        from .results.plots import write_plots  # matplotlib, imported only to plot
         paths = write_plots(fit, args.plots, lines_x=args.lines_x, lines_color=args.lines_color)
         print("\nplots written: " + ", ".join(map(str, paths)))
 
@@ -373,6 +373,7 @@ def _run_effects(args) -> None:
                                                  re_formula=None if args.group_effects else "~ 0")
     effects.data.to_csv(sys.stdout, index=False)
     if args.plot:
+        from .results.plots import save_figure  # matplotlib, imported only to plot
         save_figure(effects.figure, args.plot)
         print(f"plot written to {args.plot}", file=sys.stderr)
 
@@ -418,6 +419,7 @@ def _run_face_demo(args) -> None:
         print(fits[name].header())
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(fits[name].summary(style="coda", group_effects=False).round(4).to_string(), "\n")
+        from .results.plots import write_plots  # matplotlib, imported only to plot
         paths = write_plots(fits[name], args.plots / name, lines_x="diam", lines_color="trt")
         print("plots written: " + ", ".join(map(str, paths)) + "\n")
     print("Model comparison by DIC (lower is better; p_D: effective number of parameters):")

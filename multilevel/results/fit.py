@@ -9,13 +9,14 @@ predict without the original data frame.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -34,6 +35,9 @@ from .predict import predict_draws, summarise_predictions, summarise_probabiliti
 from .response_levels import modelled_level
 from .storage import META_KEY, read_fit_file, write_fit_file
 from .summary import coda_table, convergence_messages, summary_table
+
+if TYPE_CHECKING:
+    import arviz as az
 
 
 @dataclass(frozen=True)
