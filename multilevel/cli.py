@@ -18,7 +18,7 @@ comma or semicolon, is detected; LF, CRLF and CR line endings are read alike)
 or Parquet (``.parquet``, which needs pyarrow).
 
 Errors print one line to standard error and exit with status 2. Compiled
-programs are kept in a persistent cache (``$MULTILEVEL_CACHE_DIR``, by default
+programs are kept in a persistent cache, as by every fit (``$MULTILEVEL_CACHE_DIR``, by default
 ``~/.cache/multilevel/jax``; set it empty to disable), so a second run of the
 same model skips JAX's compilation.
 """
