@@ -30,8 +30,9 @@ import jax
 #: The environment variable naming the cache directory ("" turns the cache off).
 CACHE_ENV = "MULTILEVEL_CACHE_DIR"
 
-#: Programs that compile faster than this (seconds) are not written to the cache.
-MIN_COMPILE_SECONDS = 0.1
+#: Programs that compile faster than this (seconds) are not written to the cache: none, since
+#: reading a small entry is faster than compiling even the smallest program.
+MIN_COMPILE_SECONDS = 0.0
 
 
 def cache_directory() -> str | None:
