@@ -5,12 +5,6 @@
 >>> fit.summary()                                   # doctest: +SKIP
 """
 
-import warnings as _warnings
-
-with _warnings.catch_warnings():
-    _warnings.filterwarnings("ignore", message=".*ArviZ is undergoing a major refactor.*")
-    import arviz as _arviz  # noqa: F401
-
 from . import datasets, families
 from .api import default_priors, fit, sbc
 from .errors import DataError, FamilyError, FormulaError, MultilevelError, PriorError, SamplerError

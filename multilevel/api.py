@@ -9,6 +9,7 @@ own: build the model (:func:`multilevel.model.build_model`), choose a sampler
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from typing import Mapping, Sequence
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .compilation_cache import enable_compilation_cache
 from .errors import SamplerError
 from .formula import Formula
 from .inference import Options, choose_sampler
@@ -121,7 +123,10 @@ def fit(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *, family: s
     if progress is None:
         progress = sys.stderr.isatty()
     options = Options(chains, draws, warmup, target_accept, max_treedepth, centered, progress)
+    enable_compilation_cache()
+    started = time.perf_counter()
     model = build_model(formula, data, family=family, priors=priors, na_action=na_action, weights=weights)
+    built = time.perf_counter()
     if prior_only:
         if sampler != "auto":
             raise SamplerError(f"prior_only=True draws from the priors directly; it takes no sampler "
@@ -131,8 +136,10 @@ def fit(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *, family: s
         chosen, reason = choose_sampler(sampler, model)
     with jax.enable_x64(True):
         result = chosen.run(model, seed, options)
+    ran = time.perf_counter()
     return assemble_fit(model, result, sampler=chosen.name, reason=reason, seed=seed, options=options,
-                        posterior_predictive=posterior_predictive)
+                        posterior_predictive=posterior_predictive,
+                        stage_seconds={"model": built - started, "run": ran - built})
 
 
 def default_priors(formula: str | Sequence[str] | Formula, data: pd.DataFrame, *,

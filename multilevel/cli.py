@@ -18,7 +18,7 @@ comma or semicolon, is detected; LF, CRLF and CR line endings are read alike)
 or Parquet (``.parquet``, which needs pyarrow).
 
 Errors print one line to standard error and exit with status 2. Compiled
-programs are kept in a persistent cache (``$MULTILEVEL_CACHE_DIR``, by default
+programs are kept in a persistent cache, as by every fit (``$MULTILEVEL_CACHE_DIR``, by default
 ``~/.cache/multilevel/jax``; set it empty to disable), so a second run of the
 same model skips JAX's compilation.
 """
@@ -27,23 +27,21 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 import warnings
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
-import jax
 import pandas as pd
 
 from . import api, datasets
+from .compilation_cache import enable_compilation_cache
 from .errors import DataError, MultilevelError
 from .formula import Formula
 from .inference import SAMPLERS
 from .model.families import FAMILIES
 from .results import compare, load
 from .results.files import write_atomic
-from .results.plots import save_figure, write_plots
 from .results.predict import KINDS, NEW_GROUPS
 
 
@@ -313,6 +311,7 @@ def _run_fit(args) -> None:
         fit.save(args.out)
         print(f"\nsaved to {args.out}")
     if args.plots:
+        from .results.plots import write_plots  # matplotlib, imported only to plot
         paths = write_plots(fit, args.plots, lines_x=args.lines_x, lines_color=args.lines_color)
         print("\nplots written: " + ", ".join(map(str, paths)))
 
@@ -374,6 +373,7 @@ def _run_effects(args) -> None:
                                                  re_formula=None if args.group_effects else "~ 0")
     effects.data.to_csv(sys.stdout, index=False)
     if args.plot:
+        from .results.plots import save_figure  # matplotlib, imported only to plot
         save_figure(effects.figure, args.plot)
         print(f"plot written to {args.plot}", file=sys.stderr)
 
@@ -419,6 +419,7 @@ def _run_face_demo(args) -> None:
         print(fits[name].header())
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(fits[name].summary(style="coda", group_effects=False).round(4).to_string(), "\n")
+        from .results.plots import write_plots  # matplotlib, imported only to plot
         paths = write_plots(fits[name], args.plots / name, lines_x="diam", lines_color="trt")
         print("plots written: " + ", ".join(map(str, paths)) + "\n")
     print("Model comparison by DIC (lower is better; p_D: effective number of parameters):")
@@ -430,17 +431,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"multilevel: warning: {message}", file=sys.stderr)
 
 
-def _enable_compilation_cache() -> None:
-    """Keep compiled programs across runs (an application setting, not a library one)."""
-    path = os.environ.get("MULTILEVEL_CACHE_DIR", str(Path.home() / ".cache" / "multilevel" / "jax"))
-    if path:
-        jax.config.update("jax_compilation_cache_dir", path)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _enable_compilation_cache()
+    enable_compilation_cache()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")

@@ -1,6 +1,6 @@
 """Shared fixtures: the real data sets of ../shared/data (skipped when absent).
 
-The CLI keeps compiled programs in a persistent cache; tests that call it in-process
+Fits keep compiled programs in a persistent cache; tests that fit in-process
 would turn that cache on for the whole session, and share it with any other test
 run on the machine. Tests run without it (an empty ``MULTILEVEL_CACHE_DIR``).
 

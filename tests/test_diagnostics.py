@@ -44,3 +44,13 @@ def test_constant_parameter_has_full_ess_and_too_few_draws_give_nan():
     values = np.zeros((2, 50, 1))
     assert diagnostics(values)["ess_bulk"][0] == 100
     assert np.isnan(diagnostics(np.ones((2, 3, 2)))["r_hat"]).all()
+
+
+def test_average_ranks_equal_scipy_with_ties_and_nan():
+    from scipy.stats import rankdata
+
+    from multilevel.results.diagnostics import _average_ranks
+    rows = np.random.default_rng(3).integers(0, 6, size=(5, 40)).astype(float)
+    rows[4, 7] = np.nan
+    expected = rankdata(rows, method="average", axis=1)
+    np.testing.assert_array_equal(_average_ranks(rows), expected)

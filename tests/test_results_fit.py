@@ -105,3 +105,20 @@ def test_a_model_without_fixed_effects_predicts():
     effects = fit.idata.posterior["Intercept|g"].sel(g="g0").values.ravel()
     np.testing.assert_allclose(draws, np.repeat(effects[:, None], 3, axis=1))
     assert fit.predict(data.head(3), kind="posterior_predictive").shape[0] == 3
+
+
+def test_timings_split_the_fit_and_the_idata_waits_for_its_first_use():
+    data = small_data()
+    fitted = ml.fit("y ~ x + (1 | g)", data, chains=2, draws=100, warmup=100, progress=False)
+    timings = fitted.sampler_info["timings"]
+    assert set(timings) == {"model", "compile", "warmup", "sampling", "draws", "sampler_other", "log_likelihood",
+                            "posterior", "diagnostics", "assembly", "total"}
+    assert all(v is None or v >= 0 for v in timings.values())
+    assert timings["total"] >= timings["compile"] + timings["sampling"] + timings["assembly"]
+    assert callable(fitted._idata)                      # summarised (the convergence check), not built
+    summary = fitted.summary(group_effects=False)
+    assert callable(fitted._idata)
+    posterior = fitted.idata.posterior
+    np.testing.assert_array_equal(posterior["x"].values, fitted._posterior["x"].values)
+    assert "log_likelihood" in fitted.idata.groups()
+    assert np.isclose(summary.loc["x", "mean"], float(posterior["x"].mean()))

@@ -14,6 +14,7 @@ known standard errors there is no σ, and NUTS explores the group sds alone.
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache, partial
 
 import jax
@@ -115,11 +116,14 @@ class CollapsedSampler:
                          num_warmup=options.warmup, num_draws=options.draws, rng=keys, progress=options.progress,
                          compiler_options=COMPILER_OPTIONS)
         positions = jax.tree_util.tree_map(lambda v, s: v * s, run.positions, scales)
+        started = time.perf_counter()
         b, aux, sds, chols, r, deviance = _exact_draws(keys, positions, data, struct)
+        draws_seconds = time.perf_counter() - started
         details = {"fixed_effects": "integrated out" if struct.integrate_fixed else "sampled by NUTS",
                    "target_accept": options.target_accept, "max_treedepth": options.max_treedepth}
         return Draws(b, aux, tuple(sds), tuple(chols), tuple(r), {**run.stats, "deviance": deviance + model.deviance_shift},
-                     SamplerInfo(run.compile_seconds, run.sampling_seconds, True, details))
+                     SamplerInfo(run.compile_seconds, run.sampling_seconds, True, details, run.warmup_seconds,
+                                 draws_seconds))
 
 
 #: The collapsed sampler.

@@ -41,6 +41,7 @@ class ChainRun:
     compile_seconds: float  # compiling and initialising, plus chain 1's first chunk
     sampling_seconds: float  # wall time of all warmup and sampling steps, chains in parallel
     states: list | None = None  # each chain's last kernel state, to continue it
+    warmup_seconds: float = 0.0  # of sampling_seconds, until the last chain ended its warmup chunks
 
 
 @lru_cache(maxsize=64)
@@ -111,7 +112,7 @@ def run_chains(kernel: Kernel, positions: list, data: Any, *, num_warmup: int,
 
     def one_chain(c: int):
         with jax.enable_x64(x64):
-            state, kept = states[c], []
+            state, kept, warmed = states[c], [], time.perf_counter()
             for k in range(num_chunks):
                 if c == 0 and k == 0 and first_chunk is not None:
                     state, info = first_chunk
@@ -123,9 +124,11 @@ def run_chains(kernel: Kernel, positions: list, data: Any, *, num_warmup: int,
                 if lo < hi:
                     kept.append(jax.tree_util.tree_map(lambda a: a[lo:hi], info))
                 bars[c].update(min(chunk, total - start))
+                if start < num_warmup <= start + chunk:
+                    warmed = time.perf_counter()
                 if start + chunk >= num_warmup:
                     bars[c].set_description(f"chain {c + 1} sampling")
-            return state, jax.tree_util.tree_map(lambda *a: np.concatenate(a), *kept)
+            return state, jax.tree_util.tree_map(lambda *a: np.concatenate(a), *kept), warmed
 
     started = time.perf_counter()
     workers = max_workers or min(num_chains, os.cpu_count() or 1)
@@ -133,9 +136,10 @@ def run_chains(kernel: Kernel, positions: list, data: Any, *, num_warmup: int,
         finished = list(pool.map(one_chain, range(num_chains)))
     final_states, chains = [f[0] for f in finished], [f[1] for f in finished]
     sampling_seconds = time.perf_counter() - started
+    warmup_seconds = max(f[2] for f in finished) - started if num_warmup else 0.0
     for bar in bars:
         bar.close()
 
     stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *chains)
     positions_out = stacked.pop("position")
-    return ChainRun(positions_out, stacked, compile_seconds, sampling_seconds, final_states)
+    return ChainRun(positions_out, stacked, compile_seconds, sampling_seconds, final_states, warmup_seconds)

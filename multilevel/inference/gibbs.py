@@ -381,7 +381,7 @@ class GibbsSampler:
         stats["deviance"] = stats["deviance"] + model.deviance_shift
         details = {"blocks": [[factors[k] for k in block] for block in struct.blocks], "chains_per_thread": size}
         return Draws(params.b, params.aux, tuple(params.sd), tuple(params.chol), tuple(params.effects), stats,
-                     SamplerInfo(run.compile_seconds, run.sampling_seconds, False, details))
+                     SamplerInfo(run.compile_seconds, run.sampling_seconds, False, details, run.warmup_seconds))
 
 
 #: The Gibbs sampler.

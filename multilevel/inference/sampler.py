@@ -50,12 +50,18 @@ class SamplerInfo(NamedTuple):
     ``exact_effects``: whether the group effects are exact draws from their
     conditional given the other parameters (then their mixing is that of those
     parameters). ``details``: the sampler's own settings and choices, JSON-ready.
+    ``warmup_seconds``: the part of ``sampling_seconds`` spent in warmup, when the sampler
+    measures it (None: not measured); ``draws_seconds``: time spent after the chains,
+    making the reported draws from the chains' positions (the exact draws of the
+    collapsed sampler).
     """
 
     compile_seconds: float
     sampling_seconds: float
     exact_effects: bool = False
     details: Mapping = {}
+    warmup_seconds: float | None = None
+    draws_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

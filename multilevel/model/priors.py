@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from scipy import stats
 
 from ..errors import PriorError
 
@@ -442,8 +441,9 @@ class InverseWishart(Prior):
 
     def sample(self, rng, shape):
         """Covariance matrices: ``shape`` ends with the dimension q (``shape[:-1]`` draws)."""
+        from scipy.stats import invwishart  # scipy.stats, imported at first use
         q = shape[-1]
-        draws = stats.invwishart(self.df, self.scale * np.eye(q)).rvs(int(np.prod(shape[:-1])), random_state=rng)
+        draws = invwishart(self.df, self.scale * np.eye(q)).rvs(int(np.prod(shape[:-1])), random_state=rng)
         return np.reshape(draws, (*shape[:-1], q, q))
 
     def log_prob(self, covariance):

@@ -15,16 +15,16 @@ Bonferroni threshold ``false_alarm / k`` over the k parameters, decides ``calibr
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from scipy import stats
 
 from ..errors import DataError
 from ..formula.spec import Var
-from .plots import new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Posterior draws each truth is ranked among (ranks 0..KEPT_DRAWS).
 KEPT_DRAWS = 99
@@ -85,11 +85,12 @@ def rank_draws(truth: Mapping[str, float], posterior, names: list[str]) -> dict[
 
 def uniformity(ranks: pd.DataFrame, false_alarm: float) -> tuple[pd.DataFrame, bool]:
     """Chi-square tests of the ranks' uniformity over ``BINS`` bins, per parameter."""
+    from scipy.stats import chisquare  # scipy.stats, imported at first use
     rows = []
     for name in ranks.columns:
         counts = np.bincount(np.minimum(ranks[name].to_numpy() * BINS // (KEPT_DRAWS + 1), BINS - 1),
                              minlength=BINS)
-        statistic, p_value = stats.chisquare(counts)
+        statistic, p_value = chisquare(counts)
         rows.append({"parameter": name, "chi2": float(statistic), "p_value": float(p_value)})
     tests = pd.DataFrame(rows).set_index("parameter")
     return tests, bool((tests["p_value"] > false_alarm / max(len(tests), 1)).all())
@@ -97,6 +98,9 @@ def uniformity(ranks: pd.DataFrame, false_alarm: float) -> tuple[pd.DataFrame, b
 
 def rank_figure(ranks: pd.DataFrame) -> Figure:
     """One rank histogram per parameter, with the 99% band of a uniform bin's count."""
+    from scipy import stats  # scipy.stats and matplotlib, imported at first use
+
+    from .plots import new_figure
     columns = list(ranks.columns)
     cols = min(3, len(columns))
     rows = -(-len(columns) // cols)

@@ -14,15 +14,19 @@ higher is better, with standard errors).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import warnings
 from dataclasses import dataclass
 from typing import Mapping
 
-import arviz as az
 import pandas as pd
 
 from ..errors import DataError
-from .kfold import KFold, compare_kfold
+from .lazy import arviz
+
+if TYPE_CHECKING:
+    import arviz as az
 
 CRITERIA = ("dic", "waic", "loo", "kfold")
 
@@ -62,14 +66,14 @@ def _check_log_likelihood(idata: az.InferenceData, what: str) -> None:
 def waic(idata: az.InferenceData) -> az.ELPDData:
     """WAIC by ArviZ (elpd_waic, p_waic, se and the pointwise values)."""
     _check_log_likelihood(idata, "WAIC")
-    return az.waic(idata, pointwise=True)
+    return arviz().waic(idata, pointwise=True)
 
 
 def loo(idata: az.InferenceData) -> az.ELPDData:
     """PSIS-LOO by ArviZ; warns when Pareto k estimates exceed ArviZ's ``good_k`` (0.7 from
     2,200 draws on), then names the remedy: K-fold cross-validation."""
     _check_log_likelihood(idata, "LOO")
-    result = az.loo(idata, pointwise=True)
+    result = arviz().loo(idata, pointwise=True)
     bad = int((result["pareto_k"] > result["good_k"]).sum())
     if bad:
         warnings.warn(f"PSIS-LOO is unreliable for {bad} of {result['n_data_points']} rows (Pareto k above "
@@ -98,6 +102,7 @@ def compare(fits: Mapping[str, object], ic: str = "loo") -> pd.DataFrame:
         raise DataError(f"ic must be one of {', '.join(CRITERIA)}, got {ic!r}")
     if not isinstance(fits, Mapping) or len(fits) < 2:
         raise DataError("compare needs a dict of at least two fits, {name: fit}")
+    from .kfold import KFold, compare_kfold
     if ic == "kfold":
         return compare_kfold(fits)
     kfolds = [name for name, fit in fits.items() if isinstance(fit, KFold)]
@@ -117,4 +122,4 @@ def compare(fits: Mapping[str, object], ic: str = "loo") -> pd.DataFrame:
         _check_log_likelihood(fit.idata, f"{ic.upper()} of {name!r}")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*scale is now log by default.*")
-        return az.compare({name: fit.idata for name, fit in fits.items()}, ic=ic)
+        return arviz().compare({name: fit.idata for name, fit in fits.items()}, ic=ic)

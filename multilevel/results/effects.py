@@ -29,16 +29,17 @@ category).
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from typing import TYPE_CHECKING, Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from ..design.columns import Encoders
 from ..errors import DataError
 from ..formula.spec import BinOp, FormulaSpec, Var
-from .plots import new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Values of a numeric effect's grid, as brms's default ``resolution``.
 RESOLUTION = 100
@@ -160,6 +161,7 @@ def _plot(data: pd.DataFrame, x: str, panel: str | None, colour: str | None, low
           ylabel: str) -> Figure:
     """One panel per value of the column ``panel`` (a condition, or an ordinal model's
     category), or one panel, sharing the y axis."""
+    from .plots import new_figure  # matplotlib, imported at first use
     panels = [(f"{panel} = {value}" if panel == "category" else value, part)
               for value, part in data.groupby(panel, sort=False, observed=True)] if panel else [(None, data)]
     columns = min(len(panels), 3)

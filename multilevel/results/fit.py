@@ -9,12 +9,14 @@ predict without the original data frame.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable, Mapping
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -33,6 +35,9 @@ from .predict import predict_draws, summarise_predictions, summarise_probabiliti
 from .response_levels import modelled_level
 from .storage import META_KEY, read_fit_file, write_fit_file
 from .summary import coda_table, convergence_messages, summary_table
+
+if TYPE_CHECKING:
+    import arviz as az
 
 
 @dataclass(frozen=True)
@@ -98,14 +103,28 @@ class Fit(AnswersMixin, PlotsMixin, RefitsMixin):
         Which sampler ran and why, its settings and timings.
     """
 
-    def __init__(self, idata: az.InferenceData, info: FitInfo):
+    def __init__(self, idata: az.InferenceData | Callable[[], az.InferenceData], info: FitInfo,
+                 posterior: xr.Dataset | None = None, sample_stats: Mapping[str, np.ndarray] | None = None):
+        """``idata``: the InferenceData, or a function that builds it, called at the first
+        use of ``fit.idata``; then ``posterior`` (``idata.posterior`` to be) and
+        ``sample_stats`` (its arrays) serve the summaries until it is built."""
         self._idata = idata
         self._info = info
+        self._early = (posterior, sample_stats or {})
 
     @property
     def idata(self) -> az.InferenceData:
         """The draws (read-only attribute)."""
+        if callable(self._idata):
+            self._idata = self._idata()
         return self._idata
+
+    @property
+    def _posterior(self) -> xr.Dataset:
+        """``idata.posterior``, without building the InferenceData when it is not built yet."""
+        if callable(self._idata) and self._early[0] is not None:
+            return self._early[0]
+        return self.idata.posterior
 
     @property
     def info(self) -> FitInfo:
@@ -133,8 +152,8 @@ class Fit(AnswersMixin, PlotsMixin, RefitsMixin):
 
     @property
     def num_divergent(self) -> int:
-        stats = self.idata.sample_stats
-        return int(stats["diverging"].sum()) if "diverging" in stats else 0
+        stats = self._early[1] if callable(self._idata) else self.idata.sample_stats
+        return int(np.sum(stats["diverging"])) if "diverging" in stats else 0
 
     def summary(self, prob: float = 0.95, group_effects: bool = True,
                 style: str = "default") -> pd.DataFrame:
@@ -151,10 +170,10 @@ class Fit(AnswersMixin, PlotsMixin, RefitsMixin):
             Mean, SD, Naive SE, Time-series SE and five quantiles.
         """
         if style == "coda":
-            return coda_table(self.idata.posterior, self.info.layout, group_effects)
+            return coda_table(self._posterior, self.info.layout, group_effects)
         if style != "default":
             raise DataError(f"style must be 'default' or 'coda', got {style!r}")
-        return summary_table(self.idata.posterior, self.info.layout, self.seconds, prob, group_effects)
+        return summary_table(self._posterior, self.info.layout, self.seconds, prob, group_effects)
 
     def diagnostics(self) -> list[str]:
         """Convergence problems, each with a remedy (empty when all is well).
@@ -164,14 +183,14 @@ class Fit(AnswersMixin, PlotsMixin, RefitsMixin):
         sampler): they mix exactly as well as the parameters checked (and there may be
         tens of thousands of them).
         """
-        posterior = self.idata.posterior
+        posterior = self._posterior
         num_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
         exact_effects = bool(self.info.sampler_info.get("exact_group_effects"))
         return convergence_messages(self.summary(group_effects=not exact_effects), self.num_divergent, num_draws)
 
     def header(self) -> str:
         info = self.info.sampler_info
-        posterior = self.idata.posterior
+        posterior = self._posterior
         lines = [
             f"Formula: {self.formula}",
             f"Family: {self.info.family.name} ({self.info.family.link} link); "
@@ -201,7 +220,7 @@ class Fit(AnswersMixin, PlotsMixin, RefitsMixin):
         columns ``mean``, ``sd`` and the central ``prob`` interval (``q2.5``, ``q97.5``); with
         ``summary=False`` the draws, ``chain*draw`` rows by effects. Every accessor raises
         DataError for a ``prob`` outside (0, 1); see :mod:`.accessors`."""
-        return accessors.fixef(self.idata.posterior, self.info.layout, summary, prob)
+        return accessors.fixef(self._posterior, self.info.layout, summary, prob)
 
     def ranef(self, summary: bool = True, prob: float = 0.95) -> pd.DataFrame:
         """Each level's deviations from the population-level effects (brms's ``ranef``).
@@ -210,12 +229,12 @@ class Fit(AnswersMixin, PlotsMixin, RefitsMixin):
         ``sd`` and the interval (``summary=True``), or the draws with MultiIndex columns
         ``(group, level, term)`` (``summary=False``); see :func:`.accessors.ranef`.
         """
-        return accessors.ranef(self.idata.posterior, self.info.layout, summary, prob)
+        return accessors.ranef(self._posterior, self.info.layout, summary, prob)
 
     def coef(self, summary: bool = True, prob: float = 0.95) -> pd.DataFrame:
         """Each level's coefficients, population effect plus deviation draw by draw (brms's
         ``coef``), in the shape of :meth:`ranef`; see :func:`.accessors.coef`."""
-        return accessors.coef(self.idata.posterior, self.info.layout, summary, prob)
+        return accessors.coef(self._posterior, self.info.layout, summary, prob)
 
     def varcorr(self, summary: bool = True, prob: float = 0.95) -> pd.DataFrame:
         """Group-level sds, correlations and covariances per factor, and the residual sd.
@@ -224,7 +243,7 @@ class Fit(AnswersMixin, PlotsMixin, RefitsMixin):
         ``mean``, ``sd`` and the interval (``summary=True``), or the draws with those
         four keys as MultiIndex columns (``summary=False``); see :func:`.accessors.varcorr`.
         """
-        return accessors.varcorr(self.idata.posterior, self.info.layout, summary, prob)
+        return accessors.varcorr(self._posterior, self.info.layout, summary, prob)
 
     # -- hypotheses and R² (see multilevel.results.hypothesis and .r2) --------------------
     def dic(self) -> criteria.DIC:
@@ -279,7 +298,7 @@ class Fit(AnswersMixin, PlotsMixin, RefitsMixin):
             False: the draws, an array of shape ``(chains * draws, rows)`` (``"probs"``:
             ``(chains * draws, rows, categories)``).
         """
-        draws = self._predict(self.idata.posterior, new_data, kind=kind, new_groups=new_groups, seed=seed,
+        draws = self._predict(self._posterior, new_data, kind=kind, new_groups=new_groups, seed=seed,
                               dpar=dpar, re_formula=re_formula)
         if not summary:
             return draws

@@ -15,7 +15,6 @@ import pandas as pd
 from ..errors import DataError
 from ..formula.spec import FormulaSpec, Terms, Var
 from ..model.layout import GroupLayout, Layout
-from . import plots, ppc
 from .posterior import parameter_draws, select_draws, stack_draws
 
 
@@ -32,6 +31,7 @@ class PlotsMixin:
         ``var_names`` defaults to the fixed effects, auxiliary parameters, group sds and
         correlations; group effects can be named as in the summary (``Intercept|tree[3]``).
         """
+        from . import plots  # matplotlib, imported at first use
         names = self.info.layout.scalar_names() if var_names is None else var_names
         return plots.plot_trace({name: parameter_draws(self.idata.posterior, name) for name in names})
 
@@ -43,6 +43,7 @@ class PlotsMixin:
         a population line sets every grouping factor to a new level with no effect. The
         response is on the scale fitted (``log(dnow)``, not ``dnow``).
         """
+        from . import plots  # matplotlib, imported at first use
         data, y = self._fitted_data("plot_lines")
         layout = self.info.layout
         term = _pick_group(layout, group) if (group is not None or layout.groups) else None
@@ -56,6 +57,7 @@ class PlotsMixin:
 
     def plot_effects(self, group: str | None = None, column: str | None = None):
         """Caterpillar plot of the group effects (sorted posterior means, 95% intervals)."""
+        from . import plots  # matplotlib, imported at first use
         term = _pick_group(self.info.layout, group)
         if column is not None and column not in term.columns:
             raise DataError(f"column={column!r} is not an effect of {term.name}; "
@@ -84,6 +86,7 @@ class PlotsMixin:
         :data:`.ppc.MAX_PANELS`) comparing its rows with theirs in the replicates, as
         bayesplot's ``ppc_bars_grouped`` and ``ppc_stat_grouped`` (kinds ``"density"``,
         ``"bars"``, ``"stat"``)."""
+        from . import plots, ppc  # matplotlib, imported at first use
         data, y = self._fitted_data("plot_ppc")
         kind = kind or ("bars" if self.info.family.discrete else "density")
         if kind not in PPC_KINDS:
@@ -121,6 +124,7 @@ class PlotsMixin:
     def _plot_loo_pit(self, data: pd.DataFrame, y: np.ndarray, seed: int):
         """LOO-PIT from the stored log-likelihood and the stored replicates (or new ones of
         every draw, ``seed``), without changing ``self.idata``."""
+        from . import ppc  # matplotlib, imported at first use
         if "log_likelihood" not in self.idata.groups():
             raise DataError("kind='loo_pit' needs the pointwise log-likelihood, and this fit stored none (too "
                             "many draws x rows, or a Dask DataFrame): use kind='density', 'bars' or 'stat'")

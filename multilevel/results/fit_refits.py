@@ -13,17 +13,16 @@ from typing import Mapping
 import pandas as pd
 
 from ..model.families import Family
-from . import kfold as kfold_module
-
 
 if TYPE_CHECKING:
     from .fit import Fit
+    from .kfold import KFold
 
 class RefitsMixin:
     """The Fit's methods that fit the model again."""
 
     def kfold(self, data: pd.DataFrame, K: int = 10, group: str | None = None, folds=None, seed: int = 0,
-              progress: bool | None = None) -> "kfold_module.KFold":
+              progress: bool | None = None) -> KFold:
         """K-fold cross-validation (brms's ``kfold``): refit without each fold, score its rows.
 
         For each fold, the same model (formula, family, the fit's priors exactly, sampler,
@@ -66,6 +65,7 @@ class RefitsMixin:
             (the message names the fold).
         """
         from ..api import fit as refit  # the whole pipeline, as ml.fit runs it (api imports this module)
+        from . import kfold as kfold_module  # with ArviZ, imported at first use
         return kfold_module.kfold(self, data, refit=refit, K=K, group=group, folds=folds, seed=seed,
                                   progress=progress)
 
@@ -83,6 +83,7 @@ class RefitsMixin:
         formula and family, as many rows and levels): then a refit costs sampling only.
         """
         from ..api import fit as refit  # the whole pipeline, as ml.fit runs it (api imports this module)
+        from . import kfold as kfold_module  # with ArviZ, imported at first use
         info = self.info
         same_model = formula is None and family is None
         if data is None:

@@ -32,7 +32,6 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
 
 from ..errors import DataError
 from .posterior import stack_draws
@@ -479,4 +478,5 @@ def hypothesis_table(posterior: xr.Dataset, hypotheses: str | Sequence[str] | Ma
 
 def _density_at_zero(draws: np.ndarray) -> float:
     """A Gaussian kernel density estimate of ``draws`` at 0."""
-    return float(stats.gaussian_kde(draws)(0.0)[0])
+    from scipy.stats import gaussian_kde  # scipy.stats, imported at first use
+    return float(gaussian_kde(draws)(0.0)[0])

@@ -41,7 +41,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -52,6 +51,7 @@ from tqdm.auto import tqdm
 from ..design import build_design
 from ..errors import DataError, MultilevelError
 from ..model.prior_table import base_class
+from .lazy import arviz
 from .posterior import stack_draws
 from .predict import design_draws
 from .summary import ConvergenceWarning
@@ -74,7 +74,7 @@ class Folds:
         return len(self.labels)
 
 
-class KFold(az.ELPDData):
+class KFold(arviz().ELPDData):
     """The result of :meth:`Fit.kfold`: ArviZ's ELPDData (a pandas Series) with
     ``elpd_kfold``, ``se``, ``p_kfold``, ``n_samples`` (draws per refit),
     ``n_data_points``, ``warning`` (some refit had convergence problems), ``kfold_i``

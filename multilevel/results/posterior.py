@@ -8,9 +8,10 @@ auxiliary parameter (``sigma``), group sd (``sd(diam|tree)``) and correlation
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from typing import Mapping
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -20,6 +21,10 @@ from ..design.columns import is_numeric
 from ..errors import DataError
 from ..formula.spec import FormulaSpec
 from ..model.layout import Layout
+from .lazy import arviz
+
+if TYPE_CHECKING:
+    import arviz as az
 
 
 def posterior_dataset(layout: Layout, b: np.ndarray, aux: np.ndarray, sds: list[np.ndarray],
@@ -45,6 +50,18 @@ def posterior_dataset(layout: Layout, b: np.ndarray, aux: np.ndarray, sds: list[
         for j, name in enumerate(g.effect_names):
             out[name] = effects[t][..., j]
     return out
+
+
+def posterior_xarray(layout: Layout, posterior: dict[str, np.ndarray]) -> xr.Dataset:
+    """The named posterior arrays as ``idata.posterior`` holds them (dims ``chain``,
+    ``draw`` and, for a group effect, its factor's level dimension), without building
+    the InferenceData."""
+    level_dims = {name: g.dim for g in layout.groups for name in g.effect_names}
+    shape = next(iter(posterior.values())).shape
+    coords = {"chain": np.arange(shape[0]), "draw": np.arange(shape[1]),
+              **{g.dim: list(g.levels) for g in layout.groups}}
+    return xr.Dataset({name: (("chain", "draw") + ((level_dims[name],) if name in level_dims else ()), values)
+                       for name, values in posterior.items()}, coords=coords)
 
 
 def fitted_columns(spec: FormulaSpec, data: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -89,7 +106,7 @@ def make_idata(layout: Layout, posterior: dict[str, np.ndarray], sample_stats: d
     if posterior_predictive is not None:
         groups["posterior_predictive"] = {"y": np.asarray(posterior_predictive)}
         dims.setdefault("y", ["obs"])
-    idata = az.from_dict(**groups, coords=coords, dims=dims, attrs=attrs)
+    idata = arviz().from_dict(**groups, coords=coords, dims=dims, attrs=attrs)
     for name in ("posterior", "sample_stats"):
         getattr(idata, name).attrs.update(attrs)
     if constant_data is not None:

@@ -12,10 +12,11 @@ The expected responses are computed a block of draws at a time (at most
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import warnings
 from typing import Callable
 
-import arviz as az
 import numpy as np
 import pandas as pd
 
@@ -23,6 +24,10 @@ from ..errors import DataError
 from ..model.families import Family
 from .accessors import summarise
 from .diagnostics import ess_mean
+from .lazy import arviz
+
+if TYPE_CHECKING:
+    import arviz as az
 
 #: Draws × rows of expected responses held in memory at once.
 CHUNK_VALUES = 10_000_000
@@ -115,7 +120,7 @@ def loo_expectation(predict: Predict, log_likelihood: np.ndarray) -> tuple[np.nd
     """
     num_chains, num_draws, num_rows = log_likelihood.shape
     stacked = log_likelihood.reshape(num_chains * num_draws, num_rows)
-    log_weights, pareto_k = az.psislw(-stacked.T, relative_efficiency(log_likelihood))
+    log_weights, pareto_k = arviz().psislw(-stacked.T, relative_efficiency(log_likelihood))
     weights = np.exp(log_weights).T  # (draws, rows), each column sums to 1
     mu_loo = np.zeros(num_rows)
     for index in draw_blocks(len(stacked), num_rows):

@@ -7,14 +7,19 @@ hold ``/``, which parameter names such as ``I(x/2)`` can, so names are escaped.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 import warnings
 from pathlib import Path
 
-import arviz as az
 
 from ..errors import DataError
 from .files import write_atomic
+from .lazy import arviz
+
+if TYPE_CHECKING:
+    import arviz as az
 
 #: The posterior attribute that holds the fit's description.
 META_KEY = "multilevel"
@@ -57,7 +62,7 @@ def read_fit_file(path: Path) -> tuple[az.InferenceData, str]:
     try:
         with warnings.catch_warnings():  # h5netcdf's note on an HDF5 file that is not netCDF
             warnings.filterwarnings("ignore", message=".*phony_dims.*")
-            idata = az.from_netcdf(path, engine="h5netcdf")
+            idata = arviz().from_netcdf(path, engine="h5netcdf")
             idata.load()
     except (OSError, ValueError) as exc:
         raise DataError(f"{path} is not a fit written by fit.save(): it cannot be read as netCDF "

@@ -24,7 +24,6 @@ import numpy as np
 from jax.scipy.special import expit
 from jax.scipy.stats import norm
 from scipy import special as sp_special
-from scipy import stats as sp_stats
 
 from ...errors import FamilyError
 
@@ -118,7 +117,8 @@ class Probit(Link):
     name, domain = "probit", "unit"
 
     def __call__(self, mu):
-        return sp_stats.norm.ppf(mu)
+        from scipy.stats import norm  # scipy.stats, imported at first use
+        return norm.ppf(mu)
 
     def inverse(self, eta):
         return norm.cdf(eta)
