@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ..errors import PriorError, SamplerError
 from .collapsed import COLLAPSED
 from .gibbs import GIBBS
+from .mwg import MWG
 from .nuts import NUTS
 from .sampler import PriorProblem, Sampler
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from ..model import Model
 
 #: Every sampler, most preferred first.
-REGISTRY: tuple[Sampler, ...] = (COLLAPSED, GIBBS, NUTS)
+REGISTRY: tuple[Sampler, ...] = (COLLAPSED, GIBBS, NUTS, MWG)
 #: The names ``ml.fit(sampler=...)`` takes.
 SAMPLERS: tuple[str, ...] = ("auto",) + tuple(s.name for s in REGISTRY)
 
