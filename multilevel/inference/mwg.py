@@ -9,12 +9,16 @@ After Papaspiliopoulos, Stumpf-Fétizon & Zanella (2023), one sweep is:
    (:func:`.levelnewton.newton_levels`; two passes over the rows).
 2. The fixed effects jointly by a Newton proposal given the effects
    (:func:`.levelnewton.newton_fixed`).
-3. For each factor k, the translation ``(b₀, r_k) → (b₀ + δ, r_k - δ)``, which leaves η
-   unchanged: δ drawn exactly from its conditional
-   ``∝ π(b₀ + δ) Π_l N(r_{k,l} - δ; 0, s_k²)`` by slice sampling (O(levels), no row pass).
-   This is the local centring of the factor's effects on the intercept: without it
-   b₀ and the mean of each factor's effects, which the data inform only through their sum,
-   move by the conditional sd of b₀ given the effects, about ``1/√rows``.
+3. For each factor k, the translation ``(b_S, r_k) → (b_S + δ, r_k - Z_k δ)`` of the
+   fixed-effect columns ``S`` constant within its levels (the intercept and the level's
+   own covariates; ``Z_k`` their values per level), which leaves η unchanged. Without the
+   priors of ``b_S``, δ's conditional is Gaussian,
+   ``N((Z_kᵀZ_k)⁻¹ Z_kᵀ r_k, s_k² (Z_kᵀZ_k)⁻¹)``; drawn from it, δ is accepted with the
+   ratio of the priors of ``b_S`` (an independence MH step: O(levels), no pass over the
+   rows). This is the local centring of the factor's effects on the intercept and on
+   the level covariates: without it those fixed effects and the effects' projection on
+   ``Z_k``, which the data inform only through their sum, move by the conditional sd of
+   ``b`` given the effects, about ``1/√rows``.
 4. Each ``s_k`` given its effects by slice sampling (its conditional
    ``∝ π(s) s^{-L} exp(-Σ_l r_l² / 2s²)``), then by slice sampling given the
    standardised effects ``r_k / s_k`` (the non-centred direction: the effects scale
@@ -60,15 +64,17 @@ class MwgData(NamedTuple):
     offset: jax.Array
     X: jax.Array
     refs: tuple[jax.Array, ...]
+    level_values: tuple[jax.Array, ...]   # per factor, (levels, |S_k|): its level-constant columns
     priors: PriorValues
 
 
 class MwgStructure(NamedTuple):
-    """Static: the family, the number of levels per factor, the intercept's column (-1: none)."""
+    """Static: the family, the number of levels per factor, and per factor the fixed-effect
+    columns constant within each of its levels (``S_k``)."""
 
     family: Family
     levels: tuple[int, ...]
-    intercept: int
+    level_columns: tuple[tuple[int, ...], ...]
 
 
 class MwgState(NamedTuple):
@@ -92,13 +98,22 @@ def _fixed_log_prior(priors: PriorValues):
     return log_prior
 
 
-def _shift(key: jax.Array, b: jax.Array, effects: jax.Array, sd: jax.Array, prior, j: int):
-    """Step 3 for one factor: ``(b, effects)`` after the translation δ."""
-    def log_density(delta):
-        return prior.log_prob(b[j] + delta) - 0.5 * jnp.sum((effects - delta) ** 2) / sd ** 2
+def _translate(key: jax.Array, b: jax.Array, effects: jax.Array, sd: jax.Array, Z: jax.Array, columns: tuple,
+               priors: PriorValues):
+    """Step 3 for one factor: ``(b, effects, accepted)`` after the translation δ of the
+    columns ``S`` (``Z``: their values per level, levels × |S|)."""
+    k_prop, k_acc = jax.random.split(key)
+    chol = jnp.linalg.cholesky(Z.T @ Z)
+    mean = jax.scipy.linalg.cho_solve((chol, True), Z.T @ effects)
+    delta = mean + sd * jax.scipy.linalg.solve_triangular(chol.T, jax.random.normal(k_prop, mean.shape), lower=False)
+    cols = jnp.asarray(columns)
 
-    delta = slice_sample(key, log_density, jnp.zeros(()), 3.0 * sd / jnp.sqrt(effects.shape[0]))
-    return b.at[j].add(delta), effects - delta
+    def log_prior(values):
+        return sum(priors.fixed[j].log_prob(values[m]) for m, j in enumerate(columns))
+
+    accepted = jnp.log(jax.random.uniform(k_acc)) < log_prior(b[cols] + delta) - log_prior(b[cols])
+    delta = jnp.where(accepted, delta, 0.0)
+    return b.at[cols].add(delta), effects - Z @ delta, accepted
 
 
 def _scale_noncentred(key: jax.Array, loglik, base: jax.Array, refs: jax.Array, effects: jax.Array,
@@ -121,7 +136,7 @@ def mwg_step(key: jax.Array, state: MwgState, data: MwgData, struct: MwgStructur
     b, aux, effects, eta = state.b, state.aux, list(state.effects), state.eta
     sds = [state.sd[k] for k in range(K)]
     loglik = _loglik(struct, data, aux)
-    accepted = []
+    accepted, translated = [], [jnp.ones(())] * K
     for k in range(K):
         base = eta - effects[k][data.refs[k]]
         effects[k], acc = newton_levels(next(keys), loglik, base, data.refs[k], effects[k], sds[k])
@@ -132,9 +147,10 @@ def mwg_step(key: jax.Array, state: MwgState, data: MwgData, struct: MwgStructur
     eta = base + data.X @ b
     for k in range(K):
         prior = data.priors.sd[k][0]
-        if struct.intercept >= 0:
-            b, effects[k] = _shift(next(keys), b, effects[k], sds[k], data.priors.fixed[struct.intercept],
-                                   struct.intercept)
+        if struct.level_columns[k]:
+            b, effects[k], acc = _translate(next(keys), b, effects[k], sds[k], data.level_values[k],
+                                            struct.level_columns[k], data.priors)
+            translated[k] = acc.astype(jnp.float64)
         sds[k] = slice_scale(next(keys), prior, struct.levels[k], jnp.sum(effects[k] ** 2), sds[k])
         base = eta - effects[k][data.refs[k]]
         sds[k], effects[k] = _scale_noncentred(next(keys), loglik, base, data.refs[k], effects[k], sds[k], prior)
@@ -149,7 +165,7 @@ def mwg_step(key: jax.Array, state: MwgState, data: MwgData, struct: MwgStructur
         aux = prior.to_positive(slice_sample(next(keys), log_shape, prior.from_positive(aux[0]), 0.5))[0][None]
     state = MwgState(b, aux, jnp.stack(sds), tuple(effects), eta)
     info = {"position": (b, aux, state.sd, state.effects),
-            "accept_effects": jnp.stack(accepted), "accept_fixed": acc_b}
+            "accept_effects": jnp.stack(accepted), "accept_translation": jnp.stack(translated), "accept_fixed": acc_b}
     return state, info
 
 
@@ -201,11 +217,33 @@ def mwg_data(model: Model) -> tuple[MwgData, MwgStructure]:
     num = design.num_rows
     as_float = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
     refs = tuple(jnp.asarray(g.refs, jnp.int32) for g in design.groups)
+    columns = tuple(level_columns(design.X, g.refs, len(g.levels)) for g in design.groups)
+    values = tuple(as_float(_level_values(design.X[:, list(c)], g.refs, len(g.levels)))
+                   for c, g in zip(columns, design.groups))
     data = MwgData(as_float(design.y), None if design.trials is None else as_float(design.trials),
                    as_float(np.zeros(num) if design.offset is None else design.offset), as_float(design.X), refs,
-                   jax.tree_util.tree_map(as_float, model.priors.values()))
-    intercept = design.columns.index("Intercept") if "Intercept" in design.columns else -1
-    return data, MwgStructure(model.family, tuple(len(g.levels) for g in design.groups), intercept)
+                   values, jax.tree_util.tree_map(as_float, model.priors.values()))
+    return data, MwgStructure(model.family, tuple(len(g.levels) for g in design.groups), columns)
+
+
+def _level_values(X: np.ndarray, refs: np.ndarray, num: int) -> np.ndarray:
+    """Each level's mean of the columns of ``X`` (levels × columns); 0 for a level without rows."""
+    counts = np.maximum(np.bincount(refs, minlength=num), 1)
+    return np.stack([np.bincount(refs, X[:, j], minlength=num) for j in range(X.shape[1])], axis=1).reshape(
+        num, X.shape[1]) / counts[:, None]
+
+
+def level_columns(X: np.ndarray, refs: np.ndarray, num: int) -> tuple[int, ...]:
+    """The fixed-effect columns constant within every level of a factor and linearly
+    independent across its levels (kept in column order: the intercept first), ``S_k``
+    of the module notes."""
+    means = _level_values(X, refs, num)
+    constant = np.all(np.abs(X - means[refs]) <= 1e-12 * (1.0 + np.abs(X)), axis=0)
+    kept: list[int] = []
+    for j in np.flatnonzero(constant):
+        if np.linalg.matrix_rank(means[:, kept + [j]]) == len(kept) + 1:
+            kept.append(int(j))
+    return tuple(kept)
 
 
 def _initial_state(model: Model, rng: np.random.Generator, data: MwgData) -> MwgState:
@@ -230,7 +268,8 @@ class MwgSampler:
         names = [g.name for g in model.layout.groups]
         kind = "crossed" if len(names) > 1 else "one"
         return (f"{model.family.name} with {kind} random-intercept factor{'s' if len(names) > 1 else ''} "
-                f"({', '.join(names)}): per-level Newton proposals, effects centred on the intercept")
+                f"({', '.join(names)}): per-level Newton proposals, effects centred on the intercept and the "
+                "level-constant fixed effects")
 
     def run(self, model: Model, seed: int, options: Options) -> Draws:
         """Chains start from jittered points near the data, effects at 0; the first
@@ -245,9 +284,14 @@ class MwgSampler:
         names = [g.name for g in model.layout.groups]
         rates = run.stats.pop("accept_effects")
         stats = {f"accept_{name}": rates[..., k] for k, name in enumerate(names)}
+        moves = run.stats.pop("accept_translation")
+        stats.update({f"accept_translation_{name}": moves[..., k] for k, name in enumerate(names)
+                      if struct.level_columns[k]})
         stats["accept_fixed"] = run.stats.pop("accept_fixed").astype(float)
         details = {"updates": "per-level Newton MH for each factor's effects, Newton MH for the fixed effects, "
-                              "translation of each factor against the intercept, slice sampling of the sds "
+                              "translation of each factor against its level-constant fixed effects "
+                              f"({', '.join(f'{n}: {len(c)}' for n, c in zip(names, struct.level_columns))}), "
+                              "slice sampling of the sds "
                               "(centred and non-centred)" + (" and the shape" if model.family.name == "negbinomial"
                                                              else ""),
                    "acceptance": {name: float(np.mean(v)) for name, v in stats.items()}}
