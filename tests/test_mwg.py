@@ -171,7 +171,9 @@ def _simulate_sbc(replication: int):
 @pytest.mark.slow
 def test_mwg_is_calibrated():
     """SBC (Talts et al. 2018) of a crossed logistic model, as ``test_sbc.py``: chi-square
-    uniformity of binned ranks per quantity at FALSE_ALARM / 5."""
+    uniformity of binned ranks per quantity at FALSE_ALARM / 5 (false alarm < 1e-3 in all).
+    99 draws kept of 2000 (every ~20th). 263 s on 2 cores shared with other jobs (load
+    average ~10); every p-value > 0.26 in that run."""
     ranks = {name: np.empty(SBC_REPLICATIONS, dtype=int) for name in SBC_QUANTITIES}
     keep = np.round(np.linspace(0, SBC_CHAINS * SBC_DRAWS - 1, NUM_KEPT_DRAWS)).astype(int)
     for r in range(SBC_REPLICATIONS):
