@@ -23,6 +23,7 @@ import multilevel as ml
 from multilevel.errors import SamplerError
 from multilevel.inference.levelnewton import level_conditionals, newton_levels
 from multilevel.inference.mwg import MWG
+from multilevel.inference.registry import choose_sampler
 from multilevel.model import build_model
 from multilevel.model.families import get_family
 
@@ -136,6 +137,17 @@ def test_fit_goes_through_the_common_assembly():
     assert fit.predict(data.head(5)).shape[0] == 5
     accept = fit.info.sampler_info["acceptance"]
     assert all(0.3 < rate <= 1.0 for rate in accept.values())
+
+
+@pytest.mark.parametrize("formula, family, chosen", [
+    ("y ~ x + (1 | A) + (1 | B)", "bernoulli", "mwg"),
+    ("y ~ x + (1 | A)", "bernoulli", "nuts"),
+    ("y ~ x + (1 | A) + (1 | B)", "poisson", "nuts"),
+])
+def test_auto_chooses_it_for_crossed_binary_models_only(formula, family, chosen):
+    sampler, reason = choose_sampler("auto", build_model(formula, crossed_data(0, family=family), family=family))
+    assert sampler.name == chosen
+    assert chosen == "mwg" or "Mwg cannot: auto chooses it only" in reason
 
 
 @pytest.mark.slow

@@ -53,6 +53,8 @@ from .sampler import Draws, Options, SamplerInfo, bounded_response_problem, pred
 
 #: The families the sampler takes (log-concave in the linear predictor).
 FAMILIES = ("bernoulli", "binomial", "poisson", "negbinomial")
+#: The families ``auto`` chooses it for, with crossed factors (the case measured).
+AUTO_FAMILIES = ("bernoulli", "binomial")
 
 
 class MwgData(NamedTuple):
@@ -263,6 +265,16 @@ class MwgSampler:
 
     def problem(self, model: Model) -> str | None:
         return mwg_problem(model)
+
+    def declines(self, model: Model) -> str | None:
+        """Why ``auto`` leaves a model it can fit to NUTS: the rule is crossed factors and a
+        binary or binomial response, the case measured (benchmarks/bench_crossed.py)."""
+        if len(model.layout.groups) < 2:
+            return "auto chooses it only for crossed factors (one here); sampler='mwg' forces it"
+        if model.family.name not in AUTO_FAMILIES:
+            return (f"auto chooses it only for {' and '.join(AUTO_FAMILIES)} responses, where it was measured "
+                    "against NUTS; sampler='mwg' forces it")
+        return None
 
     def suits(self, model: Model) -> str:
         names = [g.name for g in model.layout.groups]
