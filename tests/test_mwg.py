@@ -150,6 +150,23 @@ def test_auto_chooses_it_for_crossed_binary_models_only(formula, family, chosen)
     assert chosen == "mwg" or "Mwg cannot: auto chooses it only" in reason
 
 
+def test_refit_with_new_values_does_not_retrace(monkeypatch):
+    """Compile once: a refit of the same shapes with new data values and seed does not
+    trace the sweep again (counted by calls of ``mwg_step``, which only a trace runs)."""
+    from multilevel.inference import mwg
+
+    calls, original = [], mwg.mwg_step
+    monkeypatch.setattr(mwg, "mwg_step", lambda *a: calls.append(1) or original(*a))
+    options = dict(family="bernoulli", sampler="mwg", chains=1, draws=20, warmup=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ml.fit("y ~ x + (1 | A) + (1 | B)", crossed_data(4, num_a=17), seed=0, **options)
+        assert calls, "the first fit of these shapes must trace (the counter works)"
+        calls.clear()
+        ml.fit("y ~ x + (1 | A) + (1 | B)", crossed_data(5, num_a=17), seed=1, **options)
+    assert calls == [], "a refit with the same shapes retraced the sweep"
+
+
 @pytest.mark.slow
 def test_agrees_with_nuts_on_a_crossed_logistic_model():
     data = crossed_data(2, num_a=60, num_b=8)
