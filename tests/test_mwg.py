@@ -27,7 +27,7 @@ from multilevel.inference.registry import choose_sampler
 from multilevel.model import build_model
 from multilevel.model.families import get_family
 
-from agreement import FALSE_ALARM, assert_agree
+from agreement import assert_agree
 from test_sbc import NUM_BINS, NUM_KEPT_DRAWS, assert_uniform_ranks
 
 
