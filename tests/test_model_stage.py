@@ -105,7 +105,7 @@ def test_log_density_is_the_log_posterior_computed_by_hand():
 @pytest.mark.unit
 def test_auto_takes_the_first_sampler_that_fits_and_says_why():
     data = nested_and_crossed()
-    assert [s.name for s in REGISTRY] == ["collapsed", "gibbs", "nuts"]
+    assert [s.name for s in REGISTRY] == ["collapsed", "gibbs", "mwg", "nuts"]
     sampler, reason = choose_sampler("auto", ml.build_model("y ~ x + (1 | dept/lecturer)", data))
     assert sampler.name == "collapsed" and "nested grouping factors (dept:lecturer within dept)" in reason
     sampler, reason = choose_sampler("auto", ml.build_model("y ~ x + (1 | dept) + (1 | student)", data))
@@ -123,7 +123,7 @@ def test_a_requested_sampler_that_cannot_fit_raises_naming_the_alternatives():
     with pytest.raises(ml.SamplerError, match="sampler='collapsed' cannot fit this model: the grouping factors "
                                               "dept and student are crossed.*'gibbs' or 'nuts'"):
         choose_sampler("collapsed", model)
-    with pytest.raises(ml.SamplerError, match="unknown sampler 'hmc'; choose from auto, collapsed, gibbs, nuts"):
+    with pytest.raises(ml.SamplerError, match="unknown sampler 'hmc'; choose from auto, collapsed, gibbs, mwg, nuts"):
         choose_sampler("hmc", model)
     with pytest.raises(ml.PriorError, match="StudentT"):
         choose_sampler("gibbs", ml.build_model("y ~ x + (1 | dept)", data, priors={"b": ml.StudentT(3, 0, 1)}))

@@ -2,9 +2,12 @@
 
 ``auto`` takes the first sampler that can fit the model: the collapsed sampler
 (Gaussian, one grouping factor or a nested chain: exact and row-count
-independent), then blocked Gibbs (Gaussian, crossed factors), then NUTS on the
-full model; the reason names what ruled out the ones before it. A new sampler
-is one module in this package and one line here.
+independent), then blocked Gibbs (Gaussian, crossed factors), then
+Metropolis-within-Gibbs (random-intercept GLMMs with crossed factors), then NUTS on the
+full model; the reason names what ruled out the ones before it. A sampler may also
+decline, for ``auto`` only, a model it can fit (an optional ``declines(model)``, the
+reason or None: where it measured slower than the next). A new sampler is one module in
+this package and one line here.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import PriorError, SamplerError
 from .collapsed import COLLAPSED
 from .gibbs import GIBBS
+from .mwg import MWG
 from .nuts import NUTS
 from .sampler import PriorProblem, Sampler
 
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
     from ..model import Model
 
 #: Every sampler, most preferred first.
-REGISTRY: tuple[Sampler, ...] = (COLLAPSED, GIBBS, NUTS)
+REGISTRY: tuple[Sampler, ...] = (COLLAPSED, GIBBS, MWG, NUTS)
 #: The names ``ml.fit(sampler=...)`` takes.
 SAMPLERS: tuple[str, ...] = ("auto",) + tuple(s.name for s in REGISTRY)
 
@@ -48,7 +52,7 @@ def choose_sampler(requested: str, model: Model) -> tuple[Sampler, str]:
         return sampler, "requested"
     passed = []
     for sampler in REGISTRY:
-        problem = sampler.problem(model)
+        problem = sampler.problem(model) or getattr(sampler, "declines", lambda _: None)(model)
         if problem is None:
             reason = sampler.suits(model)
             return sampler, reason + "".join(f"; {name.capitalize()} cannot: {why}" for name, why in passed)
