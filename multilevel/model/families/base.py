@@ -155,14 +155,20 @@ class Family:
         """Draws of new responses given eta."""
         raise NotImplementedError
 
+    def log_tails(self, y, eta, aux, trials=None):
+        """Pointwise ``(log P(Y_i <= y_i), log P(Y_i > y_i))`` given ``eta_i`` and ``aux``, each
+        computed on the side that keeps its precision; a family with ``takes_bounds`` defines
+        this or overrides :meth:`log_cdf` and :meth:`log_sf` themselves."""
+        raise NotImplementedError
+
     def log_cdf(self, y, eta, aux, trials=None):
         """Pointwise ``log P(Y_i <= y_i | eta_i, aux)`` (``-inf`` below the support); for a
         discrete family ``y`` is a whole number."""
-        raise NotImplementedError
+        return self.log_tails(y, eta, aux, trials)[0]
 
     def log_sf(self, y, eta, aux, trials=None):
         """Pointwise ``log P(Y_i > y_i | eta_i, aux)`` (0 below the support)."""
-        raise NotImplementedError
+        return self.log_tails(y, eta, aux, trials)[1]
 
     def partial_mean(self, y, eta, aux, trials=None):
         """Pointwise ``E[Y_i 1{Y_i <= y_i}]``, the mean's share below ``y`` (finite ``y``), from

@@ -106,7 +106,7 @@ class Binomial(Family):
         p = float(np.clip(np.sum(y) / max(np.sum(trials), 1.0), 0.01, 0.99))
         return trials * p * (1 - p)
 
-    def _log_tails(self, k, eta, aux, trials):
+    def log_tails(self, k, eta, aux, trials=None):
         """``P(Y <= k) = I_{1-p}(n - k, k + 1)`` and ``P(Y > k) = I_p(k + 1, n - k)`` for
         ``0 <= k < n``; the CDF is 0 below 0 and 1 from ``n`` on."""
         p = self.link_function.inverse(eta)
@@ -116,12 +116,6 @@ class Binomial(Family):
                     jnp.log(regularized_beta(k + 1, trials - k, p)))
 
         return support_tails(tails, k, k < 0, k >= trials, 0.0)
-
-    def log_cdf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux, trials)[0]
-
-    def log_sf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux, trials)[1]
 
     def partial_mean(self, y, eta, aux, trials=None):
         """``n p P(Y' <= y - 1)``, ``Y' ~ Binomial(n - 1, p)``: 0 below 1, ``n p`` from ``n`` on."""

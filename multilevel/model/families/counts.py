@@ -58,19 +58,13 @@ class Poisson(Family):
 
     takes_bounds = True
 
-    def _log_tails(self, k, eta, aux):
+    def log_tails(self, k, eta, aux, trials=None):
         mu = jnp.exp(eta)
 
         def tails(k):
             return jnp.log(gammaincc(k + 1, mu)), jnp.log(gammainc(k + 1, mu))
 
         return _count_tails(tails, k)
-
-    def log_cdf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[0]
-
-    def log_sf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[1]
 
     def partial_mean(self, y, eta, aux, trials=None):
         """``mu P(Y <= y - 1)`` (``k p(k) = mu p(k - 1)``), 0 below 1."""
@@ -113,7 +107,7 @@ class NegBinomial(Family):
 
     takes_bounds = True
 
-    def _log_tails(self, k, eta, aux):
+    def log_tails(self, k, eta, aux, trials=None):
         shape = aux[0]
         log_total = jnp.logaddexp(jnp.log(shape), eta)
         p, q = jnp.exp(jnp.log(shape) - log_total), jnp.exp(eta - log_total)
@@ -122,12 +116,6 @@ class NegBinomial(Family):
             return jnp.log(regularized_beta(shape, k + 1, p)), jnp.log(regularized_beta(k + 1, shape, q))
 
         return _count_tails(tails, k)
-
-    def log_cdf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[0]
-
-    def log_sf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[1]
 
     def partial_mean(self, y, eta, aux, trials=None):
         """``mu I_p(shape + 1, y)``: ``k p(k)`` is ``mu`` times the NB of size ``shape + 1`` at

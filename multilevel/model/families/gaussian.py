@@ -95,19 +95,13 @@ class StudentT(Family):
     def log_likelihood(self, y, eta, aux, trials=None):
         return dist.StudentT(self._nu(aux), eta, aux[0]).log_prob(y)
 
-    def _log_tails(self, y, eta, aux):
+    def log_tails(self, y, eta, aux, trials=None):
         """``(log P(T <= t), log P(T > t))`` of the standardised ``t``."""
         nu = self._nu(aux)
         t = (y - eta) / aux[0]
         log_far = jnp.log(0.5 * regularized_beta(0.5 * nu, 0.5, nu / (nu + t * t)))
         log_near = jnp.log1p(-jnp.exp(log_far))
         return jnp.where(t < 0, log_far, log_near), jnp.where(t < 0, log_near, log_far)
-
-    def log_cdf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[0]
-
-    def log_sf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[1]
 
     def partial_mean(self, y, eta, aux, trials=None):
         """``mu F(z) - sigma (nu + z²) / (nu - 1) f(z)`` (``nu > 1``), ``z = (y - mu) / sigma``."""

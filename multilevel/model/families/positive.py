@@ -71,7 +71,7 @@ class Gamma(Family):
 
     takes_bounds = True
 
-    def _log_tails(self, y, eta, aux):
+    def log_tails(self, y, eta, aux, trials=None):
         shape = aux[0]
 
         def tails(y):
@@ -79,12 +79,6 @@ class Gamma(Family):
             return jnp.log(gammainc(shape, x)), jnp.log(gammaincc(shape, x))
 
         return _positive_tail(tails, y)
-
-    def log_cdf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[0]
-
-    def log_sf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[1]
 
     def partial_mean(self, y, eta, aux, trials=None):
         """``mu P(shape + 1, shape y / mu)``: the size-biased gamma has shape + 1."""
@@ -124,18 +118,12 @@ class Lognormal(Family):
 
     takes_bounds = True
 
-    def _log_tails(self, y, eta, aux):
+    def log_tails(self, y, eta, aux, trials=None):
         def tails(y):
             z = (jnp.log(y) - eta) / aux[0]
             return log_ndtr(z), log_ndtr(-z)
 
         return _positive_tail(tails, y)
-
-    def log_cdf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[0]
-
-    def log_sf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[1]
 
     def partial_mean(self, y, eta, aux, trials=None):
         """``exp(mu + sigma²/2) Φ((log y - mu - sigma²) / sigma)``."""
@@ -156,18 +144,12 @@ class Exponential(Family):
     def log_likelihood(self, y, eta, aux, trials=None):
         return -eta - y * jnp.exp(-eta)
 
-    def _log_tails(self, y, eta, aux):
+    def log_tails(self, y, eta, aux, trials=None):
         def tails(y):
             log_sf = -y * jnp.exp(-eta)
             return log_one_minus_exp(log_sf), log_sf
 
         return _positive_tail(tails, y)
-
-    def log_cdf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[0]
-
-    def log_sf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[1]
 
     def partial_mean(self, y, eta, aux, trials=None):
         """``mu P(2, y / mu)``: the size-biased exponential is a gamma of shape 2."""
@@ -203,7 +185,7 @@ class Weibull(Family):
 
     takes_bounds = True
 
-    def _log_tails(self, y, eta, aux):
+    def log_tails(self, y, eta, aux, trials=None):
         shape = aux[0]
 
         def tails(y):
@@ -211,12 +193,6 @@ class Weibull(Family):
             return log_one_minus_exp(log_sf), log_sf
 
         return _positive_tail(tails, y)
-
-    def log_cdf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[0]
-
-    def log_sf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[1]
 
     def partial_mean(self, y, eta, aux, trials=None):
         """``mu P(1 + 1/k, (y / scale)^k)``, the lower incomplete gamma of the Weibull's moment."""

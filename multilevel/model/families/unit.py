@@ -59,7 +59,7 @@ class Beta(Family):
 
     takes_bounds = True
 
-    def _log_tails(self, y, eta, aux):
+    def log_tails(self, y, eta, aux, trials=None):
         """``P(Y <= y) = I_y(a, b)``, ``P(Y > y) = I_{1-y}(b, a)``; 0 and 1 beyond (0, 1)."""
         a, b = _shapes(self, eta, aux[0])
 
@@ -67,12 +67,6 @@ class Beta(Family):
             return jnp.log(regularized_beta(a, b, y)), jnp.log(regularized_beta(b, a, 1 - y))
 
         return support_tails(tails, y, y <= 0, y >= 1, 0.5)
-
-    def log_cdf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[0]
-
-    def log_sf(self, y, eta, aux, trials=None):
-        return self._log_tails(y, eta, aux)[1]
 
     def partial_mean(self, y, eta, aux, trials=None):
         """``mu I_y(a + 1, b)``: the size-biased beta is ``Beta(a + 1, b)``."""
