@@ -32,6 +32,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from workers import numpyro_prior
 
 RESULT_PREFIX = "RESULT "
 SIDES = ("mwg", "nuts", "numpyro")
@@ -96,14 +97,7 @@ def peer_worker(args: argparse.Namespace) -> dict:
     priors = json.loads(args.priors)
 
     def prior(name):
-        cls, kw = priors[name]
-        if cls == "Normal":
-            return dist.Normal(kw["mean"], kw["sd"])
-        if cls == "StudentT":
-            return dist.StudentT(kw["df"], kw["mean"], kw["sd"])
-        if cls == "HalfStudentT":
-            return dist.FoldedDistribution(dist.StudentT(kw["df"], 0.0, kw["scale"]))
-        raise ValueError(f"no NumPyro translation of the prior {cls}{kw}")
+        return numpyro_prior(*priors[name])
 
     def model(X, r, i, y, num_r, num_i):
         b = jnp.stack([numpyro.sample(n, prior(n)) for n in PARAMETERS[1:4]])

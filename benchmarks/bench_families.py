@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from workers import CompileClock, numpyro_prior
 
 # Only NumPy is imported for every process: a peer worker imports JAX and NumPyro, ours
 # imports multilevel, and neither pays for the other's imports.
@@ -127,18 +128,6 @@ def summarise(posterior: dict[str, np.ndarray]) -> dict:
 
 # -- workers: each runs in its own process and prints one RESULT line -----------------
 
-class CompileClock:
-    """Seconds JAX spent tracing, lowering and compiling, from its monitoring events."""
-
-    def __init__(self, jax):
-        self.seconds = 0.0
-        jax.monitoring.register_event_duration_secs_listener(self._listen)
-
-    def _listen(self, event: str, duration: float, **_) -> None:
-        if event.startswith("/jax/core/compile/"):
-            self.seconds += duration
-
-
 def ours_worker(args: argparse.Namespace) -> dict:
     """``ml.fit`` with its default sampler and priors (explicit ones for ``hetero``)."""
     import jax
@@ -185,22 +174,7 @@ def peer_model(model: str, priors: dict, centred: bool):
     spec = SPECS[model]
 
     def prior(name: str):
-        cls, kw = priors[name]
-        if cls == "Normal":
-            return dist.Normal(kw["mean"], kw["sd"])
-        if cls == "StudentT":
-            return dist.StudentT(kw["df"], kw["mean"], kw["sd"])
-        if cls == "HalfStudentT":
-            return dist.FoldedDistribution(dist.StudentT(kw["df"], 0.0, kw["scale"]))
-        if cls == "HalfNormal":
-            return dist.HalfNormal(kw["sd"])
-        if cls == "Exponential":
-            return dist.Exponential(kw["rate"])
-        if cls == "Gamma":
-            return dist.Gamma(kw["shape"], kw["rate"])
-        if cls == "Beta":
-            return dist.Beta(kw["a"], kw["b"])
-        raise ValueError(f"no NumPyro translation of the prior {cls}{kw}")
+        return numpyro_prior(*priors[name])
 
     sd_name = f"sd(Intercept|{spec.group})"
 

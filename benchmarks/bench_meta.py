@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from workers import CompileClock
 
 # Only NumPy is imported for every process: a peer worker imports JAX and NumPyro, ours
 # imports multilevel, and neither pays for the other's imports.
@@ -135,18 +136,6 @@ def summarise(posterior: dict[str, np.ndarray], measured: tuple[str, ...]) -> di
 
 
 # -- workers: each runs in its own process and prints one RESULT line -----------------
-
-class CompileClock:
-    """Seconds JAX spent tracing, lowering and compiling, from its monitoring events."""
-
-    def __init__(self, jax):
-        self.seconds = 0.0
-        jax.monitoring.register_event_duration_secs_listener(self._listen)
-
-    def _listen(self, event: str, duration: float, **_) -> None:
-        if event.startswith("/jax/core/compile/"):
-            self.seconds += duration
-
 
 def ours_worker(args: argparse.Namespace) -> dict:
     """``ml.fit`` with its default sampler and the model's explicit priors."""

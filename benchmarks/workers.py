@@ -1,0 +1,39 @@
+"""What the benchmark workers share, importing nothing heavy at module level: each worker
+process imports only its own side's stack (JAX and NumPyro, or multilevel)."""
+
+from __future__ import annotations
+
+
+class CompileClock:
+    """Seconds JAX spent tracing, lowering and compiling, from its monitoring events."""
+
+    def __init__(self, jax):
+        self.seconds = 0.0
+        jax.monitoring.register_event_duration_secs_listener(self._listen)
+
+    def _listen(self, event: str, duration: float, **_) -> None:
+        if event.startswith("/jax/core/compile/"):
+            self.seconds += duration
+
+
+def numpyro_prior(cls: str, kw: dict):
+    """The NumPyro distribution of one of our priors given as (class name, arguments)."""
+    import numpyro.distributions as dist
+
+    if cls == "Normal":
+        return dist.Normal(kw["mean"], kw["sd"])
+    if cls == "StudentT":
+        return dist.StudentT(kw["df"], kw["mean"], kw["sd"])
+    if cls == "HalfStudentT":
+        return dist.FoldedDistribution(dist.StudentT(kw["df"], 0.0, kw["scale"]))
+    if cls == "HalfNormal":
+        return dist.HalfNormal(kw["sd"])
+    if cls == "HalfCauchy":
+        return dist.HalfCauchy(kw["scale"])
+    if cls == "Exponential":
+        return dist.Exponential(kw["rate"])
+    if cls == "Gamma":
+        return dist.Gamma(kw["shape"], kw["rate"])
+    if cls == "Beta":
+        return dist.Beta(kw["a"], kw["b"])
+    raise ValueError(f"no NumPyro translation of the prior {cls}{kw}")
