@@ -239,7 +239,6 @@ def test_pointwise_log_likelihood_is_the_weighted_density_with_the_rows_sds(form
     np.testing.assert_allclose(got, expected, rtol=1e-10)
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("formula, family", [("y | weights(w) ~ x + (1 | g)", "gaussian"),
                                              ("n | weights(w) ~ x + (1 | g)", "poisson")])
 def test_integer_weights_give_the_log_density_of_duplicated_rows_exactly(formula, family):

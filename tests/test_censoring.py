@@ -258,7 +258,6 @@ def test_a_censored_and_truncated_count_follows_brms_conventions():
     np.testing.assert_allclose(got, expected, rtol=1e-10)
 
 
-@pytest.mark.unit
 def test_a_right_censored_weibull_row_is_its_survival_and_a_narrow_window_keeps_its_mass():
     family = get_family("weibull")
     with jax.enable_x64(True):

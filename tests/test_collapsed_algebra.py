@@ -39,7 +39,6 @@ def random_spd(rng, batch, q):
     return A @ np.swapaxes(A, -1, -2) + 0.1 * np.eye(q)
 
 
-@pytest.mark.unit
 @settings(max_examples=40, deadline=None)
 @given(q=st.integers(1, 8), batch=st.integers(1, 5), seed=st.integers(0, 2**31 - 1))
 def test_small_cholesky_and_solves_match_numpy(q, batch, seed):

@@ -108,7 +108,6 @@ def test_prior_keys_reach_a_parameters_coefficients_by_its_own_classes():
         ml.build_model(formula, data, priors={"sigma": ml.HalfNormal(1)})
 
 
-@pytest.mark.unit
 def test_the_log_density_is_the_normal_likelihood_with_a_log_linear_sigma_plus_the_priors():
     data = heteroscedastic(rows=60, groups=5)
     priors = {"Intercept": ml.Normal(0, 5), "b": ml.Normal(0, 2), "Intercept_sigma": ml.Normal(0, 1),
@@ -265,7 +264,6 @@ def test_terms_with_one_id_are_one_correlated_term_across_formulas():
     assert table.loc["cor|g", "class"] == "cor"
 
 
-@pytest.mark.unit
 def test_a_joined_terms_columns_each_reach_their_own_linear_predictor():
     """The log density is log N(y | mu, sigma) plus the library's log prior and Jacobian, with
     mu and log sigma built by hand from the effects of the joined term."""

@@ -98,7 +98,6 @@ def test_gamma_links_give_the_same_density_at_the_same_mean():
     np.testing.assert_allclose(by_identity, by_log, rtol=1e-10)
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("name", list(CASES))
 def test_mean_equals_the_mean_of_predictive_draws(name):
     _, aux, trials, _, _ = CASES[name]

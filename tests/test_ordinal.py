@@ -32,7 +32,6 @@ CDF = {"logit": special.expit, "probit": stats.norm.cdf, "cloglog": lambda x: -n
 LEVELS = ["poor", "fair", "good", "great"]
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("link", list(CDF))
 def test_category_probabilities_are_differences_of_the_cdf(link):
     family = get_family("cumulative").__class__(link, categories=tuple(LEVELS))
@@ -147,7 +146,6 @@ def test_an_ordered_categorical_keeps_its_unobserved_categories():
     assert set(np.unique(model.design.y)) == {1.0, 3.0, 4.0}
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("link", list(CDF))
 def test_the_log_likelihood_is_the_observed_categorys_log_probability_to_second_order(link):
     """The pilot's centring rule reads the likelihood's second derivative in eta: it must be
