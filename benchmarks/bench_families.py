@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from workers import CompileClock, numpyro_prior
+from workers import CompileClock, check_priors, numpyro_prior
 
 # Only NumPy is imported for every process: a peer worker imports JAX and NumPyro, ours
 # imports multilevel, and neither pays for the other's imports.
@@ -394,15 +394,6 @@ def notes(model: str, run: str, results: dict[str, dict]) -> list[str]:
         lines.append(f"{model}, {run}: posterior means of ours and {peer['side']} within {AGREEMENT_MCSE:g} MCSE: "
                      + ("agree" if not far else "differ: " + ", ".join(far)) + f" (max |z| = {z:.1f})")
     return lines
-
-
-def check_priors(model: str, ours: dict, priors: dict) -> list[str]:
-    """Whether ours used the priors given to the peer (compared as the library prints them)."""
-    import multilevel as ml
-
-    used = {name: str(getattr(ml, cls)(**kw)) for name, (cls, kw) in priors.items()}
-    differ = [f"{n}: ours {ours['priors'].get(n)}, peer {p}" for n, p in used.items() if ours["priors"].get(n) != p]
-    return [f"{model}: PRIORS DIFFER between the sides: " + "; ".join(differ)] if differ else []
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from workers import CompileClock
+from workers import CompileClock, check_priors
 
 # Only NumPy is imported for every process: a peer worker imports JAX and NumPyro, ours
 # imports multilevel, and neither pays for the other's imports.
@@ -370,15 +370,6 @@ def data_check() -> str:
             "different posteriors")
 
 
-def check_priors(model: str, ours: dict) -> list[str]:
-    """Whether ours used the priors given to the peers (compared as the library prints them)."""
-    import multilevel as ml
-
-    used = {name: str(getattr(ml, cls)(**kw)) for name, (cls, kw) in SPECS[model].priors.items()}
-    differ = [f"{n}: ours {ours['priors'].get(n)}, peer {p}" for n, p in used.items() if ours["priors"].get(n) != p]
-    return [f"{model}: PRIORS DIFFER between the sides: " + "; ".join(differ)] if differ else []
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"smoke test: weighted model {QUICK_SIZE[0]} rows × "
@@ -450,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
             ours = results.get("ours")
             ours = ours if ours and "error" not in ours else None
             if ours:
-                model_notes += check_priors(model, ours)
+                model_notes += check_priors(model, ours, SPECS[model].priors)
                 expected = "" if ours["sampler"] == "collapsed" else " (NOT the exact collapsed sampler)"
                 model_notes.append(f"{model}, {run_names[run]}: ours: sampler {ours['sampler']}{expected} "
                                    f"({ours['reason']})")

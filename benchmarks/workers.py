@@ -1,4 +1,4 @@
-"""What the benchmark workers share, importing nothing heavy at module level: each worker
+"""What the benchmark scripts share, importing nothing heavy at module level: each worker
 process imports only its own side's stack (JAX and NumPyro, or multilevel)."""
 
 from __future__ import annotations
@@ -37,3 +37,12 @@ def numpyro_prior(cls: str, kw: dict):
     if cls == "Beta":
         return dist.Beta(kw["a"], kw["b"])
     raise ValueError(f"no NumPyro translation of the prior {cls}{kw}")
+
+
+def check_priors(model: str, ours: dict, priors: dict) -> list[str]:
+    """Whether ours used the priors given to the peer (compared as the library prints them)."""
+    import multilevel as ml
+
+    used = {name: str(getattr(ml, cls)(**kw)) for name, (cls, kw) in priors.items()}
+    differ = [f"{n}: ours {ours['priors'].get(n)}, peer {p}" for n, p in used.items() if ours["priors"].get(n) != p]
+    return [f"{model}: PRIORS DIFFER between the sides: " + "; ".join(differ)] if differ else []
