@@ -29,8 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import CubicSpline
-from scipy.sparse.linalg import eigsh
 
 #: At most this many distinct x are the knots of a thin plate spline (mgcv's ``max.knots``).
 MAX_KNOTS = 2000
@@ -83,6 +81,8 @@ def fit_margin(x: np.ndarray, bs: str, k: int) -> tuple[Margin, np.ndarray]:
     knots = unique if len(unique) <= MAX_KNOTS else _spread(unique, MAX_KNOTS)
     E = _eta(knots[:, None] - knots[None, :])
     if len(knots) > LANCZOS_ABOVE:     # the k extreme eigenpairs alone, by Lanczos (as mgcv)
+        from scipy.sparse.linalg import eigsh
+
         values, vectors = eigsh(E, k, which="LM", v0=np.ones(len(knots)))
     else:
         values, vectors = np.linalg.eigh(E)
@@ -103,6 +103,8 @@ def raw_basis(margin: Margin, x: np.ndarray) -> np.ndarray:
     if margin.bs == "tp":
         radial = _eta(x[:, None] - margin.knots[None, :]) @ margin.features
         return np.column_stack([radial, np.ones_like(x), x])
+    from scipy.interpolate import CubicSpline   # 0.2 s to import: only where used
+
     knots = margin.knots
     spline = CubicSpline(knots, np.eye(len(knots)), bc_type="natural")
     inside = np.clip(x, knots[0], knots[-1])
@@ -118,6 +120,8 @@ def raw_basis(margin: Margin, x: np.ndarray) -> np.ndarray:
 
 def _cr_penalty(knots: np.ndarray) -> np.ndarray:
     """``∫ b_i'' b_j''`` of the natural cubic cardinal splines on ``knots``."""
+    from scipy.interpolate import CubicSpline
+
     second = CubicSpline(knots, np.eye(len(knots)), bc_type="natural").derivative(2)(knots)
     h = np.diff(knots)
     a, b = second[:-1], second[1:]

@@ -50,13 +50,16 @@ one build the same reflectors, so the basis, not only its span, is R's.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.interpolate import BSpline
 
 from ..errors import DataError
 from ..formula.signatures import basis_arguments
 from ..formula.spec import Call
+
+if TYPE_CHECKING:
+    from scipy.interpolate import BSpline
 
 #: The basis transforms, by R's name.
 BASES = ("poly", "ns", "bs")
@@ -158,6 +161,8 @@ def _spline_knots(call: Call, args: dict, x: np.ndarray) -> BasisState:
 
 def _bspline(knots: np.ndarray, boundary: tuple, degree: int, extrapolate: bool) -> BSpline:
     """Every B-spline of the knot sequence at once: a vector-valued spline with identity coefficients."""
+    from scipy.interpolate import BSpline   # scipy.interpolate costs 0.2 s to import: only where used
+
     order = degree + 1
     t = np.concatenate([[boundary[0]] * order, knots, [boundary[1]] * order])
     return BSpline(t, np.eye(len(t) - order), degree, extrapolate=extrapolate)
