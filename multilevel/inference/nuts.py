@@ -29,6 +29,7 @@ from ..design.summary import summarise
 from ..errors import SamplerError
 from ..model.batching import map_batches
 from ..model.layout import Layout
+from ..model.merged_rows import merge_identical_rows
 from ..model.logdensity import (ModelData, Params, Position, constrain, initial_position, make_logdensity, model_data,
                                 recentre, structure)
 from .centering import decide_centering, guess_centering
@@ -153,14 +154,16 @@ class NutsSampler:
         a fixed effect (:mod:`multilevel.model.hierarchy`). If that confirms the start,
         the chains go on; otherwise they restart, from the pilot's last point, under
         the new parameterisation, with a full warmup. Either way one compiled kernel serves
-        (the parameterisation is data of the log density).
+        (the parameterisation is data of the log density). Identical rows are sampled as one
+        weighted row (:mod:`multilevel.model.merged_rows`).
         """
-        design, layout, family, priors = model.design, model.layout, model.family, model.priors
+        layout, family, priors = model.layout, model.family, model.priors
+        design = merge_identical_rows(model.design)
         chains, warmup = options.chains, options.warmup
         centered = per_term_centering(options.centered, layout)
         struct = structure(layout, family)
         logdensity = make_logdensity(struct)
-        guess, guess_reasons = guess_centering(design, family)
+        guess, guess_reasons = guess_centering(model.design, family)   # its heuristic reads the rows
         start = tuple(g if c is None else c for c, g in zip(centered, guess))
         reasons = ["set by centered=" if c is not None else r for c, r in zip(centered, guess_reasons)]
         flags = start_flags(layout)
@@ -215,6 +218,8 @@ class NutsSampler:
         details = {"centering": {t: "centred" if c else "non-centred" for t, c in zip(terms, start)},
                    "centering_reason": dict(zip(terms, reasons)),
                    "pilot_steps": pilot if choosing else 0,
+                   **({"merged_rows": f"{model.design.num_rows} rows sampled as {design.num_rows} weighted rows"}
+                      if design is not model.design else {}),
                    **({"smooth_centering": smooth_reasons} if smooth_reasons else {}),
                    "target_accept": options.target_accept, "max_treedepth": options.max_treedepth}
         return Draws(params.b, params.aux, tuple(params.sd), tuple(params.chol), tuple(params.effects), run.stats,
