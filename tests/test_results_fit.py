@@ -122,3 +122,19 @@ def test_timings_split_the_fit_and_the_idata_waits_for_its_first_use():
     np.testing.assert_array_equal(posterior["x"].values, fitted._posterior["x"].values)
     assert "log_likelihood" in fitted.idata.groups()
     assert np.isclose(summary.loc["x", "mean"], float(posterior["x"].mean()))
+
+
+def test_a_column_that_is_both_a_covariate_and_a_grouping_factor(tmp_path):
+    """``y ~ num + (1 | num)``: the fixed effect ``num`` and the level dimension cannot share
+    a name in the posterior, so the levels' dimension is ``num_levels``; every reading works."""
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"num": rng.integers(0, 5, 80)})
+    data["y"] = 0.3 * data["num"] + rng.normal(0, 0.5, 5)[data["num"]] + rng.normal(size=80)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.fit("y ~ num + (1 | num)", data, chains=2, draws=100, warmup=100, seed=1, progress=False)
+    assert fit.idata.posterior["Intercept|num"].dims == ("chain", "draw", "num_levels")
+    assert len(fit.ranef()) == 5 and "num" in fit.fixef().index
+    path = tmp_path / "fit.nc"
+    fit.save(path)
+    np.testing.assert_array_equal(ml.load(path).predict(data.head(3)), fit.predict(data.head(3)))

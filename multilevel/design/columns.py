@@ -49,18 +49,23 @@ class Encoders:
     smooths
         The basis of each smooth term (a :class:`~multilevel.design.smooths.SmoothState`),
         keyed by the term's text (``"s(x)"``).
+    numeric
+        The variables read as numbers (a column that is also a grouping factor, as ``num``
+        in ``y ~ num + (1 | num)``, has levels too, and is still a number in the fixed part).
     """
 
     levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     stats: dict[str, tuple[float, float]] = field(default_factory=dict)
     bases: dict[str, BasisState] = field(default_factory=dict)
     smooths: dict[str, Any] = field(default_factory=dict)
+    numeric: frozenset[str] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
         return {"levels": {k: list(v) for k, v in self.levels.items()},
                 "stats": {k: list(v) for k, v in self.stats.items()},
                 "bases": {k: {name: list(v) for name, v in state.items()} for k, state in self.bases.items()},
-                "smooths": {k: v.to_dict() for k, v in self.smooths.items()}}
+                "smooths": {k: v.to_dict() for k, v in self.smooths.items()},
+                "numeric": sorted(self.numeric)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Encoders":
@@ -68,7 +73,8 @@ class Encoders:
         return cls({k: tuple(v) for k, v in data["levels"].items()},
                    {k: tuple(v) for k, v in data["stats"].items()},
                    {k: {name: tuple(v) for name, v in state.items()} for k, state in data.get("bases", {}).items()},
-                   {k: SmoothState.from_dict(v) for k, v in data.get("smooths", {}).items()})
+                   {k: SmoothState.from_dict(v) for k, v in data.get("smooths", {}).items()},
+                   frozenset(data.get("numeric", ())))
 
 
 def is_numeric(series: pd.Series) -> bool:
@@ -168,9 +174,11 @@ class Evaluator:
         self.stats = {} if encoders is None else dict(encoders.stats)
         self.bases = {} if encoders is None else dict(encoders.bases)
         self.smooths = {} if encoders is None else dict(encoders.smooths)
+        self.numbers = set() if encoders is None else set(encoders.numeric)
 
     def encoders(self) -> Encoders:
-        return Encoders(dict(self.levels), dict(self.stats), dict(self.bases), dict(self.smooths))
+        return Encoders(dict(self.levels), dict(self.stats), dict(self.bases), dict(self.smooths),
+                        frozenset(self.numbers))
 
     def numeric(self, expr: Expr, context: str) -> np.ndarray:
         value = self.evaluate(expr)
@@ -186,7 +194,9 @@ class Evaluator:
             return np.full(len(self.data), expr.value)
         if isinstance(expr, Var):
             series = column(self.data, expr.name)
-            if is_numeric(series) and str(expr) not in self.levels:
+            if is_numeric(series) and (str(expr) not in self.levels or str(expr) in self.numbers):
+                if self.learn:
+                    self.numbers.add(str(expr))
                 return series.to_numpy(dtype=np.float64)
             return self.categorical(str(expr), series)
         if isinstance(expr, (Not, Str)) or (isinstance(expr, BinOp) and expr.op in LOGICAL_OPS):

@@ -125,11 +125,6 @@ class GroupLayout:
     def effect_names(self) -> tuple[str, ...]:
         return tuple(f"{c}|{self.name}" for c in self.columns)
 
-    @property
-    def dim(self) -> str:
-        """Name of the coordinate dimension of the group levels."""
-        return self.name
-
     @classmethod
     def of(cls, group: GroupData) -> "GroupLayout":
         return cls(group.name, group.columns, group.levels, group.correlated, group.dpars, group.structure)
@@ -169,6 +164,12 @@ class Layout:
                     if p.name not in dpars and p.fixed is None and not (se == SE_KNOWN and p.name == "sigma"))
         return cls(design.columns, aux + tuple(name for name, _ in smooths),
                    tuple(GroupLayout.of(g) for g in design.groups), dpars, design.column_dpars, se, smooths)
+
+    def level_dim(self, group: GroupLayout) -> str:
+        """The coordinate dimension of ``group``'s levels in the posterior: the factor's name,
+        or ``name_levels`` when a fixed effect or family parameter has that name (``y ~ num +
+        (1 | num)``: the variable ``num`` and the dimension ``num`` cannot share a Dataset)."""
+        return f"{group.name}_levels" if group.name in self.fixed or group.name in self.aux else group.name
 
     @property
     def penalties(self) -> tuple[Penalty, ...]:

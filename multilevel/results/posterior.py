@@ -56,10 +56,10 @@ def posterior_xarray(layout: Layout, posterior: dict[str, np.ndarray]) -> xr.Dat
     """The named posterior arrays as ``idata.posterior`` holds them (dims ``chain``,
     ``draw`` and, for a group effect, its factor's level dimension), without building
     the InferenceData."""
-    level_dims = {name: g.dim for g in layout.groups for name in g.effect_names}
+    level_dims = {name: layout.level_dim(g) for g in layout.groups for name in g.effect_names}
     shape = next(iter(posterior.values())).shape
     coords = {"chain": np.arange(shape[0]), "draw": np.arange(shape[1]),
-              **{g.dim: list(g.levels) for g in layout.groups}}
+              **{layout.level_dim(g): list(g.levels) for g in layout.groups}}
     return xr.Dataset({name: (("chain", "draw") + ((level_dims[name],) if name in level_dims else ()), values)
                        for name, values in posterior.items()}, coords=coords)
 
@@ -94,8 +94,8 @@ def make_idata(layout: Layout, posterior: dict[str, np.ndarray], sample_stats: d
     (from :func:`~multilevel.results.predict.posterior_predictive_draws`), stored as
     variable ``y`` of group ``posterior_predictive``.
     """
-    coords = {g.dim: list(g.levels) for g in layout.groups}
-    dims = {name: [g.dim] for g in layout.groups for name in g.effect_names}
+    coords = {layout.level_dim(g): list(g.levels) for g in layout.groups}
+    dims = {name: [layout.level_dim(g)] for g in layout.groups for name in g.effect_names}
     groups = {"posterior": posterior, "sample_stats": sample_stats}
     if log_likelihood is not None:
         groups["log_likelihood"] = {"y": log_likelihood}
