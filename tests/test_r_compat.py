@@ -207,7 +207,6 @@ def test_r_round_is_half_to_even_with_digits():
     ("Reaction ~ Days + nlme::corAR1(Days)", "nlme::corAR1\\(\\) is not supported"),
     ("Reaction ~ foo::log(Days)", "functions of package 'foo' are not understood; write log\\(\\)"),
     ("Reaction ~ Days > 2", "a comparison in a term goes in parentheses"),
-    ("Reaction ~ ordered(Days)", "polynomial contrasts"),
 ])
 def test_r_functions_we_do_not_take_name_themselves_and_what_to_write(formula, message, sleepstudy):
     with pytest.raises(ml.FormulaError, match=message):

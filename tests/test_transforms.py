@@ -41,6 +41,31 @@ def test_ns_gives_R_basis_itself_lm_coefficients_of_the_ns_help_page():
 
 
 @pytest.mark.unit
+def test_an_ordered_factor_gets_R_polynomial_contrasts():
+    # R: contr.poly(4) (stats::contr.poly help page): .L, .Q, .C
+    a, b = 3 / np.sqrt(20), 1 / np.sqrt(20)
+    contr = np.array([[-a, 0.5, -b], [-b, -0.5, a], [b, -0.5, -a], [a, 0.5, b]])
+    frame = pd.DataFrame({"dose": [2.0, 1, 4, 3, 1, 2], "y": [0.0, 1, 0, 1, 1, 0]})
+    d = design("y ~ ordered(dose)", frame)
+    assert d.columns == ("Intercept", "ordered(dose).L", "ordered(dose).Q", "ordered(dose).C")
+    np.testing.assert_allclose(d.X[:, 1:], contr[[1, 0, 3, 2, 0, 1]], atol=1e-12)
+    frame["level"] = pd.Categorical(np.array(["lo", "mid", "hi", "top"])[frame["dose"].astype(int) - 1],
+                                    categories=["lo", "mid", "hi", "top"], ordered=True)
+    as_column = design("y ~ level", frame)
+    assert as_column.columns == ("Intercept", "level.L", "level.Q", "level.C")
+    np.testing.assert_allclose(as_column.X, d.X, atol=1e-12)
+    # new data need not carry the order: the fit remembers it
+    new = design("y ~ level", frame.assign(level=frame["level"].astype(str)), as_column.encoders)
+    np.testing.assert_allclose(new.X, d.X, atol=1e-12)
+    # without an intercept the first factor is coded in full, ordered or not (model.matrix(~ 0 + o))
+    assert design("y ~ 0 + level", frame).columns == ("level[lo]", "level[mid]", "level[hi]", "level[top]")
+    # higher powers are named ^4, ^5, ...
+    six = design("y ~ ordered(k)", pd.DataFrame({"k": np.arange(6.0), "y": np.zeros(6)}))
+    assert six.columns[1:] == tuple(f"ordered(k){s}" for s in (".L", ".Q", ".C", "^4", "^5"))
+    np.testing.assert_allclose(six.X[:, 1:].T @ six.X[:, 1:], np.eye(5), atol=1e-12)
+
+
+@pytest.mark.unit
 def test_poly_of_equally_spaced_points_is_R_contr_poly():
     # R: contr.poly(4) = poly(1:4, 3) (stats::contr.poly help page)
     d = design("y ~ poly(x, 3)", pd.DataFrame({"x": [1.0, 2, 3, 4], "y": [0.0, 1, 0, 1]}))

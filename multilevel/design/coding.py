@@ -1,7 +1,9 @@
 """Model-matrix columns for a sum of terms (R's coding rules).
 
 A numeric factor contributes its values; a categorical factor contributes
-indicator columns. Within a term, a categorical factor is coded against its
+indicator columns, or, when ordered (``ordered(x)``, or an ordered pandas Categorical
+column) and coded against a baseline, R's polynomial contrasts ``x.L``, ``x.Q``, ``x.C``,
+``x^4``, ... (``contr.poly``). Within a term, a categorical factor is coded against its
 first level (treatment contrasts, ``x[level]`` for the other levels) when the
 rest of the term is empty or part of an earlier term; otherwise it gets one
 indicator per level. Without an intercept, the first categorical factor of the
@@ -20,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError
-from ..formula.spec import Call, Smooth, Term, Terms
+from ..formula.spec import Call, Smooth, Term, Terms, Var
 from .columns import Evaluator
 from .logical import is_logical, logical_levels
 from .smooths import fit_smooth, smooth_columns, smooth_names
+from .transforms import polynomial_contrasts
 
 
 def model_columns(terms: Terms, evaluator: Evaluator) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -71,10 +74,6 @@ def _term_columns(term: Term, earlier: tuple[Term, ...], full_first: bool, evalu
         logical = is_logical(factor)
         if logical:
             value = logical_levels(evaluator, factor, value)
-        if isinstance(factor, Call) and factor.func == "ordered":
-            raise FormulaError(f"{factor} as a predictor: R codes an ordered factor with polynomial contrasts "
-                               f"({factor}.L, {factor}.Q, ...), which are not supported; write "
-                               f"factor({factor.args[0]}) for treatment contrasts")
         if isinstance(value, pd.Categorical):
             if len(value.categories) < 2:
                 raise DataError(f"{factor} has a single level ({value.categories[0]!r}) in the data, "
@@ -82,8 +81,12 @@ def _term_columns(term: Term, earlier: tuple[Term, ...], full_first: bool, evalu
             rest = set(term) - {factor}
             contrasts = not full_first and (not rest or any(rest <= set(t) for t in earlier))
             full_first = False
-            levels = list(value.categories)[1:] if contrasts else list(value.categories)
             codes = value.codes
+            if contrasts and _ordered(factor, evaluator):
+                poly, suffixes = polynomial_contrasts(len(value.categories))
+                parts.append([(f"{factor}{suffix}", poly[codes, j]) for j, suffix in enumerate(suffixes)])
+                continue
+            levels = list(value.categories)[1:] if contrasts else list(value.categories)
             label = "{}{}" if logical else "{}[{}]"    # R's x > 1TRUE for a logical term
             parts.append([(label.format(factor, level), (codes == value.categories.get_loc(level)).astype(float))
                           for level in levels])
@@ -100,3 +103,17 @@ def _term_columns(term: Term, earlier: tuple[Term, ...], full_first: bool, evalu
                 col = col * values
         columns.append(col)
     return np.stack(columns, axis=1), names, full_first
+
+
+def _ordered(factor, evaluator: Evaluator) -> bool:
+    """Whether R would take ``factor`` as an ordered factor: ``ordered(x)``, or a column that
+    is an ordered pandas Categorical when fitting (remembered for new data)."""
+    if not evaluator.learn:
+        return str(factor) in evaluator.ordered
+    ordered = isinstance(factor, Call) and factor.func == "ordered"
+    if isinstance(factor, Var) and factor.name in evaluator.data.columns:
+        dtype = evaluator.data[factor.name].dtype
+        ordered = isinstance(dtype, pd.CategoricalDtype) and bool(dtype.ordered)
+    if ordered:
+        evaluator.ordered.add(str(factor))
+    return ordered

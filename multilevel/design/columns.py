@@ -52,6 +52,9 @@ class Encoders:
     numeric
         The variables read as numbers (a column that is also a grouping factor, as ``num``
         in ``y ~ num + (1 | num)``, has levels too, and is still a number in the fixed part).
+    ordered
+        The factors coded with polynomial contrasts (ordered when fitted: new data need
+        not carry the order).
     """
 
     levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -59,13 +62,14 @@ class Encoders:
     bases: dict[str, BasisState] = field(default_factory=dict)
     smooths: dict[str, Any] = field(default_factory=dict)
     numeric: frozenset[str] = frozenset()
+    ordered: frozenset[str] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
         return {"levels": {k: list(v) for k, v in self.levels.items()},
                 "stats": {k: list(v) for k, v in self.stats.items()},
                 "bases": {k: {name: list(v) for name, v in state.items()} for k, state in self.bases.items()},
                 "smooths": {k: v.to_dict() for k, v in self.smooths.items()},
-                "numeric": sorted(self.numeric)}
+                "numeric": sorted(self.numeric), "ordered": sorted(self.ordered)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Encoders":
@@ -74,7 +78,7 @@ class Encoders:
                    {k: tuple(v) for k, v in data["stats"].items()},
                    {k: {name: tuple(v) for name, v in state.items()} for k, state in data.get("bases", {}).items()},
                    {k: SmoothState.from_dict(v) for k, v in data.get("smooths", {}).items()},
-                   frozenset(data.get("numeric", ())))
+                   frozenset(data.get("numeric", ())), frozenset(data.get("ordered", ())))
 
 
 def is_numeric(series: pd.Series) -> bool:
@@ -175,10 +179,11 @@ class Evaluator:
         self.bases = {} if encoders is None else dict(encoders.bases)
         self.smooths = {} if encoders is None else dict(encoders.smooths)
         self.numbers = set() if encoders is None else set(encoders.numeric)
+        self.ordered = set() if encoders is None else set(encoders.ordered)
 
     def encoders(self) -> Encoders:
         return Encoders(dict(self.levels), dict(self.stats), dict(self.bases), dict(self.smooths),
-                        frozenset(self.numbers))
+                        frozenset(self.numbers), frozenset(self.ordered))
 
     def numeric(self, expr: Expr, context: str) -> np.ndarray:
         value = self.evaluate(expr)

@@ -110,6 +110,17 @@ def _whole(value, name: str, call: Call) -> int:
     return int(value)
 
 
+def polynomial_contrasts(num_levels: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """R's ``contr.poly(k)``: the ``k × (k - 1)`` orthonormal polynomials of the scores
+    ``1..k`` (``poly(1:k, k - 1)``), and R's column suffixes ``.L``, ``.Q``, ``.C``,
+    ``^4``, ``^5``, ... (linear, quadratic, cubic, higher powers)."""
+    scores = np.arange(1.0, num_levels + 1.0)
+    state = _poly_coefs(scores, num_levels - 1)
+    columns = _poly_columns(scores, np.asarray(state["alpha"]), np.asarray(state["norm2"]))
+    suffixes = (".L", ".Q", ".C") + tuple(f"^{d}" for d in range(4, num_levels))
+    return columns, suffixes[:num_levels - 1]
+
+
 def _poly_coefs(x: np.ndarray, degree: int) -> BasisState:
     """R's ``coefs`` of ``poly(x, degree)``: ``alpha`` (degree) and ``norm2`` (degree + 2)."""
     mean = float(np.mean(x))
