@@ -95,7 +95,8 @@ def _term_columns(term: Term, earlier: tuple[Term, ...], full_first: bool, evalu
         else:
             parts.append([(str(factor), np.asarray(value, dtype=np.float64))])
     columns, names = [], []
-    for combo in product(*parts):
+    for reverse_combo in product(*reversed(parts)):   # R's order: the first factor varies fastest
+        combo = reverse_combo[::-1]
         names.append(":".join(name for name, _ in combo))
         col = combo[0][1]
         with np.errstate(all="ignore"):  # non-finite products are reported by build_design
