@@ -178,11 +178,13 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
                      for line in [header, ["---"] * len(header), *rows])
 
 
+#: The standard columns but process s, in one line for the Markdown notes (``DEFINITIONS`` with it).
+MEASURES = ("min ESS/s = min bulk ESS (ArviZ) / process s; s to ESS 400 = "
+            "F + S × 400 / min ESS, S = the seconds that grow with the kept draws (post-warmup sampling, "
+            "exact draws), F = process s - S (ESS taken to grow in proportion to the draws after warmup; "
+            "~ = S estimated as the chains' time × draws / (warmup + draws), warmup not timed apart); "
+            "split: imports, compile (JAX tracing and compilation), warmup, sampling, draws (exact draws "
+            "after the chains), assembly (ours: the Fit; a peer: collecting the samples), other = the rest "
+            "(data, model building, starting values)")
 DEFINITIONS = ("process s = wall time of the worker process from its first line (imports, data, compilation, "
-               "warmup, sampling, assembly); min ESS/s = min bulk ESS (ArviZ) / process s; s to ESS 400 = "
-               "F + S × 400 / min ESS, S = the seconds that grow with the kept draws (post-warmup sampling, "
-               "exact draws), F = process s - S (ESS taken to grow in proportion to the draws after warmup; "
-               "~ = S estimated as the chains' time × draws / (warmup + draws), warmup not timed apart); "
-               "split: imports, compile (JAX tracing and compilation), warmup, sampling, draws (exact draws "
-               "after the chains), assembly (ours: the Fit; a peer: collecting the samples), other = the rest "
-               "(data, model building, starting values)")
+               "warmup, sampling, assembly); " + MEASURES)
