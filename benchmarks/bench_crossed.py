@@ -35,8 +35,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, ess_per_second, ours_split,
-                    peer_split, ratio_cells, resolve_runs, standard_cells)
+from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, ess_per_second, load_line,
+                    machine_info, markdown_table, ours_split, peer_split, ratio_cells, resolve_runs, standard_cells,
+                    text_table)
 from workers import CompileClock, numpyro_prior
 
 RESULT_PREFIX = "RESULT "
@@ -201,8 +202,6 @@ def main(argv: list[str] | None = None) -> None:
         worker = peer_worker if args.worker.startswith("numpyro") else ours_worker
         print(RESULT_PREFIX + json.dumps(worker(args), default=str))
         return
-    from common import load_line, machine_info, markdown_table, text_table
-
     info = machine_info()
     setting = (f"runs: {', '.join(f'{r} {args.chains} chains × {d} draws' for r, d in args.run_draws.items())}, "
                f"after {args.warmup} warmup, seed {args.seed}, data seed {args.data_seed}; {args.size[0]} "

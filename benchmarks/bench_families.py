@@ -39,8 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, ess_per_second, ours_split,
-                    peer_split, ratio_cells, resolve_runs, seconds_to_ess, standard_cells)
+from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, ess_per_second, load_line,
+                    machine_info, markdown_table, ours_split, peer_split, ratio_cells, resolve_runs, seconds_to_ess,
+                    standard_cells, text_table)
 from workers import CompileClock, check_priors, numpyro_prior
 
 # Only NumPy is imported for every process: a peer worker imports JAX and NumPyro, ours
@@ -428,8 +429,6 @@ def main(argv: list[str] | None = None) -> None:
         print(RESULT_PREFIX + json.dumps(worker(args), default=str))
         return
     import multilevel as ml
-    from common import load_line, machine_info, markdown_table, text_table
-
     info = machine_info()
     runs = {"default": args.draws, "long": args.long_draws}
     run_names = {r: f"{args.chains}×{runs[r]}" for r in args.runs}

@@ -156,7 +156,8 @@ def peer_worker(args: argparse.Namespace) -> dict:
     posterior = {name: np.asarray(samples[name]) for name in PARAMETERS if name in samples}
     posterior["cor(Intercept,x|g)"] = np.asarray(samples["L"][..., 1, 0])
     return {"side": args.worker, "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
-            "compile_seconds": clock.seconds, "split": peer_split(IMPORT_SECONDS, clock.seconds, ran - start, end - ran),
+            "compile_seconds": clock.seconds,
+            "split": peer_split(IMPORT_SECONDS, clock.seconds, ran - start, end - ran),
             "warmup": args.warmup, "draws": args.draws, "divergences": int(np.asarray(extra["diverging"]).sum()),
             "mean_steps": float(np.asarray(extra["num_steps"]).mean()),
             "centering": "centred" if centred else "non-centred",
@@ -227,7 +228,8 @@ def run_worker(side: str, model: str, args: argparse.Namespace, priors: dict | N
     ``args.draws``) and return its result."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--model", model,
                "--rows", str(args.rows), "--groups", str(args.groups), "--chains", str(args.chains),
-               "--draws", str(args.draws if draws is None else draws), "--warmup", str(args.warmup), "--seed", str(args.seed),
+               "--draws", str(args.draws if draws is None else draws), "--warmup", str(args.warmup),
+               "--seed", str(args.seed),
                "--data-seed", str(args.data_seed)]
     if priors is not None:
         command += ["--priors", json.dumps(priors)]
@@ -325,7 +327,8 @@ def main(argv: list[str] | None = None) -> None:
                      *[f"- {line}" for line in info], f"- {load_line()}",
                      f"- model `{FORMULA}`, default priors; {setting}",
                      f"- every row is a fresh process; {DEFINITIONS}; min bulk ESS over the fixed effects, sds and "
-                     "correlation; ratios: this side against the peers; peers: NumPyro NUTS written by hand, non-centred (peer) and centred (peer-centred), "
+                     "correlation; ratios: this side against the peers; peers: NumPyro NUTS written by hand, "
+                     "non-centred (peer) and centred (peer-centred), "
                      "same priors, float64, chains sequential; ours: chains in parallel threads", "",
                      markdown_table(HEADER, rows), "", *[f"- {n}" for n in notes]]))
 

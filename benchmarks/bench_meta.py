@@ -50,7 +50,8 @@ from pathlib import Path
 
 import numpy as np
 from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, TARGET_ESS, add_run_options, ess_per_second,
-                    ours_split, peer_split, ratio_cells, resolve_runs, seconds_to_ess, standard_cells)
+                    load_line, machine_info, markdown_table, ours_split, peer_split, ratio_cells, resolve_runs,
+                    seconds_to_ess, standard_cells, text_table)
 from workers import CompileClock, check_priors
 
 # Only NumPy is imported for every process: a peer worker imports JAX and NumPyro, ours
@@ -383,8 +384,6 @@ def main(argv: list[str] | None = None) -> None:
         worker = ours_worker if args.worker == "ours" else peer_worker
         print(RESULT_PREFIX + json.dumps(worker(args), default=str))
         return
-    from common import load_line, machine_info, markdown_table, text_table
-
     info = machine_info()
     runs = {"default": args.draws, "long": args.long_draws}
     run_names = {r: f"{args.chains}×{runs[r]}" for r in args.runs}
