@@ -209,7 +209,6 @@ def run_peer(mcmc: MCMC, args: tuple, number: int, config: RunConfig, first: boo
     compiled = clock.seconds
     start = time.perf_counter()
     mcmc.run(jax.random.PRNGKey(config.seed), *args)
-    ran = time.perf_counter()
     samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
     seconds = time.perf_counter() - start
     posterior = peer_posterior(samples, number)
@@ -217,8 +216,7 @@ def run_peer(mcmc: MCMC, args: tuple, number: int, config: RunConfig, first: boo
     table = pd.DataFrame({"mean": {k: v.mean() for k, v in posterior.items()}})
     table = table.join(diagnostics[["mcse_mean", "ess_bulk", "r_hat"]])
     divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
-    split = peer_split(IMPORT_SECONDS if first else 0.0, clock.seconds - compiled, ran - start,
-                       start + seconds - ran)
+    split = peer_split(IMPORT_SECONDS if first else 0.0, clock.seconds - compiled, seconds)
     return CallResult(seconds, divergences, table, split, config)
 
 

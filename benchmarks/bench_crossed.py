@@ -131,11 +131,10 @@ def peer_worker(args: argparse.Namespace) -> dict:
                 chain_method="sequential", progress_bar=False)
     mcmc.run(jax.random.PRNGKey(args.seed), X, jnp.asarray(data["respondent"]), jnp.asarray(data["item"]),
              jnp.asarray(data["y"]), args.size[0], args.size[1])
-    ran = time.perf_counter()
     samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
     end = time.perf_counter()
     return {"side": args.worker, "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
-            "split": peer_split(imports, clock.seconds, ran - start, end - ran), "warmup": args.warmup,
+            "split": peer_split(imports, clock.seconds, end - start), "warmup": args.warmup,
             "draws": args.draws, **summarise({name: np.asarray(samples[name]) for name in PARAMETERS})}
 
 

@@ -205,7 +205,6 @@ def fit_peer(data: pd.DataFrame, config: ChainConfig, seed: int, centred: bool, 
         mcmc = MCMC(NUTS(peer_model), num_warmup=config.warmup, num_samples=config.draws,
                     num_chains=config.chains, chain_method="sequential", progress_bar=False)
         mcmc.run(jax.random.PRNGKey(seed), *peer_arguments(data), centred=centred)
-        ran = time.perf_counter()
         samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
         end = time.perf_counter()
         divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
@@ -215,7 +214,7 @@ def fit_peer(data: pd.DataFrame, config: ChainConfig, seed: int, centred: bool, 
     table = table.join(diagnostics[["mcse_mean", "ess_bulk", "r_hat"]])
     label = f"peer{'-centred' if centred else ''}, vague priors"
     return RunResult(label, "numpyro NUTS", config, end - start, end - PROCESS_START, divergences, table,
-                     peer_split(IMPORT_SECONDS, clock.seconds - compiled, ran - start, end - ran))
+                     peer_split(IMPORT_SECONDS, clock.seconds - compiled, end - start))
 
 
 # -- report ---------------------------------------------------------------------------

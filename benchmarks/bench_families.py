@@ -245,7 +245,6 @@ def peer_worker(args: argparse.Namespace) -> dict:
                 chain_method="sequential", progress_bar=False)
     mcmc.run(jax.random.PRNGKey(args.seed), *peer_arguments(args.model, data, args.groups),
              extra_fields=("diverging", "num_steps"))
-    ran = time.perf_counter()
     samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
     end = time.perf_counter()
     extra = mcmc.get_extra_fields()
@@ -257,7 +256,7 @@ def peer_worker(args: argparse.Namespace) -> dict:
     return {"side": args.worker, "sampler": "numpyro NUTS", "centring": "centred" if centred else "non-centred",
             "fit_seconds": end - start, "process_seconds": end - PROCESS_START, "compile_seconds": clock.seconds,
             "sampling_seconds": end - start - clock.seconds,
-            "split": peer_split(imports, clock.seconds, ran - start, end - ran), "warmup": args.warmup,
+            "split": peer_split(imports, clock.seconds, end - start), "warmup": args.warmup,
             "draws": args.draws, "divergences": int(np.asarray(extra["diverging"]).sum()),
             "mean_steps": float(np.asarray(extra["num_steps"]).mean()), **summarise(posterior)}
 

@@ -149,7 +149,6 @@ def peer_worker(args: argparse.Namespace) -> dict:
         mcmc.run(jax.random.PRNGKey(args.seed), jnp.asarray(data["x"].to_numpy()),
                  jnp.asarray(codes, dtype=jnp.int32), len(levels), jnp.asarray(data["y"].to_numpy(), jnp.float64),
                  extra_fields=("diverging", "num_steps"))
-        ran = time.perf_counter()
         samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
         end = time.perf_counter()
         extra = mcmc.get_extra_fields()
@@ -157,7 +156,7 @@ def peer_worker(args: argparse.Namespace) -> dict:
     posterior["cor(Intercept,x|g)"] = np.asarray(samples["L"][..., 1, 0])
     return {"side": args.worker, "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
             "compile_seconds": clock.seconds,
-            "split": peer_split(IMPORT_SECONDS, clock.seconds, ran - start, end - ran),
+            "split": peer_split(IMPORT_SECONDS, clock.seconds, end - start),
             "warmup": args.warmup, "draws": args.draws, "divergences": int(np.asarray(extra["diverging"]).sum()),
             "mean_steps": float(np.asarray(extra["num_steps"]).mean()),
             "centering": "centred" if centred else "non-centred",

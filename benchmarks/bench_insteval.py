@@ -109,14 +109,13 @@ def peer_worker(args) -> dict:
         mcmc.run(jax.random.PRNGKey(args.seed), jnp.asarray(data["service"].to_numpy(), jnp.float64),
                  tuple(jnp.asarray(c, jnp.int32) for c, _ in codes), tuple(len(levels) for _, levels in codes),
                  jnp.asarray(data["y"].to_numpy(), jnp.float64))
-        ran = time.perf_counter()
         samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
         end = time.perf_counter()
         divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
     posterior = {name: np.asarray(samples[name]) for name in PARAMETERS}
     return {"side": args.worker, "sampler": "numpyro NUTS", "chains": args.chains, "draws": args.draws,
             "warmup": args.warmup, "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
-            "split": peer_split(IMPORT_SECONDS, clock.seconds, ran - start, end - ran),
+            "split": peer_split(IMPORT_SECONDS, clock.seconds, end - start),
             "divergences": divergences, **summarise(posterior), "peak_mib": peak_mib()}
 
 

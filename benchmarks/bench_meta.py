@@ -242,7 +242,6 @@ def peer_worker(args: argparse.Namespace) -> dict:
     mcmc = MCMC(NUTS(peer_model(args.model, centred)), num_warmup=args.warmup, num_samples=args.draws,
                 num_chains=args.chains, chain_method="sequential", progress_bar=False)
     mcmc.run(jax.random.PRNGKey(args.seed), *arguments, extra_fields=("diverging", "num_steps"))
-    ran = time.perf_counter()
     samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
     end = time.perf_counter()
     extra = mcmc.get_extra_fields()
@@ -255,7 +254,7 @@ def peer_worker(args: argparse.Namespace) -> dict:
     return {"side": args.worker, "sampler": "numpyro NUTS", "centring": "centred" if centred else "non-centred",
             "fit_seconds": end - start, "process_seconds": end - PROCESS_START, "compile_seconds": clock.seconds,
             "sampling_seconds": end - start - clock.seconds,
-            "split": peer_split(imports, clock.seconds, ran - start, end - ran),
+            "split": peer_split(imports, clock.seconds, end - start),
             "divergences": int(np.asarray(extra["diverging"]).sum()),
             "mean_steps": float(np.asarray(extra["num_steps"]).mean()), **summarise(draws, spec.measured)}
 

@@ -181,15 +181,13 @@ def peer_worker(size: Size, args: argparse.Namespace) -> dict:
                     num_chains=args.chains, chain_method="sequential", progress_bar=False)
         mcmc.run(jax.random.PRNGKey(args.seed), jnp.asarray(data["x"].to_numpy()),
                  jnp.asarray(codes, dtype=jnp.int32), len(levels), jnp.asarray(data["y"].to_numpy()))
-        ran = time.perf_counter()
         samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
         end = time.perf_counter()
         divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
     posterior = {name: np.asarray(samples[name]) for name in TRUTH if name in samples}
     posterior["cor(Intercept,x|g)"] = np.asarray(samples["L"][..., 1, 0])
     return {"side": args.worker, "sampler": "numpyro NUTS", "fit_seconds": end - start,
-            "process_seconds": end - PROCESS_START, "split": peer_split(IMPORT_SECONDS, clock.seconds, ran - start,
-                                                                         end - ran),
+            "process_seconds": end - PROCESS_START, "split": peer_split(IMPORT_SECONDS, clock.seconds, end - start),
             "warmup": args.warmup, "draws": args.draws, "divergences": divergences,
             **summarise(posterior), "peak_mib": peak_mib()}
 

@@ -57,13 +57,13 @@ def ours_split(import_seconds: float, timings: dict) -> dict:
             "sampling": timings["sampling"], "draws": timings["draws"], "assembly": timings["assembly"]}
 
 
-def peer_split(import_seconds: float, compile_seconds: float, run_seconds: float,
-               collect_seconds: float = 0.0) -> dict:
-    """The split of a NumPyro fit: its imports, the compilation inside ``mcmc.run`` (measured by
-    ``workers.CompileClock``), the rest of the run (warmup and sampling together, ``warmup``
-    None) and ``collect_seconds`` (``get_samples`` and the like) as assembly."""
+def peer_split(import_seconds: float, compile_seconds: float, run_seconds: float) -> dict:
+    """The split of a NumPyro fit: its imports, the compilation inside its run (measured by
+    ``workers.CompileClock``) and the rest of the run (warmup and sampling together, ``warmup``
+    None). ``run_seconds`` ends when the samples are ready (``block_until_ready`` on
+    ``get_samples``): ``mcmc.run`` returns before the last chain's computation ends."""
     return {"imports": import_seconds, "compile": compile_seconds, "warmup": None,
-            "sampling": run_seconds - compile_seconds, "draws": 0.0, "assembly": collect_seconds}
+            "sampling": run_seconds - compile_seconds, "draws": 0.0, "assembly": 0.0}
 
 
 def scaled_seconds(result: dict) -> tuple[float, bool]:
@@ -184,7 +184,7 @@ MEASURES = ("min ESS/s = min bulk ESS (ArviZ) / process s; s to ESS 400 = "
             "exact draws), F = process s - S (ESS taken to grow in proportion to the draws after warmup; "
             "~ = S estimated as the chains' time × draws / (warmup + draws), warmup not timed apart); "
             "split: imports, compile (JAX tracing and compilation), warmup, sampling, draws (exact draws "
-            "after the chains), assembly (ours: the Fit; a peer: collecting the samples), other = the rest "
+            "after the chains), assembly (ours: the Fit), other = the rest "
             "(data, model building, starting values)")
 DEFINITIONS = ("process s = wall time of the worker process from its first line (imports, data, compilation, "
                "warmup, sampling, assembly); " + MEASURES)
