@@ -23,7 +23,9 @@ import time
 PROCESS_START = time.perf_counter()  # before the heavy imports, so that they count
 
 import argparse  # noqa: E402  (the imports follow the process-start time on purpose)
+import os  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import warnings  # noqa: E402
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +40,7 @@ import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
-from common import (MEASURES, STANDARD_HEADER, TableMetrics, add_run_options, load_line, machine_info,
+from common import (MEASURES, STANDARD_HEADER, TableMetrics, add_run_options, cache_line, load_line, machine_info,
                     markdown_table, ours_split, peer_split, resolve_runs, seconds_to_ess, standard_cells, text_table)
 from multilevel.datasets import CHEESE_MODELS, cheese_priors, simulate_ratings
 from workers import CompileClock
@@ -314,10 +316,10 @@ def runs_text(configs: dict[str, RunConfig]) -> str:
 
 
 def markdown_report(results: list[ModelResult], configs: dict[str, RunConfig], info: list[str],
-                    data_note: str) -> str:
+                    data_note: str, cache: str) -> str:
     """All models' tables as Markdown for benchmarks/RESULTS.md."""
     lines = ["## Cheese models: multilevel vs NumPyro", ""]
-    lines += [f"- {line}" for line in [*info, load_line()]]
+    lines += [f"- {line}" for line in [*info, load_line(), cache_line(cache)]]
     lines += [f"- data: {data_note}",
               f"- {runs_text(configs)}, seed {next(iter(configs.values())).seed}; float64 on every side; NumPyro "
               "chains run sequentially; peers: non-centred (peer) and centred (peer-centred)",
@@ -349,6 +351,9 @@ def main(argv: list[str] | None = None) -> None:
     configs = {run: RunConfig(chains=args.chains, warmup=args.warmup, draws=draws, seed=args.seed)
                for run, draws in resolve_runs(args).items()}
     data, data_note = load_data(args.data)
+    cold = tempfile.TemporaryDirectory(prefix="multilevel-bench-cache-") if args.cache == "cold" else None
+    if cold:   # read at the first fit: every fit of this process compiles what no earlier run left
+        os.environ["MULTILEVEL_CACHE_DIR"] = cold.name
     clock = CompileClock(jax)
     info = machine_info()
     print("\n".join(info), f"data: {data_note}", f"{runs_text(configs)}, seed {args.seed}"
@@ -361,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"\n{model_heading(number)}\n{text_table(HEADER, result_rows(result))}\n{ratio_line(result)}\n"
                   f"{agreement_line(result)}", flush=True)
     print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
-    print(markdown_report(results, configs, info, data_note))
+    print(markdown_report(results, configs, info, data_note, args.cache))
 
 
 if __name__ == "__main__":

@@ -35,9 +35,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, ess_per_second, load_line,
-                    machine_info, markdown_table, ours_split, peer_split, ratio_cells, resolve_runs, standard_cells,
-                    text_table)
+from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, cache_environment, cache_line,
+                    ess_per_second, load_line, machine_info, markdown_table, ours_split, peer_split, ratio_cells,
+                    resolve_runs, standard_cells, text_table)
 from workers import CompileClock, numpyro_prior
 
 RESULT_PREFIX = "RESULT "
@@ -143,7 +143,8 @@ def run_worker(side: str, draws: int, args: argparse.Namespace, priors: dict) ->
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--chains", str(args.chains),
                "--draws", str(draws), "--warmup", str(args.warmup), "--seed", str(args.seed),
                "--data-seed", str(args.data_seed), "--priors", json.dumps(priors)] + (["--quick"] if args.quick else [])
-    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with cache_environment(args.cache) as env:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         return {"side": side, "error": lines[-1] if lines else f"exit status {done.returncode}"}
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += [row(name, r, mwg) for r in results.values()]
     print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
     print("\n".join(["## Crossed logistic (survey-shaped), mwg vs NUTS vs NumPyro", "",
-                     *[f"- {line}" for line in info], f"- {load_line()}", f"- {setting}",
+                     *[f"- {line}" for line in info], f"- {load_line()}", f"- {cache_line(args.cache)}", f"- {setting}",
                      f"- model `{FORMULA}`, family bernoulli; every row a fresh process; {DEFINITIONS}; peers: "
                      "NumPyro NUTS by hand, non-centred (numpyro) and centred (numpyro-centred), our default "
                      "priors, float64, chains sequential; ratios: mwg against this side",

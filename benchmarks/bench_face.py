@@ -42,7 +42,9 @@ import multilevel as ml
 ML_IMPORT_SECONDS = time.perf_counter() - PROCESS_START
 
 import argparse
+import os
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 
@@ -55,7 +57,7 @@ import numpyro.distributions as dist
 import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
-from common import (MEASURES, STANDARD_HEADER, TableMetrics, add_run_options, load_line, machine_info,
+from common import (MEASURES, STANDARD_HEADER, TableMetrics, add_run_options, cache_line, load_line, machine_info,
                     markdown_table, ours_split, peer_split, resolve_runs, seconds_to_ess, standard_cells, text_table)
 from workers import CompileClock
 
@@ -265,11 +267,12 @@ def comparison_lines(ours: list[RunResult], peers: list[RunResult]) -> list[str]
     return ([ratio_line(o, p) for p in peers for o in ours] + [agreement_line(ours[0], p) for p in peers])
 
 
-def markdown_report(ours: list[RunResult], peers: list[RunResult], info: list[str], data_note: str) -> str:
+def markdown_report(ours: list[RunResult], peers: list[RunResult], info: list[str], data_note: str,
+                    cache: str) -> str:
     """The table and comparisons as Markdown for benchmarks/RESULTS.md."""
     results = ours + peers
     lines = ["## FACE-like tree growth: multilevel vs NumPyro", ""]
-    lines += [f"- {line}" for line in [*info, load_line()]]
+    lines += [f"- {line}" for line in [*info, load_line(), cache_line(cache)]]
     lines += [f"- data: {data_note}; model `{FORMULA}`",
               "- vague priors: every coefficient Normal(0, 1000), 1/sigma² and 1/sd² ~ Gamma(0.001, 0.001); "
               "the peers (NumPyro NUTS, full model, non-centred and centred, float64, chains sequential) use them too",
@@ -314,6 +317,9 @@ def chain_configs(args: argparse.Namespace) -> tuple[dict[str, ChainConfig], Cha
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     ours_configs, peer_config = chain_configs(args)
+    cold = tempfile.TemporaryDirectory(prefix="multilevel-bench-cache-") if args.cache == "cold" else None
+    if cold:   # read at the first fit: every fit of this process compiles what no earlier run left
+        os.environ["MULTILEVEL_CACHE_DIR"] = cold.name
     if args.data:
         data = pd.read_csv(args.data).rename(columns={"tindex": GROUP})
         source = args.data
@@ -342,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = [result_row(r) for r in ours + peers]
     print(f"\n{text_table(HEADER, rows)}", *comparison_lines(ours, peers), sep="\n")
     print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
-    print(markdown_report(ours, peers, info, data_note))
+    print(markdown_report(ours, peers, info, data_note, args.cache))
 
 
 if __name__ == "__main__":

@@ -39,9 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, ess_per_second, load_line,
-                    machine_info, markdown_table, ours_split, peer_split, ratio_cells, resolve_runs, seconds_to_ess,
-                    standard_cells, text_table)
+from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, cache_environment, cache_line,
+                    ess_per_second, load_line, machine_info, markdown_table, ours_split, peer_split, ratio_cells,
+                    resolve_runs, seconds_to_ess, standard_cells, text_table)
 from workers import CompileClock, check_priors, numpyro_prior
 
 # Only NumPy is imported for every process: a peer worker imports JAX and NumPyro, ours
@@ -317,7 +317,8 @@ def run_worker(side: str, model: str, setting: dict, args: argparse.Namespace, p
                "--warmup", str(setting["warmup"]), "--seed", str(args.seed), "--data-seed", str(args.data_seed)]
     if priors is not None:
         command += ["--priors", json.dumps(priors)]
-    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with cache_environment(args.cache) as env:
+        completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if completed.returncode != 0:
         lines = completed.stderr.strip().splitlines()
         return {"side": side, "error": lines[-1] if lines else f"exit status {completed.returncode}"}
@@ -476,7 +477,8 @@ def main(argv: list[str] | None = None) -> None:
     size_text = "; ".join(f"{m} `{SPECS[m].formula}`" + (f" with `{SPECS[m].dpar}`" if SPECS[m].dpar else "")
                           + f" ({SPECS[m].family}), {sizes[m][0]} groups × {sizes[m][1]} rows" for m in args.models)
     print("\n".join(["## More families: ordinal, zero-inflated, lognormal, heteroscedastic, multilevel vs NumPyro",
-                     "", *[f"- {line}" for line in info], f"- {load_line()}", f"- {setting_line}",
+                     "", *[f"- {line}" for line in info], f"- {load_line()}", f"- {cache_line(args.cache)}",
+                     f"- {setting_line}",
                      f"- models: {size_text}",
                      f"- every row is a fresh process; {DEFINITIONS}; min bulk ESS over the fixed effects, family "
                      "parameters and sd; peers: NumPyro NUTS written by hand on the same posterior, float64, "

@@ -42,8 +42,9 @@ from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
 from bench_scale import numpyro_prior
-from common import (DEFINITIONS, STANDARD_HEADER, add_run_options, ess_per_second, load_line, machine_info,
-                    markdown_table, ours_split, peer_split, resolve_runs, seconds_to_ess, standard_cells, text_table)
+from common import (DEFINITIONS, STANDARD_HEADER, add_run_options, cache_environment, cache_line, ess_per_second,
+                    load_line, machine_info, markdown_table, ours_split, peer_split, resolve_runs, seconds_to_ess,
+                    standard_cells, text_table)
 from multilevel.model import Prior, prior_from_string
 from workers import CompileClock
 
@@ -232,7 +233,8 @@ def run_worker(side: str, model: str, args: argparse.Namespace, priors: dict | N
                "--data-seed", str(args.data_seed)]
     if priors is not None:
         command += ["--priors", json.dumps(priors)]
-    completed = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    with cache_environment(args.cache) as env:
+        completed = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, env=env)
     return json.loads(completed.stdout.strip().splitlines()[-1].removeprefix(RESULT_PREFIX))
 
 
@@ -323,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
             notes += model_notes
     print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
     print("\n".join(["## Non-Gaussian NUTS: logistic and Poisson, multilevel vs NumPyro", "",
-                     *[f"- {line}" for line in info], f"- {load_line()}",
+                     *[f"- {line}" for line in info], f"- {load_line()}", f"- {cache_line(args.cache)}",
                      f"- model `{FORMULA}`, default priors; {setting}",
                      f"- every row is a fresh process; {DEFINITIONS}; min bulk ESS over the fixed effects, sds and "
                      "correlation; ratios: this side against the peers; peers: NumPyro NUTS written by hand, "

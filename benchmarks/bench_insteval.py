@@ -43,8 +43,9 @@ from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
 from bench_scale import RESULT_PREFIX, numpyro_prior, peak_mib, summarise
-from common import (DEFINITIONS, STANDARD_HEADER, add_run_options, ess_per_second, load_line, machine_info,
-                    markdown_table, ours_split, peer_split, resolve_runs, seconds_to_ess, standard_cells, text_table)
+from common import (DEFINITIONS, STANDARD_HEADER, add_run_options, cache_environment, cache_line, ess_per_second,
+                    load_line, machine_info, markdown_table, ours_split, peer_split, resolve_runs, seconds_to_ess,
+                    standard_cells, text_table)
 from multilevel.model import prior_from_string
 from workers import CompileClock
 
@@ -119,12 +120,14 @@ def peer_worker(args) -> dict:
             "divergences": divergences, **summarise(posterior), "peak_mib": peak_mib()}
 
 
-def run_worker(side: str, chains: int, draws: int, warmup: int, seed: int, priors: dict | None = None) -> dict:
+def run_worker(side: str, chains: int, draws: int, warmup: int, seed: int, priors: dict | None = None,
+               cache: str = "cold") -> dict:
     command = [sys.executable, __file__, "--worker", side, "--chains", str(chains), "--draws", str(draws),
                "--warmup", str(warmup), "--seed", str(seed)]
     if priors is not None:
         command += ["--priors", json.dumps(priors)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    with cache_environment(cache) as env:
+        out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(next(line for line in out.splitlines() if line.startswith(RESULT_PREFIX))[len(RESULT_PREFIX):])
 
 
@@ -170,13 +173,13 @@ def main() -> None:
     print("\n".join(info), flush=True)
     results = []
     for draws in run_draws.values():
-        results.append(run_worker("ours", args.chains, draws, args.warmup, args.seed))
+        results.append(run_worker("ours", args.chains, draws, args.warmup, args.seed, cache=args.cache))
         print(text_table(HEADER, [row(results[-1], None)]), flush=True)
     ours = results[0]
     for side in SIDES[1:]:
         if side in args.only:
             results.append(run_worker(side, args.peer_chains, args.peer_draws, args.peer_warmup, args.seed,
-                                      ours["priors"]))
+                                      ours["priors"], args.cache))
             print(text_table(HEADER, [row(results[-1], ours)]), flush=True)
 
     notes = []
@@ -200,7 +203,7 @@ def main() -> None:
                      f"{AGREEMENT_MCSE:.0f} MCSE: {'agree' if z <= AGREEMENT_MCSE else 'DISAGREE'} (max |z| = {z:.1f})")
     print("\n" + "\n".join(notes))
     print("\n## InstEval: crossed random intercepts (Gibbs) vs NumPyro\n")
-    print("\n".join(f"- {line}" for line in [*info, load_line()]))
+    print("\n".join(f"- {line}" for line in [*info, load_line(), cache_line(args.cache)]))
     print(f"- model `{FORMULA}`, default priors, real data (73,421 rows); every row a fresh process; {DEFINITIONS}; "
           "min bulk ESS over the fixed effects, sigma and sds; peers: NumPyro NUTS by hand, non-centred (peer) and "
           "centred (peer-centred), float64, chains sequential, run shortened; ratios: ours (first row) against "

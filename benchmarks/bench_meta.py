@@ -49,9 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, TARGET_ESS, add_run_options, ess_per_second,
-                    load_line, machine_info, markdown_table, ours_split, peer_split, ratio_cells, resolve_runs,
-                    seconds_to_ess, standard_cells, text_table)
+from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, TARGET_ESS, add_run_options, cache_environment,
+                    cache_line, ess_per_second, load_line, machine_info, markdown_table, ours_split, peer_split,
+                    ratio_cells, resolve_runs, seconds_to_ess, standard_cells, text_table)
 from workers import CompileClock, check_priors
 
 # Only NumPy is imported for every process: a peer worker imports JAX and NumPyro, ours
@@ -265,7 +265,8 @@ def run_worker(side: str, model: str, setting: dict, args: argparse.Namespace) -
                "--rows", str(setting["rows"]), "--groups", str(setting["groups"]),
                "--chains", str(setting["chains"]), "--draws", str(setting["draws"]),
                "--warmup", str(setting["warmup"]), "--seed", str(args.seed), "--data-seed", str(args.data_seed)]
-    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with cache_environment(args.cache) as env:
+        completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if completed.returncode != 0:
         lines = completed.stderr.strip().splitlines()
         return {"side": side, "error": lines[-1] if lines else f"exit status {completed.returncode}"}
@@ -435,7 +436,8 @@ def main(argv: list[str] | None = None) -> None:
     size_text = "; ".join(f"{m} `{SPECS[m].formula}`" + (f", {sizes[m][0]:,} rows × {sizes[m][1]:,} groups"
                                                           if m == "weighted" else "") for m in models)
     print("\n".join(["## Addition terms: eight schools `se()` and a weighted Gaussian model, multilevel vs NumPyro",
-                     "", *[f"- {line}" for line in info], f"- {load_line()}", f"- {setting_line}",
+                     "", *[f"- {line}" for line in info], f"- {load_line()}", f"- {cache_line(args.cache)}",
+                     f"- {setting_line}",
                      f"- models: {size_text}",
                      f"- every row is a fresh process; {DEFINITIONS}; min bulk ESS over the fixed effects, sigma "
                      "and the sd (eight schools: mu and tau); peers: NumPyro NUTS written by hand on the same "

@@ -42,8 +42,9 @@ import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
-from common import (DEFINITIONS, STANDARD_HEADER, add_run_options, ess_per_second, load_line, machine_info,
-                    markdown_table, ours_split, peer_split, resolve_runs, seconds_to_ess, standard_cells, text_table)
+from common import (DEFINITIONS, STANDARD_HEADER, add_run_options, cache_environment, cache_line, ess_per_second,
+                    load_line, machine_info, markdown_table, ours_split, peer_split, resolve_runs, seconds_to_ess,
+                    standard_cells, text_table)
 from multilevel.design import build_design
 from multilevel.design.suffstats import design_statistics
 from multilevel.formula import parse_formula
@@ -265,7 +266,8 @@ def run_worker(role: str, size: Size, args: argparse.Namespace, priors: dict | N
                "--warmup", str(args.warmup), "--seed", str(args.seed), "--data-seed", str(args.data_seed)]
     if priors is not None:
         command += ["--priors", json.dumps(priors)]
-    completed = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    with cache_environment(args.cache) as env:
+        completed = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, env=env)
     line = completed.stdout.strip().splitlines()[-1]
     return json.loads(line.removeprefix(RESULT_PREFIX))
 
@@ -397,6 +399,7 @@ def markdown_report(fits: list, gradients: list, notes: list[str], info: list[st
                     args: argparse.Namespace) -> str:
     """All tables and notes as Markdown for benchmarks/RESULTS.md."""
     lines = ["## Scale: rows, memory and gradient cost", "", *[f"- {line}" for line in info], f"- {load_line()}",
+             f"- {cache_line(args.cache)}",
              f"- model `{FORMULA}`, default priors, simulated data (data seed {args.data_seed}); runs: "
              f"{', '.join(f'{r} {args.chains} chains × {d} draws' for r, d in args.run_draws.items())} (large: "
              f"default only), after {args.warmup} warmup, seed {args.seed}",

@@ -22,9 +22,11 @@ Definitions (see benchmarks/README.md, "What every benchmark reports"):
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import platform
+import tempfile
 
 TARGET_ESS = 400.0
 #: The package's defaults (chains, kept draws per chain, warmup) and the long run's kept draws.
@@ -126,6 +128,10 @@ def add_run_options(parser, long_draws: int = LONG_DRAWS) -> None:
     parser.add_argument("--long-draws", type=int, default=long_draws,
                         help=f"kept draws per chain of the long run (default {long_draws})")
     parser.add_argument("--warmup", type=int, help=f"warmup iterations per chain (default {DEFAULT_WARMUP})")
+    parser.add_argument("--cache", choices=("cold", "user"), default="cold",
+                        help="multilevel's persistent compilation cache: cold (default: an empty one for every "
+                        "process, what a first fit sees) or user (yours, $MULTILEVEL_CACHE_DIR or "
+                        "~/.cache/multilevel/jax, as earlier runs left it)")
 
 
 def resolve_runs(args) -> dict[str, int]:
@@ -139,6 +145,24 @@ def resolve_runs(args) -> dict[str, int]:
         args.runs = ["default"] if args.quick else ["default", "long"]
     draws = {"default": args.draws, "long": args.long_draws}
     return {run: draws[run] for run in args.runs}
+
+
+@contextlib.contextmanager
+def cache_environment(cache: str):
+    """The environment of one worker process: with ``cache="cold"``, ``MULTILEVEL_CACHE_DIR`` an
+    empty directory of its own (removed afterwards), so that no earlier run's compiled programs
+    are read; with ``"user"``, the environment as it is."""
+    if cache == "user":
+        yield dict(os.environ)
+        return
+    with tempfile.TemporaryDirectory(prefix="multilevel-bench-cache-") as directory:
+        yield {**os.environ, "MULTILEVEL_CACHE_DIR": directory}
+
+
+def cache_line(cache: str) -> str:
+    """What ``--cache`` meant for the run, for the report."""
+    return ("compilation cache: cold (an empty MULTILEVEL_CACHE_DIR per process)" if cache == "cold" else
+            "compilation cache: the user's, as earlier runs left it (warm or cold)")
 
 
 # -- printing ----------------------------------------------------------------------------
