@@ -91,7 +91,6 @@ def summarise(posterior: dict[str, np.ndarray]) -> dict:
 
 def ours_worker(args: argparse.Namespace) -> dict:
     """``ml.fit`` with the default (NUTS) sampler and priors; ``centered`` as the side says."""
-    clock = CompileClock(jax)
     data = simulate(args.model, args.rows, args.groups, args.data_seed)
     centered = {"ours": None, "ours-centred": True, "ours-noncentred": False}[args.worker]
     start = time.perf_counter()
@@ -103,7 +102,7 @@ def ours_worker(args: argparse.Namespace) -> dict:
     stats = fit.idata.sample_stats
     info = fit.sampler_info
     return {"side": args.worker, "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
-            "compile_seconds": clock.seconds, "split": ours_split(IMPORT_SECONDS, info["timings"]),
+            "split": ours_split(IMPORT_SECONDS, info["timings"]),
             "warmup": args.warmup, "draws": args.draws, "divergences": fit.num_divergent,
             "mean_steps": float(stats["n_steps"].mean()), "centering": info["centering"]["g"],
             **summarise({name: fit.idata.posterior[name].values for name in PARAMETERS}),
@@ -156,7 +155,6 @@ def peer_worker(args: argparse.Namespace) -> dict:
     posterior = {name: np.asarray(samples[name]) for name in PARAMETERS if name in samples}
     posterior["cor(Intercept,x|g)"] = np.asarray(samples["L"][..., 1, 0])
     return {"side": args.worker, "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
-            "compile_seconds": clock.seconds,
             "split": peer_split(IMPORT_SECONDS, clock.seconds, end - start),
             "warmup": args.warmup, "draws": args.draws, "divergences": int(np.asarray(extra["diverging"]).sum()),
             "mean_steps": float(np.asarray(extra["num_steps"]).mean()),
