@@ -34,6 +34,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_glm.py
 	$(BIN)/python benchmarks/bench_families.py
 	$(BIN)/python benchmarks/bench_meta.py
+	$(BIN)/python benchmarks/bench_crossed.py
 	$(BIN)/python benchmarks/bench_merged.py
 
 clean:

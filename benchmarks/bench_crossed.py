@@ -9,11 +9,14 @@ logit), with ``age`` and ``female`` respondent covariates and ``clarity`` an ite
 Sides, each in a fresh process (this script with ``--worker``) whose whole wall time
 counts (imports, simulation, compilation, sampling): ours with ``sampler="mwg"``, ours
 with ``sampler="nuts"``, and NumPyro NUTS written by hand on the same posterior (our
-default priors; non-centred effects, what most users write), float64, chains sequential.
-Reported per side: min bulk ESS (ArviZ) over the fixed effects and the two sds, min ESS
-per second of the whole process, and the time to a min bulk ESS of 400, extrapolated
-linearly from the sampling time (``process s - sampling s + sampling s × 400 / min ESS``).
-See benchmarks/README.md. ``--quick`` is a smoke test whose numbers mean nothing.
+default priors), float64, chains sequential, in two versions: non-centred effects
+(``u = s_u z``, ``z ~ N(0, 1)``: what most users write) and centred ones (``u ~ N(0, s_u)``
+sampled directly: the stronger peer when the data pin the groups). Two runs: the package
+defaults (4 chains × 1000 draws after 1000 warmup) and a long one (4 × 5000). Reported per
+side: the standard columns of ``common.py`` (process s, min bulk ESS (ArviZ) over the fixed
+effects and the two sds, min ESS/s, seconds to a min bulk ESS of 400 and the split of the
+process's time). See benchmarks/README.md. ``--quick`` is a smoke test whose numbers mean
+nothing.
 """
 
 # ruff: noqa: E402  (the imports follow the process-start time on purpose)
@@ -32,10 +35,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from workers import numpyro_prior
+from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, cache_environment, cache_line,
+                    ess_per_second, load_line, machine_info, markdown_table, ours_split, peer_split, ratio_cells,
+                    resolve_runs, standard_cells, text_table)
+from workers import CompileClock, numpyro_prior
 
 RESULT_PREFIX = "RESULT "
-SIDES = ("mwg", "nuts", "numpyro")
+SIDES = ("mwg", "nuts", "numpyro", "numpyro-centred")
 FORMULA = "y ~ age + female + clarity + (1 | respondent) + (1 | item)"
 PARAMETERS = ("Intercept", "age", "female", "clarity", "sd(Intercept|respondent)", "sd(Intercept|item)")
 SIZE, QUICK_SIZE = (2400, 27, 0.77), (200, 10, 0.77)   # respondents, items, share of items answered
@@ -71,6 +77,7 @@ def ours_worker(args: argparse.Namespace) -> dict:
 
     import multilevel as ml
 
+    imports = time.perf_counter() - PROCESS_START
     data = pd.DataFrame(simulate(*args.size, args.data_seed))
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -80,20 +87,24 @@ def ours_worker(args: argparse.Namespace) -> dict:
     end = time.perf_counter()
     info = fit.sampler_info
     return {"side": args.worker, "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
-            "sampling_seconds": info["sampling_seconds"], "compile_seconds": info["compile_seconds"],
+            "split": ours_split(imports, info["timings"]), "warmup": args.warmup, "draws": args.draws,
             "priors": {p: s for p, s in zip(fit.priors["parameter"], fit.priors["prior"])},
             **summarise({name: fit.idata.posterior[name].values for name in PARAMETERS})}
 
 
 def peer_worker(args: argparse.Namespace) -> dict:
-    """NumPyro NUTS on the model by hand (non-centred effects), our priors, float64."""
+    """NumPyro NUTS on the model by hand, our priors, float64; the effects non-centred
+    (``u = s_u z_u``, ``z_u ~ N(0, 1)``) or, for ``numpyro-centred``, centred (``u ~ N(0, s_u)``)."""
     import jax
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
     from numpyro.infer import MCMC, NUTS
 
+    imports = time.perf_counter() - PROCESS_START
     numpyro.enable_x64()
+    clock = CompileClock(jax)
+    centred = args.worker == "numpyro-centred"
     priors = json.loads(args.priors)
 
     def prior(name):
@@ -104,9 +115,13 @@ def peer_worker(args: argparse.Namespace) -> dict:
         intercept = numpyro.sample("Intercept", prior("Intercept"))
         s_r = numpyro.sample(PARAMETERS[4], prior(PARAMETERS[4]))
         s_i = numpyro.sample(PARAMETERS[5], prior(PARAMETERS[5]))
-        z_r = numpyro.sample("z_r", dist.Normal(0.0, 1.0).expand([num_r]).to_event(1))
-        z_i = numpyro.sample("z_i", dist.Normal(0.0, 1.0).expand([num_i]).to_event(1))
-        eta = intercept + X @ b + s_r * z_r[r] + s_i * z_i[i]
+        if centred:
+            u_r = numpyro.sample("u_r", dist.Normal(0.0, s_r).expand([num_r]).to_event(1))
+            u_i = numpyro.sample("u_i", dist.Normal(0.0, s_i).expand([num_i]).to_event(1))
+        else:
+            u_r = s_r * numpyro.sample("z_r", dist.Normal(0.0, 1.0).expand([num_r]).to_event(1))
+            u_i = s_i * numpyro.sample("z_i", dist.Normal(0.0, 1.0).expand([num_i]).to_event(1))
+        eta = intercept + X @ b + u_r[r] + u_i[i]
         numpyro.sample("y", dist.BernoulliLogits(eta), obs=y)
 
     data = simulate(*args.size, args.data_seed)
@@ -118,17 +133,18 @@ def peer_worker(args: argparse.Namespace) -> dict:
              jnp.asarray(data["y"]), args.size[0], args.size[1])
     samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
     end = time.perf_counter()
-    return {"side": "numpyro", "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
-            "sampling_seconds": end - start, "compile_seconds": float("nan"),
-            **summarise({name: np.asarray(samples[name]) for name in PARAMETERS})}
+    return {"side": args.worker, "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
+            "split": peer_split(imports, clock.seconds, end - start), "warmup": args.warmup,
+            "draws": args.draws, **summarise({name: np.asarray(samples[name]) for name in PARAMETERS})}
 
 
-def run_worker(side: str, args: argparse.Namespace, priors: dict) -> dict:
+def run_worker(side: str, draws: int, args: argparse.Namespace, priors: dict) -> dict:
     """One worker in a fresh Python process; its result, or ``{"error": ...}``."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--chains", str(args.chains),
-               "--draws", str(args.draws), "--warmup", str(args.warmup), "--seed", str(args.seed),
+               "--draws", str(draws), "--warmup", str(args.warmup), "--seed", str(args.seed),
                "--data-seed", str(args.data_seed), "--priors", json.dumps(priors)] + (["--quick"] if args.quick else [])
-    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with cache_environment(args.cache) as env:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         return {"side": side, "error": lines[-1] if lines else f"exit status {done.returncode}"}
@@ -146,26 +162,15 @@ def prior_table(args: argparse.Namespace) -> dict:
                                                for f in dataclasses.fields(p.prior)}) for p in built.priors.all()}
 
 
-HEADER = ["side", "process s", "sampling s", "min bulk ESS", "limiting parameter", "max R-hat", "min ESS/s",
-          "s to ESS 400", "mwg / this"]
+HEADER = ["run", "side", *STANDARD_HEADER, "limiting parameter", "max R-hat", *RATIO_HEADER]
 
 
-def ess_per_second(result: dict) -> float:
-    return result["min_ess"] / result["process_seconds"]
-
-
-def to_400(result: dict) -> float:
-    fixed = result["process_seconds"] - result["sampling_seconds"]
-    return fixed + result["sampling_seconds"] * 400.0 / max(result["min_ess"], 1e-9)
-
-
-def row(result: dict, mwg: dict | None) -> list[str]:
+def row(run: str, result: dict, mwg: dict | None) -> list[str]:
+    """One row of HEADER; the ratios are mwg's against this side."""
     if "error" in result:
-        return [result["side"], "failed: " + result["error"][:80], *["—"] * (len(HEADER) - 2)]
-    ratio = f"{ess_per_second(mwg) / ess_per_second(result):.1f}" if mwg and result is not mwg else "—"
-    return [result["side"], f"{result['process_seconds']:.1f}", f"{result['sampling_seconds']:.1f}",
-            f"{result['min_ess']:.0f}", result["limiting"], f"{result['max_rhat']:.3f}",
-            f"{ess_per_second(result):.2f}", f"{to_400(result):.0f}", ratio]
+        return [run, result["side"], "failed: " + result["error"][:80], *["—"] * (len(HEADER) - 3)]
+    return [run, result["side"], *standard_cells(result), result["limiting"], f"{result['max_rhat']:.3f}",
+            *ratio_cells(mwg, result)]
 
 
 def agreement(a: dict, b: dict) -> str:
@@ -177,19 +182,16 @@ def agreement(a: dict, b: dict) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke test: 200 × 10, 2 chains × 200 draws")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 200 × 10, 2 chains × 200 draws after "
+                        "200 warmup, default run only")
     parser.add_argument("--only", nargs="+", choices=SIDES, default=list(SIDES))
-    parser.add_argument("--chains", type=int)
-    parser.add_argument("--draws", type=int)
-    parser.add_argument("--warmup", type=int)
+    add_run_options(parser)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--priors", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name, (full, quick) in dict(chains=(4, 2), draws=(1000, 200), warmup=(1000, 200)).items():
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
+    args.run_draws = resolve_runs(args)
     args.size = QUICK_SIZE if args.quick else SIZE
     return args
 
@@ -197,34 +199,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.worker:
-        worker = peer_worker if args.worker == "numpyro" else ours_worker
+        worker = peer_worker if args.worker.startswith("numpyro") else ours_worker
         print(RESULT_PREFIX + json.dumps(worker(args), default=str))
         return
-    from common import machine_info, markdown_table, text_table
-
     info = machine_info()
-    setting = (f"{args.chains} chains × {args.draws} draws after {args.warmup} warmup, seed {args.seed}, "
-               f"data seed {args.data_seed}; {args.size[0]} respondents × {args.size[1]} items, "
-               f"share answered {args.size[2]}")
-    print("\n".join(info), setting, sep="\n", flush=True)
+    setting = (f"runs: {', '.join(f'{r} {args.chains} chains × {d} draws' for r, d in args.run_draws.items())}, "
+               f"after {args.warmup} warmup, seed {args.seed}, data seed {args.data_seed}; {args.size[0]} "
+               f"respondents × {args.size[1]} items, share answered {args.size[2]}")
+    print("\n".join(info), setting + (" (--quick: smoke test, not a benchmark)" if args.quick else ""), sep="\n",
+          flush=True)
     priors = prior_table(args)
-    results = {}
-    for side in args.only:
-        print(f"\n{side} ...", flush=True)
-        results[side] = run_worker(side, args, priors)
-        print(text_table(HEADER, [row(results[side], None)]), flush=True)
-    ok = {s: r for s, r in results.items() if "error" not in r}
-    mwg = ok.get("mwg")
-    notes = []
-    if mwg and "nuts" in ok:
-        ratio = ess_per_second(mwg) / ess_per_second(ok["nuts"])
-        notes.append(f"mwg / our NUTS, min ESS/s of the whole process: {ratio:.1f} (target >= {TARGET:g}: "
-                     + ("met" if ratio >= TARGET else f"NOT met, {TARGET / ratio:.1f}× short") + ")")
-    notes += [agreement(mwg, ok[s]) for s in ("nuts", "numpyro") if mwg and s in ok]
-    rows = [row(r, mwg) for r in results.values()]
+    rows, notes = [], []
+    for run, draws in args.run_draws.items():
+        name = f"{args.chains}×{draws}"
+        results = {}
+        for side in args.only:
+            print(f"\n{name}: {side} ...", flush=True)
+            results[side] = run_worker(side, draws, args, priors)
+            print(text_table(HEADER, [row(name, results[side], None)]), flush=True)
+        ok = {s: r for s, r in results.items() if "error" not in r}
+        mwg = ok.get("mwg")
+        if mwg and "nuts" in ok:
+            ratio = ess_per_second(mwg) / ess_per_second(ok["nuts"])
+            notes.append(f"{name}: mwg / our NUTS, min ESS/s of the whole process: {ratio:.1f} (target >= "
+                         f"{TARGET:g}: " + ("met" if ratio >= TARGET else f"NOT met, {TARGET / ratio:.1f}× short")
+                         + ")")
+        notes += [f"{name}: " + agreement(mwg, ok[s]) for s in SIDES[1:] if mwg and s in ok]
+        rows += [row(name, r, mwg) for r in results.values()]
     print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
     print("\n".join(["## Crossed logistic (survey-shaped), mwg vs NUTS vs NumPyro", "",
-                     *[f"- {line}" for line in info], f"- {setting}", f"- model `{FORMULA}`, family bernoulli",
+                     *[f"- {line}" for line in info], f"- {load_line()}", f"- {cache_line(args.cache)}", f"- {setting}",
+                     f"- model `{FORMULA}`, family bernoulli; every row a fresh process; {DEFINITIONS}; peers: "
+                     "NumPyro NUTS by hand, non-centred (numpyro) and centred (numpyro-centred), our default "
+                     "priors, float64, chains sequential; ratios: mwg against this side",
                      "", markdown_table(HEADER, rows), "", *[f"- {n}" for n in notes]]))
 
 

@@ -5,20 +5,25 @@ each). Model: ``log(dnow) ~ diam*trt + (1 + diam || tree)``, a random intercept
 and diameter slope per tree. Ours is ``ml.fit`` with its default sampler (the
 collapsed one), once with JAGS-style vague priors (every coefficient
 Normal(0, 1000), ``1/sigma² ~ Gamma(0.001, 0.001)``, ``1/sd² ~ Gamma(0.001,
-0.001)``) and once with the library's default priors. The peer is the full
-non-centred model written by hand in NumPyro with the same vague priors (it
-samples the precisions and transforms them to sds, which gives the sds the same
-density as ``ml.GammaPrecision``), float64.
+0.001)``) and once with the library's default priors, at the package defaults
+(4 chains × 1000 draws) and, with the vague priors, a long run (4 × 6000, the
+issue's prototype). The peers are the full model written by hand in NumPyro with
+the same vague priors (they sample the precisions and transform them to sds, which
+gives the sds the same density as ``ml.GammaPrecision``), float64, non-centred
+(``r = z / sqrt(tau)``, ``z ~ N(0, 1)``: what most users write) and centred (``r ~
+N(0, 1 / sqrt(tau))`` sampled directly).
 
 Efficiency is the minimum bulk ESS over the fixed effects, sigma and the tree
 sds, divided by the wall time of a fresh process that runs only that fit: its
 imports plus the fit itself, JIT compilation included. The imports are timed from
 the first line: ``import multilevel`` first (ours), then the rest of the script
 (the peer's: NumPyro, ArviZ). For each of our fits the script prints where that
-time goes (``fit.sampler_info["timings"]``). ``--data`` fits the real FACE file. The script also prints each fit's own wall time and the
-wall time of the whole process so far, the ratio ours/peer (the issue's target
-is at least 300), and whether both posteriors' means agree within 4 combined
-Monte Carlo standard errors.
+time goes (``fit.sampler_info["timings"]``); the table has the standard columns of
+``common.py`` with imports + fit as the process time. ``--data`` fits the real FACE
+file. The script also prints each fit's own wall time and the wall time of the whole
+script so far, the ratios ours/peer (the issue's target is at least 300 against the
+non-centred peer), and whether the posteriors' means agree within 4 combined Monte
+Carlo standard errors.
 
 Run ``python benchmarks/bench_face.py`` on a quiet machine; ``--quick`` is a
 short smoke test whose numbers mean nothing.
@@ -37,7 +42,9 @@ import multilevel as ml
 ML_IMPORT_SECONDS = time.perf_counter() - PROCESS_START
 
 import argparse
+import os
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 
@@ -50,7 +57,9 @@ import numpyro.distributions as dist
 import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
-from common import TableMetrics, machine_info, markdown_table, text_table
+from common import (MEASURES, STANDARD_HEADER, TableMetrics, add_run_options, cache_line, load_line, machine_info,
+                    markdown_table, ours_split, peer_split, resolve_runs, seconds_to_ess, standard_cells, text_table)
+from workers import CompileClock
 
 IMPORT_SECONDS = time.perf_counter() - PROCESS_START
 
@@ -96,6 +105,7 @@ class RunResult(TableMetrics):
     process_seconds: float
     divergences: int
     table: pd.DataFrame
+    split: dict  # see common.SPLIT
     timings: dict | None = None  # ours: fit.sampler_info["timings"]
 
     @property
@@ -107,6 +117,12 @@ class RunResult(TableMetrics):
     @property
     def ess_per_sec(self) -> float:
         return self.min_ess / self.alone_seconds
+
+    @property
+    def measures(self) -> dict:
+        """What ``common.standard_cells`` reads, the process being imports + fit."""
+        return {"process_seconds": self.alone_seconds, "min_ess": self.min_ess, "split": self.split,
+                "warmup": self.config.warmup, "draws": self.config.draws}
 
 
 def vague_priors() -> dict:
@@ -125,8 +141,9 @@ def fit_ours(data: pd.DataFrame, priors: dict | None, label: str, config: ChainC
                  warmup=config.warmup, seed=seed, progress=False)
     end = time.perf_counter()
     table = fit.summary(group_effects=False)[["mean", "mcse_mean", "ess_bulk", "r_hat"]]
+    timings = fit.sampler_info["timings"]
     return RunResult(label, fit.sampler_info["sampler"], config, end - start, end - PROCESS_START,
-                     fit.num_divergent, table, fit.sampler_info["timings"])
+                     fit.num_divergent, table, ours_split(ML_IMPORT_SECONDS, timings), timings)
 
 
 def split_line(result: RunResult) -> str:
@@ -141,19 +158,24 @@ def split_line(result: RunResult) -> str:
 
 # -- peer: the full model by hand in NumPyro ------------------------------------------
 
-def peer_model(X, diam, refs, num_trees, y):
-    """The FACE model, non-centred, with the vague priors written on the precisions.
+def peer_model(X, diam, refs, num_trees, y, centred=False):
+    """The FACE model with the vague priors written on the precisions.
 
     ``tau ~ Gamma(0.001, 0.001)`` is the precision ``1/sigma²`` and ``tau_tree``
     the precisions ``1/sd²`` of the tree intercepts and slopes; the tree effects are
-    ``r_k = z_k / sqrt(tau_tree)`` with ``z_k ~ N(0, I)``.
+    ``r_k = z_k / sqrt(tau_tree)`` with ``z_k ~ N(0, I)`` (non-centred) or
+    ``r_k ~ N(0, diag(1 / tau_tree))`` sampled directly (centred).
     """
     b = numpyro.sample("b", dist.Normal(0.0, VAGUE_SD).expand([X.shape[1]]).to_event(1))
     tau = numpyro.sample("tau", dist.Gamma(PRECISION_SHAPE, PRECISION_RATE))
     tau_tree = numpyro.sample("tau_tree", dist.Gamma(PRECISION_SHAPE, PRECISION_RATE)
                               .expand([len(TREE_COLUMNS)]).to_event(1))
-    z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([num_trees, len(TREE_COLUMNS)]).to_event(2))
-    effects = z / jnp.sqrt(tau_tree)
+    if centred:
+        effects = numpyro.sample("r", dist.Normal(0.0, 1.0 / jnp.sqrt(tau_tree))
+                                 .expand([num_trees, len(TREE_COLUMNS)]).to_event(2))
+    else:
+        z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([num_trees, len(TREE_COLUMNS)]).to_event(2))
+        effects = z / jnp.sqrt(tau_tree)
     mu = X @ b + effects[refs, 0] + effects[refs, 1] * diam
     numpyro.sample("y", dist.Normal(mu, 1.0 / jnp.sqrt(tau)), obs=y)
 
@@ -177,13 +199,14 @@ def peer_posterior(samples: dict) -> dict[str, np.ndarray]:
     return {name: np.asarray(values) for name, values in posterior.items()}
 
 
-def fit_peer(data: pd.DataFrame, config: ChainConfig, seed: int) -> RunResult:
+def fit_peer(data: pd.DataFrame, config: ChainConfig, seed: int, centred: bool, clock: CompileClock) -> RunResult:
     """Run NumPyro NUTS on the full model in float64, chains one after another."""
     with jax.enable_x64(True):
+        compiled = clock.seconds
         start = time.perf_counter()
         mcmc = MCMC(NUTS(peer_model), num_warmup=config.warmup, num_samples=config.draws,
                     num_chains=config.chains, chain_method="sequential", progress_bar=False)
-        mcmc.run(jax.random.PRNGKey(seed), *peer_arguments(data))
+        mcmc.run(jax.random.PRNGKey(seed), *peer_arguments(data), centred=centred)
         samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
         end = time.perf_counter()
         divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
@@ -191,20 +214,20 @@ def fit_peer(data: pd.DataFrame, config: ChainConfig, seed: int) -> RunResult:
     diagnostics = az.summary(az.from_dict(posterior=posterior), kind="diagnostics", round_to="none")
     table = pd.DataFrame({"mean": {k: v.mean() for k, v in posterior.items()}})
     table = table.join(diagnostics[["mcse_mean", "ess_bulk", "r_hat"]])
-    return RunResult("peer, vague priors", "numpyro NUTS", config, end - start, end - PROCESS_START,
-                     divergences, table)
+    label = f"peer{'-centred' if centred else ''}, vague priors"
+    return RunResult(label, "numpyro NUTS", config, end - start, end - PROCESS_START, divergences, table,
+                     peer_split(IMPORT_SECONDS, clock.seconds - compiled, end - start))
 
 
 # -- report ---------------------------------------------------------------------------
 
-HEADER = ["run", "sampler", "chains×draws", "fit s", "process s", "imports+fit s", "divergent",
-          "min bulk ESS", "max R-hat", "min ESS/s"]
+HEADER = ["run", "sampler", "chains×draws", *STANDARD_HEADER, "fit s", "script s", "divergent", "max R-hat"]
 
 
 def result_row(result: RunResult) -> list[str]:
-    return [result.label, result.sampler, str(result.config), f"{result.fit_seconds:.1f}",
-            f"{result.process_seconds:.1f}", f"{result.alone_seconds:.1f}", str(result.divergences),
-            f"{result.min_ess:.0f}", f"{result.max_rhat:.3f}", f"{result.ess_per_sec:.2f}"]
+    return [result.label, result.sampler, str(result.config), *standard_cells(result.measures),
+            f"{result.fit_seconds:.1f}", f"{result.process_seconds:.1f}", str(result.divergences),
+            f"{result.max_rhat:.3f}"]
 
 
 def ratio_line(ours: RunResult, peer: RunResult) -> str:
@@ -212,8 +235,10 @@ def ratio_line(ours: RunResult, peer: RunResult) -> str:
     ratio = ours.ess_per_sec / peer.ess_per_sec
     fit_only = (ours.min_ess / ours.fit_seconds) / (peer.min_ess / peer.fit_seconds)
     verdict = "met" if ratio >= TARGET_RATIO else "not met"
-    return (f"{ours.label} vs {peer.label}: ratio ours/peer of min ESS/s {ratio:.1f} (target >= {TARGET_RATIO:g}: {verdict}); "
-            f"fit wall only, imports excluded: {fit_only:.1f}")
+    to_ess = seconds_to_ess(peer.measures) / seconds_to_ess(ours.measures)
+    return (f"{ours.label}, {ours.config} vs {peer.label}: ratio ours/peer of min ESS/s {ratio:.1f} (target >= "
+            f"{TARGET_RATIO:g} against the non-centred peer: {verdict}); fit wall only, imports excluded: "
+            f"{fit_only:.1f}; seconds to ESS 400, peer / ours: {to_ess:.1f}")
 
 
 def agreement_line(ours: RunResult, peer: RunResult) -> str:
@@ -234,26 +259,30 @@ def agreement_line(ours: RunResult, peer: RunResult) -> str:
 
 
 
-def comparison_lines(ours: list[RunResult], peer: RunResult | None) -> list[str]:
-    """Ratio lines for every fit of ours, and the agreement of the first (vague priors: the peer's posterior)."""
-    if peer is None or not ours:
+def comparison_lines(ours: list[RunResult], peers: list[RunResult]) -> list[str]:
+    """Ratio lines for every fit of ours against every peer, and the agreement of the first (vague priors:
+    the peers' posterior) with each peer."""
+    if not ours:
         return []
-    return [ratio_line(o, peer) for o in ours] + [agreement_line(ours[0], peer)]
+    return ([ratio_line(o, p) for p in peers for o in ours] + [agreement_line(ours[0], p) for p in peers])
 
 
-def markdown_report(ours: list[RunResult], peer: RunResult | None, info: list[str], data_note: str) -> str:
+def markdown_report(ours: list[RunResult], peers: list[RunResult], info: list[str], data_note: str,
+                    cache: str) -> str:
     """The table and comparisons as Markdown for benchmarks/RESULTS.md."""
-    results = ours + ([peer] if peer else [])
+    results = ours + peers
     lines = ["## FACE-like tree growth: multilevel vs NumPyro", ""]
-    lines += [f"- {line}" for line in info]
+    lines += [f"- {line}" for line in [*info, load_line(), cache_line(cache)]]
     lines += [f"- data: {data_note}; model `{FORMULA}`",
               "- vague priors: every coefficient Normal(0, 1000), 1/sigma² and 1/sd² ~ Gamma(0.001, 0.001); "
-              "the peer (NumPyro NUTS, full non-centred model, float64, chains sequential) uses them too",
+              "the peers (NumPyro NUTS, full model, non-centred and centred, float64, chains sequential) use them too",
               f"- imports: multilevel {ML_IMPORT_SECONDS:.1f} s (first), the whole script {IMPORT_SECONDS:.1f} s; "
-              "min ESS/s = min bulk ESS over fixed effects, sigma and sds / (imports + fit wall, compilation "
-              "included), where the imports are multilevel's for ours and the script's for the peer", "",
+              "all fits run in one process, one after another (later fits may reuse programs compiled by earlier "
+              "ones); process s = imports + fit wall, where the imports are multilevel's for ours and the "
+              f"script's for the peers; {MEASURES}; min bulk ESS over fixed effects, sigma and sds; script s = "
+              "wall time since the script started, at the end of the fit", "",
               markdown_table(HEADER, [result_row(r) for r in results]), ""]
-    lines += [f"- {line}" for line in comparison_lines(ours, peer)]
+    lines += [f"- {line}" for line in comparison_lines(ours, peers)]
     lines += [f"- time split, {split_line(o)}" for o in ours]
     return "\n".join(lines)
 
@@ -262,10 +291,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 2 chains, 200 warmup, 200 draws on both sides (numbers mean nothing)")
-    parser.add_argument("--only", choices=("ours", "peer"), default=None, help="run one side only")
-    parser.add_argument("--chains", type=int, help="our chains (default 4)")
-    parser.add_argument("--draws", type=int, help="our kept draws per chain (default 6000)")
-    parser.add_argument("--warmup", type=int, help="our warmup iterations per chain (default 1000)")
+    parser.add_argument("--only", choices=("ours", "peer"), default=None, help="run our fits only or the peers only")
+    add_run_options(parser, long_draws=6000)
     parser.add_argument("--peer-chains", type=int, help="NumPyro chains (default 2)")
     parser.add_argument("--peer-draws", type=int, help="NumPyro kept draws per chain (default 2000)")
     parser.add_argument("--peer-warmup", type=int, help="NumPyro warmup iterations per chain (default 1000)")
@@ -276,44 +303,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def chain_configs(args: argparse.Namespace) -> tuple[ChainConfig, ChainConfig]:
-    """Ours and the peer's chain settings: the defaults (or --quick's), overridden by the options."""
-    # Ours: 4 chains x 6000 draws, the issue's prototype row; the peer as its users run it.
-    ours, peer = ((2, 200, 200), (2, 200, 200)) if args.quick else ((4, 1000, 6000), (2, 1000, 2000))
+def chain_configs(args: argparse.Namespace) -> tuple[dict[str, ChainConfig], ChainConfig]:
+    """Ours by run (the package defaults and the long run, or --quick's) and the peers' chain settings
+    (as their users run them), overridden by the options."""
+    runs = resolve_runs(args)
+    peer = (2, 200, 200) if args.quick else (2, 1000, 2000)
     pick = lambda given, default: default if given is None else given  # noqa: E731
-    return (ChainConfig(pick(args.chains, ours[0]), pick(args.warmup, ours[1]), pick(args.draws, ours[2])),
+    return ({run: ChainConfig(args.chains, args.warmup, draws) for run, draws in runs.items()},
             ChainConfig(pick(args.peer_chains, peer[0]), pick(args.peer_warmup, peer[1]),
                         pick(args.peer_draws, peer[2])))
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    ours_config, peer_config = chain_configs(args)
+    ours_configs, peer_config = chain_configs(args)
+    cold = tempfile.TemporaryDirectory(prefix="multilevel-bench-cache-") if args.cache == "cold" else None
+    if cold:   # read at the first fit: every fit of this process compiles what no earlier run left
+        os.environ["MULTILEVEL_CACHE_DIR"] = cold.name
     if args.data:
         data = pd.read_csv(args.data).rename(columns={"tindex": GROUP})
         source = args.data
     else:
         data, source = ml.datasets.simulate_growth(args.data_seed), f"simulate_growth(seed={args.data_seed})"
     data_note = f"{source}: {len(data)} rows, {data[GROUP].nunique()} trees"
+    clock = CompileClock(jax)
     info = machine_info()
     print("\n".join(info), f"data: {data_note}", f"imports: {IMPORT_SECONDS:.1f} s",
-          f"ours {ours_config}, peer {peer_config}, seed {args.seed}"
+          f"ours {', '.join(f'{r} {c}' for r, c in ours_configs.items())}, peers {peer_config}, seed {args.seed}"
           + (" (--quick: smoke test, not a benchmark)" if args.quick else ""), sep="\n", flush=True)
-    ours, peer = [], None
+    ours, peers = [], []
     with warnings.catch_warnings():
         # Convergence warnings are reported in the table instead.
         warnings.simplefilter("ignore")
         if args.only != "peer":
-            for priors, label in ((vague_priors(), "ours, vague priors"), (None, "ours, default priors")):
-                ours.append(fit_ours(data, priors, label, ours_config, args.seed))
-                print(text_table(HEADER, [result_row(ours[-1])]), split_line(ours[-1]), sep="\n", flush=True)
+            for run, config in ours_configs.items():
+                fits = ((vague_priors(), "ours, vague priors"), (None, "ours, default priors"))
+                for priors, label in fits if run == "default" else fits[:1]:
+                    ours.append(fit_ours(data, priors, label, config, args.seed))
+                    print(text_table(HEADER, [result_row(ours[-1])]), split_line(ours[-1]), sep="\n", flush=True)
         if args.only != "ours":
-            peer = fit_peer(data, peer_config, args.seed)
-            print(text_table(HEADER, [result_row(peer)]), flush=True)
-    rows = [result_row(r) for r in ours + ([peer] if peer else [])]
-    print(f"\n{text_table(HEADER, rows)}", *comparison_lines(ours, peer), sep="\n")
+            for centred in (False, True):
+                peers.append(fit_peer(data, peer_config, args.seed, centred, clock))
+                print(text_table(HEADER, [result_row(peers[-1])]), flush=True)
+    rows = [result_row(r) for r in ours + peers]
+    print(f"\n{text_table(HEADER, rows)}", *comparison_lines(ours, peers), sep="\n")
     print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
-    print(markdown_report(ours, peer, info, data_note))
+    print(markdown_report(ours, peers, info, data_note, args.cache))
 
 
 if __name__ == "__main__":

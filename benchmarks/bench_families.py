@@ -39,6 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, cache_environment, cache_line,
+                    ess_per_second, load_line, machine_info, markdown_table, ours_split, peer_split, ratio_cells,
+                    resolve_runs, seconds_to_ess, standard_cells, text_table)
 from workers import CompileClock, check_priors, numpyro_prior
 
 # Only NumPy is imported for every process: a peer worker imports JAX and NumPyro, ours
@@ -135,6 +138,7 @@ def ours_worker(args: argparse.Namespace) -> dict:
 
     import multilevel as ml
 
+    imports = time.perf_counter() - PROCESS_START
     clock = CompileClock(jax)
     spec = SPECS[args.model]
     data = pd.DataFrame(simulate(args.model, args.groups, args.per_group, args.data_seed))
@@ -154,6 +158,7 @@ def ours_worker(args: argparse.Namespace) -> dict:
     return {"side": "ours", "sampler": info["sampler"], "centring": centring, "fit_seconds": end - start,
             "process_seconds": end - PROCESS_START, "compile_seconds": clock.seconds,
             "library_compile_seconds": info.get("compile_seconds"), "sampling_seconds": info["sampling_seconds"],
+            "split": ours_split(imports, info["timings"]), "warmup": args.warmup, "draws": args.draws,
             "divergences": fit.num_divergent, "mean_steps": steps,
             "sampler_info": {k: v for k, v in info.items() if isinstance(v, (str, int, float, dict, type(None)))},
             "priors": dict(zip(fit.priors["parameter"], fit.priors["prior"])),
@@ -228,6 +233,7 @@ def peer_worker(args: argparse.Namespace) -> dict:
     import numpyro
     from numpyro.infer import MCMC, NUTS
 
+    imports = time.perf_counter() - PROCESS_START
     numpyro.enable_x64()
     clock = CompileClock(jax)
     spec = SPECS[args.model]
@@ -250,7 +256,8 @@ def peer_worker(args: argparse.Namespace) -> dict:
     return {"side": args.worker, "sampler": "numpyro NUTS", "centring": "centred" if centred else "non-centred",
             "fit_seconds": end - start, "process_seconds": end - PROCESS_START, "compile_seconds": clock.seconds,
             "sampling_seconds": end - start - clock.seconds,
-            "divergences": int(np.asarray(extra["diverging"]).sum()),
+            "split": peer_split(imports, clock.seconds, end - start), "warmup": args.warmup,
+            "draws": args.draws, "divergences": int(np.asarray(extra["diverging"]).sum()),
             "mean_steps": float(np.asarray(extra["num_steps"]).mean()), **summarise(posterior)}
 
 
@@ -310,7 +317,8 @@ def run_worker(side: str, model: str, setting: dict, args: argparse.Namespace, p
                "--warmup", str(setting["warmup"]), "--seed", str(args.seed), "--data-seed", str(args.data_seed)]
     if priors is not None:
         command += ["--priors", json.dumps(priors)]
-    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with cache_environment(args.cache) as env:
+        completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if completed.returncode != 0:
         lines = completed.stderr.strip().splitlines()
         return {"side": side, "error": lines[-1] if lines else f"exit status {completed.returncode}"}
@@ -334,9 +342,8 @@ def prior_table(model: str, setting: dict, args: argparse.Namespace) -> dict:
 
 # -- report ---------------------------------------------------------------------------
 
-HEADER = ["model", "run", "side", "sampler", "centring", "process s", "fit s", "compile s", "sampling s",
-          "divergent", "mean leapfrog steps", "min bulk ESS", "limiting parameter", "max R-hat", "min ESS/s",
-          "ours / this"]
+HEADER = ["model", "run", "side", "sampler", "centring", *STANDARD_HEADER, "divergent", "mean leapfrog steps",
+          "limiting parameter", "max R-hat", *RATIO_HEADER]
 
 
 GRADIENT_HEADER = ["model", "ours µs", "peer-noncentred µs", "peer-centred µs", "ours / peer-centred"]
@@ -351,18 +358,12 @@ def gradient_row(model: str, result: dict) -> list[str]:
     return [model, *cells, ratio]
 
 
-def ess_per_second(result: dict) -> float:
-    return result["min_ess"] / result["process_seconds"]
-
-
 def row(model: str, run: str, result: dict, ours: dict | None) -> list[str]:
     if "error" in result:
         return [model, run, result["side"], "failed: " + result["error"][:80], *["—"] * (len(HEADER) - 4)]
-    ratio = f"{ess_per_second(ours) / ess_per_second(result):.2f}" if ours and result is not ours else "—"
-    return [model, run, result["side"], result["sampler"], result["centring"], f"{result['process_seconds']:.1f}",
-            f"{result['fit_seconds']:.1f}", f"{result['compile_seconds']:.1f}", f"{result['sampling_seconds']:.1f}",
-            str(result["divergences"]), f"{result['mean_steps']:.1f}", f"{result['min_ess']:.0f}",
-            result["limiting"], f"{result['max_rhat']:.3f}", f"{ess_per_second(result):.1f}", ratio]
+    return [model, run, result["side"], result["sampler"], result["centring"], *standard_cells(result),
+            str(result["divergences"]), f"{result['mean_steps']:.1f}", result["limiting"],
+            f"{result['max_rhat']:.3f}", *ratio_cells(ours, result)]
 
 
 def max_z(ours: dict, peer: dict) -> tuple[float, list[str]]:
@@ -386,7 +387,8 @@ def notes(model: str, run: str, results: dict[str, dict]) -> list[str]:
     verdict = "met" if ratio >= spec.target else f"NOT met: {spec.target / ratio:.1f}× short"
     sampling = (ours["min_ess"] / ours["sampling_seconds"]) / (best["min_ess"] / best["sampling_seconds"])
     lines.append(f"{model}, {run}: ours / better peer ({best['side']}) min ESS/s {ratio:.2f} "
-                 f"(target >= {spec.target:g}: {verdict}); on sampling seconds alone {sampling:.2f}; "
+                 f"(target >= {spec.target:g}: {verdict}); seconds to ESS 400 (peer / ours) "
+                 f"{seconds_to_ess(best) / seconds_to_ess(ours):.2f}; on sampling seconds alone {sampling:.2f}; "
                  f"ours spent {ours['compile_seconds']:.1f} of its {ours['process_seconds']:.1f} process s "
                  f"compiling, the peer {best['compile_seconds']:.1f} of {best['process_seconds']:.1f}")
     for peer in peers:
@@ -405,12 +407,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", choices=[*SIDES, "peer", "gradient"], default=[*SIDES, "gradient"],
                         help="which sides to run (default all; peer = both peers; gradient = the cost of one "
                         "gradient on each side)")
-    parser.add_argument("--runs", nargs="+", choices=("default", "long"), default=None,
-                        help="the user defaults and/or the long run (default both; --quick: default only)")
-    parser.add_argument("--chains", type=int, help="chains (default 4)")
-    parser.add_argument("--draws", type=int, help="kept draws per chain of the default run (default 1000)")
-    parser.add_argument("--long-draws", type=int, default=5000, help="kept draws per chain of the long run")
-    parser.add_argument("--warmup", type=int, help="warmup iterations per chain (default 1000)")
+    add_run_options(parser)
     parser.add_argument("--seed", type=int, default=1, help="seed of the samplers (default 1)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the simulated data (default 0)")
     parser.add_argument("--worker", choices=[*SIDES, "gradient"], help=argparse.SUPPRESS)
@@ -419,11 +416,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--per-group", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--priors", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name, (full, quick) in dict(chains=(4, 2), draws=(1000, 200), warmup=(1000, 200)).items():
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-    if args.runs is None:
-        args.runs = ["default"] if args.quick else ["default", "long"]
+    resolve_runs(args)
     if "peer" in args.only:
         args.only = [s for s in [*SIDES, "gradient"] if s in args.only or s in PEERS]
     return args
@@ -436,8 +429,6 @@ def main(argv: list[str] | None = None) -> None:
         print(RESULT_PREFIX + json.dumps(worker(args), default=str))
         return
     import multilevel as ml
-    from common import machine_info, markdown_table, text_table
-
     info = machine_info()
     runs = {"default": args.draws, "long": args.long_draws}
     run_names = {r: f"{args.chains}×{runs[r]}" for r in args.runs}
@@ -486,13 +477,12 @@ def main(argv: list[str] | None = None) -> None:
     size_text = "; ".join(f"{m} `{SPECS[m].formula}`" + (f" with `{SPECS[m].dpar}`" if SPECS[m].dpar else "")
                           + f" ({SPECS[m].family}), {sizes[m][0]} groups × {sizes[m][1]} rows" for m in args.models)
     print("\n".join(["## More families: ordinal, zero-inflated, lognormal, heteroscedastic, multilevel vs NumPyro",
-                     "", *[f"- {line}" for line in info], f"- {setting_line}", f"- models: {size_text}",
-                     "- every row is a fresh process; process s = its wall time since start (imports, simulation, "
-                     "compilation, sampling); compile s = JAX tracing, lowering and compilation in that process; "
-                     "sampling s: ours, the sampler's own (sampler_info), the peer, its MCMC run less compile s; "
-                     "min ESS/s = min bulk ESS (ArviZ) over the fixed effects, family parameters and sd / "
-                     "process s; peers: NumPyro NUTS written by hand on the same posterior, float64, chains "
-                     "sequential; ours: chains in parallel threads", "",
+                     "", *[f"- {line}" for line in info], f"- {load_line()}", f"- {cache_line(args.cache)}",
+                     f"- {setting_line}",
+                     f"- models: {size_text}",
+                     f"- every row is a fresh process; {DEFINITIONS}; min bulk ESS over the fixed effects, family "
+                     "parameters and sd; peers: NumPyro NUTS written by hand on the same posterior, float64, "
+                     "chains sequential; ours: chains in parallel threads", "",
                      markdown_table(HEADER, all_rows), "", *[f"- {n}" for n in all_notes]]))
     if gradient_rows:
         print("\n".join(["", f"µs per gradient of the log density at the benchmark's size, one evaluation "

@@ -42,8 +42,13 @@ from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
 from bench_scale import numpyro_prior
-from common import machine_info, markdown_table, text_table
+from common import (DEFINITIONS, STANDARD_HEADER, add_run_options, cache_environment, cache_line, ess_per_second,
+                    load_line, machine_info, markdown_table, ours_split, peer_split, resolve_runs, seconds_to_ess,
+                    standard_cells, text_table)
 from multilevel.model import Prior, prior_from_string
+from workers import CompileClock
+
+IMPORT_SECONDS = time.perf_counter() - PROCESS_START
 
 FORMULA = "y ~ x + (1 + x | g)"
 FAMILIES = {"logistic": "bernoulli", "poisson": "poisson"}
@@ -97,7 +102,8 @@ def ours_worker(args: argparse.Namespace) -> dict:
     stats = fit.idata.sample_stats
     info = fit.sampler_info
     return {"side": args.worker, "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
-            "compile_seconds": info["compile_seconds"], "divergences": fit.num_divergent,
+            "split": ours_split(IMPORT_SECONDS, info["timings"]),
+            "warmup": args.warmup, "draws": args.draws, "divergences": fit.num_divergent,
             "mean_steps": float(stats["n_steps"].mean()), "centering": info["centering"]["g"],
             **summarise({name: fit.idata.posterior[name].values for name in PARAMETERS}),
             "priors": dict(zip(fit.priors["parameter"], fit.priors["prior"]))}
@@ -131,6 +137,7 @@ def peer_model(model: str, priors: dict[str, Prior], centred: bool = False):
 def peer_worker(args: argparse.Namespace) -> dict:
     """NumPyro NUTS on the full model (non-centred or centred as the side says), float64,
     chains sequential."""
+    clock = CompileClock(jax)
     data = simulate(args.model, args.rows, args.groups, args.data_seed)
     priors = {name: prior_from_string(text) for name, text in json.loads(args.priors).items()}
     centred = args.worker == "peer-centred"
@@ -148,7 +155,8 @@ def peer_worker(args: argparse.Namespace) -> dict:
     posterior = {name: np.asarray(samples[name]) for name in PARAMETERS if name in samples}
     posterior["cor(Intercept,x|g)"] = np.asarray(samples["L"][..., 1, 0])
     return {"side": args.worker, "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
-            "compile_seconds": float("nan"), "divergences": int(np.asarray(extra["diverging"]).sum()),
+            "split": peer_split(IMPORT_SECONDS, clock.seconds, end - start),
+            "warmup": args.warmup, "draws": args.draws, "divergences": int(np.asarray(extra["diverging"]).sum()),
             "mean_steps": float(np.asarray(extra["num_steps"]).mean()),
             "centering": "centred" if centred else "non-centred",
             **summarise(posterior)}
@@ -212,34 +220,33 @@ def gradient_report(args: argparse.Namespace, info: list[str]) -> None:
                      "the three sides in turn", "", markdown_table(header, rows)]))
 
 
-def run_worker(side: str, model: str, args: argparse.Namespace, priors: dict | None = None) -> dict:
-    """Run one worker in a fresh Python process and return its result."""
+def run_worker(side: str, model: str, args: argparse.Namespace, priors: dict | None = None,
+               draws: int | None = None) -> dict:
+    """Run one worker in a fresh Python process (``draws`` kept draws per chain, default
+    ``args.draws``) and return its result."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--model", model,
                "--rows", str(args.rows), "--groups", str(args.groups), "--chains", str(args.chains),
-               "--draws", str(args.draws), "--warmup", str(args.warmup), "--seed", str(args.seed),
+               "--draws", str(args.draws if draws is None else draws), "--warmup", str(args.warmup),
+               "--seed", str(args.seed),
                "--data-seed", str(args.data_seed)]
     if priors is not None:
         command += ["--priors", json.dumps(priors)]
-    completed = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    with cache_environment(args.cache) as env:
+        completed = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, env=env)
     return json.loads(completed.stdout.strip().splitlines()[-1].removeprefix(RESULT_PREFIX))
 
 
 # -- report ---------------------------------------------------------------------------
 
-HEADER = ["model", "side", "centring", "fit s", "compile s", "process s", "divergent", "mean leapfrog steps",
-          "min bulk ESS", "max R-hat", "min ESS/s", "ratio to peer", "ratio to centred peer"]
+HEADER = ["model", "run", "side", "centring", *STANDARD_HEADER, "divergent", "mean leapfrog steps", "max R-hat",
+          "ESS/s: / peer", "ESS/s: / centred peer", "s to ESS 400: peer / this", "s to ESS 400: centred peer / this"]
 
 
-def ess_per_second(result: dict) -> float:
-    return result["min_ess"] / result["process_seconds"]
-
-
-def row(model: str, result: dict, peer: dict | None, centred_peer: dict | None) -> list[str]:
+def row(model: str, run: str, result: dict, peer: dict | None, centred_peer: dict | None) -> list[str]:
     ratios = [f"{ess_per_second(result) / ess_per_second(p):.2f}" if p else "—" for p in (peer, centred_peer)]
-    return [model, result["side"], result["centering"], f"{result['fit_seconds']:.1f}",
-            f"{result['compile_seconds']:.1f}", f"{result['process_seconds']:.1f}", str(result["divergences"]),
-            f"{result['mean_steps']:.1f}", f"{result['min_ess']:.0f}", f"{result['max_rhat']:.3f}",
-            f"{ess_per_second(result):.2f}", *ratios]
+    times = [f"{seconds_to_ess(p) / seconds_to_ess(result):.2f}" if p else "—" for p in (peer, centred_peer)]
+    return [model, run, result["side"], result["centering"], *standard_cells(result), str(result["divergences"]),
+            f"{result['mean_steps']:.1f}", f"{result['max_rhat']:.3f}", *ratios, *times]
 
 
 def agreement_line(model: str, ours: dict, peer: dict, target: float) -> str:
@@ -249,7 +256,8 @@ def agreement_line(model: str, ours: dict, peer: dict, target: float) -> str:
     verdict = "agree" if not far else "differ: " + ", ".join(f"{n} (z = {v:.1f})" for n, v in far.items())
     ratio = ess_per_second(ours) / ess_per_second(peer)
     return (f"{model}: ours (defaults) / {peer['side']} min ESS/s {ratio:.2f} (target >= {target:g}: "
-            f"{'met' if ratio >= target else 'NOT met'}); posterior means within {AGREEMENT_MCSE:g} MCSE: "
+            f"{'met' if ratio >= target else 'NOT met'}); seconds to ESS 400, {peer['side']} / ours "
+            f"{seconds_to_ess(peer) / seconds_to_ess(ours):.2f}; posterior means within {AGREEMENT_MCSE:g} MCSE: "
             f"{verdict} (max |z| = {max(map(abs, z.values())):.1f})")
 
 
@@ -262,9 +270,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="which fits to run (default all; the peer needs ours for its priors)")
     parser.add_argument("--rows", type=int, help="rows (default 50,000)")
     parser.add_argument("--groups", type=int, help="groups (default 500)")
-    parser.add_argument("--chains", type=int, help="chains of every side (default 4)")
-    parser.add_argument("--draws", type=int, help="kept draws per chain (default 1000)")
-    parser.add_argument("--warmup", type=int, help="warmup iterations per chain (default 1000)")
+    add_run_options(parser)
     parser.add_argument("--seed", type=int, default=1, help="seed of the samplers (default 1)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the simulated data (default 0)")
     parser.add_argument("--gradient", action="store_true", help="time the gradient of the log density alone "
@@ -274,10 +280,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", choices=sorted(FAMILIES), help=argparse.SUPPRESS)
     parser.add_argument("--priors", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    defaults = dict(rows=(50_000, 5_000), groups=(500, 100), chains=(4, 2), draws=(1000, 200), warmup=(1000, 200))
-    for name, (full, quick) in defaults.items():
+    for name, (full, quick) in dict(rows=(50_000, 5_000), groups=(500, 100)).items():
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
+    args.run_draws = resolve_runs(args)
     return args
 
 
@@ -288,7 +294,8 @@ def main(argv: list[str] | None = None) -> None:
         print(RESULT_PREFIX + json.dumps(worker(args)))
         return
     info = machine_info()
-    setting = (f"{args.rows:,} rows × {args.groups:,} groups; {args.chains} chains × {args.draws} draws after "
+    setting = (f"{args.rows:,} rows × {args.groups:,} groups; runs: "
+               f"{', '.join(f'{r} {args.chains} chains × {d} draws' for r, d in args.run_draws.items())}, after "
                f"{args.warmup} warmup, seed {args.seed}, data seed {args.data_seed}")
     print("\n".join(info), setting + (" (--quick: smoke test, not a benchmark)" if args.quick else ""),
           sep="\n", flush=True)
@@ -297,28 +304,30 @@ def main(argv: list[str] | None = None) -> None:
         return
     rows, notes = [], []
     for model in args.models:
-        results = {}
-        for side in SIDES:
-            if side not in args.sides:
-                continue
-            print(f"\n{model}: {side} ...", flush=True)
-            priors = results["ours"]["priors"] if side.startswith("peer") else None
-            results[side] = run_worker(side, model, args, priors)
-        peer, centred_peer = results.get("peer"), results.get("peer-centred")
-        model_rows = [row(model, r, peer, centred_peer) for r in results.values()]
-        model_notes = [agreement_line(model, results["ours"], p, target)
-                       for p, target in ((peer, TARGET_RATIO), (centred_peer, TARGET_RATIO_CENTRED))
-                       if p and "ours" in results]
-        print(text_table(HEADER, model_rows), *model_notes, sep="\n", flush=True)
-        rows += model_rows
-        notes += model_notes
+        for run, draws in args.run_draws.items():
+            name = f"{args.chains}×{draws}"
+            results = {}
+            for side in SIDES:
+                if side not in args.sides:
+                    continue
+                print(f"\n{model}, {name}: {side} ...", flush=True)
+                priors = results["ours"]["priors"] if side.startswith("peer") else None
+                results[side] = run_worker(side, model, args, priors, draws)
+            peer, centred_peer = results.get("peer"), results.get("peer-centred")
+            model_rows = [row(model, name, r, peer, centred_peer) for r in results.values()]
+            model_notes = [f"{name}: " + agreement_line(model, results["ours"], p, target)
+                           for p, target in ((peer, TARGET_RATIO), (centred_peer, TARGET_RATIO_CENTRED))
+                           if p and "ours" in results]
+            print(text_table(HEADER, model_rows), *model_notes, sep="\n", flush=True)
+            rows += model_rows
+            notes += model_notes
     print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
     print("\n".join(["## Non-Gaussian NUTS: logistic and Poisson, multilevel vs NumPyro", "",
-                     *[f"- {line}" for line in info],
+                     *[f"- {line}" for line in info], f"- {load_line()}", f"- {cache_line(args.cache)}",
                      f"- model `{FORMULA}`, default priors; {setting}",
-                     "- every row is a fresh process; process s = its wall time since start (imports, simulation, "
-                     "compilation, fit); min ESS/s = min bulk ESS over the fixed effects, sds and correlation / "
-                     "process s; peers: NumPyro NUTS written by hand, non-centred (peer) and centred (peer-centred), "
+                     f"- every row is a fresh process; {DEFINITIONS}; min bulk ESS over the fixed effects, sds and "
+                     "correlation; ratios: this side against the peers; peers: NumPyro NUTS written by hand, "
+                     "non-centred (peer) and centred (peer-centred), "
                      "same priors, float64, chains sequential; ours: chains in parallel threads", "",
                      markdown_table(HEADER, rows), "", *[f"- {n}" for n in notes]]))
 

@@ -21,10 +21,9 @@ centred ones (``theta ~ N(mu, tau)``: the funnel of eight schools, the stronger 
 data pin the groups, as in the weighted model). The weighted peers add the weighted
 log-likelihood ``sum_i w_i log N(y_i | eta_i, sigma)`` with ``numpyro.factor``.
 
-Measured per side: min bulk ESS (ArviZ) over the fixed effects, sigma and the sd, per second
-of the whole process, and the seconds to reach a min bulk ESS of 400 (estimated from the run:
-the time outside the sampler's steps, plus its warmup, plus its draws scaled to the number
-that gives ESS 400); divergences; whether the posterior means of ours and of each peer agree
+Measured per side: the standard columns of ``common.py`` (process s, min bulk ESS (ArviZ)
+over the fixed effects, sigma and the sd, min ESS/s, seconds to a min bulk ESS of 400, the
+split of the process's time); divergences; whether the posterior means of ours and of each peer agree
 within 4 combined Monte Carlo standard errors (eight schools: mu, tau and the eight thetas);
 and, for eight schools, every side's means and sds against posteriordb's reference draws in
 MCSE units. Two settings: the user defaults (4 chains × 1000 draws after 1000 warmup) and a
@@ -50,6 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, TARGET_ESS, add_run_options, cache_environment,
+                    cache_line, ess_per_second, load_line, machine_info, markdown_table, ours_split, peer_split,
+                    ratio_cells, resolve_runs, seconds_to_ess, standard_cells, text_table)
 from workers import CompileClock, check_priors
 
 # Only NumPy is imported for every process: a peer worker imports JAX and NumPyro, ours
@@ -57,7 +59,6 @@ from workers import CompileClock, check_priors
 
 RESULT_PREFIX = "RESULT "
 AGREEMENT_MCSE = 4.0
-TARGET_ESS = 400.0
 SIDES = ("ours", "peer-noncentred", "peer-centred")
 PEERS = SIDES[1:]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -144,6 +145,7 @@ def ours_worker(args: argparse.Namespace) -> dict:
 
     import multilevel as ml
 
+    imports = time.perf_counter() - PROCESS_START
     clock = CompileClock(jax)
     spec = SPECS[args.model]
     data = eight_schools() if args.model == "eight_schools" else simulate_weighted(args.rows, args.groups,
@@ -169,8 +171,8 @@ def ours_worker(args: argparse.Namespace) -> dict:
     centring = info.get("centering", {}).get(group, "exact" if info["sampler"] in ("collapsed", "gibbs") else "?")
     return {"side": "ours", "sampler": info["sampler"], "reason": info["reason"], "centring": centring,
             "fit_seconds": end - start, "process_seconds": end - PROCESS_START, "compile_seconds": clock.seconds,
-            "sampling_seconds": info["sampling_seconds"], "divergences": fit.num_divergent, "mean_steps": steps,
-            "priors": dict(zip(fit.priors["parameter"], fit.priors["prior"])),
+            "sampling_seconds": info["sampling_seconds"], "split": ours_split(imports, info["timings"]),
+            "divergences": fit.num_divergent, "mean_steps": steps, "priors": dict(zip(fit.priors["parameter"], fit.priors["prior"])),
             **summarise(draws, spec.measured)}
 
 
@@ -224,6 +226,7 @@ def peer_worker(args: argparse.Namespace) -> dict:
     import numpyro
     from numpyro.infer import MCMC, NUTS
 
+    imports = time.perf_counter() - PROCESS_START
     numpyro.enable_x64()
     clock = CompileClock(jax)
     spec = SPECS[args.model]
@@ -251,6 +254,7 @@ def peer_worker(args: argparse.Namespace) -> dict:
     return {"side": args.worker, "sampler": "numpyro NUTS", "centring": "centred" if centred else "non-centred",
             "fit_seconds": end - start, "process_seconds": end - PROCESS_START, "compile_seconds": clock.seconds,
             "sampling_seconds": end - start - clock.seconds,
+            "split": peer_split(imports, clock.seconds, end - start),
             "divergences": int(np.asarray(extra["diverging"]).sum()),
             "mean_steps": float(np.asarray(extra["num_steps"]).mean()), **summarise(draws, spec.measured)}
 
@@ -261,7 +265,8 @@ def run_worker(side: str, model: str, setting: dict, args: argparse.Namespace) -
                "--rows", str(setting["rows"]), "--groups", str(setting["groups"]),
                "--chains", str(setting["chains"]), "--draws", str(setting["draws"]),
                "--warmup", str(setting["warmup"]), "--seed", str(args.seed), "--data-seed", str(args.data_seed)]
-    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with cache_environment(args.cache) as env:
+        completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if completed.returncode != 0:
         lines = completed.stderr.strip().splitlines()
         return {"side": side, "error": lines[-1] if lines else f"exit status {completed.returncode}"}
@@ -271,36 +276,17 @@ def run_worker(side: str, model: str, setting: dict, args: argparse.Namespace) -
 
 # -- report ---------------------------------------------------------------------------
 
-HEADER = ["model", "run", "side", "sampler", "centring", "process s", "fit s", "compile s", "sampling s",
-          "divergent", "mean leapfrog steps", "min bulk ESS", "limiting parameter", "max R-hat", "min ESS/s",
-          "s to ESS 400", "ESS/s: ours / this", "s to ESS 400: this / ours"]
+HEADER = ["model", "run", "side", "sampler", "centring", *STANDARD_HEADER, "divergent", "mean leapfrog steps",
+          "limiting parameter", "max R-hat", *RATIO_HEADER]
 REFERENCE_HEADER = ["side", "parameter", "mean", "posteriordb mean", "z (mean)", "sd", "posteriordb sd", "z (sd)"]
-
-
-def ess_per_second(result: dict) -> float:
-    return result["min_ess"] / result["process_seconds"]
-
-
-def seconds_to_target(result: dict) -> float:
-    """Seconds to a min bulk ESS of ``TARGET_ESS``: the process's time outside the sampler's steps,
-    plus its warmup and its draws scaled to ``draws × TARGET_ESS / min ESS``, each iteration of
-    warmup and sampling taken to cost the same, the ESS to grow in proportion to the draws."""
-    iterations = result["warmup"] + result["draws"]
-    needed = result["warmup"] + result["draws"] * TARGET_ESS / result["min_ess"]
-    return result["process_seconds"] - result["sampling_seconds"] * (1.0 - needed / iterations)
 
 
 def row(model: str, run: str, result: dict, ours: dict | None) -> list[str]:
     if "error" in result:
         return [model, run, result["side"], "failed: " + result["error"][:80], *["—"] * (len(HEADER) - 4)]
-    compared = ours is not None and result is not ours
-    ratio = f"{ess_per_second(ours) / ess_per_second(result):.2f}" if compared else "—"
-    time_ratio = f"{seconds_to_target(result) / seconds_to_target(ours):.2f}" if compared else "—"
-    return [model, run, result["side"], result["sampler"], result["centring"], f"{result['process_seconds']:.1f}",
-            f"{result['fit_seconds']:.1f}", f"{result['compile_seconds']:.1f}", f"{result['sampling_seconds']:.1f}",
-            str(result["divergences"]), f"{result['mean_steps']:.1f}", f"{result['min_ess']:.0f}",
-            result["limiting"], f"{result['max_rhat']:.3f}", f"{ess_per_second(result):.1f}",
-            f"{seconds_to_target(result):.1f}", ratio, time_ratio]
+    return [model, run, result["side"], result["sampler"], result["centring"], *standard_cells(result),
+            str(result["divergences"]), f"{result['mean_steps']:.1f}", result["limiting"],
+            f"{result['max_rhat']:.3f}", *ratio_cells(ours, result)]
 
 
 def z_scores(a: dict, b: dict, value: str) -> dict[str, float]:
@@ -332,7 +318,7 @@ def notes(model: str, run: str, results: dict[str, dict]) -> list[str]:
     sampling = (ours["min_ess"] / ours["sampling_seconds"]) / (best["min_ess"] / best["sampling_seconds"])
     lines.append(f"{model}, {run}: ours / better peer ({best['side']}): min ESS/s "
                  f"{ess_per_second(ours) / ess_per_second(best):.2f}, seconds to ESS {TARGET_ESS:g} (peer / ours) "
-                 f"{seconds_to_target(best) / seconds_to_target(ours):.2f}, min ESS/s on sampling seconds alone "
+                 f"{seconds_to_ess(best) / seconds_to_ess(ours):.2f}, min ESS/s on sampling seconds alone "
                  f"{sampling:.2f}; ours spent {ours['compile_seconds']:.1f} of its {ours['process_seconds']:.1f} "
                  f"process s compiling, the peer {best['compile_seconds']:.1f} of {best['process_seconds']:.1f}")
     for peer in peers:
@@ -378,12 +364,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", nargs="+", choices=list(SPECS), default=list(SPECS))
     parser.add_argument("--only", nargs="+", choices=[*SIDES, "peer"], default=list(SIDES),
                         help="which sides to run (default all; peer = both peers)")
-    parser.add_argument("--runs", nargs="+", choices=("default", "long"), default=None,
-                        help="the user defaults and/or the long run (default both; --quick: default only)")
-    parser.add_argument("--chains", type=int, help="chains (default 4)")
-    parser.add_argument("--draws", type=int, help="kept draws per chain of the default run (default 1000)")
-    parser.add_argument("--long-draws", type=int, default=5000, help="kept draws per chain of the long run")
-    parser.add_argument("--warmup", type=int, help="warmup iterations per chain (default 1000)")
+    add_run_options(parser)
     parser.add_argument("--seed", type=int, default=1, help="seed of the samplers (default 1)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the simulated data (default 0)")
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
@@ -391,11 +372,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--groups", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name, (full, quick) in dict(chains=(4, 2), draws=(1000, 200), warmup=(1000, 200)).items():
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-    if args.runs is None:
-        args.runs = ["default"] if args.quick else ["default", "long"]
+    resolve_runs(args)
     if "peer" in args.only:
         args.only = [s for s in SIDES if s in args.only or s in PEERS]
     return args
@@ -407,8 +384,6 @@ def main(argv: list[str] | None = None) -> None:
         worker = ours_worker if args.worker == "ours" else peer_worker
         print(RESULT_PREFIX + json.dumps(worker(args), default=str))
         return
-    from common import machine_info, markdown_table, text_table
-
     info = machine_info()
     runs = {"default": args.draws, "long": args.long_draws}
     run_names = {r: f"{args.chains}×{runs[r]}" for r in args.runs}
@@ -461,15 +436,12 @@ def main(argv: list[str] | None = None) -> None:
     size_text = "; ".join(f"{m} `{SPECS[m].formula}`" + (f", {sizes[m][0]:,} rows × {sizes[m][1]:,} groups"
                                                           if m == "weighted" else "") for m in models)
     print("\n".join(["## Addition terms: eight schools `se()` and a weighted Gaussian model, multilevel vs NumPyro",
-                     "", *[f"- {line}" for line in info], f"- {setting_line}", f"- models: {size_text}",
-                     "- every row is a fresh process; process s = its wall time since start (imports, data, "
-                     "compilation, sampling); compile s = JAX tracing, lowering and compilation in that process; "
-                     "sampling s: ours, the sampler's own (sampler_info), the peer, its MCMC run less compile s; "
-                     "min ESS/s = min bulk ESS (ArviZ) over the fixed effects, sigma and the sd (eight schools: "
-                     f"mu and tau) / process s; s to ESS {TARGET_ESS:g}: process s less the sampling s of the "
-                     f"draws beyond those that give min bulk ESS {TARGET_ESS:g} (or plus those missing), warmup "
-                     "kept; peers: NumPyro NUTS written by hand on the same posterior, float64, chains "
-                     "sequential; ours: chains in parallel threads", "",
+                     "", *[f"- {line}" for line in info], f"- {load_line()}", f"- {cache_line(args.cache)}",
+                     f"- {setting_line}",
+                     f"- models: {size_text}",
+                     f"- every row is a fresh process; {DEFINITIONS}; min bulk ESS over the fixed effects, sigma "
+                     "and the sd (eight schools: mu and tau); peers: NumPyro NUTS written by hand on the same "
+                     "posterior, float64, chains sequential; ours: chains in parallel threads", "",
                      markdown_table(HEADER, all_rows), "", *[f"- {n}" for n in all_notes]]))
     if reference_rows:
         print("\n".join(["", "Eight schools, ours against posteriordb's reference draws (10 chains × 1000, Stan "

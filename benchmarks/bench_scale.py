@@ -3,8 +3,10 @@
 Simulated ``y = 1 + 0.5 x + a_g + s_g x + e``, ``(a_g, s_g) ~ N(0, Σ)`` (sds 1 and
 0.5, correlation 0.3), ``x, e ~ N(0, 1)``, equal-sized groups; model ``y ~ x +
 (1 + x | g)`` with the library's default priors. Parts: ``small`` (10⁵ rows ×
-2,000 groups, ``ml.fit`` against the full non-centred model by hand in NumPyro
-NUTS with the priors of ``fit.priors``, float64), ``large`` (10⁶ rows × 10,000
+2,000 groups, ``ml.fit`` against the full model by hand in NumPyro NUTS with the
+priors of ``fit.priors``, float64, non-centred (``peer``, what most users write) and
+centred (``peer-centred``, ``beta_g ~ N(b, Σ)``), at the package defaults and a long
+run), ``large`` (10⁶ rows × 10,000
 groups, ours alone, against the issue's targets) and ``gradient`` (µs per
 gradient of the collapsed log density at 10⁵ and 10⁷ rows, 2,000 groups).
 
@@ -40,13 +42,18 @@ import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
 import multilevel as ml
-from common import machine_info, markdown_table, text_table
+from common import (DEFINITIONS, STANDARD_HEADER, add_run_options, cache_environment, cache_line, ess_per_second,
+                    load_line, machine_info, markdown_table, ours_split, peer_split, resolve_runs, seconds_to_ess,
+                    standard_cells, text_table)
 from multilevel.design import build_design
 from multilevel.design.suffstats import design_statistics
 from multilevel.formula import parse_formula
 from multilevel.inference.collapsed import collapsed_structure
 from multilevel.model import Layout, Prior, get_family, prior_from_string, resolve_priors, zero_position
 from multilevel.model.marginal import CollapsedData, make_collapsed_logdensity
+from workers import CompileClock
+
+IMPORT_SECONDS = time.perf_counter() - PROCESS_START
 
 FORMULA = "y ~ x + (1 + x | g)"
 #: True values of the benchmarked parameters, named as in ``fit.summary()``.
@@ -121,7 +128,8 @@ def ours_worker(size: Size, args: argparse.Namespace) -> dict:
     end = time.perf_counter()
     posterior = {name: fit.idata.posterior[name].values for name in TRUTH}
     return {"side": "ours", "sampler": fit.sampler_info["sampler"], "fit_seconds": end - start,
-            "process_seconds": end - PROCESS_START, "divergences": fit.num_divergent,
+            "process_seconds": end - PROCESS_START, "split": ours_split(IMPORT_SECONDS, fit.sampler_info["timings"]),
+            "warmup": args.warmup, "draws": args.draws, "divergences": fit.num_divergent,
             **summarise(posterior), "priors": dict(zip(fit.priors["parameter"], fit.priors["prior"])),
             "peak_mib": peak_mib()}
 
@@ -135,8 +143,9 @@ def numpyro_prior(prior: Prior) -> dist.Distribution:
     raise ValueError(f"no NumPyro translation of the prior {prior}")
 
 
-def peer_model(priors: dict[str, Prior]):
-    """The model by hand: ``r_g = diag(sd) L z_g`` with ``z_g ~ N(0, I)``, priors by our parameter names."""
+def peer_model(priors: dict[str, Prior], centred: bool = False):
+    """The model by hand, priors by our parameter names, non-centred: ``r_g = diag(sd) L z_g`` with
+    ``z_g ~ N(0, I)``; or centred: ``beta_g ~ N((b0, b1), diag(sd) L Lᵀ diag(sd))`` sampled directly."""
     sd_names = ("sd(Intercept|g)", "sd(x|g)")
 
     def model(x, refs, num_groups, y):
@@ -145,22 +154,31 @@ def peer_model(priors: dict[str, Prior]):
         sigma = numpyro.sample("sigma", numpyro_prior(priors["sigma"]))
         sd = jnp.stack([numpyro.sample(name, numpyro_prior(priors[name])) for name in sd_names])
         chol = numpyro.sample("L", dist.LKJCholesky(2, priors["cor|g"].eta))
-        z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([num_groups, 2]).to_event(2))
-        effects = z @ (sd[:, None] * chol).T
-        mu = intercept + slope * x + effects[refs, 0] + effects[refs, 1] * x
+        if centred:
+            beta = numpyro.sample("beta", dist.MultivariateNormal(jnp.stack([intercept, slope]),
+                                                                  scale_tril=sd[:, None] * chol)
+                                  .expand([num_groups]).to_event(1))
+            mu = beta[refs, 0] + beta[refs, 1] * x
+        else:
+            z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([num_groups, 2]).to_event(2))
+            effects = z @ (sd[:, None] * chol).T
+            mu = intercept + slope * x + effects[refs, 0] + effects[refs, 1] * x
         numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
 
     return model
 
 
 def peer_worker(size: Size, args: argparse.Namespace) -> dict:
-    """NumPyro NUTS on the full non-centred model, float64, with the priors given in ``args.priors``."""
+    """NumPyro NUTS on the full model (centred for ``peer-centred``), float64, with the priors given in
+    ``args.priors``."""
+    clock = CompileClock(jax)
     data = simulate(size, args.data_seed)
     priors = {name: prior_from_string(text) for name, text in json.loads(args.priors).items()}
     with jax.enable_x64(True):
         start = time.perf_counter()
         codes, levels = pd.factorize(data["g"], sort=True)
-        mcmc = MCMC(NUTS(peer_model(priors)), num_warmup=args.warmup, num_samples=args.draws,
+        mcmc = MCMC(NUTS(peer_model(priors, args.worker == "peer-centred")), num_warmup=args.warmup,
+                    num_samples=args.draws,
                     num_chains=args.chains, chain_method="sequential", progress_bar=False)
         mcmc.run(jax.random.PRNGKey(args.seed), jnp.asarray(data["x"].to_numpy()),
                  jnp.asarray(codes, dtype=jnp.int32), len(levels), jnp.asarray(data["y"].to_numpy()))
@@ -169,8 +187,9 @@ def peer_worker(size: Size, args: argparse.Namespace) -> dict:
         divergences = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
     posterior = {name: np.asarray(samples[name]) for name in TRUTH if name in samples}
     posterior["cor(Intercept,x|g)"] = np.asarray(samples["L"][..., 1, 0])
-    return {"side": "peer", "sampler": "numpyro NUTS", "fit_seconds": end - start,
-            "process_seconds": end - PROCESS_START, "divergences": divergences,
+    return {"side": args.worker, "sampler": "numpyro NUTS", "fit_seconds": end - start,
+            "process_seconds": end - PROCESS_START, "split": peer_split(IMPORT_SECONDS, clock.seconds, end - start),
+            "warmup": args.warmup, "draws": args.draws, "divergences": divergences,
             **summarise(posterior), "peak_mib": peak_mib()}
 
 
@@ -234,25 +253,29 @@ def gradient_worker(size: Size, args: argparse.Namespace) -> dict:
             "peak_mib": peak_mib()}
 
 
-WORKERS = {"ours": ours_worker, "peer": peer_worker, "gradient": gradient_worker}
+WORKERS = {"ours": ours_worker, "peer": peer_worker, "peer-centred": peer_worker, "gradient": gradient_worker}
 
 
-def run_worker(role: str, size: Size, args: argparse.Namespace, priors: dict | None = None) -> dict:
-    """Run one worker in a fresh Python process and return its result."""
+def run_worker(role: str, size: Size, args: argparse.Namespace, priors: dict | None = None,
+               draws: int | None = None) -> dict:
+    """Run one worker in a fresh Python process (``draws`` kept draws per chain, default ``args.draws``)
+    and return its result."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", role, "--rows", str(size.rows),
-               "--groups", str(size.groups), "--chains", str(args.chains), "--draws", str(args.draws),
+               "--groups", str(size.groups), "--chains", str(args.chains),
+               "--draws", str(args.draws if draws is None else draws),
                "--warmup", str(args.warmup), "--seed", str(args.seed), "--data-seed", str(args.data_seed)]
     if priors is not None:
         command += ["--priors", json.dumps(priors)]
-    completed = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    with cache_environment(args.cache) as env:
+        completed = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, env=env)
     line = completed.stdout.strip().splitlines()[-1]
     return json.loads(line.removeprefix(RESULT_PREFIX))
 
 
 # -- report ---------------------------------------------------------------------------
 
-FIT_HEADER = ["size", "side", "sampler", "fit s", "process s", "divergent", "min bulk ESS", "max R-hat",
-              "min ESS/s", "peak MiB", f"truth in {INTERVAL:.0%}"]
+FIT_HEADER = ["size", "run", "side", "sampler", *STANDARD_HEADER, "fit s", "divergent", "max R-hat", "peak MiB",
+              f"truth in {INTERVAL:.0%}"]
 GRADIENT_HEADER = ["size", "design s", "suff. stats s", "compile s", "µs per gradient", "peak MiB"]
 
 
@@ -264,10 +287,10 @@ def truth_misses(result: dict) -> list[str]:
 def fit_row(size: Size, result: dict) -> list[str]:
     """One row of FIT_HEADER."""
     misses = truth_misses(result)
-    return [str(size), result["side"], result["sampler"], f"{result['fit_seconds']:.1f}",
-            f"{result['process_seconds']:.1f}", str(result["divergences"]), f"{result['min_ess']:.0f}",
-            f"{result['max_rhat']:.3f}", f"{result['min_ess'] / result['process_seconds']:.2f}",
-            f"{result['peak_mib']:.0f}", "all" if not misses else "missed " + ", ".join(misses)]
+    return [str(size), f"{result['chains']}×{result['draws']}", result["side"], result["sampler"],
+            *standard_cells(result), f"{result['fit_seconds']:.1f}", str(result["divergences"]),
+            f"{result['max_rhat']:.3f}", f"{result['peak_mib']:.0f}",
+            "all" if not misses else "missed " + ", ".join(misses)]
 
 
 def gradient_row(size: Size, result: dict) -> list[str]:
@@ -277,15 +300,18 @@ def gradient_row(size: Size, result: dict) -> list[str]:
 
 
 def comparison_lines(ours: dict, peer: dict) -> list[str]:
-    """Ratio ours/peer of min ESS/s, and the agreement of the posterior means."""
-    ratio = (ours["min_ess"] / ours["process_seconds"]) / (peer["min_ess"] / peer["process_seconds"])
+    """Ratio ours/peer of min ESS/s and of the seconds to ESS 400, and the agreement of the posterior means."""
+    ratio = ess_per_second(ours) / ess_per_second(peer)
     fit_only = (ours["min_ess"] / ours["fit_seconds"]) / (peer["min_ess"] / peer["fit_seconds"])
     z = {n: (row["mean"] - peer["table"][n]["mean"]) / np.hypot(row["mcse_mean"], peer["table"][n]["mcse_mean"])
          for n, row in ours["table"].items()}
     far = {n: v for n, v in z.items() if abs(v) > AGREEMENT_MCSE}
     agreement = ("agree" if not far else "differ: " + ", ".join(f"{n} (z = {v:.1f})" for n, v in far.items()))
-    return [f"ratio ours/peer of min ESS/s: {ratio:.1f} (whole process), {fit_only:.1f} (fit wall only)",
-            f"posterior means within {AGREEMENT_MCSE:g} MCSE: {agreement} (max |z| = {max(map(abs, z.values())):.1f})"]
+    run = f"{ours['chains']}×{ours['draws']}, {peer['side']}"
+    return [f"{run}: ratio ours/{peer['side']} of min ESS/s: {ratio:.1f} (whole process), {fit_only:.1f} (fit wall "
+            f"only); seconds to ESS 400, {peer['side']} / ours: {seconds_to_ess(peer) / seconds_to_ess(ours):.1f}",
+            f"{run}: posterior means within {AGREEMENT_MCSE:g} MCSE: {agreement} "
+            f"(max |z| = {max(map(abs, z.values())):.1f})"]
 
 
 def target_lines(result: dict) -> list[str]:
@@ -318,9 +344,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", choices=("small", "large", "gradient"),
                         default=["small", "large", "gradient"], help="which parts to run (default all)")
     parser.add_argument("--no-peer", action="store_true", help="skip NumPyro at the small size")
-    parser.add_argument("--chains", type=int, help="chains of both sides (default 4)")
-    parser.add_argument("--draws", type=int, help="kept draws per chain (default 1000)")
-    parser.add_argument("--warmup", type=int, help="warmup iterations per chain (default 1000)")
+    add_run_options(parser)
     parser.add_argument("--seed", type=int, default=1, help="seed of the samplers (default 1)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the simulated data (default 0)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
@@ -328,32 +352,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--groups", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--priors", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name, full, quick in (("chains", 4, 2), ("draws", 1000, 200), ("warmup", 1000, 200)):
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
+    args.run_draws = resolve_runs(args)
     return args
 
 
 def run_fits(parts: list[str], sizes: dict, args: argparse.Namespace) -> tuple[list, list[str]]:
-    """Ours (and the peer at the small size) in fresh processes; the rows and the notes under them."""
+    """Ours (and both peers at the small size) in fresh processes, each run at the small size, the
+    default run at the large one; the rows and the notes under them."""
     fits, notes = [], []
     for part in ("small", "large"):
         if part not in parts:
             continue
         size = sizes[part]
-        print(f"\nours at {size} ...", flush=True)
-        ours = run_worker("ours", size, args)
-        results, part_notes = [ours], []
-        if part == "large":
-            part_notes = target_lines(ours)
-        elif not args.no_peer:
-            print(f"peer at {size} ...", flush=True)
-            peer = run_worker("peer", size, args, priors=ours["priors"])
-            results.append(peer)
-            part_notes = comparison_lines(ours, peer)
-        print(text_table(FIT_HEADER, [fit_row(size, r) for r in results]), *part_notes, sep="\n", flush=True)
-        fits += [(size, r) for r in results]
-        notes += part_notes
+        for run, draws in args.run_draws.items():
+            if part == "large" and run != "default":
+                continue
+            print(f"\nours at {size}, {args.chains}×{draws} ...", flush=True)
+            ours = {**run_worker("ours", size, args, draws=draws), "chains": args.chains}
+            results, part_notes = [ours], []
+            if part == "large":
+                part_notes = target_lines(ours)
+            elif not args.no_peer:
+                for side in ("peer", "peer-centred"):
+                    print(f"{side} at {size}, {args.chains}×{draws} ...", flush=True)
+                    peer = {**run_worker(side, size, args, priors=ours["priors"], draws=draws), "chains": args.chains}
+                    results.append(peer)
+                    part_notes += comparison_lines(ours, peer)
+            print(text_table(FIT_HEADER, [fit_row(size, r) for r in results]), *part_notes, sep="\n", flush=True)
+            fits += [(size, r) for r in results]
+            notes += part_notes
     return fits, notes
 
 
@@ -371,12 +398,14 @@ def run_gradients(sizes: tuple[Size, Size], args: argparse.Namespace) -> tuple[l
 def markdown_report(fits: list, gradients: list, notes: list[str], info: list[str],
                     args: argparse.Namespace) -> str:
     """All tables and notes as Markdown for benchmarks/RESULTS.md."""
-    lines = ["## Scale: rows, memory and gradient cost", "", *[f"- {line}" for line in info],
-             f"- model `{FORMULA}`, default priors, simulated data (data seed {args.data_seed}); "
-             f"{args.chains} chains × {args.draws} draws after {args.warmup} warmup, seed {args.seed}",
-             "- every row is a fresh process; process s = its wall time since start (imports, simulation, "
-             "compilation); min ESS/s = min bulk ESS / process s; peer: NumPyro NUTS, non-centred, float64, "
-             "chains sequential", ""]
+    lines = ["## Scale: rows, memory and gradient cost", "", *[f"- {line}" for line in info], f"- {load_line()}",
+             f"- {cache_line(args.cache)}",
+             f"- model `{FORMULA}`, default priors, simulated data (data seed {args.data_seed}); runs: "
+             f"{', '.join(f'{r} {args.chains} chains × {d} draws' for r, d in args.run_draws.items())} (large: "
+             f"default only), after {args.warmup} warmup, seed {args.seed}",
+             f"- every row is a fresh process; {DEFINITIONS}; min bulk ESS over the fixed effects, sigma, sds and "
+             "correlation; peers: NumPyro NUTS, non-centred (peer) and centred (peer-centred), float64, chains "
+             "sequential", ""]
     if fits:
         lines += [markdown_table(FIT_HEADER, [fit_row(s, r) for s, r in fits]), ""]
     if gradients:
@@ -392,8 +421,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     info = machine_info()
-    print("\n".join(info), f"{args.chains} chains x {args.draws} draws after {args.warmup} warmup, "
-          f"seed {args.seed}, data seed {args.data_seed}"
+    runs = ", ".join(f"{r} {args.chains} chains × {d} draws" for r, d in args.run_draws.items())
+    print("\n".join(info), f"runs: {runs} after {args.warmup} warmup, seed {args.seed}, data seed {args.data_seed}"
           + (" (--quick: smoke test, not a benchmark)" if args.quick else ""), sep="\n", flush=True)
     fits, notes = run_fits(args.only, sizes, args)
     gradients = []
