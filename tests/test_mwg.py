@@ -114,16 +114,18 @@ def test_newton_update_keeps_the_conditional():
     assert abs(moved.var() - var) < limit * np.sqrt((fourth - var ** 2) / levels)
 
 
-@pytest.mark.parametrize("formula, family, reason", [
-    ("y ~ x + (1 + x | A)", "bernoulli", "random slopes"),
-    ("y ~ x + (1 | A)", "gaussian", "family is not one of"),
+@pytest.mark.parametrize("formula, family, priors, reason", [
+    ("y ~ x + cs(1 + x | A)", "bernoulli", None, "compound-symmetric"),
+    ("y ~ x + (1 + x | A)", "bernoulli", {"cov|A": ml.InverseWishart(3, 1)}, "InverseWishart"),
+    ("y ~ x + (1 | A) + (0 + x | A)", "bernoulli", None, "more than one term"),
+    ("y ~ x + (1 | A)", "gaussian", None, "family is not one of"),
 ])
-def test_refuses_other_models(formula, family, reason):
+def test_refuses_other_models(formula, family, priors, reason):
     data = crossed_data(0)
-    model = build_model(formula, data, family=family)
+    model = build_model(formula, data, family=family, priors=priors)
     assert reason in MWG.problem(model)
     with pytest.raises(SamplerError, match="cannot fit"):
-        ml.fit(formula, data, family=family, sampler="mwg", chains=1, draws=10, warmup=10)
+        ml.fit(formula, data, family=family, priors=priors, sampler="mwg", chains=1, draws=10, warmup=10)
 
 
 @pytest.mark.filterwarnings("ignore::multilevel.ConvergenceWarning", "ignore::UserWarning")
