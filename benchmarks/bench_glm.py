@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
             if side not in args.sides:
                 continue
             print(f"\n{model}: {side} ...", flush=True)
-            priors = results["ours"]["priors"] if side.startswith("peer") else None
+            priors = next(r["priors"] for r in results.values() if "priors" in r) if side.startswith("peer") else None
             results[side] = run_worker(side, model, args, priors)
         peer, centred_peer = results.get("peer"), results.get("peer-centred")
         model_rows = [row(model, r, peer, centred_peer) for r in results.values()]

@@ -54,7 +54,7 @@ from ..model.priors import InverseWishart
 from .conditionals import slice_sample, slice_scale
 from .driver import Kernel, run_chains
 from .levelnewton import newton_fixed, newton_levels, newton_term
-from .termcovariance import correlation_cholesky, precision, scale_noncentred, slice_covariance, translate
+from .termcovariance import correlation_cholesky, correlation_noncentred, precision, scale_noncentred, slice_covariance, translate
 from .sampler import Draws, Options, SamplerInfo, bounded_response_problem, predicted_parameters_problem
 
 #: The families the sampler takes (log-concave in the linear predictor).
@@ -161,6 +161,9 @@ def mwg_step(key: jax.Array, state: MwgState, data: MwgData, struct: MwgStructur
         for j, sub in enumerate(column_keys):
             s, ratio, eta = scale_noncentred(sub, loglik, eta, _column(data, t, effects[t], j), sds[t][j], priors[j])
             sds[t], effects[t] = sds[t].at[j].set(s), effects[t].at[:, j].multiply(ratio)
+        if struct.correlated[t]:
+            cors[t], effects[t], eta = correlation_noncentred(next(keys), loglik, eta, data.refs[t], data.z[t],
+                                                              effects[t], sds[t], cors[t], data.priors.cor[t])
     if struct.family.name == "negbinomial":
         prior = data.priors.aux[0]
 
