@@ -11,6 +11,7 @@ simulation-based calibration (the house pattern of ``test_sbc.py``).
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -21,10 +22,12 @@ from scipy import stats
 
 import multilevel as ml
 from multilevel.errors import SamplerError
-from multilevel.inference.levelnewton import level_conditionals, newton_levels
-from multilevel.inference.mwg import MWG
+from multilevel.inference.levelnewton import level_conditionals, newton_levels, term_conditionals
+from multilevel.inference.mwg import MWG, translation_map
+from multilevel.inference.termcovariance import _log_scales
 from multilevel.inference.registry import choose_sampler
 from multilevel.model import build_model
+from multilevel.model.logdensity import Position, constrain_scales
 from multilevel.model.families import get_family
 
 from agreement import assert_agree
@@ -114,6 +117,102 @@ def test_newton_update_keeps_the_conditional():
     assert abs(moved.var() - var) < limit * np.sqrt((fourth - var ** 2) / levels)
 
 
+def slope_data(seed: int, num_a: int = 30, num_b: int = 0, rows_per_level: int = 12, family: str = "bernoulli",
+               sd: tuple[float, float] = (1.0, 0.5), cor: float = 0.3) -> pd.DataFrame:
+    """Correlated random intercepts and slopes of ``x`` by A (and random intercepts by a
+    crossed B with ``num_b`` levels, sd 0.5, if ``num_b``)."""
+    rng = np.random.default_rng(seed)
+    cov = np.array([[sd[0] ** 2, cor * sd[0] * sd[1]], [cor * sd[0] * sd[1], sd[1] ** 2]])
+    effects = rng.multivariate_normal(np.zeros(2), cov, size=num_a)
+    A = np.repeat(np.arange(num_a), rows_per_level)
+    x = rng.normal(size=A.size)
+    eta = -0.3 + 0.5 * x + effects[A, 0] + effects[A, 1] * x
+    frame = {"x": x, "A": [f"a{i:02d}" for i in A]}
+    if num_b:
+        B = rng.integers(0, num_b, A.size)
+        eta = eta + rng.normal(0, 0.5, num_b)[B]
+        frame["B"] = [f"b{j}" for j in B]
+    y = rng.poisson(np.exp(eta)) if family == "poisson" else (rng.random(A.size) < 1 / (1 + np.exp(-eta))).astype(int)
+    return pd.DataFrame({"y": y, **frame})
+
+
+@pytest.mark.parametrize("family", ["bernoulli", "poisson"])
+def test_term_conditionals_match_a_direct_computation(family):
+    """The q = 2 level conditionals (log density exactly, gradient and Hessian by finite
+    differences) against a loop over levels and rows with scipy's densities."""
+    rng = np.random.default_rng(4)
+    n, levels = 40, 5
+    refs, z = rng.integers(0, levels, n), np.column_stack([np.ones(n), rng.normal(size=n)])
+    base, effects = rng.normal(0, 0.5, n), rng.normal(0, 0.7, (levels, 2))
+    cov = np.array([[0.8, 0.2], [0.2, 0.3]])
+    y = (rng.random(n) < 0.4).astype(float) if family == "bernoulli" else rng.poisson(1.5, n).astype(float)
+    fam = get_family(family)
+    with jax.enable_x64(True):
+        loglik = lambda eta: fam.log_likelihood(jnp.asarray(y), eta, jnp.zeros(0))  # noqa: E731
+        got = jax.jit(partial(term_conditionals, loglik))(jnp.asarray(base), jnp.asarray(refs), jnp.asarray(z),
+                                                          jnp.asarray(effects), jnp.asarray(np.linalg.inv(cov)))
+    row_logpdf = (lambda yi, eta: stats.bernoulli.logpmf(yi, 1 / (1 + np.exp(-eta)))) if family == "bernoulli" \
+        else (lambda yi, eta: stats.poisson.logpmf(yi, np.exp(eta)))
+    const = stats.multivariate_normal.logpdf(np.zeros(2), np.zeros(2), cov)
+    for level in range(levels):
+        rows = np.flatnonzero(refs == level)
+
+        def direct(r):
+            return sum(row_logpdf(y[i], base[i] + z[i] @ r) for i in rows) + stats.multivariate_normal.logpdf(
+                r, np.zeros(2), cov) - const
+
+        r, h, eye = effects[level], 1e-4, np.eye(2)
+        np.testing.assert_allclose(float(got[0][level]), direct(r), rtol=1e-10, atol=1e-10)
+        gradient = [(direct(r + h * e) - direct(r - h * e)) / (2 * h) for e in eye]
+        np.testing.assert_allclose(np.asarray(got[1][level]), gradient, rtol=1e-6, atol=1e-6)
+        hessian = [[(direct(r + h * a + h * b) - direct(r + h * a - h * b) - direct(r - h * a + h * b)
+                     + direct(r - h * a - h * b)) / (4 * h * h) for b in eye] for a in eye]
+        np.testing.assert_allclose(np.asarray(got[2][level]), hessian, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("bars", ["|", "||"])
+def test_covariance_conditional_matches_the_model_log_density(bars):
+    """The centred conditional of a term's unconstrained sds and correlation given its
+    effects equals, up to a constant, the model's own prior of those coordinates and
+    Jacobians (the NUTS path, ``constrain_scales``) plus the effects' Normal log density
+    (to 1e-10), at several points."""
+    model = build_model(f"y ~ x + (1 + x {bars} A)", slope_data(0), family="bernoulli")
+    priors, terms = model.priors.values(), model.layout.terms()
+    correlated = bars == "|"
+    effects = np.random.default_rng(1).normal(0, [1.0, 0.4], (30, 2))
+
+    @jax.jit
+    def both(v):
+        position = Position(jnp.zeros(2), jnp.zeros(0), (v[:2],), (v[2:] if correlated else None,), ())
+        _, sds, chols, log_prior, log_jac = constrain_scales(position, priors, terms)
+        got = _log_scales(v, 2, 30, jnp.asarray(effects.T @ effects), priors.sd[0], priors.cor[0])
+        return got, log_prior + log_jac, sds[0], chols[0] if correlated else jnp.eye(2)
+
+    differences = []
+    with jax.enable_x64(True):
+        for v in np.random.default_rng(2).normal(0, 0.5, (4, 3 if correlated else 2)):
+            got, model_prior, sd, chol = map(np.asarray, both(jnp.asarray(v)))
+            cov = np.diag(sd) @ chol @ chol.T @ np.diag(sd)
+            direct = float(model_prior) + stats.multivariate_normal.logpdf(effects, np.zeros(2), cov).sum()
+            differences.append(float(got) - direct)
+    np.testing.assert_allclose(differences, differences[0], rtol=0, atol=1e-10 * abs(differences[0]) + 1e-9)
+
+
+def test_translation_leaves_the_linear_predictor_unchanged():
+    """For ``y ~ x + w + (1 + x | g)`` with ``w`` constant within levels, the term translates
+    the intercept, ``w`` and ``x``, and ``Σ_c z_ic (A_l δ)_c = X_iT δ`` on every row."""
+    rng = np.random.default_rng(6)
+    data = slope_data(1)
+    data["w"] = rng.normal(size=30)[data["A"].str[1:].astype(int)]
+    model = build_model("y ~ x + w + (1 + x | A)", data, family="bernoulli")
+    group = model.design.groups[0]
+    columns, shift = translation_map(model.design.X, model.layout.fixed, group)
+    assert [model.layout.fixed[j] for j in columns] == ["Intercept", "w", "x"]
+    delta = rng.normal(size=len(columns))
+    moved = np.einsum("iq,iq->i", group.z, shift[group.refs] @ delta)
+    np.testing.assert_allclose(moved, model.design.X[:, list(columns)] @ delta, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("formula, family, priors, reason", [
     ("y ~ x + cs(1 + x | A)", "bernoulli", None, "compound-symmetric"),
     ("y ~ x + (1 + x | A)", "bernoulli", {"cov|A": ml.InverseWishart(3, 1)}, "InverseWishart"),
@@ -130,11 +229,13 @@ def test_refuses_other_models(formula, family, priors, reason):
 
 @pytest.mark.filterwarnings("ignore::multilevel.ConvergenceWarning", "ignore::UserWarning")
 def test_fit_goes_through_the_common_assembly():
-    data = crossed_data(1, family="poisson")
-    fit = ml.fit("y ~ x + (1 | A) + (1 | B)", data, family="poisson", sampler="mwg", chains=2, draws=200,
+    """A crossed Poisson model with correlated slopes on one factor and intercepts on the other."""
+    data = slope_data(1, num_b=6, family="poisson")
+    fit = ml.fit("y ~ x + (1 + x | A) + (1 | B)", data, family="poisson", sampler="mwg", chains=2, draws=200,
                  warmup=200, seed=0)
     table = fit.summary()
-    assert {"Intercept", "x", "sd(Intercept|A)", "sd(Intercept|B)"} <= set(table.index)
+    assert {"Intercept", "x", "sd(Intercept|A)", "sd(x|A)", "cor(Intercept,x|A)", "sd(Intercept|B)"} <= set(
+        table.index)
     assert np.isfinite(fit.loo().elpd_loo)
     assert fit.predict(data.head(5)).shape[0] == 5
     accept = fit.info.sampler_info["acceptance"]
