@@ -42,8 +42,10 @@ SIZE, QUICK_SIZE = (2400, 27, 0.77), (200, 10, 0.77)   # respondents, items, sha
 TARGET = 10.0   # ours (mwg) over our NUTS, min ESS/s of the whole process
 
 
-def simulate(respondents: int, items: int, share: float, seed: int) -> dict[str, np.ndarray]:
-    """The survey's rows: each respondent answers a random ``share`` of the items."""
+def simulate(respondents: int, items: int, share: float, seed: int, family: str = "bernoulli") -> dict[str, np.ndarray]:
+    """The survey's rows: each respondent answers a random ``share`` of the items; the
+    response binary, or for ``--family poisson`` / ``negbinomial`` (shape 2) a count with
+    log mean ``eta``."""
     rng = np.random.default_rng(seed)
     age, female = rng.normal(size=respondents), (rng.random(respondents) < 0.5).astype(float)
     clarity = rng.normal(size=items)
@@ -51,7 +53,12 @@ def simulate(respondents: int, items: int, share: float, seed: int) -> dict[str,
     answered = rng.random((respondents, items)) < share
     r, i = np.nonzero(answered)
     eta = 0.3 + 0.4 * age[r] - 0.3 * female[r] + 0.5 * clarity[i] + u[r] + v[i]
-    y = (rng.random(r.size) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
+    if family == "poisson":
+        y = rng.poisson(np.exp(eta)).astype(float)
+    elif family == "negbinomial":
+        y = rng.negative_binomial(2.0, 2.0 / (2.0 + np.exp(eta))).astype(float)
+    else:
+        y = (rng.random(r.size) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
     return {"y": y, "age": age[r], "female": female[r], "clarity": clarity[i], "respondent": r, "item": i}
 
 
@@ -71,11 +78,11 @@ def ours_worker(args: argparse.Namespace) -> dict:
 
     import multilevel as ml
 
-    data = pd.DataFrame(simulate(*args.size, args.data_seed))
+    data = pd.DataFrame(simulate(*args.size, args.data_seed, args.family))
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is reported in the table instead
-        fit = ml.fit(FORMULA, data, family="bernoulli", sampler=args.worker, chains=args.chains, draws=args.draws,
+        fit = ml.fit(FORMULA, data, family=args.family, sampler=args.worker, chains=args.chains, draws=args.draws,
                      warmup=args.warmup, seed=args.seed, progress=False)
     end = time.perf_counter()
     info = fit.sampler_info
@@ -107,9 +114,12 @@ def peer_worker(args: argparse.Namespace) -> dict:
         z_r = numpyro.sample("z_r", dist.Normal(0.0, 1.0).expand([num_r]).to_event(1))
         z_i = numpyro.sample("z_i", dist.Normal(0.0, 1.0).expand([num_i]).to_event(1))
         eta = intercept + X @ b + s_r * z_r[r] + s_i * z_i[i]
-        numpyro.sample("y", dist.BernoulliLogits(eta), obs=y)
+        numpyro.sample("y", dist.Poisson(jnp.exp(eta)) if args.family == "poisson" else dist.BernoulliLogits(eta),
+                       obs=y)
 
-    data = simulate(*args.size, args.data_seed)
+    if args.family == "negbinomial":
+        raise SystemExit("the numpyro side is written for bernoulli and poisson only")
+    data = simulate(*args.size, args.data_seed, args.family)
     X = jnp.asarray(np.column_stack([data["age"], data["female"], data["clarity"]]))
     start = time.perf_counter()
     mcmc = MCMC(NUTS(model), num_warmup=args.warmup, num_samples=args.draws, num_chains=args.chains,
@@ -127,7 +137,7 @@ def run_worker(side: str, args: argparse.Namespace, priors: dict) -> dict:
     """One worker in a fresh Python process; its result, or ``{"error": ...}``."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--chains", str(args.chains),
                "--draws", str(args.draws), "--warmup", str(args.warmup), "--seed", str(args.seed),
-               "--data-seed", str(args.data_seed), "--priors", json.dumps(priors)] + (["--quick"] if args.quick else [])
+               "--data-seed", str(args.data_seed), "--family", args.family, "--priors", json.dumps(priors)] + (["--quick"] if args.quick else [])
     done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
@@ -141,7 +151,8 @@ def prior_table(args: argparse.Namespace) -> dict:
 
     import multilevel as ml
 
-    built = ml.build_model(FORMULA, pd.DataFrame(simulate(*args.size, args.data_seed)), family="bernoulli")
+    built = ml.build_model(FORMULA, pd.DataFrame(simulate(*args.size, args.data_seed, args.family)),
+                           family=args.family)
     return {p.name: (type(p.prior).__name__, {f.name: float(getattr(p.prior, f.name))
                                                for f in dataclasses.fields(p.prior)}) for p in built.priors.all()}
 
@@ -184,6 +195,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-seed", type=int, default=0)
+    parser.add_argument("--family", choices=("bernoulli", "poisson", "negbinomial"), default="bernoulli",
+                        help="the response: binary (default) or a count with a log link")
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--priors", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -203,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     from common import machine_info, markdown_table, text_table
 
     info = machine_info()
-    setting = (f"{args.chains} chains × {args.draws} draws after {args.warmup} warmup, seed {args.seed}, "
+    setting = (f"family {args.family}; {args.chains} chains × {args.draws} draws after {args.warmup} warmup, seed {args.seed}, "
                f"data seed {args.data_seed}; {args.size[0]} respondents × {args.size[1]} items, "
                f"share answered {args.size[2]}")
     print("\n".join(info), setting, sep="\n", flush=True)
@@ -224,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = [row(r, mwg) for r in results.values()]
     print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
     print("\n".join(["## Crossed logistic (survey-shaped), mwg vs NUTS vs NumPyro", "",
-                     *[f"- {line}" for line in info], f"- {setting}", f"- model `{FORMULA}`, family bernoulli",
+                     *[f"- {line}" for line in info], f"- {setting}", f"- model `{FORMULA}`, family {args.family}",
                      "", markdown_table(HEADER, rows), "", *[f"- {n}" for n in notes]]))
 
 
