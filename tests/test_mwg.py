@@ -246,8 +246,11 @@ def test_fit_goes_through_the_common_assembly():
     ("y ~ x + (1 | A) + (1 | B)", "bernoulli", "mwg"),
     ("y ~ x + (1 | A)", "bernoulli", "nuts"),
     ("y ~ x + (1 | A) + (1 | B)", "poisson", "nuts"),
+    ("y ~ x + (1 + x | A) + (1 | B)", "bernoulli", "nuts"),
 ])
 def test_auto_chooses_it_for_crossed_binary_models_only(formula, family, chosen):
+    """Crossed random intercepts with a binary response only: slopes (measured slower than
+    NUTS on one factor) and counts go to NUTS."""
     sampler, reason = choose_sampler("auto", build_model(formula, crossed_data(0, family=family), family=family))
     assert sampler.name == chosen
     assert chosen == "mwg" or "Mwg cannot: auto chooses it only" in reason
