@@ -137,7 +137,8 @@ def run_worker(side: str, args: argparse.Namespace, priors: dict) -> dict:
     """One worker in a fresh Python process; its result, or ``{"error": ...}``."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--chains", str(args.chains),
                "--draws", str(args.draws), "--warmup", str(args.warmup), "--seed", str(args.seed),
-               "--data-seed", str(args.data_seed), "--family", args.family, "--priors", json.dumps(priors)] + (["--quick"] if args.quick else [])
+               "--data-seed", str(args.data_seed), "--family", args.family, "--priors", json.dumps(priors)]
+    command += ["--quick"] if args.quick else []
     done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
@@ -216,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     from common import machine_info, markdown_table, text_table
 
     info = machine_info()
-    setting = (f"family {args.family}; {args.chains} chains × {args.draws} draws after {args.warmup} warmup, seed {args.seed}, "
+    setting = (f"family {args.family}; {args.chains} chains × {args.draws} draws after {args.warmup} warmup, "
+               f"seed {args.seed}, "
                f"data seed {args.data_seed}; {args.size[0]} respondents × {args.size[1]} items, "
                f"share answered {args.size[2]}")
     print("\n".join(info), setting, sep="\n", flush=True)

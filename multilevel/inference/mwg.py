@@ -54,8 +54,9 @@ from ..model.priors import InverseWishart
 from .conditionals import slice_sample, slice_scale
 from .driver import Kernel, run_chains
 from .levelnewton import newton_fixed, newton_levels, newton_term
-from .termcovariance import correlation_cholesky, correlation_noncentred, precision, scale_noncentred, slice_covariance, translate
 from .sampler import Draws, Options, SamplerInfo, bounded_response_problem, predicted_parameters_problem
+from .termcovariance import (correlation_cholesky, correlation_noncentred, precision, scale_noncentred, slice_covariance,
+                             translate)
 
 #: The families the sampler takes (log-concave in the linear predictor).
 FAMILIES = ("bernoulli", "binomial", "poisson", "negbinomial")

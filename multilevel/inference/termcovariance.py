@@ -136,7 +136,8 @@ def correlation_noncentred(key: jax.Array, loglik: Callable, eta: jax.Array, ref
         def log_density(x, k=k, u=u):
             v = u.at[k].set(x)
             chol = correlation_cholesky(v, q)
-            return jnp.sum(loglik(base + row_part(chol))) + cor_prior.log_prob(chol) + _CORR.log_abs_det_jacobian(v, chol)
+            return (jnp.sum(loglik(base + row_part(chol))) + cor_prior.log_prob(chol)
+                    + _CORR.log_abs_det_jacobian(v, chol))
         u = u.at[k].set(slice_sample(sub, log_density, u[k], width))
     chol = correlation_cholesky(u, q)
     return u, (w @ chol.T) * sd, base + row_part(chol)
