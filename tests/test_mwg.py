@@ -1,11 +1,14 @@
-"""The Metropolis-within-Gibbs sampler for random-intercept GLMMs (``sampler="mwg"``).
+"""The Metropolis-within-Gibbs sampler for GLMMs (``sampler="mwg"``): random intercepts
+and random slopes, correlated or independent.
 
-Default tier: the per-level log conditional densities, gradients and curvatures
-against a direct computation (a Python loop over levels and rows with scipy's
-densities), the Newton update's invariance on a one-level toy whose conditional
-is known, what the sampler refuses, and a short fit through the common assembly.
-Slow tier: agreement with NUTS within MCSE on a small crossed logistic model, and
-simulation-based calibration (the house pattern of ``test_sbc.py``).
+Default tier: the per-level log conditional densities, gradients and curvatures (q = 1
+and q = 2) against a direct computation (a Python loop over levels and rows with scipy's
+densities), the centred covariance conditional against the model's own prior path, the
+translation's invariance of the linear predictor, the Newton update's invariance on a
+one-level toy whose conditional is known, what the sampler refuses, and a short fit
+through the common assembly. Slow tier: agreement with NUTS within MCSE on crossed
+logistic intercepts and on random slopes, and simulation-based calibration of both (the
+house pattern of ``test_sbc.py``).
 """
 
 from __future__ import annotations
