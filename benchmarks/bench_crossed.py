@@ -48,8 +48,10 @@ SIZE, QUICK_SIZE = (2400, 27, 0.77), (200, 10, 0.77)   # respondents, items, sha
 TARGET = 10.0   # ours (mwg) over our NUTS, min ESS/s of the whole process
 
 
-def simulate(respondents: int, items: int, share: float, seed: int) -> dict[str, np.ndarray]:
-    """The survey's rows: each respondent answers a random ``share`` of the items."""
+def simulate(respondents: int, items: int, share: float, seed: int, family: str = "bernoulli") -> dict[str, np.ndarray]:
+    """The survey's rows: each respondent answers a random ``share`` of the items; the
+    response binary, or for ``--family poisson`` / ``negbinomial`` (shape 2) a count with
+    log mean ``eta``."""
     rng = np.random.default_rng(seed)
     age, female = rng.normal(size=respondents), (rng.random(respondents) < 0.5).astype(float)
     clarity = rng.normal(size=items)
@@ -57,7 +59,12 @@ def simulate(respondents: int, items: int, share: float, seed: int) -> dict[str,
     answered = rng.random((respondents, items)) < share
     r, i = np.nonzero(answered)
     eta = 0.3 + 0.4 * age[r] - 0.3 * female[r] + 0.5 * clarity[i] + u[r] + v[i]
-    y = (rng.random(r.size) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
+    if family == "poisson":
+        y = rng.poisson(np.exp(eta)).astype(float)
+    elif family == "negbinomial":
+        y = rng.negative_binomial(2.0, 2.0 / (2.0 + np.exp(eta))).astype(float)
+    else:
+        y = (rng.random(r.size) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
     return {"y": y, "age": age[r], "female": female[r], "clarity": clarity[i], "respondent": r, "item": i}
 
 
@@ -78,11 +85,11 @@ def ours_worker(args: argparse.Namespace) -> dict:
     import multilevel as ml
 
     imports = time.perf_counter() - PROCESS_START
-    data = pd.DataFrame(simulate(*args.size, args.data_seed))
+    data = pd.DataFrame(simulate(*args.size, args.data_seed, args.family))
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is reported in the table instead
-        fit = ml.fit(FORMULA, data, family="bernoulli", sampler=args.worker, chains=args.chains, draws=args.draws,
+        fit = ml.fit(FORMULA, data, family=args.family, sampler=args.worker, chains=args.chains, draws=args.draws,
                      warmup=args.warmup, seed=args.seed, progress=False)
     end = time.perf_counter()
     info = fit.sampler_info
@@ -122,9 +129,12 @@ def peer_worker(args: argparse.Namespace) -> dict:
             u_r = s_r * numpyro.sample("z_r", dist.Normal(0.0, 1.0).expand([num_r]).to_event(1))
             u_i = s_i * numpyro.sample("z_i", dist.Normal(0.0, 1.0).expand([num_i]).to_event(1))
         eta = intercept + X @ b + u_r[r] + u_i[i]
-        numpyro.sample("y", dist.BernoulliLogits(eta), obs=y)
+        numpyro.sample("y", dist.Poisson(jnp.exp(eta)) if args.family == "poisson" else dist.BernoulliLogits(eta),
+                       obs=y)
 
-    data = simulate(*args.size, args.data_seed)
+    if args.family == "negbinomial":
+        raise SystemExit("the numpyro side is written for bernoulli and poisson only")
+    data = simulate(*args.size, args.data_seed, args.family)
     X = jnp.asarray(np.column_stack([data["age"], data["female"], data["clarity"]]))
     start = time.perf_counter()
     mcmc = MCMC(NUTS(model), num_warmup=args.warmup, num_samples=args.draws, num_chains=args.chains,
@@ -142,7 +152,8 @@ def run_worker(side: str, draws: int, args: argparse.Namespace, priors: dict) ->
     """One worker in a fresh Python process; its result, or ``{"error": ...}``."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--chains", str(args.chains),
                "--draws", str(draws), "--warmup", str(args.warmup), "--seed", str(args.seed),
-               "--data-seed", str(args.data_seed), "--priors", json.dumps(priors)] + (["--quick"] if args.quick else [])
+               "--data-seed", str(args.data_seed), "--family", args.family, "--priors", json.dumps(priors)]
+    command += ["--quick"] if args.quick else []
     with cache_environment(args.cache) as env:
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if done.returncode != 0:
@@ -157,7 +168,8 @@ def prior_table(args: argparse.Namespace) -> dict:
 
     import multilevel as ml
 
-    built = ml.build_model(FORMULA, pd.DataFrame(simulate(*args.size, args.data_seed)), family="bernoulli")
+    built = ml.build_model(FORMULA, pd.DataFrame(simulate(*args.size, args.data_seed, args.family)),
+                           family=args.family)
     return {p.name: (type(p.prior).__name__, {f.name: float(getattr(p.prior, f.name))
                                                for f in dataclasses.fields(p.prior)}) for p in built.priors.all()}
 
@@ -188,6 +200,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_run_options(parser)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-seed", type=int, default=0)
+    parser.add_argument("--family", choices=("bernoulli", "poisson", "negbinomial"), default="bernoulli",
+                        help="the response: binary (default) or a count with a log link")
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--priors", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -203,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
         print(RESULT_PREFIX + json.dumps(worker(args), default=str))
         return
     info = machine_info()
-    setting = (f"runs: {', '.join(f'{r} {args.chains} chains × {d} draws' for r, d in args.run_draws.items())}, "
+    setting = (f"family {args.family}; runs: "
+               f"{', '.join(f'{r} {args.chains} chains × {d} draws' for r, d in args.run_draws.items())}, "
                f"after {args.warmup} warmup, seed {args.seed}, data seed {args.data_seed}; {args.size[0]} "
                f"respondents × {args.size[1]} items, share answered {args.size[2]}")
     print("\n".join(info), setting + (" (--quick: smoke test, not a benchmark)" if args.quick else ""), sep="\n",
@@ -229,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n----- Markdown for benchmarks/RESULTS.md -----\n")
     print("\n".join(["## Crossed logistic (survey-shaped), mwg vs NUTS vs NumPyro", "",
                      *[f"- {line}" for line in info], f"- {load_line()}", f"- {cache_line(args.cache)}", f"- {setting}",
-                     f"- model `{FORMULA}`, family bernoulli; every row a fresh process; {DEFINITIONS}; peers: "
+                     f"- model `{FORMULA}`, family {args.family}; every row a fresh process; {DEFINITIONS}; peers: "
                      "NumPyro NUTS by hand, non-centred (numpyro) and centred (numpyro-centred), our default "
                      "priors, float64, chains sequential; ratios: mwg against this side",
                      "", markdown_table(HEADER, rows), "", *[f"- {n}" for n in notes]]))

@@ -59,7 +59,7 @@ RESULT_PREFIX = "RESULT "
 AGREEMENT_MCSE = 4.0
 TARGET_RATIO = 40.0
 TARGET_RATIO_CENTRED = 3.0
-SIDES = ("ours", "ours-centred", "ours-noncentred", "peer", "peer-centred")
+SIDES = ("ours", "ours-centred", "ours-noncentred", "ours-mwg", "peer", "peer-centred")
 GRADIENT_SIZES = ((20_000, 200), (50_000, 500))
 TARGET_GRADIENT_US = 15.0
 
@@ -90,21 +90,24 @@ def summarise(posterior: dict[str, np.ndarray]) -> dict:
 # -- workers: each runs in its own process and prints one RESULT line -----------------
 
 def ours_worker(args: argparse.Namespace) -> dict:
-    """``ml.fit`` with the default (NUTS) sampler and priors; ``centered`` as the side says."""
+    """``ml.fit`` with the default sampler and priors; ``centered`` as the side says
+    (``ours-mwg``: the Metropolis-within-Gibbs sampler, no leapfrog steps)."""
     data = simulate(args.model, args.rows, args.groups, args.data_seed)
-    centered = {"ours": None, "ours-centred": True, "ours-noncentred": False}[args.worker]
+    centered = {"ours": None, "ours-centred": True, "ours-noncentred": False, "ours-mwg": None}[args.worker]
+    sampler = "mwg" if args.worker == "ours-mwg" else "auto"
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is reported in the table instead
         fit = ml.fit(FORMULA, data, family=FAMILIES[args.model], chains=args.chains, draws=args.draws,
-                     warmup=args.warmup, seed=args.seed, centered=centered, progress=False)
+                     warmup=args.warmup, seed=args.seed, centered=centered, sampler=sampler, progress=False)
     end = time.perf_counter()
     stats = fit.idata.sample_stats
     info = fit.sampler_info
     return {"side": args.worker, "fit_seconds": end - start, "process_seconds": end - PROCESS_START,
             "split": ours_split(IMPORT_SECONDS, info["timings"]),
             "warmup": args.warmup, "draws": args.draws, "divergences": fit.num_divergent,
-            "mean_steps": float(stats["n_steps"].mean()), "centering": info["centering"]["g"],
+            "mean_steps": float(stats["n_steps"].mean()) if "n_steps" in stats else float("nan"),
+            "centering": info["centering"]["g"] if "centering" in info else "mwg",
             **summarise({name: fit.idata.posterior[name].values for name in PARAMETERS}),
             "priors": dict(zip(fit.priors["parameter"], fit.priors["prior"]))}
 
@@ -311,7 +314,8 @@ def main(argv: list[str] | None = None) -> None:
                 if side not in args.sides:
                     continue
                 print(f"\n{model}, {name}: {side} ...", flush=True)
-                priors = results["ours"]["priors"] if side.startswith("peer") else None
+                priors = next(r["priors"] for r in results.values() if "priors" in r) if side.startswith("peer") \
+                    else None
                 results[side] = run_worker(side, model, args, priors, draws)
             peer, centred_peer = results.get("peer"), results.get("peer-centred")
             model_rows = [row(model, name, r, peer, centred_peer) for r in results.values()]

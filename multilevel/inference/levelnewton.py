@@ -25,6 +25,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from ..model import linalg
+
 
 def row_derivatives(loglik: Callable, eta: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(ℓ_i, ∂ℓ_i/∂η_i, ∂²ℓ_i/∂η_i²)`` of a row-wise log likelihood ``loglik(eta)``; the
@@ -99,3 +101,61 @@ def newton_fixed(key: jax.Array, loglik: Callable, log_prior: Callable, base: ja
     ok = jnp.isfinite(log_ratio) & jnp.all(jnp.isfinite(proposal))
     accepted = ok & (jnp.log(jax.random.uniform(k_acc)) < log_ratio)
     return jnp.where(accepted, proposal, b), accepted
+
+
+def term_conditionals(loglik: Callable, base: jax.Array, refs: jax.Array, z: jax.Array, effects: jax.Array,
+                      precision: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    r"""Per level of a term of ``q`` columns: the log conditional density of its effects
+    (up to a constant), gradient and Hessian at ``effects`` (levels, q), the rows'
+    predictor being ``base + Σ_j z[:, j] effects[refs, j]``.
+
+    Notes
+    -----
+    With ``Q = Σ⁻¹`` (``precision``) and ``ℓ_i, g_i, h_i`` the rows' log likelihood and
+    its first two derivatives in η,
+
+    .. math::
+
+        G_l = \sum_{i: l(i)=l} g_i z_i - Q r_l, \qquad
+        H_l = \sum_{i: l(i)=l} h_i z_i z_iᵀ - Q,
+
+    the ``q + q(q+1)/2`` level sums taken by one ``segment_sum`` of the stacked columns.
+    """
+    num, q = effects.shape
+    ll, g, h = row_derivatives(loglik, base + jnp.sum(z * effects[refs], axis=1))
+    pairs = [(j, k) for j in range(q) for k in range(j + 1)]
+    stacked = jnp.concatenate([ll[:, None], g[:, None] * z] + [(h * z[:, j] * z[:, k])[:, None] for j, k in pairs],
+                              axis=1)
+    sums = jax.ops.segment_sum(stacked, refs, num)
+    quad = effects @ precision
+    log_density = sums[:, 0] - 0.5 * jnp.sum(quad * effects, axis=1)
+    gradient = sums[:, 1:1 + q] - quad
+    hessian = jnp.zeros((num, q, q))
+    for m, (j, k) in enumerate(pairs):
+        hessian = hessian.at[:, j, k].set(sums[:, 1 + q + m]).at[:, k, j].set(sums[:, 1 + q + m])
+    return log_density, gradient, hessian - precision
+
+
+def _log_proposal_levels(to: jax.Array, frm: jax.Array, gradient: jax.Array, chol: jax.Array) -> jax.Array:
+    """Per level, ``log N(to; frm + P⁻¹G, P⁻¹)`` up to a constant, ``P = C Cᵀ`` (``chol``: C)."""
+    mean = frm + linalg.solve_upper_t(chol, linalg.solve_lower(chol, gradient))
+    resid = jnp.einsum("lji,lj->li", chol, to - mean)
+    return jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1) - 0.5 * jnp.sum(resid ** 2, axis=-1)
+
+
+def newton_term(key: jax.Array, loglik: Callable, base: jax.Array, refs: jax.Array, z: jax.Array,
+                effects: jax.Array, precision: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One Newton-proposal MH update of every level's effect vector of a term with
+    columns ``z`` (rows, q) and prior precision ``precision`` (q, q); ``(effects, accepted)``.
+    The proposal from ``r`` is ``N(r + P⁻¹G, P⁻¹)``, ``P = -H`` (:func:`term_conditionals`)."""
+    k_prop, k_acc = jax.random.split(key)
+    lp0, g0, h0 = term_conditionals(loglik, base, refs, z, effects, precision)
+    c0 = linalg.cholesky(-h0)
+    noise = linalg.solve_upper_t(c0, jax.random.normal(k_prop, effects.shape))
+    proposal = effects + linalg.solve_upper_t(c0, linalg.solve_lower(c0, g0)) + noise
+    lp1, g1, h1 = term_conditionals(loglik, base, refs, z, proposal, precision)
+    c1 = linalg.cholesky(-h1)
+    log_ratio = (lp1 - lp0 + _log_proposal_levels(effects, proposal, g1, c1)
+                 - _log_proposal_levels(proposal, effects, g0, c0))
+    accepted = jnp.log(jax.random.uniform(k_acc, lp0.shape)) < log_ratio
+    return jnp.where(accepted[:, None], proposal, effects), accepted

@@ -1,33 +1,37 @@
-r"""Metropolis-within-Gibbs for GLMMs with random-intercept factors, crossed or single.
+r"""Metropolis-within-Gibbs for GLMMs with group terms of one or several (correlated or
+independent) effects per level, one term per grouping factor, crossed or single.
 
-Model: ``η = X b + Σ_k r_k[l_k(i)] + o_i``, ``y_i ~ f(y | η_i, θ)``, ``r_{k,l} ~ N(0, s_k²)``
-(bernoulli, binomial, poisson, negbinomial; θ the negative binomial's shape).
+Model: ``η = X b + Σ_k Σ_c z_{kc} r_{k,l_k(i),c} + o_i``, ``y_i ~ f(y | η_i, θ)``,
+``r_{k,l} ~ N(0, Σ_k)`` (bernoulli, binomial, poisson, negbinomial; θ the negative
+binomial's shape; ``Σ_k = D_k C_k C_kᵀ D_k`` with sds ``D_k`` and an LKJ-distributed
+correlation factor ``C_k``, the identity for a random intercept or an ``||`` term).
 After Papaspiliopoulos, Stumpf-Fétizon & Zanella (2023), one sweep is:
 
-1. For each factor k, every level's effect by a Newton (Laplace) proposal from its
-   conditional given everything else, accepted level by level
-   (:func:`.levelnewton.newton_levels`; two passes over the rows).
+1. For each factor k, every level's effect vector by a Newton (Laplace) proposal from its
+   conditional given everything else, accepted level by level (two passes over the rows:
+   :func:`.levelnewton.newton_levels` for a random intercept,
+   :func:`.levelnewton.newton_term` with the q × q Hessian for several columns).
 2. The fixed effects jointly by a Newton proposal given the effects
    (:func:`.levelnewton.newton_fixed`).
-3. For each factor k, the translation ``(b_S, r_k) → (b_S + δ, r_k - Z_k δ)`` of the
-   fixed-effect columns ``S`` constant within its levels (the intercept and the level's
-   own covariates; ``Z_k`` their values per level), which leaves η unchanged. Without the
-   priors of ``b_S``, δ's conditional is Gaussian,
-   ``N((Z_kᵀZ_k)⁻¹ Z_kᵀ r_k, s_k² (Z_kᵀZ_k)⁻¹)``; drawn from it, δ is accepted with the
-   ratio of the priors of ``b_S`` (an independence MH step: O(levels), no pass over the
-   rows). This is the local centring of the factor's effects on the intercept and on
-   the level covariates: without it those fixed effects and the effects' projection on
-   ``Z_k``, which the data inform only through their sum, move by the conditional sd of
-   ``b`` given the effects, about ``1/√rows``.
-4. Each ``s_k`` given its effects by slice sampling (its conditional
-   ``∝ π(s) s^{-L} exp(-Σ_l r_l² / 2s²)``), then by slice sampling given the
-   standardised effects ``r_k / s_k`` (the non-centred direction: the effects scale
-   with ``s_k``; one pass over the rows per slice evaluation), which mixes where the
-   levels are weakly informed.
+3. For each factor k, the translation ``(b_T, r_{k,l}) → (b_T + δ, r_{k,l} - A_{k,l} δ)`` of
+   the fixed-effect columns ``T`` that the term repeats: for its intercept, the columns
+   constant within its levels (the intercept and the level's own covariates); for a slope
+   on a fixed column, that column (:func:`.termcovariance.translate`). It leaves η
+   unchanged; δ is drawn from its Gaussian conditional without the priors of ``b_T`` and
+   accepted with their ratio (O(levels), no pass over the rows). This is the local centring
+   of the effects: without it those fixed effects and the effects' mean, which the data
+   inform only through their sum, move by the conditional sd of ``b`` given the effects,
+   about ``1/√rows``.
+4. For each factor k its covariance given the effects: each sd (and each unconstrained
+   correlation coordinate) by slice sampling (:func:`.conditionals.slice_scale` for a
+   random intercept, :func:`.termcovariance.slice_covariance` otherwise); then each sd
+   by slice sampling given the standardised effects (the non-centred direction: the
+   effects' column scales with its sd; one pass over the rows per slice evaluation),
+   which mixes where the levels are weakly informed.
 5. The negative binomial's shape by slice sampling on its log.
 
 Each sweep costs a fixed number of passes over the rows (about ``4 K + 2`` plus the
-slice evaluations of step 4 and 5), vectorised over rows and levels.
+slice evaluations of step 4, one set per sd, and 5), vectorised over rows and levels.
 """
 
 from __future__ import annotations
@@ -46,10 +50,13 @@ from ..model.families import Family
 from ..model.layout import SE_ADDED
 from ..model.logdensity import constrain_scales, initial_position
 from ..model.prior_table import PriorValues
+from ..model.priors import InverseWishart
 from .conditionals import slice_sample, slice_scale
 from .driver import Kernel, run_chains
-from .levelnewton import newton_fixed, newton_levels
+from .levelnewton import newton_fixed, newton_levels, newton_term
 from .sampler import Draws, Options, SamplerInfo, bounded_response_problem, predicted_parameters_problem
+from .termcovariance import (correlation_cholesky, correlation_noncentred, precision, scale_noncentred, slice_covariance,
+                             translate)
 
 #: The families the sampler takes (log-concave in the linear predictor).
 FAMILIES = ("bernoulli", "binomial", "poisson", "negbinomial")
@@ -58,34 +65,39 @@ AUTO_FAMILIES = ("bernoulli", "binomial")
 
 
 class MwgData(NamedTuple):
-    """The rows (response, trials, offset, fixed-effect columns, level references per
-    factor) and the priors."""
+    """The rows (response, trials, offset, fixed-effect columns, per term its level
+    references and columns) and the priors."""
 
     y: jax.Array
     trials: jax.Array | None
     offset: jax.Array
     X: jax.Array
     refs: tuple[jax.Array, ...]
-    level_values: tuple[jax.Array, ...]   # per factor, (levels, |S_k|): its level-constant columns
+    z: tuple[jax.Array | None, ...]       # per term (rows, q); None for a random intercept alone
+    shifts: tuple[jax.Array, ...]         # per term the translation maps A_l, (levels, q, |T_k|)
     priors: PriorValues
 
 
 class MwgStructure(NamedTuple):
-    """Static: the family, the number of levels per factor, and per factor the fixed-effect
-    columns constant within each of its levels (``S_k``)."""
+    """Static: the family, per term its number of levels and columns, whether it is
+    correlated, and the fixed-effect columns it translates (``T_k``)."""
 
     family: Family
     levels: tuple[int, ...]
-    level_columns: tuple[tuple[int, ...], ...]
+    q: tuple[int, ...]
+    correlated: tuple[bool, ...]
+    shift_columns: tuple[tuple[int, ...], ...]
 
 
 class MwgState(NamedTuple):
-    """A chain's state: fixed effects, family parameters, the factors' sds and effects,
-    and the linear predictor they give."""
+    """A chain's state: fixed effects, family parameters, per term its sds (q,), its
+    correlation factor's unconstrained coordinates and its effects (levels, q), and the
+    linear predictor they give."""
 
     b: jax.Array
     aux: jax.Array
-    sd: jax.Array
+    sd: tuple[jax.Array, ...]
+    cor: tuple[jax.Array, ...]
     effects: tuple[jax.Array, ...]
     eta: jax.Array
 
@@ -100,63 +112,59 @@ def _fixed_log_prior(priors: PriorValues):
     return log_prior
 
 
-def _translate(key: jax.Array, b: jax.Array, effects: jax.Array, sd: jax.Array, Z: jax.Array, columns: tuple,
-               priors: PriorValues):
-    """Step 3 for one factor: ``(b, effects, accepted)`` after the translation δ of the
-    columns ``S`` (``Z``: their values per level, levels × |S|)."""
-    k_prop, k_acc = jax.random.split(key)
-    chol = jnp.linalg.cholesky(Z.T @ Z)
-    mean = jax.scipy.linalg.cho_solve((chol, True), Z.T @ effects)
-    delta = mean + sd * jax.scipy.linalg.solve_triangular(chol.T, jax.random.normal(k_prop, mean.shape), lower=False)
-    cols = jnp.asarray(columns)
-
-    def log_prior(values):
-        return sum(priors.fixed[j].log_prob(values[m]) for m, j in enumerate(columns))
-
-    accepted = jnp.log(jax.random.uniform(k_acc)) < log_prior(b[cols] + delta) - log_prior(b[cols])
-    delta = jnp.where(accepted, delta, 0.0)
-    return b.at[cols].add(delta), effects - Z @ delta, accepted
+def _column(data: MwgData, t: int, effects: jax.Array, j: int) -> jax.Array:
+    """Per row, what column ``j`` of term ``t``'s effects adds to η."""
+    values = effects[data.refs[t], j]
+    return values if data.z[t] is None else data.z[t][:, j] * values
 
 
-def _scale_noncentred(key: jax.Array, loglik, base: jax.Array, refs: jax.Array, effects: jax.Array,
-                      sd: jax.Array, prior):
-    """Step 4's second update: ``s`` given ``w = r / s``, so that ``r = s w`` moves with it."""
-    w = effects / sd
-
-    def log_density(u):
-        s, log_jac = prior.to_positive(u)
-        return jnp.sum(loglik(base + (s * w)[refs])) + prior.log_prob(s) + log_jac
-
-    s = prior.to_positive(slice_sample(key, log_density, prior.from_positive(sd), 0.5))[0]
-    return s, s * w
+def _contribution(data: MwgData, t: int, effects: jax.Array) -> jax.Array:
+    """Per row, what term ``t``'s effects add to η."""
+    if data.z[t] is None:
+        return effects[data.refs[t], 0]
+    return jnp.sum(data.z[t] * effects[data.refs[t]], axis=1)
 
 
 def mwg_step(key: jax.Array, state: MwgState, data: MwgData, struct: MwgStructure):
     """One sweep (steps 1-5 of the module notes)."""
     K = len(struct.levels)
     keys = iter(jax.random.split(key, 5 * K + 2))
-    b, aux, effects, eta = state.b, state.aux, list(state.effects), state.eta
-    sds = [state.sd[k] for k in range(K)]
+    b, aux, eta = state.b, state.aux, state.eta
+    sds, cors, effects = list(state.sd), list(state.cor), list(state.effects)
     loglik = _loglik(struct, data, aux)
+    precisions = [precision(sds[t], correlation_cholesky(cors[t], struct.q[t])) for t in range(K)]
     accepted, translated = [], [jnp.ones(())] * K
-    for k in range(K):
-        base = eta - effects[k][data.refs[k]]
-        effects[k], acc = newton_levels(next(keys), loglik, base, data.refs[k], effects[k], sds[k])
-        eta = base + effects[k][data.refs[k]]
+    for t in range(K):
+        base = eta - _contribution(data, t, effects[t])
+        if data.z[t] is None:
+            moved, acc = newton_levels(next(keys), loglik, base, data.refs[t], effects[t][:, 0], sds[t][0])
+            effects[t] = moved[:, None]
+        else:
+            effects[t], acc = newton_term(next(keys), loglik, base, data.refs[t], data.z[t], effects[t],
+                                          precisions[t])
+        eta = base + _contribution(data, t, effects[t])
         accepted.append(jnp.mean(acc))
     base = eta - data.X @ b
     b, acc_b = newton_fixed(next(keys), loglik, _fixed_log_prior(data.priors), base, data.X, b)
     eta = base + data.X @ b
-    for k in range(K):
-        prior = data.priors.sd[k][0]
-        if struct.level_columns[k]:
-            b, effects[k], acc = _translate(next(keys), b, effects[k], sds[k], data.level_values[k],
-                                            struct.level_columns[k], data.priors)
-            translated[k] = acc.astype(jnp.float64)
-        sds[k] = slice_scale(next(keys), prior, struct.levels[k], jnp.sum(effects[k] ** 2), sds[k])
-        base = eta - effects[k][data.refs[k]]
-        sds[k], effects[k] = _scale_noncentred(next(keys), loglik, base, data.refs[k], effects[k], sds[k], prior)
-        eta = base + effects[k][data.refs[k]]
+    for t in range(K):
+        priors = data.priors.sd[t]
+        if struct.shift_columns[t]:
+            b, effects[t], acc = translate(next(keys), b, effects[t], precisions[t], data.shifts[t],
+                                           struct.shift_columns[t], data.priors)
+            translated[t] = acc.astype(jnp.float64)
+        if struct.q[t] == 1:
+            sds[t] = slice_scale(next(keys), priors[0], struct.levels[t], jnp.sum(effects[t] ** 2), sds[t][0])[None]
+        else:
+            sds[t], cors[t] = slice_covariance(next(keys), effects[t], sds[t], cors[t], priors, data.priors.cor[t])
+        column_key = next(keys)
+        column_keys = jax.random.split(column_key, struct.q[t]) if struct.q[t] > 1 else [column_key]
+        for j, sub in enumerate(column_keys):
+            s, ratio, eta = scale_noncentred(sub, loglik, eta, _column(data, t, effects[t], j), sds[t][j], priors[j])
+            sds[t], effects[t] = sds[t].at[j].set(s), effects[t].at[:, j].multiply(ratio)
+        if struct.correlated[t]:
+            cors[t], effects[t], eta = correlation_noncentred(next(keys), loglik, eta, data.refs[t], data.z[t],
+                                                              effects[t], sds[t], cors[t], data.priors.cor[t])
     if struct.family.name == "negbinomial":
         prior = data.priors.aux[0]
 
@@ -165,8 +173,9 @@ def mwg_step(key: jax.Array, state: MwgState, data: MwgData, struct: MwgStructur
             return jnp.sum(_loglik(struct, data, shape[None])(eta)) + prior.log_prob(shape) + log_jac
 
         aux = prior.to_positive(slice_sample(next(keys), log_shape, prior.from_positive(aux[0]), 0.5))[0][None]
-    state = MwgState(b, aux, jnp.stack(sds), tuple(effects), eta)
-    info = {"position": (b, aux, state.sd, state.effects),
+    state = MwgState(b, aux, tuple(sds), tuple(cors), tuple(effects), eta)
+    chols = tuple(correlation_cholesky(cors[t], struct.q[t]) if struct.correlated[t] else None for t in range(K))
+    info = {"position": (b, aux, state.sd, chols, state.effects),
             "accept_effects": jnp.stack(accepted), "accept_translation": jnp.stack(translated), "accept_fixed": acc_b}
     return state, info
 
@@ -207,9 +216,11 @@ def mwg_problem(model: Model) -> str | None:
     names = [g.name for g in groups]
     if len(set(names)) < len(names):
         return f"a grouping factor has more than one term ({', '.join(names)})"
-    for g in groups:
-        if g.q != 1 or g.columns != ("Intercept",):
-            return f"the term of {g.name} is not a random intercept alone ({', '.join(g.columns)}): random slopes"
+    for g, cor in zip(groups, model.priors.values().cor):
+        if g.compound:
+            return f"the term of {g.name} is compound-symmetric (cs())"
+        if isinstance(cor, InverseWishart):
+            return f"the covariance of {g.name} has an InverseWishart prior (LKJ on its correlations is supported)"
     return None
 
 
@@ -219,13 +230,33 @@ def mwg_data(model: Model) -> tuple[MwgData, MwgStructure]:
     num = design.num_rows
     as_float = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
     refs = tuple(jnp.asarray(g.refs, jnp.int32) for g in design.groups)
-    columns = tuple(level_columns(design.X, g.refs, len(g.levels)) for g in design.groups)
-    values = tuple(as_float(_level_values(design.X[:, list(c)], g.refs, len(g.levels)))
-                   for c, g in zip(columns, design.groups))
+    z = tuple(None if g.columns == ("Intercept",) else as_float(g.z) for g in design.groups)
+    maps = [translation_map(design.X, model.layout.fixed, g) for g in design.groups]
     data = MwgData(as_float(design.y), None if design.trials is None else as_float(design.trials),
-                   as_float(np.zeros(num) if design.offset is None else design.offset), as_float(design.X), refs,
-                   values, jax.tree_util.tree_map(as_float, model.priors.values()))
-    return data, MwgStructure(model.family, tuple(len(g.levels) for g in design.groups), columns)
+                   as_float(np.zeros(num) if design.offset is None else design.offset), as_float(design.X), refs, z,
+                   tuple(as_float(shift) for _, shift in maps), jax.tree_util.tree_map(as_float, model.priors.values()))
+    groups = model.layout.groups
+    return data, MwgStructure(model.family, tuple(len(g.levels) for g in design.groups), tuple(g.q for g in groups),
+                              tuple(g.has_cor for g in groups), tuple(columns for columns, _ in maps))
+
+
+def translation_map(X: np.ndarray, fixed: tuple[str, ...], group) -> tuple[tuple[int, ...], np.ndarray]:
+    """The fixed columns ``T`` a term translates and its maps ``A_l`` (levels, q, |T|)
+    (module notes, step 3): the level-constant columns for its intercept, and each fixed
+    column equal to one of its other columns."""
+    num, q = len(group.levels), len(group.columns)
+    slopes = {c: fixed.index(name) for c, name in enumerate(group.columns)
+              if name != "Intercept" and name in fixed and np.array_equal(X[:, fixed.index(name)], group.z[:, c])}
+    constant = ()
+    if "Intercept" in group.columns:
+        constant = tuple(j for j in level_columns(X, group.refs, num) if j not in slopes.values())
+    shift = np.zeros((num, q, len(constant) + len(slopes)))
+    if constant:
+        shift[:, group.columns.index("Intercept"), :len(constant)] = _level_values(X[:, list(constant)], group.refs,
+                                                                                   num)
+    for m, c in enumerate(slopes):
+        shift[:, c, len(constant) + m] = 1.0
+    return constant + tuple(slopes.values()), shift
 
 
 def _level_values(X: np.ndarray, refs: np.ndarray, num: int) -> np.ndarray:
@@ -237,8 +268,7 @@ def _level_values(X: np.ndarray, refs: np.ndarray, num: int) -> np.ndarray:
 
 def level_columns(X: np.ndarray, refs: np.ndarray, num: int) -> tuple[int, ...]:
     """The fixed-effect columns constant within every level of a factor and linearly
-    independent across its levels (kept in column order: the intercept first), ``S_k``
-    of the module notes."""
+    independent across its levels (kept in column order: the intercept first)."""
     means = _level_values(X, refs, num)
     constant = np.all(np.abs(X - means[refs]) <= 1e-12 * (1.0 + np.abs(X)), axis=0)
     kept: list[int] = []
@@ -249,17 +279,20 @@ def level_columns(X: np.ndarray, refs: np.ndarray, num: int) -> tuple[int, ...]:
 
 
 def _initial_state(model: Model, rng: np.random.Generator, data: MwgData) -> MwgState:
-    """Fixed effects, family parameters and sds from the jittered NUTS start; effects 0."""
+    """Fixed effects, family parameters, sds and correlations from the jittered NUTS start;
+    effects 0."""
     position = initial_position(rng, summarise(model.working_design()), model.layout, model.priors, model.family)
     aux, sds, _, _, _ = constrain_scales(position, data.priors, model.layout.terms(), model.family.params)
     b = jnp.asarray(position.b, jnp.float64)
-    effects = tuple(jnp.zeros(len(g.levels)) for g in model.layout.groups)
-    sd = jnp.stack([jnp.asarray(s, jnp.float64)[0] for s in sds])
-    return MwgState(b, jnp.asarray(aux, jnp.float64).reshape(-1), sd, effects, data.offset + data.X @ b)
+    groups = model.layout.groups
+    effects = tuple(jnp.zeros((len(g.levels), g.q)) for g in groups)
+    cors = tuple(jnp.asarray(c if g.has_cor else np.zeros(0), jnp.float64) for g, c in zip(groups, position.cor))
+    sd = tuple(jnp.asarray(s, jnp.float64).reshape(g.q) for g, s in zip(groups, sds))
+    return MwgState(b, jnp.asarray(aux, jnp.float64).reshape(-1), sd, cors, effects, data.offset + data.X @ b)
 
 
 class MwgSampler:
-    """Random-intercept GLMMs (crossed or single factors): per-level Newton proposals."""
+    """GLMMs with one group term per factor (crossed or single): per-level Newton proposals."""
 
     name = "mwg"
 
@@ -267,21 +300,25 @@ class MwgSampler:
         return mwg_problem(model)
 
     def declines(self, model: Model) -> str | None:
-        """Why ``auto`` leaves a model it can fit to NUTS: the rule is crossed factors and a
-        binary or binomial response, the case measured (benchmarks/bench_crossed.py)."""
+        """Why ``auto`` leaves a model it can fit to NUTS: the rule is crossed random
+        intercepts and a binary or binomial response, the case measured
+        (benchmarks/bench_crossed.py)."""
         if len(model.layout.groups) < 2:
             return "auto chooses it only for crossed factors (one here); sampler='mwg' forces it"
+        if any(g.q > 1 for g in model.layout.groups):
+            return "auto chooses it only for random intercepts (slopes here); sampler='mwg' forces it"
         if model.family.name not in AUTO_FAMILIES:
             return (f"auto chooses it only for {' and '.join(AUTO_FAMILIES)} responses, where it was measured "
                     "against NUTS; sampler='mwg' forces it")
         return None
 
     def suits(self, model: Model) -> str:
-        names = [g.name for g in model.layout.groups]
-        kind = "crossed" if len(names) > 1 else "one"
-        reason = (f"{model.family.name} with {kind} random-intercept factor{'s' if len(names) > 1 else ''} "
-                  f"({', '.join(names)}): per-level Newton proposals, effects centred on the intercept and the "
-                  "level-constant fixed effects")
+        groups = model.layout.groups
+        kind = "crossed factors" if len(groups) > 1 else "one factor"
+        terms = ", ".join(f"({' + '.join(g.columns)} {'|' if g.has_cor or g.q == 1 else '||'} {g.name})"
+                          for g in groups)
+        reason = (f"{model.family.name} with {kind} {terms}: per-level Newton proposals, effects centred on the "
+                  "fixed effects their terms repeat")
         if self.declines(model) is None:
             reason += ("; auto's rule: crossed random intercepts with a binary or binomial response, where it "
                        "measured 10.6 times NUTS's min bulk ESS per second of the whole process (50,000 rows, "
@@ -297,24 +334,26 @@ class MwgSampler:
         run = run_chains(mwg_kernel(struct), starts, data, num_warmup=options.warmup, num_draws=options.draws,
                          rng=np.random.default_rng([seed, 0]), progress=options.progress,
                          compiler_options=COMPILER_OPTIONS)
-        b, aux, sd, effects = run.positions
+        b, aux, sd, chol, effects = run.positions
         names = [g.name for g in model.layout.groups]
         rates = run.stats.pop("accept_effects")
         stats = {f"accept_{name}": rates[..., k] for k, name in enumerate(names)}
         moves = run.stats.pop("accept_translation")
         stats.update({f"accept_translation_{name}": moves[..., k] for k, name in enumerate(names)
-                      if struct.level_columns[k]})
+                      if struct.shift_columns[k]})
         stats["accept_fixed"] = run.stats.pop("accept_fixed").astype(float)
+        fixed = model.layout.fixed
+        translated = ", ".join(f"{n}: {', '.join(fixed[j] for j in c) or 'none'}"
+                               for n, c in zip(names, struct.shift_columns))
         details = {"updates": "per-level Newton MH for each factor's effects, Newton MH for the fixed effects, "
-                              "translation of each factor against its level-constant fixed effects "
-                              f"({', '.join(f'{n}: {len(c)}' for n, c in zip(names, struct.level_columns))}), "
-                              "slice sampling of the sds "
-                              "(centred and non-centred)" + (" and the shape" if model.family.name == "negbinomial"
-                                                             else ""),
+                              f"translation of each factor's effects against fixed effects ({translated}), "
+                              "slice sampling of the sds and correlations given the effects and of the sds given "
+                              "the standardised effects" + (" and of the shape" if model.family.name == "negbinomial"
+                                                            else ""),
                    "acceptance": {name: float(np.mean(v)) for name, v in stats.items()}}
         return Draws(np.asarray(b), np.asarray(aux).reshape(b.shape[:2] + (len(model.layout.aux),)),
-                     tuple(np.asarray(sd)[..., k:k + 1] for k in range(len(names))),
-                     (None,) * len(names), tuple(np.asarray(e)[..., None] for e in effects), stats,
+                     tuple(np.asarray(s) for s in sd), tuple(None if c is None else np.asarray(c) for c in chol),
+                     tuple(np.asarray(e) for e in effects), stats,
                      SamplerInfo(run.compile_seconds, run.sampling_seconds, False, details))
 
 
