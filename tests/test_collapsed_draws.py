@@ -75,9 +75,10 @@ def test_fused_draw_equals_the_general_draw(name, integrate_fixed):
 @pytest.mark.unit
 def test_exact_draws_do_not_depend_on_the_number_of_threads(monkeypatch):
     terms = TERMS["(1 + x | g) + (0 + z | g)"]
-    num_chains, num_draws = 2, collapsed.BATCH // 2 + 3   # two batches, the second one padded
     with jax.enable_x64(True):
         data = one_factor(terms)
+        batch = collapsed.draws_per_batch(data.stats)
+        num_chains, num_draws = 2, batch // 2 + 3   # two batches, the second one padded
         struct = CollapsedStructure(terms, True)
         pos = jax.tree_util.tree_map(lambda a: a.reshape((num_chains, num_draws) + a.shape[1:]),
                                      positions(terms, num_chains * num_draws, None))
@@ -86,10 +87,10 @@ def test_exact_draws_do_not_depend_on_the_number_of_threads(monkeypatch):
             monkeypatch.setattr(collapsed.os, "cpu_count", lambda: threads)
             runs.append(collapsed._exact_draws(np.random.default_rng(5), pos, data, struct))
         seed = np.random.default_rng(5).integers(0, 2 ** 63, size=2)[1]
-        noise = collapsed._batch_noise(np.random.Generator(np.random.SFC64(seed)), data.stats, collapsed.BATCH)
+        noise = collapsed._batch_noise(np.random.Generator(np.random.SFC64(seed)), data.stats, batch)
         last = num_chains * num_draws - 1   # the last draw of the last chain: in the second batch
         general = jax.jit(lambda eps, x: draw_effects(eps, x, data, struct))(
-            jax.tree_util.tree_map(lambda a: a[last - collapsed.BATCH], noise),
+            jax.tree_util.tree_map(lambda a: a[last - batch], noise),
             jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:])[last], pos))
     for one, three in zip(jax.tree_util.tree_leaves(runs[0]), jax.tree_util.tree_leaves(runs[1])):
         np.testing.assert_array_equal(one, three)

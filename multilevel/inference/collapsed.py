@@ -182,14 +182,28 @@ def _finish_batch(noise, positions: Position, prepared, data: CollapsedData, str
 #: Level-draws (levels × draws) per vectorised step of the one-factor draws: their
 #: intermediates then stay in cache instead of streaming through memory.
 LEVEL_DRAWS_PER_STEP = 160_000
+#: Effect values (draws × levels × columns) per batch of exact draws, at most: what each
+#: thread holds besides the output (normals, their copy for XLA, the batch's draws).
+VALUES_PER_BATCH = 1_000_000
+
+
+def _draws_per_step(stats: SuffStats) -> int:
+    return max(1, min(BATCH, LEVEL_DRAWS_PER_STEP // sum(lv.c.shape[0] for lv in stats.levels)))
+
+
+def draws_per_batch(stats: SuffStats) -> int:
+    """Draws per batch of exact draws: a multiple of the fused steps, at most ``BATCH`` draws
+    and about ``VALUES_PER_BATCH`` effect values."""
+    step = _draws_per_step(stats)
+    values = sum(lv.c.shape[0] * lv.c.shape[1] for lv in stats.levels)
+    return step * max(1, min(BATCH // step, VALUES_PER_BATCH // (values * step)))
 
 
 @partial(jit, static_argnums=3)
 def _fused_batch(noise, positions: Position, data: CollapsedData, struct: CollapsedStructure):
-    num_levels = data.stats.levels[0].c.shape[0]
     b, aux, sds, chols, r, deviance = jax.lax.map(
         lambda args: draw_one_factor(*args, data, struct), (noise, positions),
-        batch_size=max(1, min(BATCH, LEVEL_DRAWS_PER_STEP // num_levels)))
+        batch_size=_draws_per_step(data.stats))
     columns, start = [], 0
     for term in struct.terms:
         columns.append(tuple(r[start:start + term.q]))
@@ -222,28 +236,28 @@ def _batch_noise(generator: np.random.Generator, stats: SuffStats, batch: int) -
 def _exact_draws(rng: np.random.Generator, positions: Position, data: CollapsedData, struct: CollapsedStructure):
     """Exact (b, r) draws and their deviances for every position, shaped ``(chain, draw, ...)``.
 
-    Batches of ``BATCH`` draws run in a thread pool; each takes its normals from its own
+    Batches of :func:`draws_per_batch` draws run in a thread pool; each takes its normals from its own
     generator, seeded from ``rng`` in batch order (so the draws do not depend on the number
     of threads), and writes its draws into the output arrays, allocated once.
     """
     num_chains, num_draws = positions.aux.shape[:2]
     total = num_chains * num_draws
     flat = jax.tree_util.tree_map(lambda v: v.reshape((total,) + v.shape[2:]), positions)
-    starts = range(0, total, BATCH)
+    batch = draws_per_batch(data.stats)
+    starts = range(0, total, batch)
     seeds = rng.integers(0, 2 ** 63, size=len(starts))
     batch_positions = lambda start: jax.tree_util.tree_map(  # noqa: E731
-        lambda a: a[np.minimum(np.arange(start, start + BATCH), total - 1)], flat)
-    noise_shapes = (jax.ShapeDtypeStruct((BATCH, data.stats.Xty.shape[0]), np.float64),
-                    [jax.ShapeDtypeStruct((BATCH,) + lv.c.shape, np.float64) for lv in data.stats.levels])
-    b, aux, sds, chols, columns, deviance = _draw_batch(noise_shapes, batch_positions(0), data, struct,
-                                                           shapes=True)
+        lambda a: a[np.minimum(np.arange(start, start + batch), total - 1)], flat)
+    noise_shapes = (jax.ShapeDtypeStruct((batch, data.stats.Xty.shape[0]), np.float64),
+                    [jax.ShapeDtypeStruct((batch,) + lv.c.shape, np.float64) for lv in data.stats.levels])
+    b, aux, sds, chols, columns, deviance = _draw_batch(noise_shapes, batch_positions(0), data, struct, shapes=True)
     small = jax.tree_util.tree_map(lambda a: np.empty((total,) + a.shape[1:], a.dtype), (b, aux, sds, chols, deviance))
     effects = [np.empty((total,) + c[0].shape[1:] + (len(c),), c[0].dtype) for c in columns]
 
     def one(index: int) -> None:
         start = starts[index]
-        stop = min(start + BATCH, total)
-        noise = _batch_noise(np.random.Generator(np.random.SFC64(seeds[index])), data.stats, BATCH)
+        stop = min(start + batch, total)
+        noise = _batch_noise(np.random.Generator(np.random.SFC64(seeds[index])), data.stats, batch)
         b, aux, sds, chols, columns, deviance = jax.device_get(_draw_batch(noise, batch_positions(start), data, struct))
         jax.tree_util.tree_map(lambda o, a: o.__setitem__(slice(start, stop), a[:stop - start]), small,
                                (b, aux, sds, chols, deviance))
