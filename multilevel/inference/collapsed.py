@@ -164,7 +164,10 @@ def _scaled_logdensity(logdensity):
 
 
 def _float64_unless_index(a: np.ndarray) -> jax.Array:
-    return jnp.asarray(a) if np.issubdtype(np.asarray(a).dtype, np.integer) else jnp.asarray(a, jnp.float64)
+    """Integer arrays as they are, the rest as float64, converted by numpy (a conversion by
+    JAX outside jit compiles a program of its own)."""
+    a = np.asarray(a)
+    return jnp.asarray(a if np.issubdtype(a.dtype, np.integer) else a.astype(np.float64, copy=False))
 
 
 @partial(jit, static_argnums=2)
@@ -201,9 +204,12 @@ def draws_per_batch(stats: SuffStats) -> int:
 
 @partial(jit, static_argnums=3)
 def _fused_batch(noise, positions: Position, data: CollapsedData, struct: CollapsedStructure):
-    b, aux, sds, chols, r, deviance = jax.lax.map(
-        lambda args: draw_one_factor(*args, data, struct), (noise, positions),
-        batch_size=_draws_per_step(data.stats))
+    draw = lambda eps, position: draw_one_factor(eps, position, data, struct)  # noqa: E731
+    step = _draws_per_step(data.stats)
+    if step >= positions.aux.shape[0]:
+        b, aux, sds, chols, r, deviance = jax.vmap(draw)(noise, positions)
+    else:
+        b, aux, sds, chols, r, deviance = jax.lax.map(lambda args: draw(*args), (noise, positions), batch_size=step)
     columns, start = [], 0
     for term in struct.terms:
         columns.append(tuple(r[start:start + term.q]))
