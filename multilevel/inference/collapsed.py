@@ -191,14 +191,14 @@ VALUES_PER_BATCH = 1_000_000
 
 
 def _draws_per_step(stats: SuffStats) -> int:
-    return max(1, min(BATCH, LEVEL_DRAWS_PER_STEP // sum(lv.c.shape[0] for lv in stats.levels)))
+    return max(1, min(BATCH, LEVEL_DRAWS_PER_STEP // max(1, sum(lv.c.shape[0] for lv in stats.levels))))
 
 
 def draws_per_batch(stats: SuffStats) -> int:
     """Draws per batch of exact draws: a multiple of the fused steps, at most ``BATCH`` draws
     and about ``VALUES_PER_BATCH`` effect values."""
     step = _draws_per_step(stats)
-    values = sum(lv.c.shape[0] * lv.c.shape[1] for lv in stats.levels)
+    values = max(1, sum(lv.c.shape[0] * lv.c.shape[1] for lv in stats.levels))
     return step * max(1, min(BATCH // step, VALUES_PER_BATCH // (values * step)))
 
 
