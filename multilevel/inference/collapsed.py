@@ -231,12 +231,10 @@ def _draw_batch(noise, positions: Position, data: CollapsedData, struct: Collaps
 def _batch_noise(generator: np.random.Generator, stats: SuffStats, batch: int) -> tuple:
     """The standard normals of :func:`~multilevel.model.marginal.conditional_noise` for ``batch``
     draws, from a numpy generator (several times faster than JAX's threefry on CPU): ``(batch,
-    p)`` for b and ``(batch, levels, Q)`` per factor, in one call."""
-    p = stats.Xty.shape[0]
-    sizes = [p] + [lv.c.shape[0] * lv.c.shape[1] for lv in stats.levels]
-    flat = generator.standard_normal((batch, sum(sizes)))
-    parts = np.split(flat, np.cumsum(sizes[:-1]), axis=-1)
-    return parts[0], [part.reshape((batch,) + lv.c.shape) for part, lv in zip(parts[1:], stats.levels)]
+    p)`` for b and ``(batch, levels, Q)`` per factor, each a contiguous array that XLA reads
+    in place."""
+    return (generator.standard_normal((batch, stats.Xty.shape[0])),
+            [generator.standard_normal((batch,) + lv.c.shape) for lv in stats.levels])
 
 
 def _exact_draws(rng: np.random.Generator, positions: Position, data: CollapsedData, struct: CollapsedStructure):
