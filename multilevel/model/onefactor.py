@@ -46,6 +46,14 @@ class OneFactor(NamedTuple):
     Q: jax.Array  # (m, m)
 
 
+def _scaled_precision(T, s2, g):
+    """``M = σ² I + Tᵀ G T`` in element form, for G in element form."""
+    q = T.shape[0]
+    GT = [[sum(g[a][c] * T[c, d] for c in range(q)) for d in range(q)] for a in range(q)]
+    return [[sum(T[a, i] * GT[a][k] for a in range(q)) + (s2 if i == k else 0.0) for k in range(q)]
+            for i in range(q)]
+
+
 def _forward(T, s2, G, J):
     """Every per-level quantity is written out element by element (scalar T entries times
     batches of levels), so that XLA fuses them into a few loops over the levels."""
@@ -82,14 +90,6 @@ def draw_effects(eps: jax.Array, sums: OneFactor, T: jax.Array, sigma: jax.Array
     noise = linalg.solve_upper_t_elements(R, [[eps[..., i]] for i in range(q)])
     u = [y[i][p] - sum(y[i][c] * b[c] for c in range(p)) + sigma * noise[i][0] for i in range(q)]
     return jnp.stack([sum(T[a, k] * u[k] for k in range(q)) for a in range(q)], axis=-1)
-
-
-def _scaled_precision(T, s2, g):
-    """``M = σ² I + Tᵀ G T`` in element form, for G in element form."""
-    q = T.shape[0]
-    GT = [[sum(g[a][c] * T[c, d] for c in range(q)) for d in range(q)] for a in range(q)]
-    return [[sum(T[a, i] * GT[a][k] for a in range(q)) + (s2 if i == k else 0.0) for k in range(q)]
-            for i in range(q)]
 
 
 def cross_sum(T: jax.Array, s2: jax.Array, G: jax.Array, J: jax.Array) -> jax.Array:
