@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..compiler import COMPILER_OPTIONS, jit
@@ -103,7 +102,8 @@ class CollapsedSampler:
         layout, priors = model.layout, model.priors
         struct = collapsed_structure(layout, priors, order)
         data = CollapsedData(jax.tree_util.tree_map(_float64_unless_index, stats),
-                             jax.tree_util.tree_map(lambda v: jax.device_put(np.asarray(v, np.float64)), priors.values()))
+                             jax.tree_util.tree_map(lambda v: jax.device_put(np.asarray(v, np.float64)),
+                                                    priors.values()))
         logdensity = _scaled_logdensity(make_collapsed_logdensity(struct))
         rng = np.random.default_rng(seed)
         scales = position_scales(stats, struct, len(layout.aux))
@@ -165,7 +165,7 @@ def _scaled_logdensity(logdensity):
 
 def _float64_unless_index(a: np.ndarray) -> jax.Array:
     """Integer arrays as they are, the rest as float64, converted by numpy and put on the
-    device as they are (``jnp.asarray`` outside jit would compile a program for each)."""
+    device as they are (``jax.numpy.asarray`` outside jit would compile a program for each)."""
     a = np.asarray(a)
     return jax.device_put(a if np.issubdtype(a.dtype, np.integer) else a.astype(np.float64, copy=False))
 
