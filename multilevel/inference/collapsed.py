@@ -14,11 +14,12 @@ known standard errors there is no σ, and NUTS explores the group sds alone.
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..compiler import COMPILER_OPTIONS, jit
@@ -26,12 +27,12 @@ from ..design.summary import summarise
 from ..design.suffstats import SuffStats, design_statistics
 from ..model import Model
 from ..model.layout import SE_ADDED, SE_KNOWN, Layout
-from ..model.batching import map_batches
+from ..model.batching import BATCH
 from ..model.logdensity import Position, initial_position
-from ..model.marginal import (CollapsedData, CollapsedStructure, conditional_noise, finish_draw,
+from ..model.marginal import (CollapsedData, CollapsedStructure, draw_one_factor, finish_draw, fused_draws,
                               gaussian_fixed_priors, make_collapsed_logdensity, prepare_draw)
 from ..model.prior_table import PriorSet
-from .driver import random_keys, run_chains
+from .driver import run_chains
 from .nuts import NutsConfig, Sites, nuts_kernel
 from .sampler import Draws, Options, SamplerInfo, bounded_response_problem, predicted_parameters_problem
 
@@ -101,7 +102,8 @@ class CollapsedSampler:
         layout, priors = model.layout, model.priors
         struct = collapsed_structure(layout, priors, order)
         data = CollapsedData(jax.tree_util.tree_map(_float64_unless_index, stats),
-                             jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), priors.values()))
+                             jax.tree_util.tree_map(lambda v: jax.device_put(np.asarray(v, np.float64)),
+                                                    priors.values()))
         logdensity = _scaled_logdensity(make_collapsed_logdensity(struct))
         rng = np.random.default_rng(seed)
         scales = position_scales(stats, struct, len(layout.aux))
@@ -162,7 +164,10 @@ def _scaled_logdensity(logdensity):
 
 
 def _float64_unless_index(a: np.ndarray) -> jax.Array:
-    return jnp.asarray(a) if np.issubdtype(np.asarray(a).dtype, np.integer) else jnp.asarray(a, jnp.float64)
+    """Integer arrays as they are, the rest as float64, converted by numpy and put on the
+    device as they are (``jax.numpy.asarray`` outside jit would compile a program for each)."""
+    a = np.asarray(a)
+    return jax.device_put(a if np.issubdtype(a.dtype, np.integer) else a.astype(np.float64, copy=False))
 
 
 @partial(jit, static_argnums=2)
@@ -170,26 +175,110 @@ def _prepare_batch(positions: dict, data: CollapsedData, struct: CollapsedStruct
     return jax.vmap(lambda position: prepare_draw(position, data, struct))(positions)
 
 
-@partial(jit, static_argnums=2)
-def _finish_batch(inputs, data: CollapsedData, struct: CollapsedStructure):
-    key, positions, prepared = inputs
-    noise = conditional_noise(key, data.stats, (positions.aux.shape[0],))
-    return jax.vmap(lambda eps, position, prep: finish_draw(eps, prep, position, data, struct))(
-        noise, positions, prepared)
+@partial(jit, static_argnums=4)
+def _finish_batch(noise, positions: Position, prepared, data: CollapsedData, struct: CollapsedStructure):
+    b, aux, sds, chols, r, deviance = jax.vmap(
+        lambda eps, position, prep: finish_draw(eps, prep, position, data, struct))(noise, positions, prepared)
+    return b, aux, sds, chols, [tuple(e[..., j] for j in range(e.shape[-1])) for e in r], deviance
 
 
-def _draw_batch(inputs, data: CollapsedData, struct: CollapsedStructure):
-    """Exact draws for a batch of positions. The batch's normals come from its first key
-    (distinct per batch), in one call of the generator. Two programs: compiled as one,
-    XLA fused the level sums into the draws and ran 2.3 times slower (FACE-like data)."""
-    keys, positions = inputs
-    return _finish_batch((keys[0], positions, _prepare_batch(positions, data, struct)), data, struct)
+#: Level-draws (levels × draws) per vectorised step of the one-factor draws: their
+#: intermediates then stay in cache instead of streaming through memory.
+LEVEL_DRAWS_PER_STEP = 160_000
+#: Effect values (draws × levels × columns) per batch of exact draws, at most: what each
+#: thread holds besides the output (normals, their copy for XLA, the batch's draws).
+VALUES_PER_BATCH = 1_000_000
+
+
+def _draws_per_step(stats: SuffStats) -> int:
+    return max(1, min(BATCH, LEVEL_DRAWS_PER_STEP // max(1, sum(lv.c.shape[0] for lv in stats.levels))))
+
+
+def draws_per_batch(stats: SuffStats) -> int:
+    """Draws per batch of exact draws: a multiple of the fused steps, at most ``BATCH`` draws
+    and about ``VALUES_PER_BATCH`` effect values."""
+    step = _draws_per_step(stats)
+    values = max(1, sum(lv.c.shape[0] * lv.c.shape[1] for lv in stats.levels))
+    return step * max(1, min(BATCH // step, VALUES_PER_BATCH // (values * step)))
+
+
+@partial(jit, static_argnums=3)
+def _fused_batch(noise, positions: Position, data: CollapsedData, struct: CollapsedStructure):
+    draw = lambda eps, position: draw_one_factor(eps, position, data, struct)  # noqa: E731
+    step = _draws_per_step(data.stats)
+    if step >= positions.aux.shape[0]:
+        b, aux, sds, chols, r, deviance = jax.vmap(draw)(noise, positions)
+    else:
+        b, aux, sds, chols, r, deviance = jax.lax.map(lambda args: draw(*args), (noise, positions), batch_size=step)
+    columns, start = [], 0
+    for term in struct.terms:
+        columns.append(tuple(r[start:start + term.q]))
+        start += term.q
+    return b, aux, sds, chols, columns, deviance
+
+
+def _draw_batch(noise, positions: Position, data: CollapsedData, struct: CollapsedStructure, shapes: bool = False):
+    """Exact draws for a batch of positions: per group term, its columns, each (batch, levels).
+    One factor: one program (:func:`~multilevel.model.marginal.draw_one_factor`). Otherwise two:
+    compiled as one, XLA fused the level sums into the draws and ran 2.3 times slower.
+    ``shapes``: only the shapes and dtypes of the result, without running anything."""
+    call = (lambda f: f.eval_shape) if shapes else (lambda f: f)  # noqa: E731
+    if fused_draws(data.stats):
+        return call(_fused_batch)(noise, positions, data, struct)
+    return call(_finish_batch)(noise, positions, call(_prepare_batch)(positions, data, struct), data, struct)
+
+
+def _batch_noise(generator: np.random.Generator, stats: SuffStats, batch: int) -> tuple:
+    """The standard normals of :func:`~multilevel.model.marginal.conditional_noise` for ``batch``
+    draws, from a numpy generator (several times faster than JAX's threefry on CPU): ``(batch,
+    p)`` for b and ``(batch, levels, Q)`` per factor, each a contiguous array that XLA reads
+    in place."""
+    return (generator.standard_normal((batch, stats.Xty.shape[0])),
+            [generator.standard_normal((batch,) + lv.c.shape) for lv in stats.levels])
 
 
 def _exact_draws(rng: np.random.Generator, positions: Position, data: CollapsedData, struct: CollapsedStructure):
-    """Exact (b, r) draws and their deviances for every position, shaped ``(chain, draw, ...)``."""
+    """Exact (b, r) draws and their deviances for every position, shaped ``(chain, draw, ...)``.
+
+    Batches of :func:`draws_per_batch` draws run in a thread pool; each takes its normals from its own
+    generator, seeded from ``rng`` in batch order (so the draws do not depend on the number
+    of threads), and writes its draws into the output arrays, allocated once.
+    """
     num_chains, num_draws = positions.aux.shape[:2]
     total = num_chains * num_draws
     flat = jax.tree_util.tree_map(lambda v: v.reshape((total,) + v.shape[2:]), positions)
-    out = map_batches(_draw_batch, (random_keys(rng, (total,)), flat), data, struct)
-    return jax.tree_util.tree_map(lambda a: a.reshape((num_chains, num_draws) + a.shape[1:]), out)
+    batch = draws_per_batch(data.stats)
+    starts = range(0, total, batch)
+    seeds = rng.integers(0, 2 ** 63, size=len(starts))
+    batch_positions = lambda start: jax.tree_util.tree_map(  # noqa: E731
+        lambda a: a[np.minimum(np.arange(start, start + batch), total - 1)], flat)
+    noise_shapes = (jax.ShapeDtypeStruct((batch, data.stats.Xty.shape[0]), np.float64),
+                    [jax.ShapeDtypeStruct((batch,) + lv.c.shape, np.float64) for lv in data.stats.levels])
+    b, aux, sds, chols, columns, deviance = _draw_batch(noise_shapes, batch_positions(0), data, struct, shapes=True)
+    small = jax.tree_util.tree_map(lambda a: np.empty((total,) + a.shape[1:], a.dtype), (b, aux, sds, chols, deviance))
+    effects = [np.empty((total,) + c[0].shape[1:] + (len(c),), c[0].dtype) for c in columns]
+
+    def one(index: int) -> None:
+        start = starts[index]
+        stop = min(start + batch, total)
+        noise = _batch_noise(np.random.Generator(np.random.SFC64(seeds[index])), data.stats, batch)
+        b, aux, sds, chols, columns, deviance = jax.device_get(_draw_batch(noise, batch_positions(start), data, struct))
+        jax.tree_util.tree_map(lambda o, a: o.__setitem__(slice(start, stop), a[:stop - start]), small,
+                               (b, aux, sds, chols, deviance))
+        for out, term_columns in zip(effects, columns):
+            for j, column in enumerate(term_columns):
+                out[start:stop, :, j] = column[:stop - start]
+
+    x64 = jax.config.jax_enable_x64
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(lambda index: _in_x64(x64, one, index), range(len(starts))))
+    shape = lambda a: None if a is None else a.reshape((num_chains, num_draws) + a.shape[1:])  # noqa: E731
+    b, aux, sds, chols, deviance = small
+    return (shape(b), shape(aux), [shape(a) for a in sds], [shape(a) for a in chols], [shape(e) for e in effects],
+            shape(deviance))
+
+
+def _in_x64(x64: bool, fn, *args):
+    """``fn(*args)`` with the caller's ``jax_enable_x64`` (worker threads do not inherit it)."""
+    with jax.enable_x64(x64):
+        return fn(*args)

@@ -266,6 +266,39 @@ def finish_draw(noise: tuple, prepared, position: Position, data: CollapsedData,
     return b, aux, sds, chols, split_effects(by_factor, struct.terms), deviance
 
 
+def fused_draws(stats: SuffStats) -> bool:
+    """Whether :func:`draw_one_factor` serves these statistics: one factor, q <= ``UNROLL_MAX``."""
+    return len(stats.levels) == 1 and stats.levels[0].c.shape[1] <= linalg.UNROLL_MAX
+
+
+def draw_one_factor(noise: tuple, position: Position, data: CollapsedData, struct: CollapsedStructure):
+    """:func:`draw_effects` for one factor (:func:`fused_draws`), in two fused passes over
+    the levels that keep nothing per level but the draw: Q by
+    :func:`~multilevel.model.onefactor.cross_sum`, then, given b, the effects and the
+    levels' part of the residual sum of squares by
+    :func:`~multilevel.model.onefactor.draw_level_effects`. The same draw as
+    :func:`draw_effects` from the same noise, up to rounding."""
+    aux, sds, chols, _, _ = constrain_scales(position, data.priors, struct.terms)
+    T = factor_scales(sds, chols, struct.terms)[0]
+    sigma = residual_scale(aux, struct)
+    s2 = sigma * sigma
+    stats, lv = data.stats, data.stats.levels[0]
+    p = stats.Xty.shape[0]
+    J = jnp.concatenate([lv.D, lv.c[:, :, None]], axis=2)
+    eps_b, (eps_r,) = noise
+    if struct.integrate_fixed:
+        Q = onefactor.cross_sum(T, s2, lv.G, J) / s2
+        red = _Reduced(None, stats.XtX / s2 - Q[:p, :p], stats.Xty / s2 - Q[:p, p], None, ())
+        _, _, chol_p, _, mean = _fixed_posterior(red, data.priors.fixed, aux, struct.penalties)
+        b = mean + jax.scipy.linalg.solve_triangular(chol_p.T, eps_b, lower=False)
+    else:
+        b = penalised_effects(position.b, aux, struct.penalties)
+    r, level_rss = onefactor.draw_level_effects(eps_r, T, s2, sigma, b, lv.G, J)
+    rss = stats.yty - 2 * b @ stats.Xty + b @ stats.XtX @ b + level_rss
+    deviance = stats.n * jnp.log(2 * jnp.pi * s2) + rss / s2
+    return b, aux, sds, chols, r, deviance
+
+
 def draw_effects(noise: tuple, position: Position, data: CollapsedData, struct: CollapsedStructure):
     """One exact draw of (b, r) given a position of the variance parameters, and its deviance.
 

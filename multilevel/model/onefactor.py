@@ -46,15 +46,20 @@ class OneFactor(NamedTuple):
     Q: jax.Array  # (m, m)
 
 
+def _scaled_precision(T, s2, g):
+    """``M = σ² I + Tᵀ G T`` in element form, for G in element form."""
+    q = T.shape[0]
+    GT = [[sum(g[a][c] * T[c, d] for c in range(q)) for d in range(q)] for a in range(q)]
+    return [[sum(T[a, i] * GT[a][k] for a in range(q)) + (s2 if i == k else 0.0) for k in range(q)]
+            for i in range(q)]
+
+
 def _forward(T, s2, G, J):
     """Every per-level quantity is written out element by element (scalar T entries times
     batches of levels), so that XLA fuses them into a few loops over the levels."""
     q = T.shape[0]
     g, j = linalg.elements(G), linalg.elements(J)
-    GT = [[sum(g[a][c] * T[c, d] for c in range(q)) for d in range(q)] for a in range(q)]
-    M = [[sum(T[a, i] * GT[a][k] for a in range(q)) + (s2 if i == k else 0.0) for k in range(q)]
-         for i in range(q)]
-    R = linalg.cholesky_elements(M)
+    R = linalg.cholesky_elements(_scaled_precision(T, s2, g))
     U = [[sum(T[a, b] * j[a][c] for a in range(q)) for c in range(len(j[0]))] for b in range(q)]
     Y = linalg.solve_upper_t_elements(R, linalg.solve_lower_elements(R, U))
     ld = 2.0 * jnp.sum(sum(jnp.log(R[i][i]) for i in range(q)))
@@ -85,6 +90,47 @@ def draw_effects(eps: jax.Array, sums: OneFactor, T: jax.Array, sigma: jax.Array
     noise = linalg.solve_upper_t_elements(R, [[eps[..., i]] for i in range(q)])
     u = [y[i][p] - sum(y[i][c] * b[c] for c in range(p)) + sigma * noise[i][0] for i in range(q)]
     return jnp.stack([sum(T[a, k] * u[k] for k in range(q)) for a in range(q)], axis=-1)
+
+
+def cross_sum(T: jax.Array, s2: jax.Array, G: jax.Array, J: jax.Array) -> jax.Array:
+    """Q of the module docstring as ``Σ_l W_lᵀ W_l`` with ``W_l = R_l⁻¹ Tᵀ J_l`` (M = R Rᵀ).
+
+    One fused reduction over the levels that keeps no per-level array: what the exact
+    draws need, where :func:`level_sums` would store R and Y for every level of every draw.
+    """
+    q, m = J.shape[1:]
+    g, j = linalg.elements(G), linalg.elements(J)
+    R = linalg.cholesky_elements(_scaled_precision(T, s2, g))
+    U = [[sum(T[a, b] * j[a][c] for a in range(q)) for c in range(m)] for b in range(q)]
+    W = linalg.solve_lower_elements(R, U)
+    entries = {(c, d): jnp.sum(sum(W[i][c] * W[i][d] for i in range(q))) for c in range(m) for d in range(c + 1)}
+    return jnp.stack([jnp.stack([entries[max(c, d), min(c, d)] for d in range(m)]) for c in range(m)])
+
+
+def draw_level_effects(eps: jax.Array, T: jax.Array, s2: jax.Array, sigma: jax.Array, b: jax.Array,
+                       G: jax.Array, J: jax.Array) -> tuple[list[jax.Array], jax.Array]:
+    r"""One exact draw of the group effects given b, one fused pass over the levels.
+
+    With ``v_l = Tᵀ J_l [-b, 1]`` (``= Tᵀ (c_l - D_l b)``) and ``M_l = R_l R_lᵀ``:
+    ``u_l = R_l^{-T} (R_l^{-1} v_l + σ ε_l) ~ N(M_l⁻¹ v_l, σ² M_l⁻¹)`` and ``r_l = T u_l``.
+    Also returns the levels' part of the residual sum of squares,
+    ``Σ_l r_lᵀ (G_l r_l - 2 J_l [-b, 1])``.
+
+    ``eps`` (levels, q) standard normals. Returns the q columns of r, each (levels,), and
+    that sum. Nothing per level is kept but r: M and R are recomputed from G, which costs
+    less than storing them.
+    """
+    q, m = J.shape[1:]
+    p = m - 1
+    g, j = linalg.elements(G), linalg.elements(J)
+    R = linalg.cholesky_elements(_scaled_precision(T, s2, g))
+    resid = [j[a][p] - sum(j[a][c] * b[c] for c in range(p)) for a in range(q)]  # c_l - D_l b
+    v = [[sum(T[a, i] * resid[a] for a in range(q))] for i in range(q)]
+    w = linalg.solve_lower_elements(R, v)
+    u = linalg.solve_upper_t_elements(R, [[w[i][0] + sigma * eps[..., i]] for i in range(q)])
+    r = [sum(T[a, k] * u[k][0] for k in range(q)) for a in range(q)]
+    rss = jnp.sum(sum(r[a] * (sum(g[a][c] * r[c] for c in range(q)) - 2.0 * resid[a]) for a in range(q)))
+    return r, rss
 
 
 @jax.custom_vjp
