@@ -32,6 +32,9 @@ spectrum ``(1/M) Σ_m |F_m|²``, not M of them.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy import fft
 from scipy.special import ndtri
@@ -54,11 +57,19 @@ def diagnostics(values: np.ndarray, columns: tuple[str, ...] = COLUMNS) -> dict[
     out = {name: np.full(num_params, np.nan) for name in columns}
     if values.shape[1] < 4:
         return out
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for start in range(0, num_params, BLOCK):
+
+    def one_block(start: int) -> None:
+        with np.errstate(invalid="ignore", divide="ignore"):
             block = np.ascontiguousarray(np.moveaxis(values[:, :, start:start + BLOCK], 2, 0))
             for name, result in _block(block, columns).items():
                 out[name][start:start + BLOCK] = result
+
+    starts = range(0, num_params, BLOCK)
+    if len(starts) == 1:
+        one_block(0)
+    else:   # NumPy's sorts, FFTs and large ufuncs release the GIL: blocks run on every core
+        with ThreadPoolExecutor(max_workers=min(len(starts), os.cpu_count() or 1)) as pool:
+            list(pool.map(one_block, starts))
     return out
 
 
@@ -230,12 +241,12 @@ def _mean_autocov(x: np.ndarray, chain_means: np.ndarray) -> np.ndarray:
     length = fft.next_fast_len(2 * n)
     padded = np.zeros(x.shape[:2] + (length,))
     np.subtract(x, chain_means[:, :, None], out=padded[:, :, :n])
-    spectrum = fft.rfft(padded, axis=2, workers=-1)
+    spectrum = fft.rfft(padded, axis=2)
     parts = spectrum.view(np.float64)
     np.square(parts, out=parts)
     summed = parts.sum(axis=1)     # (K, 2F): the real and imaginary parts' squares, interleaved
     power = (summed[:, 0::2] + summed[:, 1::2]) / x.shape[1]
-    return fft.irfft(power, n=length, axis=1, workers=-1)[:, :n] / n
+    return fft.irfft(power, n=length, axis=1)[:, :n] / n
 
 
 def _ess(x: np.ndarray) -> np.ndarray:
