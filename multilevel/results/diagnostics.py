@@ -43,7 +43,7 @@ from scipy.special import ndtri
 COLUMNS = ("mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat")
 
 #: Parameters processed together (bounds the memory of the FFT).
-BLOCK = 512
+BLOCK = 256
 
 
 def diagnostics(values: np.ndarray, columns: tuple[str, ...] = COLUMNS) -> dict[str, np.ndarray]:
