@@ -22,12 +22,13 @@ computed. One sort of each parameter's S draws gives its ranks, its median and
 its 5% and 95% quantiles (NumPy's linear interpolation between order
 statistics). Without ties the ranks are a permutation of ``1..S``, so the normal
 scores are one table ``Φ⁻¹((i - 3/8)/(S + 1/4))`` put in sorted order; only the
-rows with ties need ``Φ⁻¹`` of their average ranks. Sorted by x, the folded
+draws in a run of ties need ``Φ⁻¹`` of their average rank. Sorted by x, the folded
 draws ``|x - m|`` are two ascending runs (below the median, reversed, and
 above it), which a stable sort merges in linear time. The ESS needs only the
 autocovariance averaged over chains, ``ρ̂_t`` from ``(1/M) Σ_m γ̂_{m,t}``; as the
 inverse FFT is linear this is one inverse transform of the chain-averaged power
-spectrum ``(1/M) Σ_m |F_m|²``, not M of them.
+spectrum ``(1/M) Σ_m |F_m|²``, not M of them. Blocks of parameters run on every
+core (the results do not depend on how many).
 """
 
 from __future__ import annotations
