@@ -46,11 +46,24 @@ def test_constant_parameter_has_full_ess_and_too_few_draws_give_nan():
     assert np.isnan(diagnostics(np.ones((2, 3, 2)))["r_hat"]).all()
 
 
-def test_average_ranks_equal_scipy_with_ties_and_nan():
+def test_normal_scores_of_sorted_rows_equal_those_of_scipy_ranks_with_ties_and_nan():
+    from scipy.special import ndtri
     from scipy.stats import rankdata
 
-    from multilevel.results.diagnostics import _average_ranks
-    rows = np.random.default_rng(3).integers(0, 6, size=(5, 40)).astype(float)
-    rows[4, 7] = np.nan
-    expected = rankdata(rows, method="average", axis=1)
-    np.testing.assert_array_equal(_average_ranks(rows), expected)
+    from multilevel.results.diagnostics import _normal_scores
+    rows = np.sort(np.random.default_rng(3).integers(0, 6, size=(5, 40)).astype(float), axis=1)
+    rows[1] = np.arange(40.0)
+    rows[4, -1] = np.nan
+    expected = ndtri((rankdata(rows, method="average", axis=1) - 3 / 8) / (40 + 1 / 4))
+    expected[4] = np.nan
+    np.testing.assert_array_equal(_normal_scores(rows, np.isnan(rows[:, -1])), expected)
+
+
+@pytest.mark.parametrize("size", [4, 7, 1000, 4000])
+def test_sorted_quantiles_equal_numpy_exactly(size):
+    from multilevel.results.diagnostics import sorted_quantiles
+    rows = np.random.default_rng(size).standard_cauchy(size=(6, size))
+    rows[5, 1] = np.nan
+    probs = (0.025, 0.05, 0.5, 0.95, 0.975)
+    ours = sorted_quantiles(np.sort(rows, axis=1), probs)
+    np.testing.assert_array_equal(np.array(ours), np.quantile(rows, probs, axis=1))

@@ -154,3 +154,35 @@ def test_no_group_terms_with_auto_sampler():
     data = simulate_correlated(seed=0)
     fit = quiet_fit("y ~ x", data, chains=2, draws=200, warmup=200)
     assert fit.sampler_info["reason"].endswith("no group terms: effects integrated out exactly")
+
+
+def test_a_sweep_carries_each_factors_row_contributions_and_the_fixed_effect_sums_of_its_rows():
+    """The state's ``Z_k r_k`` are those of its effects, and ``Xᵀ Λ ỹ`` from the per-level
+    ``Zᵀ Λ X`` equals the pass over the (weighted) rows, to rounding."""
+    import jax
+    import jax.numpy as jnp
+
+    from multilevel.design.summary import summarise
+    from multilevel.inference import gibbs
+    from multilevel.model.logdensity import initial_position
+
+    rng = np.random.default_rng(4)
+    lecturer = rng.integers(0, 12, 300)
+    data = pd.DataFrame({"y": rng.normal(size=300), "x": rng.normal(size=300), "w": rng.uniform(0.5, 2, 300),
+                         "student": rng.integers(0, 20, 300), "lecturer": lecturer, "dept": lecturer // 4})
+    with jax.enable_x64(True):
+        model = ml.build_model("y | weights(w) ~ x + (1 | student) + (1 | lecturer) + (1 | dept)", data)
+        design = model.working_design()
+        factors, struct = gibbs.gibbs_blocks(model.layout, design)
+        data_ = gibbs.gibbs_data(design, factors, struct, model.priors, model.row_noise())
+        position = initial_position(rng, summarise(design), model.layout, model.priors, model.family)
+        step = jax.jit(gibbs.gibbs_step, static_argnums=3)
+        state = gibbs._initial_state(position, data_, struct, model.layout)
+        for key in jax.random.split(jax.random.PRNGKey(0), 3):
+            state = step(key, state, data_, struct)[0]
+        for k, r in enumerate(state.effects):
+            np.testing.assert_allclose(state.contributions[k], gibbs._contribution(data_, k, r), rtol=1e-12)
+        for block, level_stats in zip(struct.blocks, data_.blocks):
+            resid = data_.y - sum(state.contributions[k] for k in range(len(factors)) if k not in block)
+            stats = gibbs._block_stats(data_, struct, block, level_stats, resid, list(state.effects))
+            np.testing.assert_allclose(stats.Xty, data_.X.T @ (data_.precision * resid), rtol=1e-10)

@@ -102,3 +102,21 @@ BAD_ARGUMENTS = [
 def test_a_bad_argument_to_the_loaded_fit_is_a_data_error_naming_it(fits, call, named):
     with pytest.raises(ml.DataError, match=named.replace("(", r"\(").replace("|", r"\|")):
         call(fits[1])
+
+
+def test_each_diagnostic_is_computed_once_per_fit_and_read_by_every_table(monkeypatch):
+    from multilevel.results import summary
+    from multilevel.results.diagnostics import diagnostics
+
+    computed = []
+    monkeypatch.setattr(summary, "diagnostics", lambda values, columns: computed.append(columns)
+                        or diagnostics(values, columns))
+    fit = known_fit("y ~ x + f + (1 + x | g)", ratings(), means={"x": 0.5})
+    fit.diagnostics(), fit.diagnostics()
+    assert computed == [("r_hat", "ess_bulk")]       # the check: its two columns, once
+    table = fit.summary()
+    fit.summary(prob=0.9), fit.summary(group_effects=False), fit.summary(style="coda"), repr(fit)
+    assert computed == [("r_hat", "ess_bulk"), ("mcse_mean", "mcse_sd", "ess_tail")]
+    values, _ = summary.stacked_draws(fit._posterior, fit.info.layout, group_effects=True)
+    for name, column in diagnostics(values).items():
+        np.testing.assert_array_equal(table[name].to_numpy(), column)

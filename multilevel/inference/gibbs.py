@@ -34,7 +34,10 @@ every sum over rows by the row's precision ``λ_i``, and the count of rows becom
 step 2 draws no σ.
 
 A sweep costs O(rows · factors) for the residuals and per-level sums plus
-O(levels · q³); all chains of a thread advance together in one vmapped scan.
+O(levels · q³); all chains of a thread advance together in one vmapped scan. The
+state carries each factor's row contributions ``Z_k r_k`` (recomputed, by a gather,
+only when its effects are drawn), and ``Xᵀ Λ ỹ`` comes from the per-level ``Zᵀ Λ X``:
+the passes over the rows are the residual, the segment sums and the gathers.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ class GibbsData(NamedTuple):
     priors: PriorValues
     precision: jax.Array | None = None
     count: jax.Array | None = None
+    Xty: jax.Array | None = None  # Xᵀ Λ y
 
 
 class GibbsStructure(NamedTuple):
@@ -103,6 +107,7 @@ class GibbsState(NamedTuple):
     chols: tuple[jax.Array | None, ...]
     effects: tuple[jax.Array, ...]  # per factor (levels, Q)
     smooth_sds: jax.Array  # (penalties,): the smooths' sds
+    contributions: tuple[jax.Array, ...] = ()  # per factor (rows,): Z_k r_k of its effects
 
 
 def gibbs_problem(layout: Layout, priors: PriorSet) -> str | None:
@@ -147,7 +152,8 @@ def gibbs_data(design: Design, factors: tuple[str, ...], struct: GibbsStructure,
                      tuple(jnp.asarray(refs) for refs, _, _ in columns),
                      tuple(as_float(z) for _, z, _ in columns), blocks,
                      jax.tree_util.tree_map(as_float, priors.values()),
-                     None if precision is None else as_float(precision), as_float(count))
+                     None if precision is None else as_float(precision), as_float(count),
+                     as_float(weighted_X.T @ design.y))
 
 
 def _contribution(data: GibbsData, k: int, effects: jax.Array) -> jax.Array:
@@ -160,14 +166,27 @@ def _weighted(data: GibbsData, resid: jax.Array) -> jax.Array:
     return resid if data.precision is None else data.precision * resid
 
 
-def _block_stats(data: GibbsData, block: tuple[int, ...], level_stats: tuple, resid: jax.Array) -> SuffStats:
-    """The block's sufficient statistics for the partial residual ``resid``: its per-level
-    ``Zᵀ Λ ỹ`` by segment sums; ``Zᵀ Λ Z``, ``Zᵀ Λ X`` and ``Xᵀ Λ X`` were computed once."""
+def _factor_D(data: GibbsData, struct: GibbsStructure, k: int) -> jax.Array:
+    """``Zᵀ Λ X`` per level of factor k, (levels, Q, p), from its block's statistics."""
+    i = next(i for i, block in enumerate(struct.blocks) if k in block)
+    return data.blocks[i][struct.blocks[i].index(k)].D
+
+
+def _block_stats(data: GibbsData, struct: GibbsStructure, block: tuple[int, ...], level_stats: tuple,
+                 resid: jax.Array, effects: list) -> SuffStats:
+    """The block's sufficient statistics for the partial residual ``ỹ = y - Σ_{k ∉ block} Z_k r_k``
+    (``resid``): its per-level ``Zᵀ Λ ỹ`` by segment sums; ``Xᵀ Λ ỹ = Xᵀ Λ y - Σ_{k ∉ block}
+    Σ_l D_{k,l}ᵀ r_{k,l}`` from the per-level ``D = Zᵀ Λ X`` (no pass over the rows);
+    ``Zᵀ Λ Z``, ``Zᵀ Λ X`` and ``Xᵀ Λ X`` were computed once."""
     weighted = _weighted(data, resid)
     levels = tuple(lv._replace(c=jax.ops.segment_sum(data.z[k] * weighted[:, None], data.refs[k],
                                                      num_segments=lv.G.shape[0]))
                    for lv, k in zip(level_stats, block))
-    return SuffStats(data.count, resid @ weighted, data.X.T @ weighted, data.XtX, levels)
+    Xty = data.Xty
+    for k, r in enumerate(effects):
+        if k not in block:
+            Xty = Xty - jnp.einsum("lqp,lq->p", _factor_D(data, struct, k), r)
+    return SuffStats(data.count, resid @ weighted, Xty, data.XtX, levels)
 
 
 def _aux(sigma: jax.Array, smooth_sds: jax.Array, struct: GibbsStructure) -> jax.Array:
@@ -251,13 +270,12 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
     blocks, block_stats = (struct.blocks, data.blocks) if struct.blocks else (((),), ((),))
     keys = jax.random.split(key, 3 * len(blocks) + 1)
     sds, chols, smooth_sds = list(state.sds), list(state.chols), state.smooth_sds
-    effects = list(state.effects)
-    contributions = [_contribution(data, k, r) for k, r in enumerate(effects)]
-    total = sum(contributions, jnp.zeros_like(data.y))
+    effects, contributions = list(state.effects), list(state.contributions)
     b = state.b
     for i, (block, level_stats) in enumerate(zip(blocks, block_stats)):
-        resid = data.y - total + sum((contributions[k] for k in block), jnp.zeros_like(data.y))
-        stats = _block_stats(data, block, level_stats, resid)
+        resid = data.y - sum((contributions[k] for k in range(len(effects)) if k not in block),
+                             jnp.zeros_like(data.y))
+        stats = _block_stats(data, struct, block, level_stats, resid, effects)
         sds, chols = _update_block_sds(keys[3 * i], stats, block, sds, chols, state.sigma, b, data, struct,
                                        _aux(state.sigma, smooth_sds, struct))
         Ts = factor_scales(sds, chols, struct.terms)
@@ -269,16 +287,14 @@ def gibbs_step(key: jax.Array, state: GibbsState, data: GibbsData, struct: Gibbs
                                     None if b.shape[0] else b, _aux(state.sigma, smooth_sds, struct),
                                     struct.penalties)
         for k, r in zip(block, drawn):
-            new = _contribution(data, k, r)
-            total = total + new - contributions[k]
-            effects[k], contributions[k] = r, new
-    resid = data.y - data.X @ b - total
+            effects[k], contributions[k] = r, _contribution(data, k, r)
+    resid = data.y - data.X @ b - sum(contributions, jnp.zeros_like(data.y))
     rss = resid @ _weighted(data, resid)
     n = data.count
     by_term = split_effects(effects, struct.terms)
     sigma, sds, chols = _draw_scales(keys[-1], state.sigma, tuple(sds), tuple(chols), data.priors, struct, n,
                                      rss, by_term)
-    new = GibbsState(b, sigma, sds, chols, tuple(effects), smooth_sds)
+    new = GibbsState(b, sigma, sds, chols, tuple(effects), smooth_sds, tuple(contributions))
     deviance = n * jnp.log(2 * jnp.pi * sigma ** 2) + rss / sigma ** 2
     aux = _aux(sigma, smooth_sds, struct)
     return new, {"position": Params(b, aux, sds, chols, tuple(by_term)), "deviance": deviance}
@@ -405,4 +421,5 @@ def _initial_state(position: Position, data: GibbsData, struct: GibbsStructure, 
         effects.append(jnp.zeros((len(layout.groups[terms[0]].levels), sum(struct.terms[t].q for t in terms))))
     sigma = jnp.ones(()) if struct.known_sd else aux[0]
     b = penalised_effects(jnp.asarray(position.b, jnp.float64), aux, struct.penalties)
-    return GibbsState(b, sigma, sds, chols, tuple(effects), aux[len(aux) - len(struct.penalties):])
+    return GibbsState(b, sigma, sds, chols, tuple(effects), aux[len(aux) - len(struct.penalties):],
+                      tuple(jnp.zeros_like(data.y) for _ in effects))

@@ -34,7 +34,7 @@ from .fit_refits import RefitsMixin
 from .predict import predict_draws, summarise_predictions, summarise_probabilities
 from .response_levels import modelled_level
 from .storage import META_KEY, read_fit_file, write_fit_file
-from .summary import coda_table, convergence_messages, summary_table
+from .summary import check_table, coda_table, convergence_messages, summary_table
 
 if TYPE_CHECKING:
     import arviz as az
@@ -111,6 +111,9 @@ class Fit(AnswersMixin, PlotsMixin, RefitsMixin):
         self._idata = idata
         self._info = info
         self._early = (posterior, sample_stats or {})
+        # the diagnostics computed so far (column -> array), of the stacks without and with the
+        # group effects: the draws never change, so each is computed once per fit
+        self._diagnosed: tuple[dict, dict] = ({}, {})
 
     @property
     def idata(self) -> az.InferenceData:
@@ -170,10 +173,16 @@ class Fit(AnswersMixin, PlotsMixin, RefitsMixin):
             Mean, SD, Naive SE, Time-series SE and five quantiles.
         """
         if style == "coda":
-            return coda_table(self._posterior, self.info.layout, group_effects)
+            return coda_table(self._posterior, self.info.layout, group_effects, *self._diagnostics_memos(group_effects))
         if style != "default":
             raise DataError(f"style must be 'default' or 'coda', got {style!r}")
-        return summary_table(self._posterior, self.info.layout, self.seconds, prob, group_effects)
+        return summary_table(self._posterior, self.info.layout, self.seconds, prob, group_effects,
+                             *self._diagnostics_memos(group_effects))
+
+    def _diagnostics_memos(self, group_effects: bool) -> tuple[dict, dict | None]:
+        """The memo of the diagnostics of the parameter stack with (or without) the group
+        effects, and that of the stack with them (which begins with the other's parameters)."""
+        return (self._diagnosed[1], None) if group_effects else (self._diagnosed[0], self._diagnosed[1])
 
     def diagnostics(self) -> list[str]:
         """Convergence problems, each with a remedy (empty when all is well).
@@ -185,8 +194,9 @@ class Fit(AnswersMixin, PlotsMixin, RefitsMixin):
         """
         posterior = self._posterior
         num_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-        exact_effects = bool(self.info.sampler_info.get("exact_group_effects"))
-        return convergence_messages(self.summary(group_effects=not exact_effects), self.num_divergent, num_draws)
+        group_effects = not self.info.sampler_info.get("exact_group_effects")
+        table = check_table(posterior, self.info.layout, group_effects, *self._diagnostics_memos(group_effects))
+        return convergence_messages(table, self.num_divergent, num_draws)
 
     def header(self) -> str:
         info = self.info.sampler_info

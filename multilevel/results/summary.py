@@ -18,7 +18,7 @@ import xarray as xr
 
 from ..errors import DataError
 from ..model.layout import Layout
-from .diagnostics import diagnostics
+from .diagnostics import COLUMNS, diagnostics
 
 #: Thresholds of the convergence warning (Vehtari et al. 2021).
 RHAT_MAX = 1.01
@@ -59,9 +59,25 @@ def stacked_draws(posterior: xr.Dataset, layout: Layout, group_effects: bool) ->
     return np.concatenate(columns, axis=2), labels
 
 
+def remembered_diagnostics(values: np.ndarray, columns: tuple[str, ...], memo: dict | None = None,
+                           wider: dict | None = None) -> dict[str, np.ndarray]:
+    """The diagnostic ``columns`` of ``values`` (chain, draw, K), each computed once: read from
+    ``memo`` (column -> array of K), else from the first K of ``wider`` (the memo of a
+    stack that begins with these K parameters), else computed and kept in ``memo``."""
+    memo = {} if memo is None else memo
+    for name in columns:
+        if name not in memo and wider is not None and name in wider:
+            memo[name] = wider[name][:values.shape[2]]
+    missing = tuple(name for name in columns if name not in memo)
+    if missing:
+        memo.update(diagnostics(values, missing))
+    return {name: memo[name] for name in columns}
+
+
 def summary_table(posterior: xr.Dataset, layout: Layout, seconds: float, prob: float = 0.95,
-                  group_effects: bool = True) -> pd.DataFrame:
-    """One row per parameter (per level for group effects), in layout order."""
+                  group_effects: bool = True, memo: dict | None = None, wider: dict | None = None) -> pd.DataFrame:
+    """One row per parameter (per level for group effects), in layout order; the diagnostics
+    as :func:`remembered_diagnostics` keeps them in ``memo`` (or finds them in ``wider``)."""
     prob = check_prob(prob)
     values, labels = stacked_draws(posterior, layout, group_effects)
     flat = values.reshape(-1, values.shape[2])
@@ -69,25 +85,34 @@ def summary_table(posterior: xr.Dataset, layout: Layout, seconds: float, prob: f
     quantiles = np.quantile(flat, [lo, 0.5, hi], axis=0)
     table = pd.DataFrame({"mean": flat.mean(axis=0), "sd": flat.std(axis=0, ddof=1),
                           quantile_label(lo): quantiles[0], "q50": quantiles[1], quantile_label(hi): quantiles[2],
-                          **diagnostics(values)}, index=labels)
+                          **remembered_diagnostics(values, COLUMNS, memo, wider)}, index=labels)
     table["ess_per_sec"] = table["ess_bulk"] / seconds if seconds > 0 else np.nan
     return table
 
 
-def coda_table(posterior: xr.Dataset, layout: Layout, group_effects: bool = False) -> pd.DataFrame:
+def coda_table(posterior: xr.Dataset, layout: Layout, group_effects: bool = False, memo: dict | None = None,
+               wider: dict | None = None) -> pd.DataFrame:
     """coda's ``summary.mcmc``: Mean, SD, Naive SE, Time-series SE and five quantiles.
 
-    Time-series SE is the MCSE of the mean from the effective sample size.
+    Time-series SE is the MCSE of the mean from the effective sample size (kept in ``memo``
+    as :func:`remembered_diagnostics` keeps it).
     """
     values, labels = stacked_draws(posterior, layout, group_effects)
     flat = values.reshape(-1, values.shape[2])
     sd = flat.std(axis=0, ddof=1)
     table = pd.DataFrame({"Mean": flat.mean(axis=0), "SD": sd, "Naive SE": sd / np.sqrt(len(flat)),
-                          "Time-series SE": diagnostics(values)["mcse_mean"]}, index=labels)
+                          "Time-series SE": remembered_diagnostics(values, ("mcse_mean",), memo, wider)["mcse_mean"]}, index=labels)
     probs = (0.025, 0.25, 0.5, 0.75, 0.975)
     for p, q in zip(probs, np.quantile(flat, probs, axis=0)):
         table[f"{100 * p:g}%"] = q
     return table
+
+
+def check_table(posterior: xr.Dataset, layout: Layout, group_effects: bool, memo: dict | None = None,
+                wider: dict | None = None) -> pd.DataFrame:
+    """``r_hat`` and ``ess_bulk`` of every parameter, what :func:`convergence_messages` reads."""
+    values, labels = stacked_draws(posterior, layout, group_effects)
+    return pd.DataFrame(remembered_diagnostics(values, ("r_hat", "ess_bulk"), memo, wider), index=labels)
 
 
 def convergence_messages(table: pd.DataFrame, divergences: int, num_draws: int) -> list[str]:
