@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from multilevel.results.diagnostics import diagnostics
+from multilevel.results.summary import column_quantiles
 
 #: Pure unit and property tests: no sampler runs (``make test-unit``).
 pytestmark = pytest.mark.unit
@@ -67,3 +68,12 @@ def test_sorted_quantiles_equal_numpy_exactly(size):
     probs = (0.025, 0.05, 0.5, 0.95, 0.975)
     ours = sorted_quantiles(np.sort(rows, axis=1), probs)
     np.testing.assert_array_equal(np.array(ours), np.quantile(rows, probs, axis=1))
+
+
+def test_column_quantiles_are_numpys_on_every_block():
+    rng = np.random.default_rng(3)
+    flat = rng.normal(size=(400, 2500))
+    flat[:, 7] = 1.5                       # a constant column
+    flat[::3, 1100] = flat[0, 1100]        # ties
+    probs = [0.025, 0.5, 0.975]
+    np.testing.assert_array_equal(column_quantiles(flat, probs), np.quantile(flat, probs, axis=0))

@@ -16,7 +16,7 @@ import xarray as xr
 
 from ..model.layout import GroupLayout, Layout
 from .posterior import stack_draws
-from .summary import check_prob, quantile_label
+from .summary import check_prob, column_quantiles, quantile_label
 
 #: The row that ``varcorr`` gives the residual standard deviation, as lme4 names it.
 RESIDUAL = "Residual"
@@ -36,7 +36,7 @@ def summarise(draws: np.ndarray, prob: float) -> pd.DataFrame:
     is the :math:`(1 \\mp p)/2` quantiles (``numpy.quantile``, linear interpolation).
     """
     lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
-    quantiles = np.quantile(draws, [lo, hi], axis=0)
+    quantiles = column_quantiles(np.asarray(draws, dtype=np.float64), [lo, hi])
     return pd.DataFrame({"mean": draws.mean(axis=0), "sd": draws.std(axis=0, ddof=1),
                          quantile_label(lo): quantiles[0], quantile_label(hi): quantiles[1]})
 
