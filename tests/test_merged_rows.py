@@ -98,15 +98,15 @@ def test_designs_where_few_rows_merge_are_left_alone():
 def test_nuts_fit_on_merged_rows_agrees_with_the_weighted_fit_of_the_patterns():
     """The same posterior from the 800 rows (merged by the sampler) and from one row per
     pattern with its count as weight: max |z| of the means below 4.5 (two independent
-    fits, 2 x 1000 draws each; false-alarm rate about 1e-4 over the 15 parameters)."""
+    fits, 2 x 600 draws each; false-alarm rate about 1e-4 over the 15 parameters)."""
     frame = _categorical_data()
     formula = "y ~ flag + f + (1 | g)"
-    fit = ml.fit(formula, frame, family="bernoulli", sampler="nuts", chains=2, draws=1000, warmup=500, seed=3,
+    fit = ml.fit(formula, frame, family="bernoulli", sampler="nuts", chains=2, draws=600, warmup=300, seed=3,
                  progress=False)
     assert "merged_rows" in fit.sampler_info and "800 rows" in fit.sampler_info["merged_rows"]
     patterns = frame.groupby(["y", "flag", "f", "g"]).size().rename("w").reset_index()
     weighted = ml.fit("y | weights(w) ~ flag + f + (1 | g)", patterns, family="bernoulli", sampler="nuts",
-                      chains=2, draws=1000, warmup=500, seed=4, progress=False)
+                      chains=2, draws=600, warmup=300, seed=4, progress=False)
     a, b = fit.summary(), weighted.summary()
     rows = [r for r in a.index if r in b.index]
     assert len(rows) == 15   # 4 fixed effects, the sd and 10 group effects
