@@ -52,7 +52,6 @@ def positions(terms: tuple[Term, ...], num: int, p: int | None, seed: int = 1) -
                     tuple(rng.normal(0, 0.5, (num, t.q * (t.q - 1) // 2)) if t.has_cor else None for t in terms))
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("integrate_fixed", [True, False], ids=["b integrated", "b given"])
 @pytest.mark.parametrize("name", list(TERMS))
 def test_fused_draw_equals_the_general_draw(name, integrate_fixed):
@@ -72,7 +71,6 @@ def test_fused_draw_equals_the_general_draw(name, integrate_fixed):
         np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.unit
 def test_exact_draws_do_not_depend_on_the_number_of_threads(monkeypatch):
     terms = TERMS["(1 + x | g) + (0 + z | g)"]
     with jax.enable_x64(True):
