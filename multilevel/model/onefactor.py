@@ -73,18 +73,25 @@ def _sum_levels(parts: list[jax.Array]) -> list[jax.Array]:
     return list(totals)
 
 
+def _cross_products(W: list[list[jax.Array]], extra: list[jax.Array] = ()):
+    """``Σ_l W_lᵀ W_l`` (m × m) for W in element form, and the sums of the ``extra`` (levels,)
+    arrays, all in one reduction. Returns ``(sums of extra, Σ WᵀW)``."""
+    q, m = len(W), len(W[0])
+    pairs = [(c, e) for c in range(m) for e in range(c + 1)]
+    sums = _sum_levels(list(extra) + [sum(W[i][c] * W[i][e] for i in range(q)) for c, e in pairs])
+    entries = dict(zip(pairs, sums[len(extra):]))
+    Q = jnp.stack([jnp.stack([entries[max(c, e), min(c, e)] for e in range(m)]) for c in range(m)])
+    return sums[:len(extra)], Q
+
+
 def _forward(T, s2, G, J):
-    q, m = J.shape[1:]
+    q = J.shape[1]
     g, j = linalg.elements(G), linalg.elements(J)
     L, d, W = _factor(T, s2, g, j)
-    pairs = [(c, e) for c in range(m) for e in range(c + 1)]
-    sums = _sum_levels([sum(jnp.log(d[i]) for i in range(q))]
-                       + [sum(W[i][c] * W[i][e] for i in range(q)) for c, e in pairs])
-    entries = dict(zip(pairs, sums[1:]))
-    Q = jnp.stack([jnp.stack([entries[max(c, e), min(c, e)] for e in range(m)]) for c in range(m)])
+    (ld,), Q = _cross_products(W, [sum(jnp.log(d[i]) for i in range(q))])
     R = [[1.0 / d[i] if i == k else L[i][k] for k in range(q)] for i in range(q)]
     Y = linalg.solve_upper_t_reciprocal_elements(L, d, W)
-    return OneFactor(linalg.stack_elements(R), linalg.stack_elements(Y), -2.0 * sums[0], Q)
+    return OneFactor(linalg.stack_elements(R), linalg.stack_elements(Y), -2.0 * ld, Q)
 
 
 def draw_effects(eps: jax.Array, sums: OneFactor, T: jax.Array, sigma: jax.Array, b: jax.Array) -> jax.Array:
@@ -105,13 +112,8 @@ def cross_sum(T: jax.Array, s2: jax.Array, G: jax.Array, J: jax.Array) -> jax.Ar
     One fused reduction over the levels that keeps no per-level array: what the exact
     draws need, where :func:`level_sums` would store R and Y for every level of every draw.
     """
-    q, m = J.shape[1:]
-    g, j = linalg.elements(G), linalg.elements(J)
-    R = linalg.cholesky_elements(_scaled_precision(T, s2, g))
-    U = [[sum(T[a, b] * j[a][c] for a in range(q)) for c in range(m)] for b in range(q)]
-    W = linalg.solve_lower_elements(R, U)
-    entries = {(c, d): jnp.sum(sum(W[i][c] * W[i][d] for i in range(q))) for c in range(m) for d in range(c + 1)}
-    return jnp.stack([jnp.stack([entries[max(c, d), min(c, d)] for d in range(m)]) for c in range(m)])
+    _, _, W = _factor(T, s2, linalg.elements(G), linalg.elements(J))
+    return _cross_products(W)[1]
 
 
 def draw_level_effects(eps: jax.Array, T: jax.Array, s2: jax.Array, sigma: jax.Array, b: jax.Array,
@@ -130,11 +132,11 @@ def draw_level_effects(eps: jax.Array, T: jax.Array, s2: jax.Array, sigma: jax.A
     q, m = J.shape[1:]
     p = m - 1
     g, j = linalg.elements(G), linalg.elements(J)
-    R = linalg.cholesky_elements(_scaled_precision(T, s2, g))
+    L, d = linalg.cholesky_reciprocal_elements(_scaled_precision(T, s2, g))
     resid = [j[a][p] - sum(j[a][c] * b[c] for c in range(p)) for a in range(q)]  # c_l - D_l b
     v = [[sum(T[a, i] * resid[a] for a in range(q))] for i in range(q)]
-    w = linalg.solve_lower_elements(R, v)
-    u = linalg.solve_upper_t_elements(R, [[w[i][0] + sigma * eps[..., i]] for i in range(q)])
+    w = linalg.solve_lower_reciprocal_elements(L, d, v)
+    u = linalg.solve_upper_t_reciprocal_elements(L, d, [[w[i][0] + sigma * eps[..., i]] for i in range(q)])
     r = [sum(T[a, k] * u[k][0] for k in range(q)) for a in range(q)]
     rss = jnp.sum(sum(r[a] * (sum(g[a][c] * r[c] for c in range(q)) - 2.0 * resid[a]) for a in range(q)))
     return r, rss
