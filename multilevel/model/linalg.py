@@ -88,7 +88,8 @@ def cholesky_reciprocal_elements(A: list[list[jax.Array]]) -> tuple[list[list], 
 
 
 def solve_lower_reciprocal_elements(L: list[list], d: list, b: list[list]) -> list[list[jax.Array]]:
-    """:func:`solve_lower_elements` for the factor ``(L, d)`` of :func:`cholesky_reciprocal_elements`."""
+    """Solve ``L x = b`` in element form, ``b`` with any number of columns, for the factor ``(L, d)``
+    of :func:`cholesky_reciprocal_elements`."""
     x = []
     for i in range(len(d)):
         row = []
@@ -113,20 +114,6 @@ def solve_upper_t_reciprocal_elements(L: list[list], d: list, b: list[list]) -> 
                 s = s - L[k][i] * x[k][c]
             row.append(s * d[i])
         x[i] = row
-    return x
-
-
-def solve_lower_elements(L: list[list], b: list[list]) -> list[list[jax.Array]]:
-    """Solve ``L x = b`` in element form, ``b`` with any number of columns."""
-    x = []
-    for i in range(len(L)):
-        row = []
-        for c in range(len(b[i])):
-            s = b[i][c]
-            for k in range(i):
-                s = s - L[i][k] * x[k][c]
-            row.append(s / L[i][i])
-        x.append(row)
     return x
 
 
