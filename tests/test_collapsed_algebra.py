@@ -4,7 +4,8 @@
   random positive-definite batches (property tests).
 * The marginal likelihood from sufficient statistics equals the dense
   multivariate-normal density of y with b and r integrated out, for one
-  grouping factor and for an inner factor nested in an outer one.
+  grouping factor and for an inner factor nested in an outer one; with one
+  factor, so do the hand-written gradients of the fused one-factor sums.
 * The exact draws of (b, r) have the mean and covariance of the dense Gaussian
   conditional posterior (tolerances from the Monte Carlo standard error), and
   the deviance each carries, computed from the sums, equals the one computed
@@ -12,6 +13,8 @@
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -111,6 +114,39 @@ def test_marginal_likelihood_equals_dense_normal_density(nested):
         got_marginal = float(jax.jit(log_marginal, static_argnums=3)(stats_j, pb["sigma"], Ts, priors))
     assert got_conditional == pytest.approx(expected_conditional, rel=1e-10)
     assert got_marginal == pytest.approx(expected_marginal, rel=1e-10)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("q", [1, 2, 3])
+def test_one_factor_gradients_equal_the_dense_density(q):
+    """The value and the gradient in (σ, T) of :func:`log_marginal` and :func:`log_conditional`
+    (one factor: the fused sums of :mod:`multilevel.model.onefactor` and their hand-written
+    gradient) against automatic differentiation of the dense multivariate normal density."""
+    pb = problem(seed=q, levels=6, q=q)
+    stats = sufficient_statistics(pb["X"], pb["y"], pb["factors"])
+    priors = tuple(Normal(m, np.sqrt(v)) for m, v in zip(pb["m0"], pb["v0"]))
+    b = np.array([0.3, -1.0, 2.0])
+    X, y, Z, levels = pb["X"], pb["y"], pb["Zdense"], pb["factors"][0][2]
+
+    def dense(sigma, T, marginal):
+        V = sigma ** 2 * jnp.eye(len(y)) + Z @ jnp.kron(jnp.eye(levels), T @ T.T) @ Z.T
+        if marginal:
+            return jax.scipy.stats.multivariate_normal.logpdf(y, X @ pb["m0"], V + X @ np.diag(pb["v0"]) @ X.T)
+        return jax.scipy.stats.multivariate_normal.logpdf(y, X @ b, V)
+
+    with jax.enable_x64(True):
+        stats_j = jax.tree_util.tree_map(jnp.asarray, stats)
+        point = (jnp.asarray(pb["sigma"]), jnp.asarray(pb["Ts"][0]))
+        fused = {True: lambda sigma, T: log_marginal(stats_j, sigma, [T], priors),
+                 False: lambda sigma, T: log_conditional(stats_j, sigma, [T], jnp.asarray(b))}
+        for marginal, f in fused.items():
+            value, grad = jax.jit(jax.value_and_grad(f, argnums=(0, 1)))(*point)
+            expected, expected_grad = jax.jit(jax.value_and_grad(partial(dense, marginal=marginal),
+                                                                 argnums=(0, 1)))(*point)
+            assert float(value) == pytest.approx(float(expected), rel=1e-10)
+            for got, want in zip(grad, expected_grad):
+                np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10,
+                                           atol=1e-10 * float(np.max(np.abs(want))))
 
 
 @pytest.mark.parametrize("nested", [0, 2], ids=["one factor", "nested factors"])

@@ -59,17 +59,61 @@ def cholesky_elements(A: list[list[jax.Array]]) -> list[list[jax.Array | None]]:
     return L
 
 
-def solve_lower_elements(L: list[list], b: list[list]) -> list[list[jax.Array]]:
-    """Solve ``L x = b`` in element form, ``b`` with any number of columns."""
+def cholesky_reciprocal_elements(A: list[list[jax.Array]]) -> tuple[list[list], list[jax.Array]]:
+    """:func:`cholesky_elements` as the strictly lower part of L and the reciprocals of its diagonal.
+
+    .. math:: d_j = 1 / L_{jj} = \\left(A_{jj} - \\sum_{k<j} L_{jk}^2\\right)^{-1/2}, \\quad
+              L_{ij} = (A_{ij} - \\sum_{k<j} L_{ik} L_{jk})\\, d_j
+
+    The factorisation and the solves below then take q reciprocal square roots and
+    otherwise only multiplications and additions. XLA fuses those into their consumers,
+    but stores the result of every division or square root that several consumers
+    read as its own array over the batch: fewer such operations, fewer passes.
+    Returns ``(L, d)``: ``L[i][k]`` for ``i > k`` (None on and above the diagonal), ``d[j]``.
+    """
+    q = len(A)
+    L = [[None] * q for _ in range(q)]
+    d = [None] * q
+    for j in range(q):
+        s = A[j][j]
+        for k in range(j):
+            s = s - L[j][k] ** 2
+        d[j] = jax.lax.rsqrt(s)
+        for i in range(j + 1, q):
+            s = A[i][j]
+            for k in range(j):
+                s = s - L[i][k] * L[j][k]
+            L[i][j] = s * d[j]
+    return L, d
+
+
+def solve_lower_reciprocal_elements(L: list[list], d: list, b: list[list]) -> list[list[jax.Array]]:
+    """Solve ``L x = b`` in element form, ``b`` with any number of columns, for the factor ``(L, d)``
+    of :func:`cholesky_reciprocal_elements`."""
     x = []
-    for i in range(len(L)):
+    for i in range(len(d)):
         row = []
         for c in range(len(b[i])):
             s = b[i][c]
             for k in range(i):
                 s = s - L[i][k] * x[k][c]
-            row.append(s / L[i][i])
+            row.append(s * d[i])
         x.append(row)
+    return x
+
+
+def solve_upper_t_reciprocal_elements(L: list[list], d: list, b: list[list]) -> list[list[jax.Array]]:
+    """:func:`solve_upper_t_elements` for the factor ``(L, d)`` of :func:`cholesky_reciprocal_elements`."""
+    q = len(d)
+    x = [None] * q
+    for i in reversed(range(q)):
+        row = []
+        for c in range(len(b[i])):
+            s = b[i][c]
+            for k in range(i + 1, q):
+                s = s - L[k][i] * x[k][c]
+            row.append(s * d[i])
+        x[i] = row
     return x
 
 

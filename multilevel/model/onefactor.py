@@ -14,17 +14,19 @@ after integrating out r is ``[[A, g], [gᵀ, k]] = (Φ - Q) / σ²`` and
 ``log|V| = n log σ² + ld - L q log σ²``.
 
 The reverse-mode derivative is written by hand (:func:`level_sums` is a
-``custom_vjp``), so that the backward pass is one elementwise pass and one
-matrix product instead of XLA's many unfused per-level intermediates. With
-cotangents ``ḡ`` of ld and Γ̄ of Q (``Γ = (Γ̄ + Γ̄ᵀ)/2``):
+``custom_vjp``). With cotangents ``ḡ`` of ld and Γ̄ of Q (``Γ = (Γ̄ + Γ̄ᵀ)/2``):
 
 .. math::
    \bar M_l = ḡ M_l^{-1} - Y_l Γ Y_lᵀ, \qquad
    \bar σ^2 = \sum_l \mathrm{tr}\, \bar M_l, \qquad
    \bar T = 2 \sum_l G_l T \bar M_l + 2 \sum_l J_l Γ Y_lᵀ .
 
-Both sums over levels are single matrix products: ``Σ_l G_l ⊗ M̄_l`` and
-``Σ_l J_l ⊗ Y_l``, the latter also giving Q in the forward pass.
+Each pass is one loop over the levels that keeps nothing per level: with
+``M_l = R_l R_lᵀ`` and ``W_l = R_l^{-1} Tᵀ J_l``, the forward pass sums
+``ld = -2 Σ_l Σ_i log d_{l,i}`` (d the reciprocals of R's diagonal) and
+``Q = Σ_l W_lᵀ W_l`` in one reduction; the backward pass recomputes R, W and
+``Y_l = R_l^{-T} W_l`` from G and J (cheaper than storing them) and sums
+``tr M̄_l`` and the entries of ``T̄`` in another.
 """
 
 from __future__ import annotations
@@ -54,30 +56,42 @@ def _scaled_precision(T, s2, g):
             for i in range(q)]
 
 
+def _factor(T, s2, g, j):
+    """Per level, in element form: the factor ``(L, d)`` of M
+    (:func:`~multilevel.model.linalg.cholesky_reciprocal_elements`) and ``W = R⁻¹ Tᵀ J``."""
+    q, m = len(j), len(j[0])
+    L, d = linalg.cholesky_reciprocal_elements(_scaled_precision(T, s2, g))
+    U = [[sum(T[a, b] * j[a][c] for a in range(q)) for c in range(m)] for b in range(q)]
+    return L, d, linalg.solve_lower_reciprocal_elements(L, d, U)
+
+
+def _sum_levels(parts: list[jax.Array]) -> list[jax.Array]:
+    """The sums over the levels of several (levels,) arrays as one variadic reduction: one loop
+    over the levels, in which their common intermediates are computed once."""
+    totals = jax.lax.reduce(tuple(parts), tuple(jnp.zeros((), p.dtype) for p in parts),
+                            lambda a, b: tuple(x + y for x, y in zip(a, b)), (0,))
+    return list(totals)
+
+
+def _cross_products(W: list[list[jax.Array]], extra: list[jax.Array] = ()):
+    """``Σ_l W_lᵀ W_l`` (m × m) for W in element form, and the sums of the ``extra`` (levels,)
+    arrays, all in one reduction. Returns ``(sums of extra, Σ WᵀW)``."""
+    q, m = len(W), len(W[0])
+    pairs = [(c, e) for c in range(m) for e in range(c + 1)]
+    sums = _sum_levels(list(extra) + [sum(W[i][c] * W[i][e] for i in range(q)) for c, e in pairs])
+    entries = dict(zip(pairs, sums[len(extra):]))
+    Q = jnp.stack([jnp.stack([entries[max(c, e), min(c, e)] for e in range(m)]) for c in range(m)])
+    return sums[:len(extra)], Q
+
+
 def _forward(T, s2, G, J):
-    """Every per-level quantity is written out element by element (scalar T entries times
-    batches of levels), so that XLA fuses them into a few loops over the levels."""
-    q = T.shape[0]
+    q = J.shape[1]
     g, j = linalg.elements(G), linalg.elements(J)
-    R = linalg.cholesky_elements(_scaled_precision(T, s2, g))
-    U = [[sum(T[a, b] * j[a][c] for a in range(q)) for c in range(len(j[0]))] for b in range(q)]
-    Y = linalg.solve_upper_t_elements(R, linalg.solve_lower_elements(R, U))
-    ld = 2.0 * jnp.sum(sum(jnp.log(R[i][i]) for i in range(q)))
-    Y = linalg.stack_elements(Y)
-    JY = _outer_sum(J, Y)  # [a, c, b, d] = Σ_l J[l, a, c] Y[l, b, d]
-    Q = jnp.einsum("ab,acbd->cd", T, JY)
-    return OneFactor(linalg.stack_elements(R), Y, ld, Q), JY
-
-
-def _outer_sum(a: jax.Array, b: jax.Array) -> jax.Array:
-    """``Σ_l a_l ⊗ b_l``, indexed ``[i, j, k, m] = Σ_l a[l, i, j] b[l, k, m]``: one matrix product.
-
-    ``b`` (which varies with the parameters; ``a`` is data) is its left operand: vmapped over
-    draws, XLA then multiplies without transposing the batch, several times faster.
-    """
-    num_levels = a.shape[0]
-    out = b.reshape(num_levels, -1).T @ a.reshape(num_levels, -1)
-    return out.T.reshape(a.shape[1:] + b.shape[1:])
+    L, d, W = _factor(T, s2, g, j)
+    (ld,), Q = _cross_products(W, [sum(jnp.log(d[i]) for i in range(q))])
+    R = [[1.0 / d[i] if i == k else L[i][k] for k in range(q)] for i in range(q)]
+    Y = linalg.solve_upper_t_reciprocal_elements(L, d, W)
+    return OneFactor(linalg.stack_elements(R), linalg.stack_elements(Y), -2.0 * ld, Q)
 
 
 def draw_effects(eps: jax.Array, sums: OneFactor, T: jax.Array, sigma: jax.Array, b: jax.Array) -> jax.Array:
@@ -98,13 +112,8 @@ def cross_sum(T: jax.Array, s2: jax.Array, G: jax.Array, J: jax.Array) -> jax.Ar
     One fused reduction over the levels that keeps no per-level array: what the exact
     draws need, where :func:`level_sums` would store R and Y for every level of every draw.
     """
-    q, m = J.shape[1:]
-    g, j = linalg.elements(G), linalg.elements(J)
-    R = linalg.cholesky_elements(_scaled_precision(T, s2, g))
-    U = [[sum(T[a, b] * j[a][c] for a in range(q)) for c in range(m)] for b in range(q)]
-    W = linalg.solve_lower_elements(R, U)
-    entries = {(c, d): jnp.sum(sum(W[i][c] * W[i][d] for i in range(q))) for c in range(m) for d in range(c + 1)}
-    return jnp.stack([jnp.stack([entries[max(c, d), min(c, d)] for d in range(m)]) for c in range(m)])
+    _, _, W = _factor(T, s2, linalg.elements(G), linalg.elements(J))
+    return _cross_products(W)[1]
 
 
 def draw_level_effects(eps: jax.Array, T: jax.Array, s2: jax.Array, sigma: jax.Array, b: jax.Array,
@@ -123,11 +132,11 @@ def draw_level_effects(eps: jax.Array, T: jax.Array, s2: jax.Array, sigma: jax.A
     q, m = J.shape[1:]
     p = m - 1
     g, j = linalg.elements(G), linalg.elements(J)
-    R = linalg.cholesky_elements(_scaled_precision(T, s2, g))
+    L, d = linalg.cholesky_reciprocal_elements(_scaled_precision(T, s2, g))
     resid = [j[a][p] - sum(j[a][c] * b[c] for c in range(p)) for a in range(q)]  # c_l - D_l b
     v = [[sum(T[a, i] * resid[a] for a in range(q))] for i in range(q)]
-    w = linalg.solve_lower_elements(R, v)
-    u = linalg.solve_upper_t_elements(R, [[w[i][0] + sigma * eps[..., i]] for i in range(q)])
+    w = linalg.solve_lower_reciprocal_elements(L, d, v)
+    u = linalg.solve_upper_t_reciprocal_elements(L, d, [[w[i][0] + sigma * eps[..., i]] for i in range(q)])
     r = [sum(T[a, k] * u[k][0] for k in range(q)) for a in range(q)]
     rss = jnp.sum(sum(r[a] * (sum(g[a][c] * r[c] for c in range(q)) - 2.0 * resid[a]) for a in range(q)))
     return r, rss
@@ -137,31 +146,35 @@ def draw_level_effects(eps: jax.Array, T: jax.Array, s2: jax.Array, sigma: jax.A
 def level_sums(T: jax.Array, s2: jax.Array, G: jax.Array, J: jax.Array) -> OneFactor:
     """R, Y, ld and Q of the module docstring for scales ``T`` (q × q) and ``s2 = σ²``.
 
-    Only ld and Q may be differentiated (R and Y are for the exact draws).
+    Only ld and Q may be differentiated (R and Y are for the exact draws; unused, XLA
+    drops them).
     """
-    return _forward(T, s2, G, J)[0]
+    return _forward(T, s2, G, J)
 
 
 def _level_sums_fwd(T, s2, G, J):
-    out, JY = _forward(T, s2, G, J)
-    return out, (T, G, J, out.R, out.Y, JY)
+    return _forward(T, s2, G, J), (T, s2, G, J)
 
 
 def _level_sums_bwd(residuals, cotangents):
-    T, G, J, R, Y, JY = residuals
+    T, s2, G, J = residuals
     ld_bar, Q_bar = cotangents.ld, cotangents.Q
-    q, m = Y.shape[1:]
+    q, m = J.shape[1:]
     Gamma = 0.5 * (Q_bar + Q_bar.T)
-    r, y = linalg.elements(R), linalg.elements(Y)
-    eye = [[jnp.ones_like(r[0][0]) if i == k else jnp.zeros_like(r[0][0]) for k in range(q)] for i in range(q)]
-    M_inv = linalg.solve_upper_t_elements(r, linalg.solve_lower_elements(r, eye))
-    YG = [[sum(y[i][c] * Gamma[c, d] for c in range(m)) for d in range(m)] for i in range(q)]
-    M_bar = [[ld_bar * M_inv[i][k] - sum(YG[i][d] * y[k][d] for d in range(m)) for k in range(q)]
+    g, j = linalg.elements(G), linalg.elements(J)
+    L, d, W = _factor(T, s2, g, j)
+    y = linalg.solve_upper_t_reciprocal_elements(L, d, W)
+    eye = [[jnp.ones_like(d[0]) if i == k else jnp.zeros_like(d[0]) for k in range(q)] for i in range(q)]
+    M_inv = linalg.solve_upper_t_reciprocal_elements(L, d, linalg.solve_lower_reciprocal_elements(L, d, eye))
+    YG = [[sum(y[i][c] * Gamma[c, e] for c in range(m)) for e in range(m)] for i in range(q)]
+    M_bar = [[ld_bar * M_inv[i][k] - sum(YG[i][e] * y[k][e] for e in range(m)) for k in range(q)]
              for i in range(q)]
-    s2_bar = jnp.sum(sum(M_bar[i][i] for i in range(q)))
-    GM = _outer_sum(G, linalg.stack_elements(M_bar))  # [a, c, d, b] = Σ_l G[l, a, c] M̄[l, d, b]
-    T_bar = 2.0 * jnp.einsum("cd,acdb->ab", T, GM) + 2.0 * jnp.einsum("cd,acbd->ab", Gamma, JY)
-    return T_bar, s2_bar, jnp.zeros_like(G), jnp.zeros_like(J)
+    GT = [[sum(g[a][c] * T[c, e] for c in range(q)) for e in range(q)] for a in range(q)]
+    sums = _sum_levels([sum(M_bar[i][i] for i in range(q))]
+                       + [sum(GT[a][e] * M_bar[e][b] for e in range(q)) + sum(j[a][c] * YG[b][c] for c in range(m))
+                          for a in range(q) for b in range(q)])
+    T_bar = 2.0 * jnp.stack(sums[1:]).reshape(q, q)
+    return T_bar, sums[0], jnp.zeros_like(G), jnp.zeros_like(J)
 
 
 level_sums.defvjp(_level_sums_fwd, _level_sums_bwd)
