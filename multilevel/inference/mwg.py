@@ -11,7 +11,7 @@ After Papaspiliopoulos, Stumpf-Fétizon & Zanella (2023), one sweep is:
    conditional given everything else, accepted level by level (two passes over the rows:
    :func:`.levelnewton.newton_levels` for a random intercept,
    :func:`.levelnewton.newton_term` with the q × q Hessian for several columns).
-2. The fixed effects jointly by a Newton proposal given the effects
+2. The fixed effects jointly by a Student-t proposal at their conditional mode given the effects
    (:func:`.levelnewton.newton_fixed`).
 3. For each factor k, the translation ``(b_T, r_{k,l}) → (b_T + δ, r_{k,l} - A_{k,l} δ)`` of
    the fixed-effect columns ``T`` that the term repeats: for its intercept, the columns
