@@ -8,8 +8,8 @@ translation's invariance of the linear predictor, the Newton update's and the fi
 update's invariance on toys whose conditional is known (and the latter's move from far off
 the mode), the start's level modes, what the sampler refuses, and a short fit
 through the common assembly. Slow tier: agreement with NUTS within MCSE on crossed
-logistic intercepts and on random slopes, and simulation-based calibration of both (the
-house pattern of ``test_sbc.py``).
+logistic and Poisson intercepts and on random slopes, and simulation-based calibration
+of both (the house pattern of ``test_sbc.py``).
 """
 
 from __future__ import annotations
@@ -354,6 +354,18 @@ def test_agrees_with_nuts_on_a_crossed_logistic_model():
     formula = "y ~ x + (1 | A) + (1 | B)"
     mwg = ml.fit(formula, data, family="bernoulli", sampler="mwg", chains=4, draws=2000, warmup=500, seed=1)
     nuts = ml.fit(formula, data, family="bernoulli", sampler="nuts", chains=4, draws=2000, warmup=1000, seed=1)
+    assert_agree(mwg, nuts)
+
+
+@pytest.mark.slow
+def test_agrees_with_nuts_on_a_crossed_poisson_model():
+    """Crossed Poisson intercepts with sd 1.5 on A (levels with counts near none and in the
+    tens: the case the chains' start at the level modes and the fixed effects' proposal at
+    their mode are for), within the MCSE bound of :func:`agreement.assert_agree`."""
+    data = crossed_data(3, num_a=60, num_b=8, sd_a=1.5, family="poisson")
+    formula = "y ~ x + (1 | A) + (1 | B)"
+    mwg = ml.fit(formula, data, family="poisson", sampler="mwg", chains=4, draws=2000, warmup=500, seed=1)
+    nuts = ml.fit(formula, data, family="poisson", sampler="nuts", chains=4, draws=2000, warmup=1000, seed=1)
     assert_agree(mwg, nuts)
 
 
