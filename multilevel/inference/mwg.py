@@ -290,15 +290,19 @@ def _level_mode_start(struct: MwgStructure):
 
     def start(state: MwgState, data: MwgData) -> MwgState:
         loglik = _loglik(struct, data, state.aux)
-        effects, eta = list(state.effects), state.eta
-        for _ in range(START_ROUNDS):
+
+        def round_(_, carry):
+            effects, eta = list(carry[0]), carry[1]
             for t in range(len(struct.levels)):
                 base = eta - _contribution(data, t, effects[t])
                 z = jnp.ones((base.shape[0], 1)) if data.z[t] is None else data.z[t]
                 effects[t] = level_modes(loglik, base, data.refs[t], z, effects[t],
                                          precision(state.sd[t], correlation_cholesky(state.cor[t], struct.q[t])))
                 eta = base + _contribution(data, t, effects[t])
-        return state._replace(effects=tuple(effects), eta=eta)
+            return tuple(effects), eta
+
+        effects, eta = jax.lax.fori_loop(0, START_ROUNDS, round_, (state.effects, state.eta))
+        return state._replace(effects=effects, eta=eta)
 
     return jax.jit(start)
 
