@@ -11,7 +11,7 @@ After Papaspiliopoulos, Stumpf-Fétizon & Zanella (2023), one sweep is:
    conditional given everything else, accepted level by level (two passes over the rows:
    :func:`.levelnewton.newton_levels` for a random intercept,
    :func:`.levelnewton.newton_term` with the q × q Hessian for several columns).
-2. The fixed effects jointly by a Newton proposal given the effects
+2. The fixed effects jointly by a Student-t proposal at their conditional mode given the effects
    (:func:`.levelnewton.newton_fixed`).
 3. For each factor k, the translation ``(b_T, r_{k,l}) → (b_T + δ, r_{k,l} - A_{k,l} δ)`` of
    the fixed-effect columns ``T`` that the term repeats: for its intercept, the columns
@@ -53,7 +53,7 @@ from ..model.prior_table import PriorValues
 from ..model.priors import InverseWishart
 from .conditionals import slice_sample, slice_scale
 from .driver import Kernel, run_chains
-from .levelnewton import newton_fixed, newton_levels, newton_term
+from .levelnewton import level_modes, newton_fixed, newton_levels, newton_term
 from .sampler import Draws, Options, SamplerInfo, bounded_response_problem, predicted_parameters_problem
 from .termcovariance import (correlation_cholesky, correlation_noncentred, precision, scale_noncentred, slice_covariance,
                              translate)
@@ -278,9 +278,38 @@ def level_columns(X: np.ndarray, refs: np.ndarray, num: int) -> tuple[int, ...]:
     return tuple(kept)
 
 
-def _initial_state(model: Model, rng: np.random.Generator, data: MwgData) -> MwgState:
+#: Rounds over the factors of :func:`_level_mode_start`.
+START_ROUNDS = 3
+
+
+@lru_cache(maxsize=None)
+def _level_mode_start(struct: MwgStructure):
+    """A compiled map of a state to the same state with every term's effects at their
+    conditional modes given the fixed effects, the sds and the other terms' effects
+    (:func:`.levelnewton.level_modes`, ``START_ROUNDS`` rounds over the factors)."""
+
+    def start(state: MwgState, data: MwgData) -> MwgState:
+        loglik = _loglik(struct, data, state.aux)
+
+        def round_(_, carry):
+            effects, eta = list(carry[0]), carry[1]
+            for t in range(len(struct.levels)):
+                base = eta - _contribution(data, t, effects[t])
+                z = jnp.ones((base.shape[0], 1)) if data.z[t] is None else data.z[t]
+                effects[t] = level_modes(loglik, base, data.refs[t], z, effects[t],
+                                         precision(state.sd[t], correlation_cholesky(state.cor[t], struct.q[t])))
+                eta = base + _contribution(data, t, effects[t])
+            return tuple(effects), eta
+
+        effects, eta = jax.lax.fori_loop(0, START_ROUNDS, round_, (state.effects, state.eta))
+        return state._replace(effects=effects, eta=eta)
+
+    return jax.jit(start)
+
+
+def _initial_state(model: Model, rng: np.random.Generator, data: MwgData, struct: MwgStructure) -> MwgState:
     """Fixed effects, family parameters, sds and correlations from the jittered NUTS start;
-    effects 0."""
+    effects at their conditional modes given those."""
     position = initial_position(rng, summarise(model.working_design()), model.layout, model.priors, model.family)
     aux, sds, _, _, _ = constrain_scales(position, data.priors, model.layout.terms(), model.family.params)
     b = jnp.asarray(position.b, jnp.float64)
@@ -288,7 +317,8 @@ def _initial_state(model: Model, rng: np.random.Generator, data: MwgData) -> Mwg
     effects = tuple(jnp.zeros((len(g.levels), g.q)) for g in groups)
     cors = tuple(jnp.asarray(c if g.has_cor else np.zeros(0), jnp.float64) for g, c in zip(groups, position.cor))
     sd = tuple(jnp.asarray(s, jnp.float64).reshape(g.q) for g, s in zip(groups, sds))
-    return MwgState(b, jnp.asarray(aux, jnp.float64).reshape(-1), sd, cors, effects, data.offset + data.X @ b)
+    state = MwgState(b, jnp.asarray(aux, jnp.float64).reshape(-1), sd, cors, effects, data.offset + data.X @ b)
+    return _level_mode_start(struct)(state, data)
 
 
 class MwgSampler:
@@ -326,11 +356,11 @@ class MwgSampler:
         return reason
 
     def run(self, model: Model, seed: int, options: Options) -> Draws:
-        """Chains start from jittered points near the data, effects at 0; the first
-        ``warmup`` sweeps are discarded (nothing is adapted)."""
+        """Chains start from jittered points near the data, effects at their conditional
+        modes given those; the first ``warmup`` sweeps are discarded (nothing is adapted)."""
         data, struct = mwg_data(model)
         rng = np.random.default_rng(seed)
-        starts = [_initial_state(model, rng, data) for _ in range(options.chains)]
+        starts = [_initial_state(model, rng, data, struct) for _ in range(options.chains)]
         run = run_chains(mwg_kernel(struct), starts, data, num_warmup=options.warmup, num_draws=options.draws,
                          rng=np.random.default_rng([seed, 0]), progress=options.progress,
                          compiler_options=COMPILER_OPTIONS)
