@@ -119,17 +119,7 @@ def solve_upper_t_reciprocal_elements(L: list[list], d: list, b: list[list]) -> 
 
 def solve_upper_t_elements(L: list[list], b: list[list]) -> list[list[jax.Array]]:
     """Solve ``Lᵀ x = b`` in element form for lower-triangular ``L``."""
-    q = len(L)
-    x = [None] * q
-    for i in reversed(range(q)):
-        row = []
-        for c in range(len(b[i])):
-            s = b[i][c]
-            for k in range(i + 1, q):
-                s = s - L[k][i] * x[k][c]
-            row.append(s / L[i][i])
-        x[i] = row
-    return x
+    return solve_upper_t_reciprocal_elements(L, [1.0 / L[i][i] for i in range(len(L))], b)
 
 
 def solve_lower(L: jax.Array, b: jax.Array) -> jax.Array:
