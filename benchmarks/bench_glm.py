@@ -46,7 +46,7 @@ from common import (DEFINITIONS, STANDARD_HEADER, add_run_options, cache_environ
                     load_line, machine_info, markdown_table, ours_split, peer_split, resolve_runs, seconds_to_ess,
                     standard_cells, text_table)
 from multilevel.model import Prior, prior_from_string
-from workers import CompileClock
+from workers import CompileClock, correlated_slope_predictor
 
 IMPORT_SECONDS = time.perf_counter() - PROCESS_START
 
@@ -122,15 +122,7 @@ def peer_model(model: str, priors: dict[str, Prior], centred: bool = False):
         slope = numpyro.sample("x", numpyro_prior(priors["x"]))
         sd = jnp.stack([numpyro.sample(name, numpyro_prior(priors[name])) for name in sd_names])
         chol = numpyro.sample("L", dist.LKJCholesky(2, priors["cor|g"].eta))
-        if centred:
-            mean = jnp.stack([intercept, slope])
-            beta = numpyro.sample("beta", dist.MultivariateNormal(mean, scale_tril=sd[:, None] * chol)
-                                  .expand([num_groups]).to_event(1))
-            eta = beta[refs, 0] + beta[refs, 1] * x
-        else:
-            z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([num_groups, 2]).to_event(2))
-            effects = z @ (sd[:, None] * chol).T
-            eta = intercept + slope * x + effects[refs, 0] + effects[refs, 1] * x
+        eta = correlated_slope_predictor(centred, intercept, slope, sd, chol, num_groups, refs, x)
         likelihood = dist.BernoulliLogits(eta) if model == "logistic" else dist.Poisson(jnp.exp(eta))
         numpyro.sample("y", likelihood, obs=y)
 

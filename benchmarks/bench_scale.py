@@ -51,7 +51,7 @@ from multilevel.formula import parse_formula
 from multilevel.inference.collapsed import collapsed_structure
 from multilevel.model import Layout, Prior, get_family, prior_from_string, resolve_priors, zero_position
 from multilevel.model.marginal import CollapsedData, make_collapsed_logdensity
-from workers import CompileClock
+from workers import CompileClock, correlated_slope_predictor
 
 IMPORT_SECONDS = time.perf_counter() - PROCESS_START
 
@@ -154,15 +154,7 @@ def peer_model(priors: dict[str, Prior], centred: bool = False):
         sigma = numpyro.sample("sigma", numpyro_prior(priors["sigma"]))
         sd = jnp.stack([numpyro.sample(name, numpyro_prior(priors[name])) for name in sd_names])
         chol = numpyro.sample("L", dist.LKJCholesky(2, priors["cor|g"].eta))
-        if centred:
-            beta = numpyro.sample("beta", dist.MultivariateNormal(jnp.stack([intercept, slope]),
-                                                                  scale_tril=sd[:, None] * chol)
-                                  .expand([num_groups]).to_event(1))
-            mu = beta[refs, 0] + beta[refs, 1] * x
-        else:
-            z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([num_groups, 2]).to_event(2))
-            effects = z @ (sd[:, None] * chol).T
-            mu = intercept + slope * x + effects[refs, 0] + effects[refs, 1] * x
+        mu = correlated_slope_predictor(centred, intercept, slope, sd, chol, num_groups, refs, x)
         numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
 
     return model
