@@ -396,20 +396,27 @@ def test_mwg_is_calibrated():
     uniformity of binned ranks per quantity at FALSE_ALARM / 5 (false alarm < 1e-3 in all).
     99 draws kept of 2000 (every ~20th). 263 s on 2 cores shared with other jobs (load
     average ~10); every p-value > 0.26 in that run."""
-    ranks = {name: np.empty(SBC_REPLICATIONS, dtype=int) for name in SBC_QUANTITIES}
+    ranks = _sbc_ranks("y ~ x + (1 | A) + (1 | B)", _simulate_sbc, SBC_PRIORS, SBC_QUANTITIES)
+    assert_uniform_ranks(ranks, f"mwg SBC, {SBC_REPLICATIONS} replications, {NUM_BINS} bins")
+
+
+def _sbc_ranks(formula: str, simulate, priors: dict, quantities: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Per quantity, the rank of the truth among the kept draws of each replication's mwg fit
+    (a name ending in ``[a00]`` is that level's effect)."""
+    ranks = {name: np.empty(SBC_REPLICATIONS, dtype=int) for name in quantities}
     keep = np.round(np.linspace(0, SBC_CHAINS * SBC_DRAWS - 1, NUM_KEPT_DRAWS)).astype(int)
     for r in range(SBC_REPLICATIONS):
-        truth, data = _simulate_sbc(r)
+        truth, data = simulate(r)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ml.ConvergenceWarning)
-            fit = ml.fit("y ~ x + (1 | A) + (1 | B)", data, family="bernoulli", priors=SBC_PRIORS, sampler="mwg",
+            fit = ml.fit(formula, data, family="bernoulli", priors=priors, sampler="mwg",
                          chains=SBC_CHAINS, draws=SBC_DRAWS, warmup=300, seed=r)
         posterior = fit.idata.posterior
-        for name in SBC_QUANTITIES:
-            values = posterior["Intercept|A"].sel(A="a00") if name == "Intercept|A[a00]" else posterior[name]
+        for name in quantities:
+            values = posterior[name[:-5]].sel(A="a00") if name.endswith("[a00]") else posterior[name]
             draws = np.asarray(values.transpose("chain", "draw")).reshape(-1)[keep]
             ranks[name][r] = int(np.sum(draws < truth[name]))
-    assert_uniform_ranks(ranks, f"mwg SBC, {SBC_REPLICATIONS} replications, {NUM_BINS} bins")
+    return ranks
 
 
 @pytest.mark.slow
@@ -454,17 +461,5 @@ def _simulate_slope_sbc(replication: int):
 def test_mwg_is_calibrated_with_correlated_slopes():
     """SBC of ``y ~ x + (1 + x | A)`` (logistic), as :func:`test_mwg_is_calibrated`:
     chi-square uniformity of binned ranks per quantity at FALSE_ALARM / 6."""
-    ranks = {name: np.empty(SBC_REPLICATIONS, dtype=int) for name in SLOPE_SBC_QUANTITIES}
-    keep = np.round(np.linspace(0, SBC_CHAINS * SBC_DRAWS - 1, NUM_KEPT_DRAWS)).astype(int)
-    for r in range(SBC_REPLICATIONS):
-        truth, data = _simulate_slope_sbc(r)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ml.ConvergenceWarning)
-            fit = ml.fit("y ~ x + (1 + x | A)", data, family="bernoulli", priors=SLOPE_SBC_PRIORS, sampler="mwg",
-                         chains=SBC_CHAINS, draws=SBC_DRAWS, warmup=300, seed=r)
-        posterior = fit.idata.posterior
-        for name in SLOPE_SBC_QUANTITIES:
-            values = posterior["x|A"].sel(A="a00") if name == "x|A[a00]" else posterior[name]
-            draws = np.asarray(values.transpose("chain", "draw")).reshape(-1)[keep]
-            ranks[name][r] = int(np.sum(draws < truth[name]))
+    ranks = _sbc_ranks("y ~ x + (1 + x | A)", _simulate_slope_sbc, SLOPE_SBC_PRIORS, SLOPE_SBC_QUANTITIES)
     assert_uniform_ranks(ranks, f"mwg slope SBC, {SBC_REPLICATIONS} replications, {NUM_BINS} bins")
