@@ -29,15 +29,14 @@ PROCESS_START = time.perf_counter()  # before the heavy imports, so that they co
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
-from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, cache_environment, cache_line,
-                    ess_per_second, load_line, machine_info, markdown_table, ours_split, peer_split, ratio_cells,
-                    resolve_runs, standard_cells, text_table)
+from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, cache_line, ess_per_second, load_line,
+                    machine_info, markdown_table, ours_split, peer_split, ratio_cells, resolve_runs, run_worker_process,
+                    standard_cells, text_table)
 from workers import CompileClock, numpyro_prior
 
 RESULT_PREFIX = "RESULT "
@@ -154,12 +153,7 @@ def run_worker(side: str, draws: int, args: argparse.Namespace, priors: dict) ->
                "--draws", str(draws), "--warmup", str(args.warmup), "--seed", str(args.seed),
                "--data-seed", str(args.data_seed), "--family", args.family, "--priors", json.dumps(priors)]
     command += ["--quick"] if args.quick else []
-    with cache_environment(args.cache) as env:
-        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        return {"side": side, "error": lines[-1] if lines else f"exit status {done.returncode}"}
-    return json.loads(done.stdout.strip().splitlines()[-1].removeprefix(RESULT_PREFIX))
+    return run_worker_process(command, side, args.cache, RESULT_PREFIX)
 
 
 def prior_table(args: argparse.Namespace) -> dict:

@@ -32,16 +32,15 @@ PROCESS_START = time.perf_counter()  # before the heavy imports, so that they co
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, cache_environment, cache_line,
-                    ess_per_second, load_line, machine_info, markdown_table, ours_split, peer_split, ratio_cells,
-                    resolve_runs, seconds_to_ess, standard_cells, text_table)
+from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, add_run_options, cache_line, ess_per_second, load_line,
+                    machine_info, markdown_table, ours_split, peer_split, ratio_cells, resolve_runs, run_worker_process,
+                    seconds_to_ess, standard_cells, text_table)
 from workers import CompileClock, check_priors, numpyro_prior
 
 # Only NumPy is imported for every process: a peer worker imports JAX and NumPyro, ours
@@ -317,12 +316,7 @@ def run_worker(side: str, model: str, setting: dict, args: argparse.Namespace, p
                "--warmup", str(setting["warmup"]), "--seed", str(args.seed), "--data-seed", str(args.data_seed)]
     if priors is not None:
         command += ["--priors", json.dumps(priors)]
-    with cache_environment(args.cache) as env:
-        completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    if completed.returncode != 0:
-        lines = completed.stderr.strip().splitlines()
-        return {"side": side, "error": lines[-1] if lines else f"exit status {completed.returncode}"}
-    return json.loads(completed.stdout.strip().splitlines()[-1].removeprefix(RESULT_PREFIX))
+    return run_worker_process(command, side, args.cache, RESULT_PREFIX)
 
 
 def prior_table(model: str, setting: dict, args: argparse.Namespace) -> dict:

@@ -41,7 +41,6 @@ PROCESS_START = time.perf_counter()  # before the heavy imports, so that they co
 import argparse
 import csv
 import json
-import subprocess
 import sys
 import warnings
 import zipfile
@@ -49,9 +48,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, TARGET_ESS, add_run_options, cache_environment,
-                    cache_line, ess_per_second, load_line, machine_info, markdown_table, ours_split, peer_split,
-                    ratio_cells, resolve_runs, seconds_to_ess, standard_cells, text_table)
+from common import (DEFINITIONS, RATIO_HEADER, STANDARD_HEADER, TARGET_ESS, add_run_options, cache_line, ess_per_second,
+                    load_line, machine_info, markdown_table, ours_split, peer_split, ratio_cells, resolve_runs,
+                    run_worker_process, seconds_to_ess, standard_cells, text_table)
 from workers import CompileClock, check_priors
 
 # Only NumPy is imported for every process: a peer worker imports JAX and NumPyro, ours
@@ -265,13 +264,8 @@ def run_worker(side: str, model: str, setting: dict, args: argparse.Namespace) -
                "--rows", str(setting["rows"]), "--groups", str(setting["groups"]),
                "--chains", str(setting["chains"]), "--draws", str(setting["draws"]),
                "--warmup", str(setting["warmup"]), "--seed", str(args.seed), "--data-seed", str(args.data_seed)]
-    with cache_environment(args.cache) as env:
-        completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    if completed.returncode != 0:
-        lines = completed.stderr.strip().splitlines()
-        return {"side": side, "error": lines[-1] if lines else f"exit status {completed.returncode}"}
-    result = json.loads(completed.stdout.strip().splitlines()[-1].removeprefix(RESULT_PREFIX))
-    return {**result, **{k: setting[k] for k in ("chains", "draws", "warmup")}}
+    result = run_worker_process(command, side, args.cache, RESULT_PREFIX)
+    return result if "error" in result else {**result, **{k: setting[k] for k in ("chains", "draws", "warmup")}}
 
 
 # -- report ---------------------------------------------------------------------------

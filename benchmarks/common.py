@@ -159,6 +159,21 @@ def cache_environment(cache: str):
         yield {**os.environ, "MULTILEVEL_CACHE_DIR": directory}
 
 
+def run_worker_process(command: list[str], side: str, cache: str, prefix: str = "RESULT ") -> dict:
+    """Run one worker ``command`` in a fresh process (in :func:`cache_environment`) and return the
+    JSON of its last stdout line after ``prefix``, or ``{"side": side, "error": ...}`` (the last
+    line of its stderr) when it fails."""
+    import json
+    import subprocess
+
+    with cache_environment(cache) as env:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        return {"side": side, "error": lines[-1] if lines else f"exit status {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1].removeprefix(prefix))
+
+
 def cache_line(cache: str) -> str:
     """What ``--cache`` meant for the run, for the report."""
     return ("compilation cache: cold (an empty MULTILEVEL_CACHE_DIR per process)" if cache == "cold" else
